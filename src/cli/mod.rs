@@ -1,0 +1,62 @@
+//! The command line: argument parsing and the commands. Each command returns an exit code in
+//! kubectl's convention; errors are printed once, here at the edge.
+
+mod plan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// ordo applies a git repository of Kubernetes manifests in dependency order: config, then
+/// databases, then backends, then frontends, then monitoring, each step waiting until what it
+/// needs is healthy. The order is inferred from the manifests and every edge is explained.
+#[derive(Debug, Parser)]
+#[command(name = "ordo", version = env!("CARGO_PKG_VERSION"), propagate_version = true)]
+#[command(
+    after_help = "Examples:\n  ordo plan examples/travel-app\n  ordo plan https://git.example.org/team/deploy.git --ref main --path apps/shop -o json"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the ordered, explained plan for a directory or a git repository (no cluster needed).
+    #[command(after_help = plan::AFTER_HELP)]
+    Plan(plan::PlanArgs),
+    /// Print the version, the git commit it was built from and the Kubernetes API it targets.
+    Version,
+}
+
+/// Exit codes shared by the commands (like kubectl's): 0 success, 1 differences or an
+/// unhealthy result, 2 bad input or an error.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Plan(args) => plan::run(args),
+        Command::Version => {
+            println!(
+                "ordo {} (commit {}, Kubernetes API {})",
+                env!("CARGO_PKG_VERSION"),
+                option_env!("ORDO_GIT_COMMIT").unwrap_or("unknown"),
+                KUBERNETES_API
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The Kubernetes minor version the `k8s-openapi` feature compiles for.
+pub const KUBERNETES_API: &str = "v1.34";
+
+/// Where git caches live unless `--cache-dir` says otherwise.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ordo")
+}

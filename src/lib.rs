@@ -1,0 +1,9 @@
+//! ordo: a GitOps sync agent for Kubernetes that applies manifests in inferred dependency order.
+//!
+//! The pipeline runs one way (see DESIGN.md): `source` (git or a directory) yields files,
+//! `manifest` turns them into objects, `plan` orders them into tiers and a dependency graph.
+
+pub mod cli;
+pub mod manifest;
+pub mod plan;
+pub mod source;

@@ -1,0 +1,9 @@
+//! Manifests: files of a snapshot to validated Kubernetes objects. Pure: values in, values out.
+
+mod error;
+mod load;
+mod object;
+
+pub use error::ManifestError;
+pub use load::{load, parse_file};
+pub use object::{Object, ObjectId, Origin, is_builtin_cluster_scoped, split_api_version};

@@ -1,0 +1,130 @@
+//! The plan: every object with its tier (and why), the dependency edges (and why), the graph
+//! the scheduler walks, and one apply order. Pure: objects in, plan out.
+
+mod discovery;
+mod edge;
+mod error;
+mod explicit;
+mod graph;
+mod hash;
+mod refs;
+pub mod render;
+mod tier;
+mod workload;
+
+use serde::{Deserialize, Serialize};
+
+pub use edge::{Edge, Rule};
+pub use error::PlanError;
+pub use explicit::{DEPENDS_ON_ANNOTATION, SYNC_WAVE_ANNOTATION};
+pub use graph::{Graph, Node};
+pub use hash::CONFIG_HASH_ANNOTATION;
+pub use tier::{TIER_ANNOTATION, Tier, TierReason, TierRule};
+
+use crate::manifest::Object;
+
+/// How tiers constrain the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    /// No object of a tier starts before every object of the earlier tiers is healthy.
+    #[default]
+    Tiers,
+    /// Only the inferred and explicit edges order objects: the shortest critical path.
+    Graph,
+}
+
+impl std::fmt::Display for Ordering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ordering::Tiers => "tiers",
+            Ordering::Graph => "graph",
+        })
+    }
+}
+
+/// One object of the plan.
+#[derive(Debug, Clone)]
+pub struct PlannedObject {
+    pub object: Object,
+    pub tier: Tier,
+    pub tier_reason: TierReason,
+    /// Argo CD sync wave (0 when unset).
+    pub wave: i64,
+    /// `ordo.dev/config-hash` to stamp on the pod template, for workloads reading config.
+    pub config_hash: Option<String>,
+    /// 1-based position in the apply order.
+    pub step: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub ordering: Ordering,
+    /// In the order of the input; `order` gives the apply order.
+    pub objects: Vec<PlannedObject>,
+    pub edges: Vec<Edge>,
+    pub graph: Graph,
+    pub order: Vec<usize>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Edges leaving object `i` (what it waits for).
+    pub fn dependencies(&self, i: usize) -> impl Iterator<Item = &Edge> {
+        self.edges.iter().filter(move |e| e.from == i)
+    }
+}
+
+/// Classifies, infers edges, orders. Errors name the object and what to change.
+pub fn build(objects: Vec<Object>, ordering: Ordering) -> Result<Plan, PlanError> {
+    let index = workload::WorkloadIndex::new(&objects);
+    let tiers = tier::classify(&objects, &index).map_err(|e| PlanError::UnknownTier {
+        id: objects[e.index].id.to_string(),
+        origin: objects[e.index].origin.clone(),
+        value: e.value,
+    })?;
+    let waves = explicit::sync_waves(&objects)?;
+    let lookup = refs::Lookup::new(&objects);
+    let mut edges = refs::inferred_edges(&objects, &lookup, &index);
+    edges.extend(explicit::depends_on_edges(&objects)?);
+    edges.sort_by_key(|e| (e.from, e.to));
+    let stages: Vec<graph::Stage> = tiers
+        .iter()
+        .map(|t| t.0)
+        .zip(waves.iter().copied())
+        .collect();
+    let ordered = graph::order(&objects, &stages, edges, ordering)?;
+    let hashes: Vec<Option<String>> = objects
+        .iter()
+        .map(|o| hash::config_hash(o, &lookup, &objects))
+        .collect();
+    let mut steps = vec![0; objects.len()];
+    for (pos, &i) in ordered.order.iter().enumerate() {
+        steps[i] = pos + 1;
+    }
+    let planned = objects
+        .into_iter()
+        .zip(tiers)
+        .zip(waves)
+        .zip(hashes)
+        .zip(steps)
+        .map(
+            |((((object, (tier, tier_reason)), wave), config_hash), step)| PlannedObject {
+                object,
+                tier,
+                tier_reason,
+                wave,
+                config_hash,
+                step,
+            },
+        )
+        .collect();
+    Ok(Plan {
+        ordering,
+        objects: planned,
+        edges: ordered.edges,
+        graph: ordered.graph,
+        order: ordered.order,
+        warnings: ordered.warnings,
+    })
+}

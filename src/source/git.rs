@@ -1,0 +1,435 @@
+//! Git remotes: the cheap "has the ref moved?" check and fetching a commit into a local cache.
+//!
+//! Each remote gets one bare repository under `<cache>/repos/<sha256 of url>`. We fetch only the
+//! ref asked for, shallow where the transport allows, into `refs/ordo/…` so nothing we fetch
+//! can clash with anything else, and `+` refspecs so a force-pushed branch is simply followed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use git2::{AutotagOption, Direction, FetchOptions, FetchPrune, Oid, Remote, Repository};
+use sha2::{Digest, Sha256};
+
+use super::credentials::{Auth, Credentials};
+use super::git_tree::snapshot;
+use super::remote_url::{RemoteUrl, Transport};
+use super::{Selection, Snapshot, SourceError};
+
+/// libgit2's GIT_FETCH_DEPTH_UNSHALLOW: fetch the history a shallow cache is missing.
+const DEPTH_UNSHALLOW: i32 = i32::MAX;
+/// libgit2's GIT_ENOTSUPPORTED, which git2's `ErrorCode` folds into `GenericError`.
+const GIT_ENOTSUPPORTED: i32 = -39;
+
+/// Which revision of which repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoSpec {
+    /// `https://`, `http://`, `ssh://`, `[user@]host:path`, `file://` or a local path.
+    pub url: String,
+    /// A branch, a tag, a full ref (`refs/...`), a full 40-hex commit SHA, or "" / "HEAD" for
+    /// the remote's default branch.
+    pub reference: String,
+    pub credentials: Credentials,
+}
+
+impl RepoSpec {
+    pub fn new(url: impl Into<String>, reference: impl Into<String>) -> Self {
+        RepoSpec {
+            url: url.into(),
+            reference: reference.into(),
+            credentials: Credentials::default(),
+        }
+    }
+}
+
+/// The commit `spec.reference` points to on the remote, in one round trip and without fetching
+/// (like `git ls-remote`). A full SHA is returned as is: it cannot move.
+pub fn remote_head(spec: &RepoSpec) -> Result<String, SourceError> {
+    let url = RemoteUrl::parse(&spec.url)?;
+    if let Some(sha) = full_sha(&spec.reference) {
+        return Ok(sha.to_string());
+    }
+    let auth = Auth::new(&url, &spec.credentials)?;
+    let found = resolve_ref(&list_remote(&url, &auth)?, &spec.reference)
+        .ok_or_else(|| ref_not_found(&url, spec))?;
+    Ok(found.commit.to_string())
+}
+
+/// Fetches `spec` into the cache under `cache_dir` and reads the files `sel` selects from the
+/// commit's tree.
+pub fn fetch(spec: &RepoSpec, cache_dir: &Path, sel: &Selection) -> Result<Snapshot, SourceError> {
+    let url = RemoteUrl::parse(&spec.url)?;
+    let dir = cache_path(cache_dir, &spec.url);
+    let lock = cache_lock(&dir);
+    // A poisoned lock only means another fetch panicked; the repository itself is still valid.
+    let _held = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let repo = open_cache(&dir)?;
+    let oid = match full_sha(&spec.reference) {
+        Some(sha) => fetch_commit(&repo, &url, spec, sha)?,
+        None => fetch_ref(&repo, &url, spec)?,
+    };
+    let commit = repo.find_commit(oid).map_err(|source| SourceError::Cache {
+        path: dir.clone(),
+        source,
+    })?;
+    snapshot(&repo, &commit, sel)
+}
+
+/// [`remote_head`] on tokio's blocking pool (libgit2 blocks on the network).
+pub async fn remote_head_async(spec: RepoSpec) -> Result<String, SourceError> {
+    tokio::task::spawn_blocking(move || remote_head(&spec))
+        .await
+        .map_err(|e| SourceError::Task(e.to_string()))?
+}
+
+/// [`fetch`] on tokio's blocking pool.
+pub async fn fetch_async(
+    spec: RepoSpec,
+    cache_dir: PathBuf,
+    sel: Selection,
+) -> Result<Snapshot, SourceError> {
+    tokio::task::spawn_blocking(move || fetch(&spec, &cache_dir, &sel))
+        .await
+        .map_err(|e| SourceError::Task(e.to_string()))?
+}
+
+/// Where the cache of `url` lives. Keyed by the URL without its password, so rotating a
+/// password keeps the cache.
+pub fn cache_path(cache_dir: &Path, url: &str) -> PathBuf {
+    let key = RemoteUrl::parse(url)
+        .map(|u| u.redacted)
+        .unwrap_or_else(|_| url.to_string());
+    let digest = Sha256::digest(key.trim().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    cache_dir.join("repos").join(hex)
+}
+
+/// One lock per cache repository in this process: two apps on the same repo must not fetch into
+/// it at once (libgit2 would fail on the ref lock files).
+fn cache_lock(dir: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    locks.entry(dir.to_path_buf()).or_default().clone()
+}
+
+/// Opens the cache, creating it on first use. The cache holds nothing that cannot be fetched
+/// again, so a damaged one is replaced rather than reported.
+fn open_cache(dir: &Path) -> Result<Repository, SourceError> {
+    let cache_err = |source| SourceError::Cache {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if dir.exists() {
+        if let Ok(repo) = Repository::open_bare(dir) {
+            return Ok(repo);
+        }
+        std::fs::remove_dir_all(dir).map_err(|e| SourceError::io(dir, e))?;
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| SourceError::io(parent, e))?;
+    }
+    Repository::init_bare(dir).map_err(cache_err)
+}
+
+/// A ref the remote advertises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Advertised {
+    name: String,
+    oid: Oid,
+    symref: Option<String>,
+}
+
+/// A user's ref resolved against the advertisement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Resolved {
+    /// The remote ref to fetch.
+    name: String,
+    /// The commit it points to (annotated tags peeled).
+    commit: Oid,
+}
+
+fn list_remote(url: &RemoteUrl, auth: &Auth) -> Result<Vec<Advertised>, SourceError> {
+    let git_err = |source| SourceError::Git {
+        url: url.redacted.clone(),
+        action: "ls-remote",
+        source,
+    };
+    let mut remote = Remote::create_detached(url.raw.as_str()).map_err(git_err)?;
+    let conn = remote
+        .connect_auth(Direction::Fetch, Some(auth.callbacks()), None)
+        .map_err(|e| auth.explain(e, "ls-remote"))?;
+    let heads = conn.list().map_err(git_err)?;
+    Ok(heads
+        .iter()
+        .map(|h| Advertised {
+            name: h.name().to_string(),
+            oid: h.oid(),
+            symref: h.symref_target().map(str::to_string),
+        })
+        .collect())
+}
+
+/// Branches win over tags of the same name, as in git's own ref lookup order.
+fn resolve_ref(heads: &[Advertised], reference: &str) -> Option<Resolved> {
+    let find = |name: &str| heads.iter().find(|h| h.name == name);
+    let at = |name: &str| {
+        let head = find(name)?;
+        let peeled = find(&format!("{name}^{{}}")).map_or(head.oid, |p| p.oid);
+        Some(Resolved {
+            name: name.to_string(),
+            commit: peeled,
+        })
+    };
+    match reference.trim() {
+        "" | "HEAD" => {
+            let head = find("HEAD")?;
+            Some(Resolved {
+                name: head.symref.clone().unwrap_or_else(|| "HEAD".into()),
+                commit: head.oid,
+            })
+        }
+        full if full.starts_with("refs/") => at(full),
+        short => at(&format!("refs/heads/{short}")).or_else(|| at(&format!("refs/tags/{short}"))),
+    }
+}
+
+/// `refs/heads/main` → `refs/ordo/heads/main`: our own namespace in the cache.
+fn local_ref(remote_ref: &str) -> String {
+    format!(
+        "refs/ordo/{}",
+        remote_ref.strip_prefix("refs/").unwrap_or(remote_ref)
+    )
+}
+
+fn fetch_ref(repo: &Repository, url: &RemoteUrl, spec: &RepoSpec) -> Result<Oid, SourceError> {
+    let auth = Auth::new(url, &spec.credentials)?;
+    let found = resolve_ref(&list_remote(url, &auth)?, &spec.reference)
+        .ok_or_else(|| ref_not_found(url, spec))?;
+    let local = local_ref(&found.name);
+    if repo.find_commit(found.commit).is_ok() {
+        // Already fetched (a revert, or another branch at the same commit): no download.
+        pin(repo, &local, found.commit)?;
+        return Ok(found.commit);
+    }
+    download(
+        repo,
+        url,
+        &auth,
+        &[format!("+{}:{local}", found.name)],
+        Depth::Shallow,
+    )?;
+    repo.find_reference(&local)
+        .and_then(|r| r.peel_to_commit())
+        .map(|c| c.id())
+        // The ref vanished between the listing and the fetch.
+        .map_err(|_| ref_not_found(url, spec))
+}
+
+fn fetch_commit(
+    repo: &Repository,
+    url: &RemoteUrl,
+    spec: &RepoSpec,
+    sha: &str,
+) -> Result<Oid, SourceError> {
+    let oid = Oid::from_str(sha).map_err(|_| ref_not_found(url, spec))?;
+    let pinned = format!("refs/ordo/commits/{sha}");
+    if repo.find_commit(oid).is_ok() {
+        pin(repo, &pinned, oid)?;
+        return Ok(oid);
+    }
+    let auth = Auth::new(url, &spec.credentials)?;
+    // Servers that allow fetching a reachable commit by id (GitHub, GitLab) send just that one.
+    if url.transport != Transport::Local {
+        match download(
+            repo,
+            url,
+            &auth,
+            &[format!("+{sha}:{pinned}")],
+            Depth::Shallow,
+        ) {
+            Ok(()) if repo.find_commit(oid).is_ok() => return Ok(oid),
+            Err(e) if Auth::is_fatal(&e) => return Err(e),
+            _ => {}
+        }
+    }
+    // Others (plain `git http-backend`, the local transport) only serve advertised refs: take
+    // every branch and tag with full history and look for the commit there.
+    let all = [
+        "+refs/heads/*:refs/ordo/heads/*",
+        "+refs/tags/*:refs/ordo/tags/*",
+    ]
+    .map(String::from);
+    download(repo, url, &auth, &all, Depth::Full)?;
+    if repo.find_commit(oid).is_err() {
+        return Err(SourceError::CommitNotFound {
+            url: url.redacted.clone(),
+            sha: sha.to_string(),
+        });
+    }
+    pin(repo, &pinned, oid)?;
+    Ok(oid)
+}
+
+/// Points our ref at `oid`, so the commit a snapshot came from stays reachable in the cache.
+fn pin(repo: &Repository, name: &str, oid: Oid) -> Result<(), SourceError> {
+    repo.reference(name, oid, true, "ordo: pin")
+        .map(|_| ())
+        .map_err(|source| SourceError::Cache {
+            path: repo.path().to_path_buf(),
+            source,
+        })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// Only the tip commit: manifests need no history.
+    Shallow,
+    /// Everything reachable, unshallowing the cache if needed.
+    Full,
+}
+
+fn download(
+    repo: &Repository,
+    url: &RemoteUrl,
+    auth: &Auth,
+    refspecs: &[String],
+    depth: Depth,
+) -> Result<(), SourceError> {
+    let depth = match depth {
+        // libgit2's local transport refuses any depth; a local clone is cheap anyway.
+        Depth::Shallow if url.transport == Transport::Local => 0,
+        Depth::Shallow => 1,
+        Depth::Full if repo.is_shallow() => DEPTH_UNSHALLOW,
+        Depth::Full => 0,
+    };
+    let result = download_once(repo, url, auth, refspecs, depth);
+    match result {
+        // A server or transport without shallow support: fall back to a full fetch.
+        Err(SourceError::Git { ref source, .. })
+            if depth == 1 && source.raw_code() == GIT_ENOTSUPPORTED =>
+        {
+            download_once(repo, url, auth, refspecs, 0)
+        }
+        other => other,
+    }
+}
+
+fn download_once(
+    repo: &Repository,
+    url: &RemoteUrl,
+    auth: &Auth,
+    refspecs: &[String],
+    depth: i32,
+) -> Result<(), SourceError> {
+    let mut remote =
+        repo.remote_anonymous(url.raw.as_str())
+            .map_err(|source| SourceError::Git {
+                url: url.redacted.clone(),
+                action: "fetch",
+                source,
+            })?;
+    let mut opts = FetchOptions::new();
+    opts.remote_callbacks(auth.callbacks())
+        .download_tags(AutotagOption::None)
+        .prune(FetchPrune::Off)
+        .update_fetchhead(false)
+        .depth(depth);
+    remote
+        .fetch(refspecs, Some(&mut opts), Some("ordo: fetch"))
+        .map_err(|e| auth.explain(e, "fetch"))
+}
+
+/// A full commit id (abbreviations are ambiguous and cannot be fetched by id).
+fn full_sha(reference: &str) -> Option<&str> {
+    let r = reference.trim();
+    (r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit())).then_some(r)
+}
+
+fn ref_not_found(url: &RemoteUrl, spec: &RepoSpec) -> SourceError {
+    SourceError::RefNotFound {
+        url: url.redacted.clone(),
+        reference: spec.reference.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adv(name: &str, n: u8, symref: Option<&str>) -> Advertised {
+        Advertised {
+            name: name.into(),
+            oid: Oid::from_bytes(&[n; 20]).unwrap(),
+            symref: symref.map(String::from),
+        }
+    }
+
+    fn heads() -> Vec<Advertised> {
+        vec![
+            adv("HEAD", 1, Some("refs/heads/main")),
+            adv("refs/heads/main", 1, None),
+            adv("refs/heads/v1", 2, None),
+            adv("refs/tags/v1", 3, None),
+            adv("refs/tags/v2", 4, None),
+            adv("refs/tags/v2^{}", 5, None),
+        ]
+    }
+
+    #[test]
+    fn default_ref_follows_the_remote_head() {
+        let r = resolve_ref(&heads(), "").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.commit),
+            ("refs/heads/main", heads()[1].oid)
+        );
+        assert_eq!(resolve_ref(&heads(), "HEAD"), Some(r));
+    }
+
+    #[test]
+    fn branch_wins_over_tag_and_annotated_tags_are_peeled() {
+        assert_eq!(resolve_ref(&heads(), "v1").unwrap().name, "refs/heads/v1");
+        assert_eq!(
+            resolve_ref(&heads(), "refs/tags/v1").unwrap().commit,
+            heads()[3].oid
+        );
+        let v2 = resolve_ref(&heads(), "v2").unwrap();
+        assert_eq!(
+            (v2.name.as_str(), v2.commit),
+            ("refs/tags/v2", heads()[5].oid)
+        );
+    }
+
+    #[test]
+    fn unknown_ref_resolves_to_nothing() {
+        assert_eq!(resolve_ref(&heads(), "nope"), None);
+    }
+
+    #[test]
+    fn full_sha_needs_forty_hex_digits() {
+        assert!(full_sha(&"a".repeat(40)).is_some());
+        assert!(full_sha("abc1234").is_none());
+        assert!(full_sha(&"g".repeat(40)).is_none());
+    }
+
+    #[test]
+    fn cache_path_ignores_the_password() {
+        let dir = Path::new("/cache");
+        assert_eq!(
+            cache_path(dir, "https://u:one@h/r.git"),
+            cache_path(dir, "https://u:two@h/r.git")
+        );
+        assert_ne!(
+            cache_path(dir, "https://h/a.git"),
+            cache_path(dir, "https://h/b.git")
+        );
+    }
+
+    #[test]
+    fn local_refs_live_under_our_namespace() {
+        assert_eq!(local_ref("refs/heads/main"), "refs/ordo/heads/main");
+        assert_eq!(local_ref("HEAD"), "refs/ordo/HEAD");
+    }
+}

@@ -1,0 +1,45 @@
+//! Where manifests come from: a git commit (read straight from its tree) or a plain directory.
+//!
+//! Contract used by `manifest`: a [`Snapshot`] is the commit (when there is one) and the
+//! selected manifest files, repo-relative, '/'-separated, already checked against the limits.
+
+mod credentials;
+mod dir;
+mod error;
+mod git;
+mod git_tree;
+mod known_hosts;
+mod remote_url;
+mod select;
+mod walk;
+
+pub use credentials::{Credentials, Secret};
+pub use dir::read_dir;
+pub use error::SourceError;
+pub use git::{RepoSpec, cache_path, fetch, fetch_async, remote_head, remote_head_async};
+pub use select::{Limits, Selection};
+
+/// The commit a snapshot was read from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CommitInfo {
+    pub sha: String,
+    pub message: String,
+    pub author: String,
+    /// Commit time, seconds since the Unix epoch.
+    pub time: i64,
+}
+
+/// One manifest file of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Path relative to the repository (or directory) root, '/'-separated.
+    pub path: String,
+    pub data: Vec<u8>,
+}
+
+/// The selected files of one revision.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub commit: Option<CommitInfo>,
+    pub files: Vec<SourceFile>,
+}
