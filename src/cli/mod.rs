@@ -25,7 +25,7 @@ pub struct Cli {
 pub enum Command {
     /// Show the ordered, explained plan for a directory or a git repository (no cluster needed).
     #[command(after_help = plan::AFTER_HELP)]
-    Plan(plan::PlanArgs),
+    Plan(Box<plan::PlanArgs>),
     /// Print the version, the git commit it was built from and the Kubernetes API it targets.
     Version,
 }
@@ -36,7 +36,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Plan(args) => plan::run(args),
+        Command::Plan(args) => plan::run(*args),
         Command::Version => {
             println!(
                 "ordo {} (commit {}, Kubernetes API {})",

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use super::{ObjectId, Origin};
+use super::Origin;
 
 #[derive(Debug, Error)]
 pub enum ManifestError {
@@ -32,9 +32,9 @@ pub enum ManifestError {
 
     #[error("{id} is defined twice: in {first} and in {second}; each object may appear once")]
     Duplicate {
-        id: ObjectId,
-        first: Origin,
-        second: Origin,
+        id: String,
+        first: String,
+        second: String,
     },
 }
 

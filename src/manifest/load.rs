@@ -89,8 +89,10 @@ fn yaml_options() -> serde_saphyr::Options {
     budget.max_documents = 50_000;
     budget.max_aliases = 10_000;
     budget.max_anchors = 10_000;
-    budget.max_nodes = 2_000_000;
-    budget.max_events = 5_000_000;
+    budget.max_recorded_anchor_events = 100_000;
+    budget.max_recorded_anchor_bytes = 8 * 1024 * 1024;
+    budget.max_nodes = 1_000_000;
+    budget.max_events = 2_000_000;
     budget.max_depth = 100;
     budget.max_total_scalar_bytes = 8 * 1024 * 1024;
     let mut options = serde_saphyr::Options::default();
@@ -349,11 +351,161 @@ fn refuse_duplicates(objects: &[Object]) -> Result<(), ManifestError> {
     for object in objects {
         if let Some(first) = seen.insert(&object.id, &object.origin) {
             return Err(ManifestError::Duplicate {
-                id: object.id.clone(),
-                first: first.clone(),
-                second: object.origin.clone(),
+                id: object.id.to_string(),
+                first: first.to_string(),
+                second: object.origin.to_string(),
             });
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.to_owned(),
+            data: text.as_bytes().to_vec(),
+        }
+    }
+
+    fn load_one(path: &str, text: &str) -> Result<Vec<Object>, ManifestError> {
+        load(&[file(path, text)], "apps")
+    }
+
+    #[test]
+    fn multi_document_yaml_skips_empty_documents_and_records_positions() {
+        let text = "# leading comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n---\n# only a comment\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: b\n  namespace: other\n";
+        let objects = load_one("cfg.yaml", text).unwrap();
+        assert_eq!(objects.len(), 2);
+        assert_eq!(
+            objects[0].id,
+            ObjectId::new("", "ConfigMap", Some("apps"), "a")
+        );
+        assert_eq!(objects[0].origin.line, Some(2));
+        assert_eq!(
+            objects[1].id,
+            ObjectId::new("", "Secret", Some("other"), "b")
+        );
+        assert_eq!(objects[1].origin.line, Some(10));
+        assert_eq!(
+            objects[0].manifest.pointer("/metadata/namespace"),
+            Some(&Value::String("apps".into()))
+        );
+    }
+
+    #[test]
+    fn list_kind_is_flattened_and_json_is_read() {
+        let yaml = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: d}\n";
+        let json = r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps", "namespace": "ignored"}}"#;
+        let objects = load(&[file("list.yaml", yaml), file("ns.json", json)], "apps").unwrap();
+        let ids: Vec<String> = objects.iter().map(|o| o.id.to_string()).collect();
+        assert_eq!(
+            ids,
+            ["ConfigMap/apps/a", "Deployment/apps/d", "Namespace/apps"]
+        );
+        assert_eq!(objects[1].id.group, "apps");
+        assert!(objects[2].manifest.pointer("/metadata/namespace").is_none());
+    }
+
+    #[test]
+    fn custom_resource_scope_comes_from_its_crd() {
+        let text = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Widget, plural: widgets}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n---\napiVersion: other.io/v1\nkind: Gadget\nmetadata: {name: g}\n";
+        let objects = load_one("crd.yaml", text).unwrap();
+        assert_eq!(objects[1].id.namespace, None);
+        assert_eq!(objects[2].id.namespace.as_deref(), Some("apps"));
+    }
+
+    /// Each bad input gives an error naming the file, document and field.
+    #[test]
+    fn bad_inputs_are_refused_with_where_and_what() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "bad.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n",
+                &["bad.yaml", "line"],
+            ),
+            (
+                "two.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: ConfigMap\nmetadata: {name: b}\n",
+                &["two.yaml document 1", "line 4", "missing `apiVersion`"],
+            ),
+            (
+                "k.yaml",
+                "apiVersion: v1\nmetadata: {name: a}\n",
+                &["k.yaml document 0", "missing `kind`"],
+            ),
+            (
+                "n.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {labels: {a: b}}\n",
+                &["missing `metadata.name`"],
+            ),
+            (
+                "g.yaml",
+                "apiVersion: v1\nkind: Pod\nmetadata: {generateName: x-}\n",
+                &["metadata.generateName", "fixed metadata.name"],
+            ),
+            (
+                "s.yaml",
+                "- just\n- a list\n",
+                &["s.yaml document 0", "must be a mapping", "sequence"],
+            ),
+            (
+                "l.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: {replicas: 3}\n",
+                &["metadata.labels", "`replicas`", "quote"],
+            ),
+            (
+                "dup.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: apps}\n",
+                &[
+                    "ConfigMap/apps/a is defined twice",
+                    "dup.yaml document 0",
+                    "dup.yaml document 1",
+                ],
+            ),
+            (
+                "keys.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nkind: Secret\nmetadata: {name: a}\n",
+                &["keys.yaml", "duplicate"],
+            ),
+            (
+                "bin.json",
+                "{\"apiVersion\": \"v1\",",
+                &["bin.json", "line 1"],
+            ),
+        ];
+        for (path, text, want) in cases {
+            let err = load_one(path, text).expect_err(path).to_string();
+            for w in *want {
+                assert!(err.contains(w), "{path}: {err:?} should contain {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn non_utf8_is_refused() {
+        let bad = SourceFile {
+            path: "x.yaml".into(),
+            data: vec![0xff, 0xfe, 0x00],
+        };
+        let err = load(&[bad], "apps").unwrap_err().to_string();
+        assert!(err.contains("x.yaml: not valid UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn alias_bomb_is_stopped_by_the_parser_budget() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut prev = 'a';
+        for name in 'b'..='k' {
+            text.push_str(&format!(
+                "{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+            prev = name;
+        }
+        let err = load_one("bomb.yaml", &text).unwrap_err().to_string();
+        assert!(err.contains("bomb.yaml") && err.contains("budget"), "{err}");
+    }
 }

@@ -123,12 +123,14 @@ fn hosts(text: &str) -> Vec<(&str, bool)> {
         }
         let host_port = token.split('/').next().unwrap_or(token);
         match host_port.rsplit_once(':') {
-            Some((host, port)) => {
-                if !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
-                {
-                    out.push((host, true));
-                }
+            Some((host, port))
+                if !host.is_empty()
+                    && !port.is_empty()
+                    && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                out.push((host, true));
             }
+            Some(_) => {}
             None if !host_port.is_empty() => out.push((host_port, false)),
             None => {}
         }

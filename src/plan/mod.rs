@@ -12,6 +12,9 @@ pub mod render;
 mod tier;
 mod workload;
 
+#[cfg(test)]
+mod tests;
+
 use serde::{Deserialize, Serialize};
 
 pub use edge::{Edge, Rule};

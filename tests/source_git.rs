@@ -1,0 +1,334 @@
+//! `source` against real repositories: made with the git CLI, read over the local transport and
+//! over smart HTTP (git http-backend behind nginx + fcgiwrap) with basic auth.
+
+#[path = "source_git/http_server.rs"]
+mod http_server;
+#[path = "source_git/upstream.rs"]
+mod upstream;
+
+use std::path::Path;
+
+use ordo::source::{
+    Credentials, RepoSpec, Secret, Selection, Snapshot, SourceError, cache_path, fetch,
+    fetch_async, remote_head,
+};
+
+use http_server::GitHttpServer;
+use upstream::Upstream;
+
+fn spec(url: &str, reference: &str) -> RepoSpec {
+    RepoSpec::new(url, reference)
+}
+
+fn local(up: &Upstream, reference: &str) -> RepoSpec {
+    spec(up.path().to_str().unwrap(), reference)
+}
+
+fn paths(s: &Snapshot) -> Vec<&str> {
+    s.files.iter().map(|f| f.path.as_str()).collect()
+}
+
+fn file<'a>(s: &'a Snapshot, path: &str) -> &'a str {
+    let f = s
+        .files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("no {path}"));
+    std::str::from_utf8(&f.data).unwrap()
+}
+
+fn sha(s: &Snapshot) -> &str {
+    &s.commit.as_ref().unwrap().sha
+}
+
+fn get(spec: &RepoSpec, cache: &Path) -> Snapshot {
+    fetch(spec, cache, &Selection::default()).unwrap()
+}
+
+/// main: a.yaml, apps/web/deploy.yml, README.md
+fn seeded() -> (Upstream, String) {
+    let up = Upstream::new();
+    up.write("a.yaml", b"a: 1\n")
+        .write("apps/web/deploy.yml", b"kind: Deployment\n")
+        .write("README.md", b"docs\n");
+    let c1 = up.commit("first commit\n\nwith a body");
+    (up, c1)
+}
+
+#[test]
+fn fetch_reads_selected_files_and_commit_info_of_the_default_branch() {
+    let (up, c1) = seeded();
+    let cache = tempfile::tempdir().unwrap();
+    let s = get(&local(&up, ""), cache.path());
+    assert_eq!(paths(&s), ["a.yaml", "apps/web/deploy.yml"]);
+    let commit = s.commit.as_ref().unwrap();
+    assert_eq!(commit.sha, c1);
+    assert_eq!(commit.message, "first commit\n\nwith a body");
+    assert_eq!(commit.author, "Test Author <author@example.com>");
+    assert!(commit.time > 1_600_000_000);
+    assert_eq!(remote_head(&local(&up, "HEAD")).unwrap(), c1);
+}
+
+#[test]
+fn branches_tags_and_full_shas_select_their_commit() {
+    let (up, c1) = seeded();
+    up.git(&["tag", "v1"]);
+    up.git(&["checkout", "-q", "-b", "feature"]);
+    up.write("a.yaml", b"a: feature\n");
+    let feature = up.commit("feature");
+    up.git(&["tag", "-a", "v2", "-m", "annotated"]);
+    up.git(&["checkout", "-q", "main"]);
+    up.write("a.yaml", b"a: 2\n");
+    let c2 = up.commit("second");
+
+    let cache = tempfile::tempdir().unwrap();
+    let file_url = format!("file://{}", up.path().display());
+    for (reference, want, body) in [
+        ("main", &c2, "a: 2\n"),
+        ("refs/heads/feature", &feature, "a: feature\n"),
+        ("v1", &c1, "a: 1\n"),
+        ("v2", &feature, "a: feature\n"),
+        (c1.as_str(), &c1, "a: 1\n"),
+    ] {
+        let s = get(&spec(&file_url, reference), cache.path());
+        assert_eq!(sha(&s), want, "{reference}");
+        assert_eq!(file(&s, "a.yaml"), body, "{reference}");
+        assert_eq!(
+            &remote_head(&spec(&file_url, reference)).unwrap(),
+            want,
+            "{reference}"
+        );
+    }
+}
+
+#[test]
+fn a_moved_branch_is_seen_by_remote_head_and_fetched_and_deleted_files_disappear() {
+    let (up, c1) = seeded();
+    let cache = tempfile::tempdir().unwrap();
+    let main = local(&up, "main");
+    assert_eq!(remote_head(&main).unwrap(), c1);
+    assert_eq!(
+        paths(&get(&main, cache.path())),
+        ["a.yaml", "apps/web/deploy.yml"]
+    );
+
+    up.remove("apps/web/deploy.yml").write("b.json", b"{}");
+    let c2 = up.commit("move on");
+    assert_eq!(remote_head(&main).unwrap(), c2);
+    let s = get(&main, cache.path());
+    assert_eq!(sha(&s), c2);
+    assert_eq!(paths(&s), ["a.yaml", "b.json"]);
+}
+
+#[test]
+fn a_force_pushed_branch_is_followed() {
+    let (up, c1) = seeded();
+    up.write("a.yaml", b"a: 2\n");
+    let c2 = up.commit("to be rewritten");
+    let cache = tempfile::tempdir().unwrap();
+    let main = local(&up, "main");
+    assert_eq!(sha(&get(&main, cache.path())), c2);
+
+    up.git(&["reset", "-q", "--hard", &c1]);
+    up.write("a.yaml", b"a: rewritten\n");
+    let c3 = up.commit("rewritten history");
+    assert_eq!(remote_head(&main).unwrap(), c3);
+    let s = get(&main, cache.path());
+    assert_eq!(
+        (sha(&s), file(&s, "a.yaml")),
+        (c3.as_str(), "a: rewritten\n")
+    );
+}
+
+#[test]
+fn a_ref_that_does_not_exist_is_an_error_saying_so() {
+    let (up, _) = seeded();
+    let cache = tempfile::tempdir().unwrap();
+    let err = fetch(&local(&up, "nope"), cache.path(), &Selection::default()).unwrap_err();
+    assert!(matches!(err, SourceError::RefNotFound { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("ref 'nope' not found in")
+            && text.contains("neither a branch, a tag nor a commit"),
+        "{text}"
+    );
+    assert!(matches!(
+        remote_head(&local(&up, "nope")),
+        Err(SourceError::RefNotFound { .. })
+    ));
+
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    let err = fetch(&local(&up, missing), cache.path(), &Selection::default()).unwrap_err();
+    assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err}");
+}
+
+#[test]
+fn a_path_that_does_not_exist_is_an_error_naming_path_and_commit() {
+    let (up, c1) = seeded();
+    let cache = tempfile::tempdir().unwrap();
+    let err = fetch(&local(&up, "main"), cache.path(), &Selection::at("apps/x")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("path 'apps/x' does not exist in commit {}", &c1[..7])
+    );
+    let s = fetch(
+        &local(&up, "main"),
+        cache.path(),
+        &Selection::at("apps/web"),
+    )
+    .unwrap();
+    assert_eq!(paths(&s), ["apps/web/deploy.yml"]);
+}
+
+#[test]
+fn symlinks_in_the_tree_are_followed_inside_and_refused_outside() {
+    let (up, _) = seeded();
+    up.symlink("apps/web/shared.yaml", "../../a.yaml")
+        .symlink("apps/web/base", "../../apps");
+    up.commit("inside links");
+    let cache = tempfile::tempdir().unwrap();
+    let s = fetch(
+        &local(&up, "main"),
+        cache.path(),
+        &Selection::at("apps/web"),
+    )
+    .unwrap();
+    // base -> apps is an ancestor already being read: not read twice.
+    assert_eq!(paths(&s), ["apps/web/deploy.yml", "apps/web/shared.yaml"]);
+    assert_eq!(file(&s, "apps/web/shared.yaml"), "a: 1\n");
+
+    up.symlink("apps/web/leak.yaml", "../../../etc/passwd");
+    up.commit("outside link");
+    let err = fetch(&local(&up, "main"), cache.path(), &Selection::default()).unwrap_err();
+    assert!(
+        matches!(err, SourceError::SymlinkOutside { ref path, .. } if path == "apps/web/leak.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_over_5_mib_is_refused_by_name() {
+    let (up, _) = seeded();
+    up.write("big/huge.yaml", &vec![b'x'; 5 * 1024 * 1024 + 1]);
+    up.commit("too big");
+    let cache = tempfile::tempdir().unwrap();
+    let err = fetch(&local(&up, "main"), cache.path(), &Selection::default()).unwrap_err();
+    assert!(
+        matches!(err, SourceError::FileTooLarge { ref path, .. } if path == "big/huge.yaml"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("big/huge.yaml"));
+}
+
+#[test]
+fn a_fetched_commit_is_served_from_the_cache_when_the_remote_is_gone() {
+    let (up, c1) = seeded();
+    let cache = tempfile::tempdir().unwrap();
+    let url = up.path().to_str().unwrap().to_string();
+    get(&spec(&url, "main"), cache.path());
+    std::fs::remove_dir_all(up.path().join(".git")).unwrap();
+    assert_eq!(sha(&get(&spec(&url, &c1), cache.path())), c1);
+}
+
+#[tokio::test]
+async fn fetch_async_runs_on_the_blocking_pool() {
+    let (up, c1) = seeded();
+    let cache = tempfile::tempdir().unwrap();
+    let s = fetch_async(
+        local(&up, "main"),
+        cache.path().to_path_buf(),
+        Selection::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sha(&s), c1);
+}
+
+// ---- smart HTTP with basic auth ----
+
+const USER: &str = "alice";
+const PASSWORD: &str = "correct horse";
+
+fn http_spec(url: &str, reference: &str, password: Option<&str>, dir: &Path) -> RepoSpec {
+    let password = password.map(|pw| {
+        let file = dir.join("password");
+        std::fs::write(&file, format!("{pw}\n")).unwrap();
+        Secret::File(file)
+    });
+    RepoSpec {
+        credentials: Credentials {
+            username: Some(USER.into()),
+            password,
+            ..Credentials::default()
+        },
+        ..spec(url, reference)
+    }
+}
+
+#[test]
+fn http_fetch_with_password_from_a_file_is_shallow_and_follows_moves() {
+    let server = GitHttpServer::start(USER, PASSWORD);
+    let (up, c1) = seeded();
+    let bare = up.publish(&server.project_root(), "repo.git");
+    let url = server.url("repo.git");
+    let tmp = tempfile::tempdir().unwrap();
+    let main = http_spec(&url, "main", Some(PASSWORD), tmp.path());
+
+    assert_eq!(remote_head(&main).unwrap(), c1);
+    let s = get(&main, tmp.path());
+    assert_eq!(
+        (sha(&s), paths(&s)),
+        (c1.as_str(), vec!["a.yaml", "apps/web/deploy.yml"])
+    );
+    let cache = git2::Repository::open_bare(cache_path(tmp.path(), &url)).unwrap();
+    assert!(cache.is_shallow(), "smart HTTP fetches should be shallow");
+
+    up.write("a.yaml", b"a: 2\n");
+    let c2 = up.commit("second");
+    up.push(&bare);
+    assert_eq!(remote_head(&main).unwrap(), c2);
+    assert_eq!(file(&get(&main, tmp.path()), "a.yaml"), "a: 2\n");
+
+    // An older commit by SHA: http-backend refuses unadvertised ids, so the cache unshallows.
+    let old = http_spec(&url, &c1, Some(PASSWORD), tmp.path());
+    assert_eq!(file(&get(&old, tmp.path()), "a.yaml"), "a: 1\n");
+}
+
+#[test]
+fn http_wrong_password_is_a_clear_auth_error() {
+    let server = GitHttpServer::start(USER, PASSWORD);
+    let (up, _) = seeded();
+    up.publish(&server.project_root(), "repo.git");
+    let url = server.url("repo.git");
+    let tmp = tempfile::tempdir().unwrap();
+    let wrong = http_spec(&url, "main", Some("wrong"), tmp.path());
+
+    for err in [
+        remote_head(&wrong).unwrap_err(),
+        fetch(&wrong, tmp.path(), &Selection::default()).unwrap_err(),
+    ] {
+        assert!(matches!(err, SourceError::Auth { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&url) && text.contains("rejected user 'alice'"),
+            "{text}"
+        );
+        assert!(text.contains("password"), "{text}");
+        assert!(!text.contains("wrong"), "the password leaked: {text}");
+    }
+}
+
+#[test]
+fn http_without_credentials_is_a_clear_auth_error() {
+    let server = GitHttpServer::start(USER, PASSWORD);
+    let (up, _) = seeded();
+    up.publish(&server.project_root(), "repo.git");
+    let url = server.url("repo.git");
+    let tmp = tempfile::tempdir().unwrap();
+
+    let err = remote_head(&spec(&url, "main")).unwrap_err();
+    assert!(matches!(err, SourceError::Auth { .. }), "{err}");
+    assert!(err.to_string().contains("none are configured"), "{err}");
+    let err = fetch(&spec(&url, "main"), tmp.path(), &Selection::default()).unwrap_err();
+    assert!(matches!(err, SourceError::Auth { .. }), "{err}");
+}
