@@ -4,6 +4,7 @@
 //! `manifest` turns them into objects, `plan` orders them into tiers and a dependency graph.
 
 pub mod cli;
+pub mod diff;
 pub mod manifest;
 pub mod plan;
 pub mod source;

@@ -12,8 +12,11 @@ use super::workload::{Selector, WorkloadIndex, containers, pod_spec};
 use crate::manifest::{Object, ObjectId};
 
 /// Objects by identity.
+/// (group, kind, namespace, name): borrowed, so a lookup allocates nothing.
+type Key<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
+
 pub struct Lookup<'a> {
-    by_id: HashMap<&'a ObjectId, usize>,
+    by_id: HashMap<Key<'a>, usize>,
     crd_by_kind: HashMap<(&'a str, &'a str), usize>,
 }
 
@@ -22,7 +25,16 @@ impl<'a> Lookup<'a> {
         let by_id = objects
             .iter()
             .enumerate()
-            .map(|(i, o)| (&o.id, i))
+            .map(|(i, o)| {
+                let id = &o.id;
+                let key = (
+                    id.group.as_str(),
+                    id.kind.as_str(),
+                    id.namespace.as_deref(),
+                    id.name.as_str(),
+                );
+                (key, i)
+            })
             .collect();
         let crd_by_kind = objects
             .iter()
@@ -44,9 +56,7 @@ impl<'a> Lookup<'a> {
         namespace: Option<&str>,
         name: &str,
     ) -> Option<usize> {
-        self.by_id
-            .get(&ObjectId::new(group, kind, namespace, name))
-            .copied()
+        self.by_id.get(&(group, kind, namespace, name)).copied()
     }
 }
 

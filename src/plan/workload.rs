@@ -23,19 +23,22 @@ pub fn is_workload(object: &Object) -> bool {
     pod_template_pointer(&object.id.group, &object.id.kind).is_some()
 }
 
+fn pod_template(object: &Object) -> Option<&Value> {
+    let base = pod_template_pointer(&object.id.group, &object.id.kind)?;
+    object.manifest.pointer(base)
+}
+
 /// The pod spec of a workload (`spec` of its template), if it has one.
 pub fn pod_spec(object: &Object) -> Option<&Value> {
-    let base = pod_template_pointer(&object.id.group, &object.id.kind)?;
-    object.manifest.pointer(&format!("{base}/spec"))
+    pod_template(object)?.get("spec")
 }
 
 /// Labels its pods carry.
 pub fn pod_labels(object: &Object) -> Option<&serde_json::Map<String, Value>> {
-    let base = pod_template_pointer(&object.id.group, &object.id.kind)?;
-    object
-        .manifest
-        .pointer(&format!("{base}/metadata/labels"))
-        .and_then(Value::as_object)
+    pod_template(object)?
+        .get("metadata")?
+        .get("labels")?
+        .as_object()
 }
 
 /// Every container of a pod spec: init containers first, then the main ones.

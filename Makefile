@@ -1,0 +1,36 @@
+# One entry point for people and CI. `make test` works on a fresh machine: it installs what is
+# missing, builds the control-plane binaries once (cached outside the repo), starts the local
+# cluster, runs every test against it, and stops the cluster even when a test fails.
+
+SHELL := /bin/bash
+KUBECONFIG := $(CURDIR)/target/cluster/kubeconfig
+export KUBECONFIG
+
+.PHONY: test deps lint cluster-up cluster-down bench build
+
+test: deps lint
+	@scripts/cluster.sh up
+	@set -o pipefail; status=0; \
+	  cargo test --all-targets --locked 2>&1 | tee target/test.log || status=$$?; \
+	  scripts/cluster.sh down; \
+	  exit $$status
+
+deps:
+	@scripts/install-deps.sh
+	@scripts/cluster.sh build
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --locked -- -D warnings
+
+build:
+	cargo build --release --locked
+
+cluster-up:
+	@scripts/cluster.sh up
+
+cluster-down:
+	@scripts/cluster.sh down
+
+bench:
+	cargo bench --bench plan
