@@ -4,7 +4,10 @@
 //! `manifest` turns them into objects, `plan` orders them into tiers and a dependency graph.
 
 pub mod cli;
+pub mod cluster;
 pub mod diff;
+pub mod health;
 pub mod manifest;
 pub mod plan;
 pub mod source;
+pub mod sync;

@@ -43,13 +43,25 @@ fn travel_app_plan_lists_tiers_in_order_with_reasons() {
     let out = ordo(&["plan", "examples/travel-app"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    let positions: Vec<usize> = ["\nconfig (", "\ndatabase (", "\nbackend (", "\nfrontend (", "\nmonitoring ("]
-        .iter()
-        .map(|h| stdout.find(h).unwrap_or_else(|| panic!("{h} missing in\n{stdout}")))
-        .collect();
+    let positions: Vec<usize> = [
+        "\nconfig (",
+        "\ndatabase (",
+        "\nbackend (",
+        "\nfrontend (",
+        "\nmonitoring (",
+    ]
+    .iter()
+    .map(|h| {
+        stdout
+            .find(h)
+            .unwrap_or_else(|| panic!("{h} missing in\n{stdout}"))
+    })
+    .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{stdout}");
     assert!(
-        stdout.contains("-> StatefulSet/postgres: ConfigMap/backend-config key DB_HOST names Service/postgres"),
+        stdout.contains(
+            "-> StatefulSet/postgres: ConfigMap/backend-config key DB_HOST names Service/postgres"
+        ),
         "{stdout}"
     );
 }
@@ -62,49 +74,108 @@ fn json_output_is_stable_and_ordered() {
     assert_eq!(doc["kind"], "Plan");
     assert_eq!(doc["apiVersion"], "ordo.dev/v1alpha1");
     let steps = doc["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), doc["summary"]["objects"].as_u64().unwrap() as usize);
-    let rank = |t: &str| ["config", "database", "backend", "frontend", "monitoring"].iter().position(|x| *x == t).unwrap();
-    let tiers: Vec<usize> = steps.iter().map(|s| rank(s["tier"].as_str().unwrap())).collect();
+    assert_eq!(
+        steps.len(),
+        doc["summary"]["objects"].as_u64().unwrap() as usize
+    );
+    let rank = |t: &str| {
+        ["config", "database", "backend", "frontend", "monitoring"]
+            .iter()
+            .position(|x| *x == t)
+            .unwrap()
+    };
+    let tiers: Vec<usize> = steps
+        .iter()
+        .map(|s| rank(s["tier"].as_str().unwrap()))
+        .collect();
     assert!(tiers.windows(2).all(|w| w[0] <= w[1]), "{tiers:?}");
     for (i, step) in steps.iter().enumerate() {
         assert_eq!(step["step"], i + 1);
-        for key in ["id", "apiVersion", "kind", "name", "tierReason", "file", "document", "dependsOn"] {
+        for key in [
+            "id",
+            "apiVersion",
+            "kind",
+            "name",
+            "tierReason",
+            "file",
+            "document",
+            "dependsOn",
+        ] {
             assert!(step.get(key).is_some(), "step {i} lacks {key}");
         }
     }
-    let backend = steps.iter().find(|s| s["id"] == "Deployment/travel/backend").unwrap();
-    assert!(backend["configHash"].as_str().is_some_and(|h| h.len() == 64));
-    assert!(backend["dependsOn"].as_array().unwrap().iter().any(|d| d["id"] == "StatefulSet/travel/postgres" && d["rule"] == "names-service"));
+    let backend = steps
+        .iter()
+        .find(|s| s["id"] == "Deployment/travel/backend")
+        .unwrap();
+    assert!(
+        backend["configHash"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)
+    );
+    assert!(
+        backend["dependsOn"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == "StatefulSet/travel/postgres" && d["rule"] == "names-service")
+    );
 }
 
 #[test]
 fn bad_input_exits_2_naming_the_file_and_document() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("good.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n").unwrap();
+    std::fs::write(
+        dir.path().join("good.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("broken.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n---\napiVersion: v1\nmetadata: {name: c}\n").unwrap();
     let out = ordo(&["plan", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("broken.yaml document 1") && stderr.contains("missing `kind`"), "{stderr}");
+    assert!(
+        stderr.contains("broken.yaml document 1") && stderr.contains("missing `kind`"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty(), "no partial plan is printed");
 }
 
 #[test]
 fn oversized_files_and_escaping_symlinks_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let big = format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata: {{x: \"{}\"}}\n", "a".repeat(5 * 1024 * 1024 + 1));
+    let big = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata: {{x: \"{}\"}}\n",
+        "a".repeat(5 * 1024 * 1024 + 1)
+    );
     std::fs::write(dir.path().join("big.yaml"), big).unwrap();
     let out = ordo(&["plan", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("big.yaml"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("big.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("secret.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\n").unwrap();
+    std::fs::write(
+        outside.path().join("secret.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\n",
+    )
+    .unwrap();
     let repo = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(outside.path().join("secret.yaml"), repo.path().join("link.yaml")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yaml"),
+        repo.path().join("link.yaml"),
+    )
+    .unwrap();
     let out = ordo(&["plan", repo.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("link.yaml"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("link.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -112,7 +183,10 @@ fn plans_a_git_revision_by_ref_and_path() {
     let repo = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     git(repo.path(), &["init", "-q", "-b", "main"]);
-    copy_dir(Path::new("examples/travel-app"), &repo.path().join("deploy/travel"));
+    copy_dir(
+        Path::new("examples/travel-app"),
+        &repo.path().join("deploy/travel"),
+    );
     git(repo.path(), &["add", "."]);
     git(repo.path(), &["commit", "-q", "-m", "Travel app v1"]);
     git(repo.path(), &["tag", "v1"]);
@@ -121,20 +195,55 @@ fn plans_a_git_revision_by_ref_and_path() {
     let url = format!("file://{}", repo.path().display());
     let cache_arg = cache.path().to_str().unwrap();
 
-    let head = ordo(&["plan", &url, "--ref", "main", "--path", "deploy/travel", "--cache-dir", cache_arg]);
+    let head = ordo(&[
+        "plan",
+        &url,
+        "--ref",
+        "main",
+        "--path",
+        "deploy/travel",
+        "--cache-dir",
+        cache_arg,
+    ]);
     assert!(head.status.success(), "{}", text(&head.stderr));
     let head_out = text(&head.stdout);
-    assert!(head_out.contains("(Drop grafana)") && !head_out.contains("Deployment/grafana"), "{head_out}");
+    assert!(
+        head_out.contains("(Drop grafana)") && !head_out.contains("Deployment/grafana"),
+        "{head_out}"
+    );
 
-    let tagged = ordo(&["plan", &url, "--ref", "v1", "--path", "deploy/travel", "--cache-dir", cache_arg, "-o", "json"]);
+    let tagged = ordo(&[
+        "plan",
+        &url,
+        "--ref",
+        "v1",
+        "--path",
+        "deploy/travel",
+        "--cache-dir",
+        cache_arg,
+        "-o",
+        "json",
+    ]);
     assert!(tagged.status.success(), "{}", text(&tagged.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&tagged.stdout).unwrap();
-    assert_eq!(doc["source"]["revision"]["message"].as_str().map(str::trim), Some("Travel app v1"));
-    assert!(doc["steps"].as_array().unwrap().iter().any(|s| s["id"] == "Deployment/travel/grafana"));
+    assert_eq!(
+        doc["source"]["revision"]["message"].as_str().map(str::trim),
+        Some("Travel app v1")
+    );
+    assert!(
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "Deployment/travel/grafana")
+    );
 
     for (args, want) in [
         (vec!["--ref", "nope"], "nope"),
-        (vec!["--ref", "main", "--path", "apps/missing"], "apps/missing"),
+        (
+            vec!["--ref", "main", "--path", "apps/missing"],
+            "apps/missing",
+        ),
     ] {
         let mut all = vec!["plan", url.as_str(), "--cache-dir", cache_arg];
         all.extend(args);

@@ -1,7 +1,9 @@
 //! The command line: argument parsing and the commands. Each command returns an exit code in
 //! kubectl's convention; errors are printed once, here at the edge.
 
+mod input;
 mod plan;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +28,12 @@ pub enum Command {
     /// Show the ordered, explained plan for a directory or a git repository (no cluster needed).
     #[command(after_help = plan::AFTER_HELP)]
     Plan(Box<plan::PlanArgs>),
+    /// Show how the cluster differs from git (server-side dry run; Secret values redacted).
+    #[command(after_help = sync::DIFF_AFTER_HELP)]
+    Diff(Box<sync::DiffArgs>),
+    /// Apply in dependency order, waiting for health at each step; optionally prune.
+    #[command(after_help = sync::SYNC_AFTER_HELP)]
+    Sync(Box<sync::SyncArgs>),
     /// Print the version, the git commit it was built from and the Kubernetes API it targets.
     Version,
 }
@@ -37,6 +45,8 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Plan(args) => plan::run(*args),
+        Command::Diff(args) => sync::run_diff(*args),
+        Command::Sync(args) => sync::run_sync(*args),
         Command::Version => {
             println!(
                 "ordo {} (commit {}, Kubernetes API {})",

@@ -23,6 +23,7 @@ pub use explicit::{DEPENDS_ON_ANNOTATION, SYNC_WAVE_ANNOTATION};
 pub use graph::{Graph, Node};
 pub use hash::CONFIG_HASH_ANNOTATION;
 pub use tier::{TIER_ANNOTATION, Tier, TierReason, TierRule};
+pub use workload::pod_template_pointer;
 
 use crate::manifest::Object;
 

@@ -1,0 +1,161 @@
+//! What `plan`, `diff` and `sync` read: a directory or a git revision, turned into a plan.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use sha2::{Digest, Sha256};
+
+use super::default_cache_dir;
+use crate::manifest;
+use crate::plan::render::PlanSource;
+use crate::plan::{self, Ordering, Plan};
+use crate::source::{self, RepoSpec, Selection, Snapshot};
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// A directory of manifests, or a git repository (URL, or a local path with --ref).
+    pub source: String,
+    /// Branch, tag or full commit SHA (git sources; default: the remote's HEAD).
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+    /// Directory inside the repository holding the manifests (git sources).
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// Namespace for namespaced objects that set none.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// `tiers`: each tier waits for the earlier ones; `graph`: only dependencies order objects.
+    #[arg(long, value_enum, default_value_t = OrderingArg::Tiers)]
+    pub ordering: OrderingArg,
+    /// Only files matching these globs (default: **/*.yaml, **/*.yml, **/*.json).
+    #[arg(long = "include", value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files matching these globs.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Where git repositories are cached.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// HTTP user for git (with --password-file).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// File holding the git HTTP password or token.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Private key for ssh:// and git@host:path remotes.
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key_file: Option<PathBuf>,
+    /// known_hosts for SSH remotes (default ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OrderingArg {
+    Tiers,
+    Graph,
+}
+
+/// A loaded plan and where it came from.
+pub struct Loaded {
+    pub plan: Plan,
+    pub source: PlanSource,
+    /// The commit SHA, or for a directory a hash of its files: what hooks key on.
+    pub revision: String,
+}
+
+/// Reads, loads and plans. Errors are one line for the user.
+pub fn load(args: &InputArgs) -> Result<Loaded, String> {
+    let (snapshot, location) = read(args).map_err(|e| e.to_string())?;
+    let revision = match &snapshot.commit {
+        Some(c) => c.sha.clone(),
+        None => content_hash(&snapshot),
+    };
+    let objects = manifest::load(&snapshot.files, &args.namespace).map_err(|e| e.to_string())?;
+    let ordering = match args.ordering {
+        OrderingArg::Tiers => Ordering::Tiers,
+        OrderingArg::Graph => Ordering::Graph,
+    };
+    let plan = plan::build(objects, ordering).map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        plan,
+        source: PlanSource {
+            location,
+            revision: snapshot.commit,
+        },
+        revision,
+    })
+}
+
+/// A plain directory is read as is unless a revision is asked for; anything else is git.
+fn read(args: &InputArgs) -> Result<(Snapshot, String), source::SourceError> {
+    let mut selection = Selection::at(args.path.clone());
+    if !args.include.is_empty() {
+        selection.include = args.include.clone();
+    }
+    selection.exclude = args.exclude.clone();
+    let local = Path::new(&args.source);
+    if local.is_dir() && args.reference.is_none() {
+        return Ok((source::read_dir(local, &selection)?, args.source.clone()));
+    }
+    let mut spec = RepoSpec::new(
+        args.source.clone(),
+        args.reference.clone().unwrap_or_default(),
+    );
+    spec.credentials.username = args.username.clone();
+    spec.credentials.password = args.password_file.clone().map(source::Secret::File);
+    spec.credentials.ssh_key_file = args.ssh_key_file.clone();
+    spec.credentials.known_hosts_file = args.known_hosts_file.clone();
+    let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    Ok((
+        source::fetch(&spec, &cache, &selection)?,
+        args.source.clone(),
+    ))
+}
+
+fn content_hash(snapshot: &Snapshot) -> String {
+    let mut hasher = Sha256::new();
+    for file in &snapshot.files {
+        hasher.update(file.path.as_bytes());
+        hasher.update([0]);
+        hasher.update(&file.data);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(10)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The app name for a source when none is given: the directory's or repository's last name.
+pub fn default_app_name(args: &InputArgs) -> String {
+    let base = if args.path.is_empty() {
+        &args.source
+    } else {
+        &args.path
+    };
+    let name = base
+        .trim_end_matches('/')
+        .trim_end_matches(".git")
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("app")
+        .to_ascii_lowercase();
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_matches('-');
+    if cleaned.is_empty() {
+        "app".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}

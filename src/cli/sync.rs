@@ -1,0 +1,366 @@
+//! `ordo sync` and `ordo diff`: the plan against a real cluster.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::EXIT_BAD_INPUT;
+use super::input::{self, InputArgs};
+use crate::cluster::Cluster;
+use crate::sync::{self, Action, Event, Outcome, SyncOptions, SyncReport};
+
+pub const SYNC_AFTER_HELP: &str = "\
+Every object is validated with a server-side dry run before the first write; one invalid
+object means nothing is applied. Objects whose live state already matches are not written.
+Each object starts as soon as what it depends on is applied and Healthy. A Degraded object
+blocks what depends on it; unrelated branches go on. Ownership follows the ApplySet
+convention (KEP-3659): a parent Secret `ordo-<app>` in --namespace, members labelled
+applyset.kubernetes.io/part-of. --prune deletes only such members that left git.
+
+Exit codes: 0 everything Healthy, 1 something failed or is unhealthy, 2 bad input or error.
+
+Examples:
+  ordo sync examples/travel-app --namespace travel --timeout 5m
+  ordo sync ./deploy --app shop --prune
+  ordo sync examples/travel-app --dry-run";
+
+pub const DIFF_AFTER_HELP: &str = "\
+Compares a server-side dry run of each object with the live object, ignoring status,
+managedFields, resourceVersion, generation, uid, creationTimestamp and fields owned by other
+managers. Secret values are redacted. Writes nothing.
+
+Exit codes (like kubectl diff): 0 in sync, 1 differences found, 2 error.";
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Name of the app: the ApplySet parent is the Secret `ordo-<app>` (default: the
+    /// directory's or repository's name).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Take ownership of existing objects ordo did not create.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Delete objects of this app that are no longer in git.
+    #[arg(long)]
+    pub prune: bool,
+    /// Allow --prune to delete everything when the source has no manifests.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Upper bound for the whole sync, health waits included (e.g. 90s, 5m, 1h).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Validate and show what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Fail on fields owned by another field manager instead of taking them over.
+    #[arg(long)]
+    pub no_force_conflicts: bool,
+    /// Output: progress lines and a summary, or a JSON report (progress then goes to stderr).
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Output: unified diffs, or JSON.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// `90`, `90s`, `5m`, `1h`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => {
+                return Err(format!(
+                    "{text:?}: use a number with s, m or h, e.g. 90s or 5m"
+                ));
+            }
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?}: a unit needs a number before it"))?;
+        total += n * unit;
+        number.clear();
+    }
+    if !number.is_empty() {
+        total += number.parse::<u64>().map_err(|e| e.to_string())?;
+    }
+    if total == 0 {
+        return Err(format!("{text:?}: must be more than 0 seconds"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn options(input: &InputArgs, cluster: &ClusterArgs, revision: String) -> SyncOptions {
+    let app = cluster
+        .app
+        .clone()
+        .unwrap_or_else(|| input::default_app_name(input));
+    let mut options = SyncOptions::new(app, input.namespace.clone());
+    options.adopt = cluster.adopt;
+    options.concurrency = cluster.concurrency.max(1);
+    options.revision = revision;
+    options
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+pub fn run_sync(args: SyncArgs) -> ExitCode {
+    let loaded = match input::load(&args.input) {
+        Ok(l) => l,
+        Err(message) => return error(&message),
+    };
+    let mut opts = options(&args.input, &args.cluster, loaded.revision.clone());
+    opts.prune = args.prune;
+    opts.allow_empty = args.allow_empty;
+    opts.timeout = args.timeout;
+    opts.dry_run = args.dry_run;
+    opts.force_conflicts = !args.no_force_conflicts;
+    let json = args.output == Format::Json;
+    let reporter: sync::Reporter = Arc::new(move |event: &Event| {
+        let line = progress_line(event);
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    });
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let cluster = Cluster::connect(args.cluster.kubeconfig.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            sync::sync(&cluster, &loaded.plan, &opts, reporter)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    let report = match result {
+        Ok(r) => r,
+        Err(message) => return error(&message),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!("{}", summary(&report, args.dry_run));
+    }
+    if report.succeeded() || args.dry_run {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+pub fn run_diff(args: DiffArgs) -> ExitCode {
+    let loaded = match input::load(&args.input) {
+        Ok(l) => l,
+        Err(message) => return error(&message),
+    };
+    let opts = options(&args.input, &args.cluster, loaded.revision.clone());
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let cluster = Cluster::connect(args.cluster.kubeconfig.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            sync::diff(&cluster, &loaded.plan, &opts)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    let diffs = match result {
+        Ok(d) => d,
+        Err(message) => return error(&message),
+    };
+    let differs = diffs
+        .iter()
+        .any(|d| d.status != crate::diff::SyncStatus::Synced);
+    if args.output == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&diffs).unwrap_or_default()
+        );
+    } else {
+        for d in diffs.iter().filter(|d| !d.diff.is_empty()) {
+            print!("{}", d.diff);
+        }
+        let changed = diffs
+            .iter()
+            .filter(|d| d.status != crate::diff::SyncStatus::Synced)
+            .count();
+        eprintln!("{changed} of {} objects differ", diffs.len());
+    }
+    if differs {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+fn progress_line(event: &Event) -> String {
+    let at = |d: &Duration| format!("[{:>6.2}s]", d.as_secs_f64());
+    match event {
+        Event::Validated {
+            objects,
+            to_change,
+            elapsed,
+        } => format!(
+            "{} validated {objects} objects (server-side dry run): {to_change} to apply, {} unchanged",
+            at(elapsed),
+            objects - to_change
+        ),
+        Event::Applied {
+            id,
+            action,
+            elapsed,
+        } => {
+            format!("{} {:<10} {id}", at(elapsed), action_word(*action))
+        }
+        Event::Healthy {
+            id,
+            waited,
+            elapsed,
+        } => format!(
+            "{} {:<10} {id} (waited {:.1}s)",
+            at(elapsed),
+            "healthy",
+            waited.as_secs_f64()
+        ),
+        Event::Failed {
+            id,
+            outcome,
+            message,
+            elapsed,
+        } => {
+            format!(
+                "{} {:<10} {id}: {message}",
+                at(elapsed),
+                outcome_word(*outcome)
+            )
+        }
+        Event::Blocked { id, by } => format!("{:>9} {:<10} {id} (waits for {by})", "", "blocked"),
+        Event::Pruned { id, elapsed } => format!("{} {:<10} {id}", at(elapsed), "pruned"),
+    }
+}
+
+fn action_word(action: Action) -> &'static str {
+    match action {
+        Action::Created => "created",
+        Action::Configured => "configured",
+        Action::Recreated => "recreated",
+        Action::Unchanged => "unchanged",
+        Action::Deleted => "deleted",
+        Action::Skipped => "skipped",
+    }
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pending => "pending",
+        Outcome::Healthy => "healthy",
+        Outcome::Degraded => "degraded",
+        Outcome::Blocked => "blocked",
+        Outcome::TimedOut => "timed out",
+        Outcome::Failed => "failed",
+    }
+}
+
+fn summary(report: &SyncReport, dry_run: bool) -> String {
+    let count = |a: Action| report.objects.iter().filter(|o| o.action == a).count();
+    let failed = report
+        .objects
+        .iter()
+        .filter(|o| o.outcome != Outcome::Healthy)
+        .count();
+    let verb = if dry_run {
+        "Dry run of"
+    } else if report.succeeded() {
+        "Synced"
+    } else {
+        "Sync failed for"
+    };
+    let mut line = format!(
+        "{verb} {} objects in {:.1}s: {} created, {} configured, {} recreated, {} unchanged, {} pruned; health {}; {} writes",
+        report.objects.len(),
+        report.duration_seconds,
+        count(Action::Created),
+        count(Action::Configured),
+        count(Action::Recreated),
+        count(Action::Unchanged),
+        report.pruned.len(),
+        report.health,
+        report.writes
+    );
+    if failed > 0 && !dry_run {
+        line.push_str(&format!("; {failed} not healthy"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_kubectl_timeouts() {
+        for (text, secs) in [("90", 90), ("90s", 90), ("5m", 300), ("1h30m", 5400)] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
+        }
+        for bad in ["", "0s", "5x", "m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

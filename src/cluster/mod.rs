@@ -1,0 +1,318 @@
+//! Every call to the API server goes through here: discovery, server-side apply (real and dry
+//! run), get, list and delete of dynamic objects. The client's tower stack counts each request.
+
+mod count;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
+    ValidationDirective,
+};
+use kube::client::ClientBuilder;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::{ApiResource, Discovery, Scope};
+use kube::{Client, Config};
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::RwLock;
+
+pub use count::{RequestCounter, RequestKey, is_write};
+
+/// The field manager of every write ordo makes.
+pub const FIELD_MANAGER: &str = "ordo";
+
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    #[error("cannot load the cluster configuration: {0}; set KUBECONFIG or pass --kubeconfig")]
+    Config(String),
+
+    #[error(
+        "the API server does not serve kind {kind} in {api_version}; check the apiVersion, or install the CRD that defines it"
+    )]
+    UnknownKind { api_version: String, kind: String },
+
+    #[error("{verb} {object}: {message} ({reason}, HTTP {code})")]
+    Api {
+        verb: &'static str,
+        object: String,
+        code: u16,
+        reason: String,
+        message: String,
+    },
+
+    #[error("{verb} {object}: {message}")]
+    Transport {
+        verb: &'static str,
+        object: String,
+        message: String,
+    },
+}
+
+impl ClusterError {
+    /// The HTTP status the server answered with, when it answered.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClusterError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Worth retrying: the server was unreachable, overloaded or restarting.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClusterError::Transport { .. } => true,
+            ClusterError::Api { code, .. } => matches!(code, 429 | 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+}
+
+/// A kind as the API server serves it.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub api: ApiResource,
+    pub namespaced: bool,
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    pub dry_run: bool,
+    /// Take over fields owned by other managers instead of failing with a conflict.
+    pub force: bool,
+}
+
+/// A connection to one API server. Cheap to clone: clones share the client, the discovery
+/// cache and the request counter.
+#[derive(Clone)]
+pub struct Cluster {
+    client: Client,
+    counter: Arc<RequestCounter>,
+    discovery: Arc<RwLock<Option<Discovery>>>,
+}
+
+impl Cluster {
+    /// Connects with a kubeconfig file, or infers the configuration (KUBECONFIG, ~/.kube/config,
+    /// or the in-cluster service account).
+    pub async fn connect(kubeconfig: Option<&Path>) -> Result<Self, ClusterError> {
+        let config = match kubeconfig {
+            Some(path) => {
+                let file = Kubeconfig::read_from(path)
+                    .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
+                Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| ClusterError::Config(e.to_string()))?
+            }
+            None => Config::infer()
+                .await
+                .map_err(|e| ClusterError::Config(e.to_string()))?,
+        };
+        let counter = Arc::new(RequestCounter::default());
+        let client = ClientBuilder::try_from(config)
+            .map_err(|e| ClusterError::Config(e.to_string()))?
+            .with_layer(&count::CountLayer {
+                counter: counter.clone(),
+            })
+            .build();
+        Ok(Cluster {
+            client,
+            counter,
+            discovery: Arc::new(RwLock::new(None)),
+        })
+    }
+
+    pub fn requests(&self) -> &RequestCounter {
+        &self.counter
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Re-reads what the server serves (after CRDs were installed).
+    pub async fn refresh_discovery(&self) -> Result<(), ClusterError> {
+        let discovery = Discovery::new(self.client.clone())
+            .run_aggregated()
+            .await
+            .map_err(|e| map_error("discover", "API resources", e))?;
+        *self.discovery.write().await = Some(discovery);
+        Ok(())
+    }
+
+    /// Resolves apiVersion + kind to a resource, discovering once more on a miss.
+    pub async fn resource(&self, api_version: &str, kind: &str) -> Result<Resource, ClusterError> {
+        if let Some(found) = self.lookup(api_version, kind).await {
+            return Ok(found);
+        }
+        self.refresh_discovery().await?;
+        self.lookup(api_version, kind)
+            .await
+            .ok_or_else(|| ClusterError::UnknownKind {
+                api_version: api_version.to_owned(),
+                kind: kind.to_owned(),
+            })
+    }
+
+    async fn lookup(&self, api_version: &str, kind: &str) -> Option<Resource> {
+        let guard = self.discovery.read().await;
+        let discovery = guard.as_ref()?;
+        let (group, version) = crate::manifest::split_api_version(api_version);
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        let (api, caps) = discovery.resolve_gvk(&gvk)?;
+        Some(Resource {
+            api,
+            namespaced: caps.scope == Scope::Namespaced,
+        })
+    }
+
+    fn api(&self, resource: &Resource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match (resource.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &resource.api),
+            (true, None) => Api::all_with(self.client.clone(), &resource.api),
+            (false, _) => Api::all_with(self.client.clone(), &resource.api),
+        }
+    }
+
+    /// Server-side apply of a whole object, as field manager `ordo`, with strict field
+    /// validation so a typo in a field name is an error rather than silently dropped.
+    pub async fn apply(
+        &self,
+        resource: &Resource,
+        object: &Value,
+        options: ApplyOptions,
+    ) -> Result<Value, ClusterError> {
+        let (namespace, name) = identity(object);
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.field_validation = Some(ValidationDirective::Strict);
+        if options.force {
+            params = params.force();
+        }
+        if options.dry_run {
+            params = params.dry_run();
+        }
+        let verb = if options.dry_run {
+            "dry-run apply"
+        } else {
+            "apply"
+        };
+        let applied = self
+            .api(resource, namespace)
+            .patch(name, &params, &Patch::Apply(object))
+            .await
+            .map_err(|e| map_error(verb, &describe(resource, namespace, name), e))?;
+        serde_json::to_value(applied).map_err(|e| ClusterError::Transport {
+            verb,
+            object: describe(resource, namespace, name),
+            message: e.to_string(),
+        })
+    }
+
+    /// The live object, or None when it does not exist.
+    pub async fn get(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
+        let found = self
+            .api(resource, namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| map_error("get", &describe(resource, namespace, name), e))?;
+        Ok(found.and_then(|o| serde_json::to_value(o).ok()))
+    }
+
+    /// Objects of a kind (in one namespace, or all), optionally by label selector.
+    pub async fn list(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let mut params = ListParams::default();
+        if let Some(s) = selector {
+            params = params.labels(s);
+        }
+        let what = format!(
+            "{} in {}",
+            resource.api.plural,
+            namespace.unwrap_or("all namespaces")
+        );
+        let list = self
+            .api(resource, namespace)
+            .list(&params)
+            .await
+            .map_err(|e| map_error("list", &what, e))?;
+        // List items come without apiVersion and kind; put them back so every live object
+        // looks the same whichever call read it.
+        Ok(list
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .map(|mut v| {
+                if let Some(map) = v.as_object_mut() {
+                    map.insert("apiVersion".into(), resource.api.api_version.clone().into());
+                    map.insert("kind".into(), resource.api.kind.clone().into());
+                }
+                v
+            })
+            .collect())
+    }
+
+    /// Deletes an object; Ok(false) when it was already gone.
+    pub async fn delete(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        propagation: PropagationPolicy,
+    ) -> Result<bool, ClusterError> {
+        let params = DeleteParams {
+            propagation_policy: Some(propagation),
+            ..DeleteParams::default()
+        };
+        match self.api(resource, namespace).delete(name, &params).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(e) => Err(map_error("delete", &describe(resource, namespace, name), e)),
+        }
+    }
+}
+
+fn identity(object: &Value) -> (Option<&str>, &str) {
+    let meta = object.get("metadata");
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    (namespace, name)
+}
+
+fn describe(resource: &Resource, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) if resource.namespaced => format!("{}/{ns}/{name}", resource.api.kind),
+        _ => format!("{}/{name}", resource.api.kind),
+    }
+}
+
+fn map_error(verb: &'static str, object: &str, error: kube::Error) -> ClusterError {
+    match error {
+        kube::Error::Api(status) => ClusterError::Api {
+            verb,
+            object: object.to_owned(),
+            code: status.code,
+            reason: status.reason.clone(),
+            message: status.message.clone(),
+        },
+        other => ClusterError::Transport {
+            verb,
+            object: object.to_owned(),
+            message: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,234 @@
+//! One ordered, health-gated sync of a plan to a cluster: read live state, validate everything
+//! with a server-side dry run before the first write, walk the dependency graph applying only
+//! what differs and waiting for health, run post-sync hooks, prune what left git.
+//!
+//! Decisions live in pure functions (`applyset`, `diff::compare`, `health::assess`, the plan's
+//! graph); this module sequences I/O around them.
+
+pub mod applyset;
+mod hooks;
+mod prepare;
+mod prune;
+mod report;
+mod walk;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+use tokio::time::Instant;
+
+pub use applyset::ApplySet;
+pub use report::{Action, Event, ObjectReport, Outcome, SyncReport};
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::plan::Plan;
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// App name: names the ApplySet parent (`ordo-<app>`).
+    pub app: String,
+    /// Namespace of the ApplySet parent.
+    pub namespace: String,
+    /// Delete owned objects that left git.
+    pub prune: bool,
+    /// Allow pruning everything when the desired set is empty.
+    pub allow_empty: bool,
+    /// Validate and diff only; write nothing.
+    pub dry_run: bool,
+    /// Bound on the whole sync, health waits included.
+    pub timeout: Duration,
+    /// Take over fields owned by other field managers.
+    pub force_conflicts: bool,
+    /// Take ownership of existing objects that ordo did not create.
+    pub adopt: bool,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Identifies the desired state (commit SHA or content hash): hooks re-run when it changes.
+    pub revision: String,
+}
+
+impl SyncOptions {
+    pub fn new(app: impl Into<String>, namespace: impl Into<String>) -> Self {
+        SyncOptions {
+            app: app.into(),
+            namespace: namespace.into(),
+            prune: false,
+            allow_empty: false,
+            dry_run: false,
+            timeout: Duration::from_secs(300),
+            force_conflicts: true,
+            adopt: false,
+            concurrency: 16,
+            revision: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Cluster(#[from] ClusterError),
+
+    #[error(
+        "nothing was applied: {} object(s) failed validation (server-side dry run):\n{}",
+        .0.len(),
+        .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")
+    )]
+    Invalid(Vec<String>),
+
+    #[error(
+        "nothing was applied: {} object(s) already exist and are not managed by this app:\n{}\nre-run with --adopt to take them over",
+        .0.len(),
+        .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")
+    )]
+    NotOwned(Vec<String>),
+
+    #[error(
+        "the desired set is empty and {0} owned object(s) would be pruned; refusing (set allowEmpty / --allow-empty to allow it)"
+    )]
+    EmptyPrune(usize),
+}
+
+/// Progress sink: the CLI prints events, the agent publishes them.
+pub type Reporter = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Runs one sync. Ok(report) whatever the objects' health (the report says); Err when the
+/// sync could not start or was refused before writing.
+pub async fn sync(
+    cluster: &Cluster,
+    plan: &Plan,
+    options: &SyncOptions,
+    reporter: Reporter,
+) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    let applyset = ApplySet::for_app(&options.app, &options.namespace);
+    let writes_before = cluster.requests().writes();
+    let mut state = prepare::prepare(cluster, plan, &applyset, options).await?;
+    reporter(&Event::Validated {
+        objects: state.objects.len(),
+        to_change: state.to_change(),
+        elapsed: started.elapsed(),
+    });
+    if options.dry_run {
+        return Ok(report::finish(
+            &state,
+            Vec::new(),
+            started,
+            cluster,
+            writes_before,
+        ));
+    }
+    prepare::ensure_parent(cluster, plan, &mut state, &applyset, options, true).await?;
+    let deadline = started + options.timeout;
+    walk::walk(
+        cluster, plan, &mut state, options, deadline, &reporter, started,
+    )
+    .await;
+    let mut pruned = Vec::new();
+    if state.all_healthy() {
+        hooks::run(
+            cluster, plan, &mut state, options, deadline, &reporter, started,
+        )
+        .await;
+    }
+    if state.all_healthy() && options.prune {
+        pruned = prune::prune(
+            cluster, plan, &state, &applyset, options, &reporter, started,
+        )
+        .await?;
+        prepare::ensure_parent(cluster, plan, &mut state, &applyset, options, false).await?;
+    }
+    Ok(report::finish(
+        &state,
+        pruned,
+        started,
+        cluster,
+        writes_before,
+    ))
+}
+
+/// One object's difference between git and the cluster.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectDiff {
+    pub id: String,
+    pub status: crate::diff::SyncStatus,
+    /// Unified YAML diff, Secret values redacted; empty when Synced.
+    pub diff: String,
+}
+
+/// Desired vs live for every object of the plan, plus owned objects that left git. Writes
+/// nothing.
+pub async fn diff(
+    cluster: &Cluster,
+    plan: &Plan,
+    options: &SyncOptions,
+) -> Result<Vec<ObjectDiff>, SyncError> {
+    let applyset = ApplySet::for_app(&options.app, &options.namespace);
+    let state = prepare::prepare(cluster, plan, &applyset, options).await?;
+    let mut diffs: Vec<ObjectDiff> = plan
+        .order
+        .iter()
+        .map(|&i| {
+            let o = &state.objects[i];
+            let desired = o.dry_run.as_ref().unwrap_or(&o.desired);
+            let text = match o.status {
+                crate::diff::SyncStatus::Synced => String::new(),
+                _ => crate::diff::unified(&o.report.id, o.live.as_ref(), Some(desired)),
+            };
+            ObjectDiff {
+                id: o.report.id.clone(),
+                status: o.status,
+                diff: text,
+            }
+        })
+        .collect();
+    for e in prune::find_extraneous(cluster, plan, &state, &applyset).await? {
+        diffs.push(ObjectDiff {
+            id: e.id.to_string(),
+            status: crate::diff::SyncStatus::Extraneous,
+            diff: crate::diff::unified(&e.id.to_string(), Some(&e.live), None),
+        });
+    }
+    Ok(diffs)
+}
+
+/// What the sync knows about each object of the plan, index-aligned with `plan.objects`.
+pub(crate) struct State {
+    pub objects: Vec<ObjectState>,
+    /// Live parent, if it exists.
+    pub parent: Option<Value>,
+}
+
+pub(crate) struct ObjectState {
+    /// What ordo applies: the manifest with ownership label and config hash.
+    pub desired: Value,
+    pub resource: Option<crate::cluster::Resource>,
+    pub live: Option<Value>,
+    /// The server-side dry-run result: the object as it would be after applying.
+    pub dry_run: Option<Value>,
+    pub status: crate::diff::SyncStatus,
+    /// Template changed on a kind whose template is immutable (Jobs) or with `ordo.dev/recreate`.
+    pub recreate: bool,
+    /// Custom resource whose CRD is applied in this same sync: validated once it exists.
+    pub deferred: bool,
+    pub hook: bool,
+    pub report: ObjectReport,
+}
+
+impl State {
+    fn to_change(&self) -> usize {
+        self.objects
+            .iter()
+            .filter(|o| o.status != crate::diff::SyncStatus::Synced)
+            .count()
+    }
+
+    fn all_healthy(&self) -> bool {
+        self.objects
+            .iter()
+            .all(|o| o.report.outcome == Outcome::Healthy)
+    }
+}

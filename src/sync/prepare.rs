@@ -1,0 +1,378 @@
+//! Before the first write: resolve kinds, read live state (a LIST per kind and namespace for
+//! what we own, a GET only for what we do not have yet), check ownership, and validate every
+//! object with a server-side dry run. A single refusal stops the sync with nothing written.
+
+use std::collections::{BTreeSet, HashMap};
+
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+
+use super::applyset::{self, ApplySet, GROUP_KINDS_ANNOTATION, PART_OF_LABEL};
+use super::report::{Action, ObjectReport, Outcome};
+use super::{ObjectState, State, SyncError, SyncOptions};
+use crate::cluster::{ApplyOptions, Cluster, ClusterError, Resource};
+use crate::diff::{self, SyncStatus};
+use crate::plan::{Plan, PlannedObject};
+
+pub const HOOK_ANNOTATION: &str = "ordo.dev/hook";
+pub const RECREATE_ANNOTATION: &str = "ordo.dev/recreate";
+/// Objects in a namespace this sync creates are validated here, which every cluster has.
+const STAND_IN_NAMESPACE: &str = "default";
+
+pub(super) async fn prepare(
+    cluster: &Cluster,
+    plan: &Plan,
+    applyset: &ApplySet,
+    options: &SyncOptions,
+) -> Result<State, SyncError> {
+    cluster.refresh_discovery().await?;
+    let mut objects = Vec::with_capacity(plan.objects.len());
+    let mut invalid = Vec::new();
+    for p in &plan.objects {
+        let o = &p.object;
+        let resource = match cluster.resource(&o.api_version, &o.id.kind).await {
+            Ok(r) => Some(r),
+            Err(ClusterError::UnknownKind { .. }) if crd_in_plan(plan, &o.id.group, &o.id.kind) => {
+                None
+            }
+            Err(e) => {
+                invalid.push(format!("{}: {e}", o.id));
+                None
+            }
+        };
+        objects.push(ObjectState {
+            desired: applyset::member(o, applyset, p.config_hash.as_deref()),
+            deferred: resource.is_none(),
+            resource,
+            live: None,
+            dry_run: None,
+            status: SyncStatus::Missing,
+            recreate: false,
+            hook: o.id.is("batch", "Job") && o.annotation(HOOK_ANNOTATION) == Some("post-sync"),
+            report: initial_report(p),
+        });
+    }
+    if !invalid.is_empty() {
+        return Err(SyncError::Invalid(invalid));
+    }
+    read_live(cluster, plan, &mut objects, applyset, options).await?;
+    validate(cluster, plan, &mut objects, options).await?;
+    let parent_resource = cluster.resource("v1", "Secret").await?;
+    let parent = cluster
+        .get(&parent_resource, Some(&applyset.namespace), &applyset.name)
+        .await?;
+    Ok(State { objects, parent })
+}
+
+fn initial_report(p: &PlannedObject) -> ObjectReport {
+    ObjectReport {
+        id: p.object.id.to_string(),
+        tier: p.tier,
+        sync: SyncStatus::Missing,
+        action: Action::Skipped,
+        outcome: Outcome::Pending,
+        health: None,
+        applied_at: None,
+        healthy_at: None,
+        message: None,
+    }
+}
+
+fn crd_in_plan(plan: &Plan, group: &str, kind: &str) -> bool {
+    plan.objects.iter().any(|p| {
+        let o = &p.object;
+        o.id.is("apiextensions.k8s.io", "CustomResourceDefinition")
+            && o.at("/spec/group").and_then(Value::as_str) == Some(group)
+            && o.at("/spec/names/kind").and_then(Value::as_str) == Some(kind)
+    })
+}
+
+/// Live objects: one LIST of our members per (resource, namespace), then a GET for each desired
+/// object the lists did not return (new objects, or objects someone else created).
+async fn read_live(
+    cluster: &Cluster,
+    plan: &Plan,
+    objects: &mut [ObjectState],
+    applyset: &ApplySet,
+    options: &SyncOptions,
+) -> Result<(), SyncError> {
+    let mut groups: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
+    for (i, o) in objects.iter().enumerate() {
+        if let Some(r) = &o.resource {
+            let key = (
+                r.api.api_version.clone() + "/" + &r.api.plural,
+                plan.objects[i].object.id.namespace.clone(),
+            );
+            groups.entry(key).or_default().push(i);
+        }
+    }
+    let selector = applyset.selector();
+    let lists = stream::iter(groups.into_values())
+        .map(|members| {
+            let resource = objects[members[0]].resource.clone();
+            let ns = plan.objects[members[0]].object.id.namespace.clone();
+            let selector = selector.clone();
+            async move {
+                let Some(resource) = resource else {
+                    return Ok((members, Vec::new()));
+                };
+                let items = cluster
+                    .list(&resource, ns.as_deref(), Some(&selector))
+                    .await?;
+                Ok::<_, ClusterError>((members, items))
+            }
+        })
+        .buffer_unordered(options.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    for result in lists {
+        let (members, items) = result?;
+        let by_name: HashMap<&str, &Value> = items
+            .iter()
+            .filter_map(|v| Some((v.pointer("/metadata/name")?.as_str()?, v)))
+            .collect();
+        for i in members {
+            let name = plan.objects[i].object.id.name.as_str();
+            objects[i].live = by_name.get(name).map(|v| (*v).clone());
+        }
+    }
+    let unlisted: Vec<usize> = (0..objects.len())
+        .filter(|&i| objects[i].live.is_none() && objects[i].resource.is_some())
+        .collect();
+    let fetched = stream::iter(unlisted)
+        .map(|i| {
+            let resource = objects[i].resource.clone();
+            let id = &plan.objects[i].object.id;
+            async move {
+                let Some(resource) = resource else {
+                    return Ok((i, None));
+                };
+                let live = cluster
+                    .get(&resource, id.namespace.as_deref(), &id.name)
+                    .await?;
+                Ok::<_, ClusterError>((i, live))
+            }
+        })
+        .buffer_unordered(options.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let mut foreign = Vec::new();
+    for result in fetched {
+        let (i, live) = result?;
+        if let Some(live) = &live {
+            let owner = live
+                .pointer(&format!(
+                    "/metadata/labels/{}",
+                    PART_OF_LABEL.replace('/', "~1")
+                ))
+                .and_then(Value::as_str);
+            if owner != Some(applyset.id.as_str()) && !options.adopt {
+                let whose = owner.map_or("no ApplySet".to_owned(), |o| format!("ApplySet {o}"));
+                foreign.push(format!(
+                    "{} (belongs to {whose})",
+                    plan.objects[i].object.id
+                ));
+            }
+        }
+        objects[i].live = live;
+    }
+    if foreign.is_empty() {
+        Ok(())
+    } else {
+        Err(SyncError::NotOwned(foreign))
+    }
+}
+
+/// Server-side dry run of every object that can be checked now; compares each result with
+/// the live object.
+async fn validate(
+    cluster: &Cluster,
+    plan: &Plan,
+    objects: &mut [ObjectState],
+    options: &SyncOptions,
+) -> Result<(), SyncError> {
+    let new_namespaces: BTreeSet<String> = plan
+        .objects
+        .iter()
+        .zip(objects.iter())
+        .filter(|(p, o)| p.object.id.is("", "Namespace") && o.live.is_none())
+        .map(|(p, _)| p.object.id.name.clone())
+        .collect();
+    let checks = stream::iter(0..objects.len())
+        .filter(|&i| std::future::ready(!objects[i].deferred))
+        .map(|i| {
+            let o = &objects[i];
+            let mut desired = o.desired.clone();
+            let ns = plan.objects[i].object.id.namespace.as_deref();
+            if ns.is_some_and(|ns| new_namespaces.contains(ns)) {
+                desired["metadata"]["namespace"] = Value::String(STAND_IN_NAMESPACE.into());
+            }
+            let resource = o.resource.clone();
+            async move {
+                let Some(resource) = resource else {
+                    return (i, Ok(Value::Null));
+                };
+                let result = dry_run(cluster, &resource, &desired, options).await;
+                (i, result)
+            }
+        })
+        .buffer_unordered(options.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let mut invalid = Vec::new();
+    for (i, result) in checks {
+        let o = &mut objects[i];
+        let object = &plan.objects[i].object;
+        match result {
+            Ok(dry) if dry.is_null() => {}
+            Ok(dry) => {
+                o.status = diff::compare(&dry, o.live.as_ref());
+                // Validated in the stand-in namespace: the result is not what will be applied.
+                let same_namespace = dry.pointer("/metadata/namespace").and_then(Value::as_str)
+                    == object.id.namespace.as_deref();
+                o.dry_run = same_namespace.then_some(dry);
+            }
+            Err(e) if is_immutable(&e) && (object.id.is("batch", "Job") || object.annotation(RECREATE_ANNOTATION) == Some("true")) => {
+                o.recreate = true;
+                o.status = SyncStatus::OutOfSync;
+            }
+            Err(e) if is_immutable(&e) => invalid.push(format!(
+                "{e}\n    (an immutable field changed; annotate the object with {RECREATE_ANNOTATION}: \"true\" to delete and recreate it)"
+            )),
+            Err(e) => invalid.push(format!("{} ({}): {e}", object.id, object.origin)),
+        }
+        o.report.sync = o.status;
+    }
+    if invalid.is_empty() {
+        Ok(())
+    } else {
+        invalid.sort();
+        Err(SyncError::Invalid(invalid))
+    }
+}
+
+pub(super) async fn dry_run(
+    cluster: &Cluster,
+    resource: &Resource,
+    desired: &Value,
+    options: &SyncOptions,
+) -> Result<Value, ClusterError> {
+    let opts = ApplyOptions {
+        dry_run: true,
+        force: options.force_conflicts,
+    };
+    cluster.apply(resource, desired, opts).await
+}
+
+pub(super) fn is_immutable(e: &ClusterError) -> bool {
+    e.code() == Some(422) && e.to_string().contains("immutable")
+}
+
+/// Applies the ApplySet parent when it differs. Before members are written it lists the
+/// union of old and new group-kinds (a crash mid-sync still knows what to prune); after a
+/// prune, only the current ones. Creates the parent's Namespace first when this sync owns it.
+pub(super) async fn ensure_parent(
+    cluster: &Cluster,
+    plan: &Plan,
+    state: &mut State,
+    applyset: &ApplySet,
+    options: &SyncOptions,
+    keep_old_kinds: bool,
+) -> Result<(), SyncError> {
+    let mut kinds: BTreeSet<String> = plan
+        .objects
+        .iter()
+        .map(|p| applyset::group_kind(&p.object.id.group, &p.object.id.kind))
+        .collect();
+    if keep_old_kinds {
+        kinds.extend(old_group_kinds(state.parent.as_ref()));
+    }
+    let namespaces: BTreeSet<String> = plan
+        .objects
+        .iter()
+        .filter_map(|p| p.object.id.namespace.clone())
+        .collect();
+    let desired = applyset.parent(&kinds, &namespaces);
+    if state
+        .parent
+        .as_ref()
+        .is_some_and(|live| parent_matches(live, &desired))
+    {
+        return Ok(());
+    }
+    create_own_namespace(cluster, plan, state, applyset, options).await?;
+    let resource = cluster.resource("v1", "Secret").await?;
+    let opts = ApplyOptions {
+        dry_run: false,
+        force: true,
+    };
+    state.parent = Some(cluster.apply(&resource, &desired, opts).await?);
+    Ok(())
+}
+
+pub(super) fn old_group_kinds(parent: Option<&Value>) -> BTreeSet<String> {
+    parent
+        .and_then(|p| p.pointer("/metadata/annotations"))
+        .and_then(|a| a.get(GROUP_KINDS_ANNOTATION))
+        .and_then(Value::as_str)
+        .map(|v| {
+            applyset::parse_group_kinds(v)
+                .into_iter()
+                .map(|(g, k)| applyset::group_kind(&g, &k))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parent_matches(live: &Value, desired: &Value) -> bool {
+    let pick = |v: &Value, field: &str| v.pointer(&format!("/metadata/{field}")).cloned();
+    let subset = |d: Option<Value>, l: Option<Value>| match (d, l) {
+        (Some(Value::Object(d)), Some(Value::Object(l))) => {
+            d.iter().all(|(k, v)| l.get(k) == Some(v))
+        }
+        (None, _) => true,
+        _ => false,
+    };
+    subset(pick(desired, "labels"), pick(live, "labels"))
+        && subset(pick(desired, "annotations"), pick(live, "annotations"))
+        && live.pointer(&format!(
+            "/metadata/annotations/{}",
+            applyset::NAMESPACES_ANNOTATION.replace('/', "~1")
+        )) == desired.pointer(&format!(
+            "/metadata/annotations/{}",
+            applyset::NAMESPACES_ANNOTATION.replace('/', "~1")
+        ))
+}
+
+/// The parent lives in the app's namespace; when this sync creates that Namespace, it is
+/// applied first (it was validated with everything else).
+async fn create_own_namespace(
+    cluster: &Cluster,
+    plan: &Plan,
+    state: &mut State,
+    applyset: &ApplySet,
+    options: &SyncOptions,
+) -> Result<(), SyncError> {
+    let Some(i) = plan
+        .objects
+        .iter()
+        .position(|p| p.object.id.is("", "Namespace") && p.object.id.name == applyset.namespace)
+    else {
+        return Ok(());
+    };
+    let o = &mut state.objects[i];
+    if o.live.is_some() {
+        return Ok(());
+    }
+    let Some(resource) = o.resource.clone() else {
+        return Ok(());
+    };
+    let opts = ApplyOptions {
+        dry_run: false,
+        force: options.force_conflicts,
+    };
+    o.live = Some(cluster.apply(&resource, &o.desired, opts).await?);
+    o.status = SyncStatus::Synced;
+    o.report.action = Action::Created;
+    Ok(())
+}

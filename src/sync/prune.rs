@@ -1,0 +1,170 @@
+//! Prune: delete the app's members that left git, only after the rest of the sync succeeded,
+//! in reverse dependency order (monitoring first, config last). Only objects labelled with the
+//! app's ApplySet id are candidates, and `ordo.dev/prune: "false"` keeps one.
+
+use std::collections::HashSet;
+
+use kube::api::PropagationPolicy;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::applyset::{self, ApplySet, PRUNE_ANNOTATION};
+use super::prepare::old_group_kinds;
+use super::report::Event;
+use super::{Reporter, State, SyncError, SyncOptions};
+use crate::cluster::{Cluster, ClusterError};
+use crate::manifest::{self, ObjectId};
+use crate::plan::{self, Ordering, Plan};
+use crate::source::SourceFile;
+
+pub(super) async fn prune(
+    cluster: &Cluster,
+    plan: &Plan,
+    state: &State,
+    applyset: &ApplySet,
+    options: &SyncOptions,
+    reporter: &Reporter,
+    started: Instant,
+) -> Result<Vec<String>, SyncError> {
+    let extraneous = find_extraneous(cluster, plan, state, applyset).await?;
+    if plan.objects.is_empty() && !extraneous.is_empty() && !options.allow_empty {
+        return Err(SyncError::EmptyPrune(extraneous.len()));
+    }
+    let order = reverse_dependency_order(&extraneous);
+    let mut pruned = Vec::new();
+    for i in order {
+        let e = &extraneous[i];
+        let deleted = cluster
+            .delete(
+                &e.resource,
+                e.id.namespace.as_deref(),
+                &e.id.name,
+                PropagationPolicy::Background,
+            )
+            .await?;
+        if deleted {
+            reporter(&Event::Pruned {
+                id: e.id.to_string(),
+                elapsed: started.elapsed(),
+            });
+            pruned.push(e.id.to_string());
+        }
+    }
+    Ok(pruned)
+}
+
+/// An owned object that is no longer in git.
+pub(crate) struct Extraneous {
+    pub id: ObjectId,
+    pub live: Value,
+    pub resource: crate::cluster::Resource,
+}
+
+/// Members of the ApplySet (by label, across namespaces, for every group-kind the parent
+/// lists or the plan uses) that the plan no longer has, except those marked to keep.
+pub(super) async fn find_extraneous(
+    cluster: &Cluster,
+    plan: &Plan,
+    state: &State,
+    applyset: &ApplySet,
+) -> Result<Vec<Extraneous>, SyncError> {
+    let desired: HashSet<&ObjectId> = plan.objects.iter().map(|p| &p.object.id).collect();
+    let mut kinds = old_group_kinds(state.parent.as_ref());
+    kinds.extend(
+        plan.objects
+            .iter()
+            .map(|p| applyset::group_kind(&p.object.id.group, &p.object.id.kind)),
+    );
+    let mut extraneous = Vec::new();
+    for gk in kinds {
+        let (group, kind) = applyset::parse_group_kinds(&gk).pop().unwrap_or_default();
+        let Some(resource) = resource_for(cluster, &group, &kind).await? else {
+            continue;
+        };
+        for live in cluster
+            .list(&resource, None, Some(&applyset.selector()))
+            .await?
+        {
+            let id = live_id(&group, &kind, &live);
+            let keep = live
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(PRUNE_ANNOTATION))
+                .and_then(Value::as_str)
+                == Some("false");
+            if !desired.contains(&id) && !keep {
+                extraneous.push(Extraneous {
+                    id,
+                    live,
+                    resource: resource.clone(),
+                });
+            }
+        }
+    }
+    Ok(extraneous)
+}
+
+/// The kind as served now; None when the server no longer serves it (its CRD is gone, and so
+/// are its objects).
+async fn resource_for(
+    cluster: &Cluster,
+    group: &str,
+    kind: &str,
+) -> Result<Option<crate::cluster::Resource>, SyncError> {
+    let versions = ["v1", "v2", "v1beta1", "v1alpha1"];
+    for version in versions {
+        let api_version = if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        };
+        match cluster.resource(&api_version, kind).await {
+            Ok(r) => return Ok(Some(r)),
+            Err(ClusterError::UnknownKind { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+fn live_id(group: &str, kind: &str, live: &Value) -> ObjectId {
+    let meta = |f: &str| {
+        live.pointer(&format!("/metadata/{f}"))
+            .and_then(Value::as_str)
+    };
+    ObjectId::new(
+        group,
+        kind,
+        meta("namespace"),
+        meta("name").unwrap_or_default(),
+    )
+}
+
+/// Indexes of `extraneous` in reverse plan order: the plan of the leaving objects, walked
+/// backwards, deletes dependents before what they depend on.
+fn reverse_dependency_order(extraneous: &[Extraneous]) -> Vec<usize> {
+    let files: Vec<SourceFile> = extraneous
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            Some(SourceFile {
+                path: format!("live-{i}.json"),
+                data: serde_json::to_vec(&e.live).ok()?,
+            })
+        })
+        .collect();
+    let planned = manifest::load(&files, "default")
+        .ok()
+        .and_then(|objects| plan::build(objects, Ordering::Tiers).ok());
+    match planned {
+        Some(p) => p
+            .order
+            .iter()
+            .rev()
+            .filter_map(|&i| {
+                let id = &p.objects[i].object.id;
+                extraneous.iter().position(|e| &e.id == id)
+            })
+            .collect(),
+        None => (0..extraneous.len()).rev().collect(),
+    }
+}

@@ -1,0 +1,144 @@
+//! What a sync tells the outside: progress events as they happen and a report at the end.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::State;
+use crate::cluster::Cluster;
+use crate::diff::SyncStatus;
+use crate::health::{Health, HealthStatus};
+use crate::plan::Tier;
+
+/// What was done to an object (Flux's change-set vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Created,
+    Configured,
+    Recreated,
+    Unchanged,
+    Deleted,
+    Skipped,
+}
+
+/// Where an object ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Outcome {
+    /// Not reached (dry run, or the sync stopped before it).
+    Pending,
+    Healthy,
+    Degraded,
+    /// A dependency failed, so it was not applied.
+    Blocked,
+    TimedOut,
+    /// The API server refused it.
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectReport {
+    pub id: String,
+    pub tier: Tier,
+    pub sync: SyncStatus,
+    pub action: Action,
+    pub outcome: Outcome,
+    pub health: Option<Health>,
+    /// Seconds from the start of the sync.
+    pub applied_at: Option<f64>,
+    pub healthy_at: Option<f64>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    pub objects: Vec<ObjectReport>,
+    pub pruned: Vec<String>,
+    pub health: HealthStatus,
+    pub duration_seconds: f64,
+    /// Write requests made by this sync (create, update, patch, delete; dry runs excluded).
+    pub writes: u64,
+    /// Requests by verb and status code over the client's lifetime.
+    pub requests: BTreeMap<String, u64>,
+}
+
+impl SyncReport {
+    /// Every object Healthy.
+    pub fn succeeded(&self) -> bool {
+        self.objects.iter().all(|o| o.outcome == Outcome::Healthy)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Validated {
+        objects: usize,
+        to_change: usize,
+        elapsed: Duration,
+    },
+    Applied {
+        id: String,
+        action: Action,
+        elapsed: Duration,
+    },
+    Healthy {
+        id: String,
+        waited: Duration,
+        elapsed: Duration,
+    },
+    Failed {
+        id: String,
+        outcome: Outcome,
+        message: String,
+        elapsed: Duration,
+    },
+    Blocked {
+        id: String,
+        by: String,
+    },
+    Pruned {
+        id: String,
+        elapsed: Duration,
+    },
+}
+
+pub(super) fn finish(
+    state: &State,
+    pruned: Vec<String>,
+    started: Instant,
+    cluster: &Cluster,
+    writes_before: u64,
+) -> SyncReport {
+    let objects: Vec<ObjectReport> = state.objects.iter().map(|o| o.report.clone()).collect();
+    let health = crate::health::worst(objects.iter().map(|o| {
+        match o.outcome {
+            Outcome::Healthy => HealthStatus::Healthy,
+            Outcome::Degraded | Outcome::Failed | Outcome::Blocked => HealthStatus::Degraded,
+            Outcome::TimedOut | Outcome::Pending => o
+                .health
+                .as_ref()
+                .map_or(HealthStatus::Progressing, |h| h.status),
+        }
+    }));
+    let requests = cluster
+        .requests()
+        .snapshot()
+        .into_iter()
+        .map(|(k, n)| {
+            let dry = if k.dry_run { " (dry run)" } else { "" };
+            (format!("{}{dry} {}", k.verb, k.code), n)
+        })
+        .collect();
+    SyncReport {
+        objects,
+        pruned,
+        health,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        writes: cluster.requests().writes().saturating_sub(writes_before),
+        requests,
+    }
+}

@@ -1,0 +1,430 @@
+//! The scheduler: a walk of the plan's graph. A node starts as soon as every node it needs is
+//! done (applied and Healthy); barriers complete as soon as their stage does. A failed node
+//! blocks everything downstream of it and nothing else. Nothing waits past the deadline.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use kube::api::PropagationPolicy;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, sleep};
+
+use super::prepare::dry_run;
+use super::report::{Action, Event, Outcome};
+use super::{Reporter, State, SyncOptions};
+use crate::cluster::{ApplyOptions, Cluster, ClusterError, Resource};
+use crate::diff::{self, SyncStatus};
+use crate::health::{self, Health, HealthStatus};
+use crate::plan::{Node, Plan};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mark {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+}
+
+/// What one object's convergence hands back.
+pub(super) struct Converged {
+    pub index: usize,
+    pub action: Action,
+    pub outcome: Outcome,
+    pub health: Option<Health>,
+    pub live: Option<Value>,
+    pub applied_at: Option<Duration>,
+    pub healthy_at: Option<Duration>,
+    pub message: Option<String>,
+}
+
+pub(super) struct Context<'a> {
+    pub cluster: &'a Cluster,
+    pub options: &'a SyncOptions,
+    pub permits: Semaphore,
+    pub deadline: Instant,
+    pub reporter: &'a Reporter,
+    pub started: Instant,
+}
+
+pub(super) async fn walk(
+    cluster: &Cluster,
+    plan: &Plan,
+    state: &mut State,
+    options: &SyncOptions,
+    deadline: Instant,
+    reporter: &Reporter,
+    started: Instant,
+) {
+    let ctx = Context {
+        cluster,
+        options,
+        permits: Semaphore::new(options.concurrency.max(1)),
+        deadline,
+        reporter,
+        started,
+    };
+    let graph = &plan.graph;
+    let total = graph.nodes.len();
+    let mut waiting: Vec<usize> = graph.needs.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); total];
+    for (node, needs) in graph.needs.iter().enumerate() {
+        for &need in needs {
+            dependents[need].push(node);
+        }
+    }
+    let mut mark = vec![Mark::Waiting; total];
+    let mut ready: VecDeque<usize> = (0..total).filter(|&n| waiting[n] == 0).collect();
+    // Futures polled on this task: they borrow the context, and the cost is I/O, not CPU.
+    let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = Converged> + '_>>> =
+        FuturesUnordered::new();
+    loop {
+        while let Some(node) = ready.pop_front() {
+            mark[node] = Mark::Running;
+            let Node::Object { index } = graph.nodes[node] else {
+                complete(node, true, &mut mark, &mut waiting, &dependents, &mut ready);
+                continue;
+            };
+            let o = &state.objects[index];
+            if o.hook {
+                // Post-sync hooks run after everything else is Healthy (hooks.rs).
+                complete(node, true, &mut mark, &mut waiting, &dependents, &mut ready);
+                continue;
+            }
+            let target = Target {
+                index,
+                id: o.report.id.clone(),
+                desired: o.desired.clone(),
+                resource: o.resource.clone(),
+                live: o.live.clone(),
+                status: o.status,
+                recreate: o.recreate,
+                ignore_health: health::ignored(&o.desired),
+            };
+            running.push(Box::pin(converge(&ctx, target)));
+        }
+        let Some(done) = running.next().await else {
+            break;
+        };
+        let node = done.index;
+        let ok = done.outcome == Outcome::Healthy;
+        record(state, &done);
+        complete(node, ok, &mut mark, &mut waiting, &dependents, &mut ready);
+        if !ok {
+            block_downstream(plan, state, node, &mut mark, &dependents, reporter);
+        }
+    }
+}
+
+pub(super) fn record(state: &mut State, done: &Converged) {
+    let o = &mut state.objects[done.index];
+    if done.action != Action::Unchanged || o.report.action == Action::Skipped {
+        o.report.action = done.action;
+    }
+    o.report.outcome = done.outcome;
+    o.report.health = done.health.clone();
+    if let Some(at) = done.applied_at {
+        o.report.applied_at = Some(at.as_secs_f64());
+    }
+    o.report.healthy_at = done.healthy_at.map(|d| d.as_secs_f64());
+    o.report.message = done.message.clone();
+    if done.live.is_some() {
+        o.live = done.live.clone();
+    }
+}
+
+fn complete(
+    node: usize,
+    ok: bool,
+    mark: &mut [Mark],
+    waiting: &mut [usize],
+    dependents: &[Vec<usize>],
+    ready: &mut VecDeque<usize>,
+) {
+    mark[node] = if ok { Mark::Done } else { Mark::Failed };
+    if !ok {
+        return;
+    }
+    for &d in &dependents[node] {
+        waiting[d] -= 1;
+        if waiting[d] == 0 && mark[d] == Mark::Waiting {
+            ready.push_back(d);
+        }
+    }
+}
+
+/// Marks everything downstream of a failed node Blocked (never started).
+fn block_downstream(
+    plan: &Plan,
+    state: &mut State,
+    failed: usize,
+    mark: &mut [Mark],
+    dependents: &[Vec<usize>],
+    reporter: &Reporter,
+) {
+    let Node::Object { index } = plan.graph.nodes[failed] else {
+        return;
+    };
+    let cause = plan.objects[index].object.id.to_string();
+    let mut stack: Vec<usize> = dependents[failed].clone();
+    while let Some(node) = stack.pop() {
+        if mark[node] != Mark::Waiting {
+            continue;
+        }
+        mark[node] = Mark::Failed;
+        if let Node::Object { index } = plan.graph.nodes[node] {
+            let o = &mut state.objects[index];
+            o.report.outcome = Outcome::Blocked;
+            o.report.message = Some(format!("not applied: {cause} did not become healthy"));
+            reporter(&Event::Blocked {
+                id: o.report.id.clone(),
+                by: cause.clone(),
+            });
+        }
+        stack.extend(dependents[node].iter().copied());
+    }
+}
+
+/// One object to converge, with owned copies of what it needs.
+pub(super) struct Target {
+    pub index: usize,
+    pub id: String,
+    pub desired: Value,
+    pub resource: Option<Resource>,
+    pub live: Option<Value>,
+    pub status: SyncStatus,
+    pub recreate: bool,
+    pub ignore_health: bool,
+}
+
+/// Applies the object when it differs, then waits until it is Healthy, Degraded or out of time.
+pub(super) async fn converge(ctx: &Context<'_>, t: Target) -> Converged {
+    let mut out = Converged {
+        index: t.index,
+        action: Action::Unchanged,
+        outcome: Outcome::Failed,
+        health: None,
+        live: t.live.clone(),
+        applied_at: None,
+        healthy_at: None,
+        message: None,
+    };
+    let fail = |mut out: Converged, e: String| {
+        ctx_event_failed(ctx, &t.id, Outcome::Failed, &e);
+        out.message = Some(e);
+        out
+    };
+    let resource = match &t.resource {
+        Some(r) => r.clone(),
+        // A custom resource whose CRD this sync just installed: discover and validate now.
+        None => match ctx
+            .cluster
+            .resource(api_version(&t.desired), kind(&t.desired))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return fail(out, e.to_string()),
+        },
+    };
+    let mut status = t.status;
+    if t.resource.is_none() {
+        match dry_run(ctx.cluster, &resource, &t.desired, ctx.options).await {
+            Ok(dry) => status = diff::compare(&dry, t.live.as_ref()),
+            Err(e) => return fail(out, e.to_string()),
+        }
+    }
+    if status != SyncStatus::Synced {
+        if t.recreate && t.live.is_some() {
+            if let Err(e) = delete_and_wait(ctx, &resource, &t.desired).await {
+                return fail(out, e);
+            }
+            out.action = Action::Recreated;
+        }
+        match apply_with_retry(ctx, &resource, &t.desired).await {
+            Ok(applied) => out.live = Some(applied),
+            Err(e) => return fail(out, e.to_string()),
+        }
+        if out.action != Action::Recreated {
+            out.action = if t.live.is_none() {
+                Action::Created
+            } else {
+                Action::Configured
+            };
+        }
+        let at = ctx.started.elapsed();
+        out.applied_at = Some(at);
+        (ctx.reporter)(&Event::Applied {
+            id: t.id.clone(),
+            action: out.action,
+            elapsed: at,
+        });
+    }
+    let since = Instant::now();
+    if t.ignore_health {
+        out.outcome = Outcome::Healthy;
+        out.healthy_at = Some(ctx.started.elapsed());
+        out.message = Some(format!("{} is \"true\"", health::IGNORE_HEALTH_ANNOTATION));
+        return out;
+    }
+    wait_healthy(ctx, &resource, &t, out, since).await
+}
+
+async fn wait_healthy(
+    ctx: &Context<'_>,
+    resource: &Resource,
+    t: &Target,
+    mut out: Converged,
+    since: Instant,
+) -> Converged {
+    let mut delay = Duration::from_millis(200);
+    let (ns, name) = identity(&t.desired);
+    loop {
+        let health = match &out.live {
+            Some(live) => health::assess(live),
+            None => Health::new(HealthStatus::Missing, "not found"),
+        };
+        out.health = Some(health.clone());
+        match health.status {
+            HealthStatus::Healthy | HealthStatus::Suspended => {
+                out.outcome = Outcome::Healthy;
+                let at = ctx.started.elapsed();
+                out.healthy_at = Some(at);
+                (ctx.reporter)(&Event::Healthy {
+                    id: t.id.clone(),
+                    waited: since.elapsed(),
+                    elapsed: at,
+                });
+                return out;
+            }
+            HealthStatus::Degraded => {
+                out.outcome = Outcome::Degraded;
+                out.message = Some(health.message.clone());
+                ctx_event_failed(ctx, &t.id, Outcome::Degraded, &health.message);
+                return out;
+            }
+            _ => {}
+        }
+        if Instant::now() + delay > ctx.deadline {
+            out.outcome = Outcome::TimedOut;
+            let message = format!(
+                "still {} after the sync timeout: {}",
+                health.status, health.message
+            );
+            ctx_event_failed(ctx, &t.id, Outcome::TimedOut, &message);
+            out.message = Some(message);
+            return out;
+        }
+        sleep(delay).await;
+        delay = (delay * 3 / 2).min(Duration::from_secs(2));
+        let _permit = ctx.permits.acquire().await;
+        match ctx.cluster.get(resource, ns.as_deref(), &name).await {
+            Ok(live) => out.live = live,
+            // Transient trouble (an API server restart) just means asking again later.
+            Err(e) if e.is_transient() => {}
+            Err(e) => {
+                out.outcome = Outcome::Failed;
+                out.message = Some(e.to_string());
+                return out;
+            }
+        }
+    }
+}
+
+/// Server-side apply, retried with backoff while the API server is unreachable or overloaded.
+async fn apply_with_retry(
+    ctx: &Context<'_>,
+    resource: &Resource,
+    desired: &Value,
+) -> Result<Value, ClusterError> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let result = {
+            let _permit = ctx.permits.acquire().await;
+            let opts = ApplyOptions {
+                dry_run: false,
+                force: ctx.options.force_conflicts,
+            };
+            ctx.cluster.apply(resource, desired, opts).await
+        };
+        match result {
+            Err(e) if e.is_transient() && Instant::now() + delay < ctx.deadline => {
+                sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Deletes (foreground, so dependents go first) and waits until the object is gone.
+async fn delete_and_wait(
+    ctx: &Context<'_>,
+    resource: &Resource,
+    desired: &Value,
+) -> Result<(), String> {
+    let (ns, name) = identity(desired);
+    {
+        let _permit = ctx.permits.acquire().await;
+        ctx.cluster
+            .delete(
+                resource,
+                ns.as_deref(),
+                &name,
+                PropagationPolicy::Foreground,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let _permit = ctx.permits.acquire().await;
+        match ctx.cluster.get(resource, ns.as_deref(), &name).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(_)) | Err(_) if Instant::now() + delay < ctx.deadline => {}
+            Ok(Some(_)) => return Err(format!("{name} was not deleted before the sync timeout")),
+            Err(e) => return Err(e.to_string()),
+        }
+        drop(_permit);
+        sleep(delay).await;
+        delay = (delay * 3 / 2).min(Duration::from_secs(2));
+    }
+}
+
+fn ctx_event_failed(ctx: &Context<'_>, id: &str, outcome: Outcome, message: &str) {
+    (ctx.reporter)(&Event::Failed {
+        id: id.to_owned(),
+        outcome,
+        message: message.to_owned(),
+        elapsed: ctx.started.elapsed(),
+    });
+}
+
+fn identity(object: &Value) -> (Option<String>, String) {
+    let ns = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    (ns, name)
+}
+
+fn api_version(object: &Value) -> &str {
+    object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn kind(object: &Value) -> &str {
+    object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
