@@ -11,6 +11,8 @@
 #   scripts/cluster.sh down              stop what `up` started, remove its data
 #   scripts/cluster.sh env               print `export KUBECONFIG=...`
 #   scripts/cluster.sh status            processes, /readyz, resident memory
+#   scripts/cluster.sh restart-apiserver [SECONDS]
+#                                        stop kube-apiserver, keep it down SECONDS, start it
 #
 # Tests find the cluster through KUBECONFIG=<repo>/target/cluster/kubeconfig
 # (admin, client certificate in group system:masters).
@@ -64,6 +66,11 @@ commands:
   down             stop the processes 'up' started; remove data (keeps logs)
   env              print the export KUBECONFIG=... line
   status           each component, /readyz, resident memory
+  restart-apiserver [SECONDS]
+                   stop the kube-apiserver 'up' started (SIGTERM, wait for exit),
+                   keep it down for SECONDS (default 0), start it again with the
+                   same flags and log, wait until /readyz is ok; to test how
+                   clients ride out an API server restart
 
 environment:
   ORDO_CLUSTER_PORT      kube-apiserver secure port      (default 26443)
@@ -235,6 +242,8 @@ port_in_use() {
   fi
 }
 
+port_free() { ! port_in_use "$1"; }
+
 # ---------------------------------------------------------------------------------------
 # kubectl helpers
 
@@ -243,7 +252,8 @@ kc() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 readyz() { kc get --raw /readyz --request-timeout=3s 2>/dev/null; }
 
 # wait_for DESCRIPTION TIMEOUT_S COMMAND...: poll COMMAND until it succeeds; fail when a
-# component died or the timeout passes.
+# component died or the timeout passes. Failing calls $WAIT_FAILED (default fail_up, which
+# stops the whole cluster; `restart-apiserver` only reports).
 wait_for() {
   local what=$1 timeout=$2 deadline c
   shift 2
@@ -252,11 +262,11 @@ wait_for() {
     for c in "${COMPONENTS[@]}"; do
       if [[ -f "$PIDS/$c.pid" ]] && ! alive "$c"; then
         tail -n 30 "$LOGS/$c.log" >&2 || true
-        fail_up "$c exited while waiting for $what (log: $LOGS/$c.log)"
+        "${WAIT_FAILED:-fail_up}" "$c exited while waiting for $what (log: $LOGS/$c.log)"
       fi
     done
     if (($(date +%s) >= deadline)); then
-      fail_up "timed out after ${timeout}s waiting for $what (logs: $LOGS)"
+      "${WAIT_FAILED:-fail_up}" "timed out after ${timeout}s waiting for $what (logs: $LOGS)"
     fi
     sleep 0.2
   done
@@ -379,9 +389,10 @@ metadata:
     kubernetes.io/os: linux
     kubernetes.io/hostname: kwok-node-$i
     topology.kubernetes.io/zone: zone-$((i % 2))
+# Fake nodes are big: benchmarks run thousands of 1-replica Deployments on them.
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 1Ti}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 1Ti}
+  allocatable: {cpu: "1000", memory: 4Ti, pods: "5000", ephemeral-storage: 10Ti}
+  capacity: {cpu: "1000", memory: 4Ti, pods: "5000", ephemeral-storage: 10Ti}
 EOF
     done
     cat <<'EOF'
@@ -450,6 +461,26 @@ stop_all() {
   done
 }
 
+# The same flags and log for `up` and `restart-apiserver`.
+start_apiserver() {
+  start_proc kube-apiserver \
+    --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" \
+    --authorization-mode=Node,RBAC \
+    --service-account-key-file="$PKI/sa.pub" \
+    --service-account-signing-key-file="$PKI/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --endpoint-reconciler-type=none \
+    --allow-privileged=true \
+    --audit-policy-file="$STATE/audit-policy.yaml" \
+    --audit-log-path="$LOGS/audit.log" --audit-log-maxsize=200 --audit-log-maxbackup=1 \
+    --profiling=false \
+    --v=1
+}
+
 cmd_up() {
   if [[ -f "$KUBECONFIG_PATH" ]] && cluster_healthy; then
     log "cluster already running (readyz ok)"
@@ -508,22 +539,7 @@ cmd_up() {
   wait_for "etcd port $ETCD_CLIENT_PORT" "$UP_TIMEOUT" port_in_use "$ETCD_CLIENT_PORT"
   log "etcd listening on 127.0.0.1:$ETCD_CLIENT_PORT (pid $(pid_of etcd))"
 
-  start_proc kube-apiserver \
-    --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
-    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-    --client-ca-file="$PKI/ca.crt" \
-    --authorization-mode=Node,RBAC \
-    --service-account-key-file="$PKI/sa.pub" \
-    --service-account-signing-key-file="$PKI/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range=10.96.0.0/16 \
-    --endpoint-reconciler-type=none \
-    --allow-privileged=true \
-    --audit-policy-file="$STATE/audit-policy.yaml" \
-    --audit-log-path="$LOGS/audit.log" --audit-log-maxsize=200 --audit-log-maxbackup=1 \
-    --profiling=false \
-    --v=1
+  start_apiserver
   wait_for "kube-apiserver /readyz" "$UP_TIMEOUT" test_readyz
   log "kube-apiserver ready on https://127.0.0.1:$API_PORT (pid $(pid_of kube-apiserver))"
 
@@ -582,6 +598,37 @@ cmd_up() {
 
 test_readyz() { [[ $(readyz) == ok ]]; }
 
+# Stops kube-apiserver (SIGTERM, waits for exit), keeps it down for SECONDS, starts it with
+# the same flags and log, and waits for /readyz. Clients see the outage a real API server
+# restart causes; the other components reconnect by themselves.
+cmd_restart_apiserver() {
+  local down=${1:-0} pid i
+  [[ $down =~ ^[0-9]+([.][0-9]+)?$ ]] || die "restart-apiserver: SECONDS must be a number, not '$down'"
+  if [[ ! -f "$KUBECONFIG_PATH" ]] || ! alive kube-apiserver; then
+    die "kube-apiserver is not running (state dir $STATE); run 'scripts/cluster.sh up' first"
+  fi
+  alive etcd || die "etcd is not running (state dir $STATE); run 'scripts/cluster.sh down' and 'up'"
+  # SIGTERM starts the graceful shutdown: in-flight requests drain, the listener closes.
+  # Then kube-apiserver would wait up to 60s for the open watch streams (controller-manager,
+  # scheduler, kwok) to end; a second SIGTERM makes it exit at once, as a second signal
+  # does for every Kubernetes component. stop_proc sends it and waits for the exit.
+  pid=$(pid_of kube-apiserver)
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do
+    if [[ ! -d /proc/$pid ]] || ! port_in_use "$API_PORT"; then break; fi
+    sleep 0.1
+  done
+  stop_proc kube-apiserver
+  if [[ $down != 0 ]]; then
+    log "kube-apiserver stays down for ${down}s"
+    sleep "$down" # the outage is the point of this command
+  fi
+  WAIT_FAILED=die wait_for "port $API_PORT to be free" "$UP_TIMEOUT" port_free "$API_PORT"
+  start_apiserver
+  WAIT_FAILED=die wait_for "kube-apiserver /readyz" "$UP_TIMEOUT" test_readyz
+  log "kube-apiserver ready again on https://127.0.0.1:$API_PORT (pid $(pid_of kube-apiserver))"
+}
+
 cmd_down() {
   if ! any_alive; then
     log "nothing running"
@@ -637,7 +684,7 @@ main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
-    up | down) lock_state ;;
+    up | down | restart-apiserver) lock_state ;;
   esac
   case "$cmd" in
     build) cmd_build "$@" ;;
@@ -645,6 +692,10 @@ main() {
     down) cmd_down ;;
     env) echo "export KUBECONFIG=$KUBECONFIG_PATH" ;;
     status) cmd_status ;;
+    restart-apiserver)
+      [[ $# -le 1 ]] || die "usage: scripts/cluster.sh restart-apiserver [SECONDS]"
+      cmd_restart_apiserver "$@"
+      ;;
     -h | --help | help) usage ;;
     "") usage >&2; exit 2 ;;
     *) printf 'cluster.sh: unknown command %s\n' "$cmd" >&2; usage >&2; exit 2 ;;

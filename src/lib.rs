@@ -3,8 +3,10 @@
 //! The pipeline runs one way (see DESIGN.md): `source` (git or a directory) yields files,
 //! `manifest` turns them into objects, `plan` orders them into tiers and a dependency graph.
 
+pub mod agent;
 pub mod cli;
 pub mod cluster;
+pub mod config;
 pub mod diff;
 pub mod health;
 pub mod manifest;

@@ -525,3 +525,190 @@ fn an_immutable_field_change_is_refused_unless_recreate_is_allowed() {
         "recreated"
     );
 }
+
+#[test]
+fn post_sync_hooks_run_last_once_per_revision() {
+    let ns = unique("hooks");
+    let dir = tempfile::tempdir().unwrap();
+    let app = |image: &str| {
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: api}}}}\n  template:\n    metadata: {{labels: {{app: api}}}}\n    spec: {{containers: [{{name: c, image: \"{image}\"}}]}}\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: smoke\n  namespace: {ns}\n  annotations: {{ordo.dev/hook: post-sync}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: curl:8, args: [\"http://api:80/healthz\"]}}]\n"
+        )
+    };
+    std::fs::write(dir.path().join("app.yaml"), app("api:1")).unwrap();
+    let (code, report, stderr) = sync(dir.path(), &ns, &["--timeout", "2m"]);
+    assert_eq!(code, 0, "{stderr}\n{report}");
+    let by_id = objects(&report);
+    let hook = &by_id[&format!("Job/{ns}/smoke")];
+    assert_eq!(hook["outcome"], "Healthy", "{report}");
+    let hook_applied = hook["appliedAt"].as_f64().unwrap();
+    let api_healthy = by_id[&format!("Deployment/{ns}/api")]["healthyAt"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        hook_applied >= api_healthy,
+        "the hook runs after everything else is Healthy"
+    );
+
+    let (code, again, _) = sync(dir.path(), &ns, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        again["writes"], 0,
+        "same revision: the hook does not run again: {again}"
+    );
+
+    std::fs::write(dir.path().join("app.yaml"), app("api:2")).unwrap();
+    let (code, third, stderr) = sync(dir.path(), &ns, &["--timeout", "2m"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        objects(&third)[&format!("Job/{ns}/smoke")]["action"],
+        "recreated",
+        "a new revision runs the hook again"
+    );
+}
+
+#[test]
+fn fields_owned_by_another_manager_are_taken_over_only_when_forced() {
+    let ns = unique("conflict");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |replicas: u32| {
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api, namespace: {ns}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: api}}}}\n  template:\n    metadata: {{labels: {{app: api}}}}\n    spec: {{containers: [{{name: c, image: api:1}}]}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("app.yaml"), manifest(1)).unwrap();
+    let (code, _, stderr) = sync(dir.path(), &ns, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // Someone scales it with their own field manager (an HPA or a person with kubectl).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(client());
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client, &ns);
+    let scale = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"}, "spec": {"replicas": 3}});
+    rt.block_on(deployments.patch(
+        "api",
+        &PatchParams::apply("kubectl-edit").force(),
+        &Patch::Apply(scale),
+    ))
+    .unwrap();
+    std::fs::write(dir.path().join("app.yaml"), manifest(2)).unwrap();
+    let (code, _, stderr) = sync(dir.path(), &ns, &["--no-force-conflicts"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("conflict") && stderr.contains(".spec.replicas"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = sync(dir.path(), &ns, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let live = rt.block_on(deployments.get("api")).unwrap();
+    assert_eq!(live.spec.unwrap().replicas, Some(2));
+}
+
+#[test]
+fn rbac_forbidding_a_kind_is_a_clear_error_and_nothing_is_applied() {
+    let ns = unique("rbac");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let admin = rt.block_on(client());
+    let apply = |api_version: &str, kind: &str, plural: &str, namespaced: bool, body: Value| {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let ar = ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: api_version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        let api: Api<DynamicObject> = if namespaced {
+            Api::namespaced_with(admin.clone(), &ns, &ar)
+        } else {
+            Api::all_with(admin.clone(), &ar)
+        };
+        let name = body["metadata"]["name"].as_str().unwrap().to_owned();
+        let obj: DynamicObject = serde_json::from_value(body).unwrap();
+        rt.block_on(api.patch(
+            &name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&obj),
+        ))
+        .unwrap();
+    };
+    apply(
+        "v1",
+        "Namespace",
+        "namespaces",
+        false,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    );
+    apply(
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        true,
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer", "namespace": ns}}),
+    );
+    apply(
+        "rbac.authorization.k8s.io/v1",
+        "Role",
+        "roles",
+        true,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "configmaps-only", "namespace": ns},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]}]}),
+    );
+    apply(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "deployer", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmaps-only"},
+        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}]}),
+    );
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(admin.clone(), &ns);
+    let request: k8s_openapi::api::authentication::v1::TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    let token = rt
+        .block_on(accounts.create_token_request("deployer", &Default::default(), &request))
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let admin_config: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(kubeconfig()).unwrap()).unwrap();
+    let cluster = &admin_config["clusters"][0]["cluster"];
+    let limited = json!({"apiVersion": "v1", "kind": "Config", "current-context": "deployer",
+        "clusters": [{"name": "local", "cluster": cluster}],
+        "users": [{"name": "deployer", "user": {"token": token}}],
+        "contexts": [{"name": "deployer", "context": {"cluster": "local", "user": "deployer", "namespace": ns}}]});
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("kubeconfig");
+    std::fs::write(&config_path, serde_json::to_string(&limited).unwrap()).unwrap();
+    let manifests = dir.path().join("app");
+    std::fs::create_dir(&manifests).unwrap();
+    std::fs::write(manifests.join("app.yaml"), format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: {ns}}}\ndata: {{a: b}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: {ns}}}\nstringData: {{p: q}}\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args([
+            "sync",
+            manifests.to_str().unwrap(),
+            "--namespace",
+            &ns,
+            "--kubeconfig",
+            config_path.to_str().unwrap(),
+            "--prune",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nothing was applied")
+            && stderr.contains(&format!("Secret/{ns}/creds"))
+            && stderr.contains("forbidden"),
+        "{stderr}"
+    );
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(admin, &ns);
+    assert!(
+        rt.block_on(cms.get_opt("settings")).unwrap().is_none(),
+        "the allowed ConfigMap was not applied either"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod input;
 mod plan;
+mod run;
 mod sync;
 
 use std::path::PathBuf;
@@ -34,6 +35,11 @@ pub enum Command {
     /// Apply in dependency order, waiting for health at each step; optionally prune.
     #[command(after_help = sync::SYNC_AFTER_HELP)]
     Sync(Box<sync::SyncArgs>),
+    /// Run the agent: one reconcile loop per app of the config file.
+    #[command(after_help = run::RUN_AFTER_HELP)]
+    Run(Box<run::RunArgs>),
+    /// Show every app's last syncs, pins and failures, as the agent recorded them in the cluster.
+    Status(Box<run::StatusArgs>),
     /// Print the version, the git commit it was built from and the Kubernetes API it targets.
     Version,
 }
@@ -47,6 +53,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => plan::run(*args),
         Command::Diff(args) => sync::run_diff(*args),
         Command::Sync(args) => sync::run_sync(*args),
+        Command::Run(args) => run::run(*args),
+        Command::Status(args) => run::status(*args),
         Command::Version => {
             println!(
                 "ordo {} (commit {}, Kubernetes API {})",

@@ -94,38 +94,10 @@ pub enum Format {
     Json,
 }
 
-/// `90`, `90s`, `5m`, `1h`, `1h30m`.
+/// `90s`, `5m`, `1h30m`: the same durations the config file takes.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => {
-                return Err(format!(
-                    "{text:?}: use a number with s, m or h, e.g. 90s or 5m"
-                ));
-            }
-        };
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("{text:?}: a unit needs a number before it"))?;
-        total += n * unit;
-        number.clear();
-    }
-    if !number.is_empty() {
-        total += number.parse::<u64>().map_err(|e| e.to_string())?;
-    }
-    if total == 0 {
-        return Err(format!("{text:?}: must be more than 0 seconds"));
-    }
-    Ok(Duration::from_secs(total))
+    crate::config::parse_duration(text)
+        .ok_or_else(|| format!("{text:?}: use a duration like 90s, 5m or 1h30m"))
 }
 
 fn options(input: &InputArgs, cluster: &ClusterArgs, revision: String) -> SyncOptions {
@@ -269,12 +241,14 @@ fn progress_line(event: &Event) -> String {
             id,
             waited,
             elapsed,
+            changed: true,
         } => format!(
             "{} {:<10} {id} (waited {:.1}s)",
             at(elapsed),
             "healthy",
             waited.as_secs_f64()
         ),
+        Event::Healthy { id, elapsed, .. } => format!("{} {:<10} {id}", at(elapsed), "in sync"),
         Event::Failed {
             id,
             outcome,
@@ -344,23 +318,4 @@ fn summary(report: &SyncReport, dry_run: bool) -> String {
         line.push_str(&format!("; {failed} not healthy"));
     }
     line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_kubectl_timeouts() {
-        for (text, secs) in [("90", 90), ("90s", 90), ("5m", 300), ("1h30m", 5400)] {
-            assert_eq!(
-                parse_duration(text),
-                Ok(Duration::from_secs(secs)),
-                "{text}"
-            );
-        }
-        for bad in ["", "0s", "5x", "m"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -167,7 +167,8 @@ impl Cluster {
         })
     }
 
-    fn api(&self, resource: &Resource, namespace: Option<&str>) -> Api<DynamicObject> {
+    /// The dynamic API of a kind, for watches.
+    pub fn api(&self, resource: &Resource, namespace: Option<&str>) -> Api<DynamicObject> {
         match (resource.namespaced, namespace) {
             (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &resource.api),
             (true, None) => Api::all_with(self.client.clone(), &resource.api),

@@ -47,6 +47,15 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// Identifies the desired state (commit SHA or content hash): hooks re-run when it changes.
     pub revision: String,
+    /// When it turns true, requests in flight finish, nothing new starts and health waits
+    /// end: a newer revision arrived, or the agent is shutting down.
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl SyncOptions {
+    pub fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| *c.borrow())
+    }
 }
 
 impl SyncOptions {
@@ -62,6 +71,7 @@ impl SyncOptions {
             adopt: false,
             concurrency: 16,
             revision: String::new(),
+            cancel: None,
         }
     }
 }

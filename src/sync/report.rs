@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::State;
@@ -13,7 +13,7 @@ use crate::health::{Health, HealthStatus};
 use crate::plan::Tier;
 
 /// What was done to an object (Flux's change-set vocabulary).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Created,
@@ -25,7 +25,7 @@ pub enum Action {
 }
 
 /// Where an object ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     /// Not reached (dry run, or the sync stopped before it).
     Pending,
@@ -89,6 +89,8 @@ pub enum Event {
         id: String,
         waited: Duration,
         elapsed: Duration,
+        /// Applied in this sync; false for objects that were already in sync.
+        changed: bool,
     },
     Failed {
         id: String,

@@ -79,7 +79,7 @@ pub(super) async fn walk(
     let mut mark = vec![Mark::Waiting; total];
     let mut ready: VecDeque<usize> = (0..total).filter(|&n| waiting[n] == 0).collect();
     // Futures polled on this task: they borrow the context, and the cost is I/O, not CPU.
-    let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = Converged> + '_>>> =
+    let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = Converged> + Send + '_>>> =
         FuturesUnordered::new();
     loop {
         while let Some(node) = ready.pop_front() {
@@ -89,6 +89,11 @@ pub(super) async fn walk(
                 continue;
             };
             let o = &state.objects[index];
+            if options.cancelled() {
+                // Leave it Pending: the next sync picks it up.
+                mark[node] = Mark::Failed;
+                continue;
+            }
             if o.hook {
                 // Post-sync hooks run after everything else is Healthy (hooks.rs).
                 complete(node, true, &mut mark, &mut waiting, &dependents, &mut ready);
@@ -296,6 +301,23 @@ async fn wait_healthy(
                     id: t.id.clone(),
                     waited: since.elapsed(),
                     elapsed: at,
+                    changed: out.action != Action::Unchanged,
+                });
+                return out;
+            }
+            HealthStatus::Progressing if waits_for_first_consumer(ctx, out.live.as_ref()).await => {
+                out.outcome = Outcome::Healthy;
+                let at = ctx.started.elapsed();
+                out.healthy_at = Some(at);
+                out.health = Some(Health::new(
+                    HealthStatus::Healthy,
+                    "Pending until a pod uses it (StorageClass binds on first consumer)",
+                ));
+                (ctx.reporter)(&Event::Healthy {
+                    id: t.id.clone(),
+                    waited: since.elapsed(),
+                    elapsed: at,
+                    changed: out.action != Action::Unchanged,
                 });
                 return out;
             }
@@ -306,6 +328,14 @@ async fn wait_healthy(
                 return out;
             }
             _ => {}
+        }
+        if ctx.options.cancelled() {
+            out.outcome = Outcome::Pending;
+            out.message = Some(format!(
+                "stopped waiting ({}): the sync was cancelled",
+                health.status
+            ));
+            return out;
         }
         if Instant::now() + delay > ctx.deadline {
             out.outcome = Outcome::TimedOut;
@@ -350,7 +380,11 @@ async fn apply_with_retry(
             ctx.cluster.apply(resource, desired, opts).await
         };
         match result {
-            Err(e) if e.is_transient() && Instant::now() + delay < ctx.deadline => {
+            Err(e)
+                if e.is_transient()
+                    && Instant::now() + delay < ctx.deadline
+                    && !ctx.options.cancelled() =>
+            {
                 sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
@@ -391,6 +425,32 @@ async fn delete_and_wait(
         sleep(delay).await;
         delay = (delay * 3 / 2).min(Duration::from_secs(2));
     }
+}
+
+/// A Pending claim whose StorageClass binds on first consumer only binds once a pod that uses
+/// it is scheduled, and that pod is what waits for it: counting it Progressing would deadlock.
+async fn waits_for_first_consumer(ctx: &Context<'_>, live: Option<&Value>) -> bool {
+    let Some(live) = live else { return false };
+    let pending_claim = kind(live) == "PersistentVolumeClaim"
+        && live.pointer("/status/phase").and_then(Value::as_str) == Some("Pending");
+    let class = live
+        .pointer("/spec/storageClassName")
+        .and_then(Value::as_str);
+    let (true, Some(class)) = (pending_claim, class) else {
+        return false;
+    };
+    let Ok(resource) = ctx
+        .cluster
+        .resource("storage.k8s.io/v1", "StorageClass")
+        .await
+    else {
+        return false;
+    };
+    let _permit = ctx.permits.acquire().await;
+    matches!(
+        ctx.cluster.get(&resource, None, class).await,
+        Ok(Some(sc)) if sc.get("volumeBindingMode").and_then(Value::as_str) == Some("WaitForFirstConsumer")
+    )
 }
 
 fn ctx_event_failed(ctx: &Context<'_>, id: &str, outcome: Outcome, message: &str) {

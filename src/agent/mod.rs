@@ -1,0 +1,113 @@
+//! The agent (`ordo run`): one reconcile task per app deciding *when* a sync runs (interval,
+//! webhook, manual request, drift); the sync itself is the same code `ordo sync` runs. Each app
+//! publishes immutable [`AppState`] snapshots on a watch channel: readers never lock the writer.
+
+mod drift;
+mod reconcile;
+pub mod state;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, SyncResult, Trigger};
+
+use crate::cluster::Cluster;
+use crate::config::{AppConfig, Config};
+
+/// A request to an app's reconcile task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Reconcile now (manual "Sync now"; also retries a failed revision).
+    Sync,
+    /// A push was announced for this app's repository and branch.
+    Webhook,
+    /// Apply this revision of the history and stay there until unpinned or a new commit.
+    Rollback(String),
+    /// Lift a pin and follow the branch again.
+    Unpin,
+}
+
+/// What the outside holds of one running app.
+#[derive(Clone)]
+pub struct AppHandle {
+    pub state: watch::Receiver<Arc<AppState>>,
+    pub commands: mpsc::Sender<Command>,
+}
+
+/// The running agent: app handles by name, and the tasks behind them.
+pub struct Agent {
+    pub apps: BTreeMap<String, AppHandle>,
+    tasks: JoinSet<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Agent {
+    /// Starts one reconcile task per app.
+    pub fn start(config: &Config, cluster: Cluster, cache_dir: PathBuf) -> Agent {
+        let (shutdown, stop) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut apps = BTreeMap::new();
+        for app in &config.apps {
+            let (handle, task) = spawn_app(
+                app.clone(),
+                cluster.clone(),
+                cache_dir.clone(),
+                stop.clone(),
+            );
+            tasks.spawn(task);
+            apps.insert(app.name.clone(), handle);
+        }
+        Agent {
+            apps,
+            tasks,
+            shutdown,
+        }
+    }
+
+    /// Asks every app to stop after the object it is working on, and waits for them.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// The current snapshot of every app.
+    pub fn snapshot(&self) -> Vec<Arc<AppState>> {
+        self.apps
+            .values()
+            .map(|h| h.state.borrow().clone())
+            .collect()
+    }
+}
+
+fn spawn_app(
+    config: AppConfig,
+    cluster: Cluster,
+    cache_dir: PathBuf,
+    stop: watch::Receiver<bool>,
+) -> (
+    AppHandle,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let initial = AppState::new(
+        &config.name,
+        &config.repo,
+        &config.reference,
+        &config.path,
+        &config.namespace,
+    );
+    let (state_tx, state_rx) = watch::channel(Arc::new(initial));
+    let (command_tx, command_rx) = mpsc::channel(16);
+    let app = reconcile::App::new(config, cluster, cache_dir, state_tx, command_rx, stop);
+    (
+        AppHandle {
+            state: state_rx,
+            commands: command_tx,
+        },
+        app.run(),
+    )
+}

@@ -1,0 +1,506 @@
+//! One app's reconcile task: decides when to sync and which revision, runs the shared sync,
+//! records history, rolls back a failed revision, and keeps the drift watch on what it owns.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::sleep;
+use tracing::{info, warn};
+
+use super::drift::{self, Drift, Guarded};
+use super::state::{self, AppState, Phase, Pin, SyncResult, Trigger};
+use super::{Command, store};
+use crate::cluster::Cluster;
+use crate::config::{AppConfig, OnFailure, jittered};
+use crate::diff::SyncStatus;
+use crate::health::HealthStatus;
+use crate::manifest;
+use crate::plan::{self, Plan};
+use crate::source::{self, CommitInfo};
+use crate::sync::{self, ApplySet, Event, SyncOptions, SyncReport, applyset};
+
+pub(super) struct App {
+    config: AppConfig,
+    cluster: Cluster,
+    cache_dir: PathBuf,
+    state: watch::Sender<Arc<AppState>>,
+    commands: mpsc::Receiver<Command>,
+    stop: watch::Receiver<bool>,
+    /// The revision the cluster holds, when known.
+    applied: Option<CommitInfo>,
+    drift_task: Option<JoinHandle<()>>,
+    drift_tx: mpsc::UnboundedSender<Drift>,
+    drift_rx: mpsc::UnboundedReceiver<Drift>,
+    /// A command that arrived while a sync ran.
+    pending: Option<Command>,
+}
+
+/// How a revision's sync ended.
+enum Ended {
+    Succeeded,
+    Failed,
+    Superseded,
+    Stopped,
+}
+
+impl App {
+    pub(super) fn new(
+        config: AppConfig,
+        cluster: Cluster,
+        cache_dir: PathBuf,
+        state: watch::Sender<Arc<AppState>>,
+        commands: mpsc::Receiver<Command>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        let (drift_tx, drift_rx) = mpsc::unbounded_channel();
+        App {
+            config,
+            cluster,
+            cache_dir,
+            state,
+            commands,
+            stop,
+            applied: None,
+            drift_task: None,
+            drift_tx,
+            drift_rx,
+            pending: None,
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut AppState)) {
+        self.state.send_modify(|arc| change(Arc::make_mut(arc)));
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    pub(super) async fn run(mut self) {
+        self.restore().await;
+        let mut trigger = Some(Trigger::Start);
+        let seed = seed(&self.config.name);
+        let mut round = 0u64;
+        while !self.stopped() {
+            if let Some(t) = trigger.take() {
+                self.reconcile(t).await;
+                if let Some(cmd) = self.pending.take() {
+                    trigger = self.command(cmd);
+                    continue;
+                }
+            }
+            round += 1;
+            let wait = jittered(self.config.interval, seed ^ round);
+            tokio::select! {
+                _ = self.stop.changed() => break,
+                Some(cmd) = self.commands.recv() => trigger = self.command(cmd),
+                Some(d) = self.drift_rx.recv() => self.on_drift(d),
+                _ = sleep(wait) => trigger = Some(Trigger::Interval),
+            }
+        }
+        if let Some(task) = self.drift_task.take() {
+            task.abort();
+        }
+        info!(app = %self.config.name, "stopped");
+    }
+
+    /// Loads the persisted history, retrying while the API server is unreachable.
+    async fn restore(&mut self) {
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match store::load(&self.cluster, &self.config.name, &self.config.namespace).await {
+                Ok(persisted) => {
+                    self.update(|s| s.persisted = persisted);
+                    return;
+                }
+                Err(e) => {
+                    warn!(app = %self.config.name, error = %e, "cannot read persisted state; retrying");
+                    self.update(|s| s.last_error = Some(e.to_string()));
+                }
+            }
+            tokio::select! {
+                _ = self.stop.changed() => return,
+                _ = sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    fn command(&mut self, cmd: Command) -> Option<Trigger> {
+        match cmd {
+            Command::Sync => {
+                // Someone asked: retry a failed revision, leave an automatic pin.
+                self.update(|s| {
+                    s.persisted.failed_revision = None;
+                    if s.persisted.pin.as_ref().is_some_and(|p| !p.manual) {
+                        s.persisted.pin = None;
+                    }
+                });
+                Some(Trigger::Manual)
+            }
+            Command::Webhook => Some(Trigger::Webhook),
+            Command::Rollback(revision) => {
+                let head = self.state.borrow().head.clone().unwrap_or_default();
+                self.update(|s| {
+                    s.persisted.pin = Some(Pin {
+                        reason: format!("rollback to {} requested", short(&revision)),
+                        revision,
+                        head_at_pin: head,
+                        manual: true,
+                    });
+                });
+                Some(Trigger::Rollback)
+            }
+            Command::Unpin => {
+                self.update(|s| {
+                    s.persisted.pin = None;
+                    s.persisted.failed_revision = None;
+                });
+                Some(Trigger::Manual)
+            }
+        }
+    }
+
+    fn on_drift(&mut self, d: Drift) {
+        let app = &self.config.name;
+        if d.corrected {
+            info!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, "drift corrected");
+        } else {
+            warn!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, error = ?d.error, "drift");
+        }
+        self.update(|s| {
+            s.drift_count += 1;
+            if !d.corrected {
+                s.sync_status = SyncStatus::OutOfSync;
+                if let Some(r) = s.resources.iter_mut().find(|r| r.id == d.id) {
+                    r.sync = d.status;
+                    r.message = Some(format!("drifted: {}", d.paths.join(", ")));
+                }
+            }
+        });
+    }
+
+    async fn reconcile(&mut self, trigger: Trigger) {
+        self.update(|s| s.phase = Phase::Fetching);
+        let spec = self.config.repo_spec();
+        let head = match source::remote_head_async(spec).await {
+            Ok(h) => h,
+            Err(e) => {
+                // Keep what is applied; say why; the next interval retries.
+                warn!(app = %self.config.name, error = %e, "source unreachable");
+                self.update(|s| {
+                    s.phase = Phase::Idle;
+                    s.last_error = Some(format!("source: {e}"));
+                });
+                return;
+            }
+        };
+        self.update(|s| s.head = Some(head.clone()));
+        let (target, pinned) = self.target(&head);
+        let failed = self.state.borrow().persisted.failed_revision.clone();
+        let retry_asked = matches!(trigger, Trigger::Manual | Trigger::Rollback);
+        if failed.as_deref() == Some(target.as_str()) && !retry_asked {
+            self.update(|s| s.phase = Phase::Idle);
+            return;
+        }
+        let in_sync = self.applied.as_ref().is_some_and(|a| a.sha == target)
+            && self.state.borrow().sync_status == SyncStatus::Synced;
+        if in_sync && matches!(trigger, Trigger::Interval | Trigger::Webhook) {
+            self.update(|s| s.phase = Phase::Idle);
+            return;
+        }
+        let reference = if target == head && !pinned {
+            self.config.reference.clone()
+        } else {
+            target.clone()
+        };
+        match self.sync_revision(&reference, &target, trigger).await {
+            Ended::Failed if self.config.on_failure == OnFailure::Rollback && !pinned => {
+                self.roll_back_from(&target, &head).await;
+            }
+            _ => {}
+        }
+        self.update(|s| {
+            s.phase = Phase::Idle;
+            s.current_step = None;
+        });
+    }
+
+    /// The revision to hold: a manual pin; an automatic pin until the head moves; else the head.
+    fn target(&self, head: &str) -> (String, bool) {
+        let pin = self.state.borrow().persisted.pin.clone();
+        match pin {
+            Some(p) if p.manual || p.head_at_pin == head => (p.revision, true),
+            Some(_) => {
+                self.update(|s| s.persisted.pin = None);
+                (head.to_owned(), false)
+            }
+            None => (head.to_owned(), false),
+        }
+    }
+
+    async fn roll_back_from(&mut self, failed: &str, head: &str) {
+        let Some(good) = self.state.borrow().persisted.last_healthy.clone() else {
+            return;
+        };
+        if good == failed {
+            return;
+        }
+        let reason = format!("rolled back from {} to {}", short(failed), short(&good));
+        info!(app = %self.config.name, from = %failed, to = %good, "rolling back");
+        self.update(|s| {
+            s.phase = Phase::RollingBack;
+            s.persisted.pin = Some(Pin {
+                revision: good.clone(),
+                reason: reason.clone(),
+                head_at_pin: head.to_owned(),
+                manual: false,
+            });
+        });
+        self.sync_revision(&good, &good, Trigger::Rollback).await;
+    }
+
+    /// Fetches, plans and syncs one revision; records the outcome.
+    async fn sync_revision(&mut self, reference: &str, target: &str, trigger: Trigger) -> Ended {
+        let started = now();
+        let mut spec = self.config.repo_spec();
+        spec.reference = reference.to_owned();
+        let snapshot = match source::fetch_async(
+            spec,
+            self.cache_dir.clone(),
+            self.config.selection(),
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                self.update(|s| s.last_error = Some(format!("source: {e}")));
+                return Ended::Failed;
+            }
+        };
+        let commit = snapshot.commit.clone().unwrap_or_else(|| CommitInfo {
+            sha: target.to_owned(),
+            message: String::new(),
+            author: String::new(),
+            time: 0,
+        });
+        let plan = match manifest::load(&snapshot.files, &self.config.namespace)
+            .map_err(|e| e.to_string())
+            .and_then(|o| plan::build(o, self.config.ordering).map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let message = format!("revision {} cannot be applied: {e}", short(&commit.sha));
+                warn!(app = %self.config.name, revision = %commit.sha, error = %e, "bad commit");
+                self.finish(&commit, trigger, started, Err(&message)).await;
+                return Ended::Failed;
+            }
+        };
+        // The watch guards the previous revision: it must not "heal" what this sync changes.
+        if let Some(task) = self.drift_task.take() {
+            task.abort();
+        }
+        while self.drift_rx.try_recv().is_ok() {}
+        self.update(|s| {
+            s.phase = if trigger == Trigger::Rollback {
+                Phase::RollingBack
+            } else {
+                Phase::Syncing
+            };
+            s.resources = state::resources(&plan, None);
+        });
+        let (ended, report) = self.run_sync(&plan, &commit).await;
+        match &report {
+            Ok(r) => self.finish(&commit, trigger, started, Ok(r)).await,
+            Err(e) => self.finish(&commit, trigger, started, Err(e)).await,
+        }
+        if let Ok(r) = &report {
+            self.update(|s| {
+                s.resources = state::resources(&plan, Some(r));
+                s.health = r.health;
+            });
+        }
+        if matches!(ended, Ended::Succeeded) {
+            self.applied = Some(commit);
+            self.watch_drift(&plan).await;
+        }
+        ended
+    }
+
+    /// Runs the sync; a newer head or a shutdown cancels it (in-flight requests finish).
+    async fn run_sync(
+        &mut self,
+        plan: &Plan,
+        commit: &CommitInfo,
+    ) -> (Ended, Result<SyncReport, String>) {
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let mut options = SyncOptions::new(self.config.name.clone(), self.config.namespace.clone());
+        options.prune = self.config.prune;
+        options.allow_empty = self.config.allow_empty;
+        options.timeout = self.config.timeout;
+        options.revision = commit.sha.clone();
+        options.cancel = Some(cancel_rx);
+        let state = self.state.clone();
+        let reporter: sync::Reporter = Arc::new(move |event: &Event| {
+            let step = match event {
+                Event::Applied { id, .. } => Some(format!("applied {id}, waiting for health")),
+                Event::Healthy { id, .. } => Some(format!("{id} healthy")),
+                Event::Failed { id, message, .. } => Some(format!("{id}: {message}")),
+                _ => None,
+            };
+            if let Some(step) = step {
+                state.send_modify(|arc| Arc::make_mut(arc).current_step = Some(step));
+            }
+        });
+        let cluster = self.cluster.clone();
+        let spec = self.config.repo_spec();
+        let poll = self.config.interval.max(Duration::from_secs(1));
+        let sync = sync::sync(&cluster, plan, &options, reporter);
+        tokio::pin!(sync);
+        let mut superseded = false;
+        let mut stopping = false;
+        let result = loop {
+            tokio::select! {
+                result = &mut sync => break result,
+                _ = self.stop.changed(), if !stopping => {
+                    stopping = true;
+                    let _ = cancel_tx.send(true);
+                }
+                Some(cmd) = self.commands.recv(), if self.pending.is_none() => {
+                    // A rollback or unpin outranks the running sync; anything else waits.
+                    if matches!(cmd, Command::Rollback(_) | Command::Unpin) {
+                        let _ = cancel_tx.send(true);
+                    }
+                    self.pending = Some(cmd);
+                }
+                _ = sleep(poll), if !superseded => {
+                    if let Ok(head) = source::remote_head_async(spec.clone()).await
+                        && head != commit.sha
+                        && self.state.borrow().persisted.pin.is_none()
+                    {
+                        info!(app = %self.config.name, newer = %head, "newer revision: cancelling the running sync");
+                        superseded = true;
+                        self.pending.get_or_insert(Command::Webhook);
+                        let _ = cancel_tx.send(true);
+                    }
+                }
+            }
+        };
+        let report = result.map_err(|e| e.to_string());
+        let ended = match &report {
+            _ if stopping => Ended::Stopped,
+            _ if superseded => Ended::Superseded,
+            Ok(r) if r.succeeded() => Ended::Succeeded,
+            _ => Ended::Failed,
+        };
+        (ended, report)
+    }
+
+    /// Records the history entry and publishes the outcome.
+    async fn finish(
+        &mut self,
+        commit: &CommitInfo,
+        trigger: Trigger,
+        started: f64,
+        outcome: Result<&SyncReport, &str>,
+    ) {
+        let mut entry = state::entry(commit, trigger, started, now(), outcome);
+        let cancelled = outcome.is_ok_and(|r| {
+            r.objects
+                .iter()
+                .any(|o| o.outcome == sync::Outcome::Pending)
+        });
+        if cancelled && entry.result != SyncResult::Succeeded {
+            entry.result = SyncResult::Superseded;
+        }
+        let result = entry.result;
+        let error = entry.error.clone();
+        info!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, "sync finished");
+        self.update(|s| {
+            s.persisted.record(entry);
+            s.revision = Some(commit.clone());
+            match result {
+                SyncResult::Succeeded => {
+                    s.sync_status = SyncStatus::Synced;
+                    s.last_error = None;
+                    s.persisted.failed_revision = None;
+                }
+                SyncResult::Superseded => s.sync_status = SyncStatus::OutOfSync,
+                SyncResult::Failed | SyncResult::TimedOut => {
+                    s.sync_status = SyncStatus::OutOfSync;
+                    s.last_error = error;
+                    s.persisted.failed_revision = Some(commit.sha.clone());
+                    if s.health == HealthStatus::Healthy || s.health == HealthStatus::Unknown {
+                        s.health = HealthStatus::Degraded;
+                    }
+                }
+            }
+        });
+        let persisted = self.state.borrow().persisted.clone();
+        if let Err(e) = store::save(
+            &self.cluster,
+            &self.config.name,
+            &self.config.namespace,
+            &persisted,
+        )
+        .await
+        {
+            warn!(app = %self.config.name, error = %e, "cannot persist history");
+        }
+    }
+
+    /// (Re)starts the watch on what this revision owns.
+    async fn watch_drift(&mut self, plan: &Plan) {
+        if let Some(task) = self.drift_task.take() {
+            task.abort();
+        }
+        let applyset = ApplySet::for_app(&self.config.name, &self.config.namespace);
+        let mut guarded = Vec::new();
+        for p in &plan.objects {
+            let o = &p.object;
+            let Ok(resource) = self.cluster.resource(&o.api_version, &o.id.kind).await else {
+                continue;
+            };
+            guarded.push(Guarded {
+                id: o.id.to_string(),
+                resource,
+                namespace: o.id.namespace.clone(),
+                name: o.id.name.clone(),
+                desired: applyset::member(o, &applyset, p.config_hash.as_deref()),
+            });
+        }
+        let tx = self.drift_tx.clone();
+        let on_drift: Arc<dyn Fn(Drift) + Send + Sync> = Arc::new(move |d| {
+            let _ = tx.send(d);
+        });
+        self.drift_task = Some(tokio::spawn(drift::watch(
+            self.cluster.clone(),
+            guarded,
+            applyset.selector(),
+            self.config.self_heal,
+            true,
+            on_drift,
+        )));
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+/// A per-app seed for interval jitter, so apps sharing an interval do not poll in lockstep.
+fn seed(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

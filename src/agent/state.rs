@@ -1,0 +1,295 @@
+//! What the agent tells the outside about each app: an immutable snapshot per change, read by
+//! the HTTP layer and `ordo status` without locks. Pure: built from the plan and sync reports.
+
+use serde::{Deserialize, Serialize};
+
+use crate::diff::SyncStatus;
+use crate::health::HealthStatus;
+use crate::plan::{Plan, Tier};
+use crate::source::CommitInfo;
+use crate::sync::{Action, Outcome, SyncReport};
+
+/// How many syncs the history keeps per app.
+pub const HISTORY_LEN: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Waiting for the next trigger.
+    Idle,
+    Fetching,
+    Syncing,
+    RollingBack,
+}
+
+/// Why a reconcile ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Start,
+    Interval,
+    Webhook,
+    Manual,
+    Drift,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResult {
+    Succeeded,
+    /// Something ended Degraded, Blocked or refused.
+    Failed,
+    TimedOut,
+    /// A newer revision arrived while it waited for health.
+    Superseded,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectTiming {
+    pub id: String,
+    pub action: Action,
+    pub outcome: Outcome,
+    pub applied_at: Option<f64>,
+    pub healthy_at: Option<f64>,
+}
+
+/// One finished sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub revision: String,
+    pub message: String,
+    pub author: String,
+    pub trigger: Trigger,
+    /// Unix seconds.
+    pub started: f64,
+    pub finished: f64,
+    pub result: SyncResult,
+    pub error: Option<String>,
+    pub objects: Vec<ObjectTiming>,
+}
+
+/// A revision the app is held at: after a rollback, or asked for by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pin {
+    pub revision: String,
+    /// Why: "rolled back from <sha> to <sha>" or "rollback requested".
+    pub reason: String,
+    /// The remote head when the pin was set: a newer head lifts an automatic pin.
+    pub head_at_pin: String,
+    /// Set by a person: only `unpin` lifts it.
+    pub manual: bool,
+}
+
+/// What survives a restart, stored next to the ApplySet parent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Persisted {
+    pub history: Vec<HistoryEntry>,
+    pub last_healthy: Option<String>,
+    pub pin: Option<Pin>,
+    /// A revision that failed: not retried until the head moves or someone asks.
+    pub failed_revision: Option<String>,
+}
+
+impl Persisted {
+    pub fn record(&mut self, entry: HistoryEntry) {
+        if entry.result == SyncResult::Succeeded {
+            self.last_healthy = Some(entry.revision.clone());
+        }
+        self.history.insert(0, entry);
+        self.history.truncate(HISTORY_LEN);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    pub id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceState {
+    pub id: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub tier: Tier,
+    pub tier_reason: String,
+    pub sync: SyncStatus,
+    pub health: Option<HealthStatus>,
+    pub message: Option<String>,
+    pub depends_on: Vec<Dependency>,
+}
+
+/// The published snapshot of one app.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppState {
+    pub name: String,
+    pub repo: String,
+    pub reference: String,
+    pub path: String,
+    pub namespace: String,
+    pub phase: Phase,
+    /// The revision the cluster was last synced to.
+    pub revision: Option<CommitInfo>,
+    /// The newest remote head seen.
+    pub head: Option<String>,
+    pub sync_status: SyncStatus,
+    pub health: HealthStatus,
+    pub current_step: Option<String>,
+    pub last_error: Option<String>,
+    pub drift_count: u64,
+    pub resources: Vec<ResourceState>,
+    #[serde(flatten)]
+    pub persisted: Persisted,
+}
+
+impl AppState {
+    pub fn new(name: &str, repo: &str, reference: &str, path: &str, namespace: &str) -> Self {
+        AppState {
+            name: name.to_owned(),
+            repo: repo.to_owned(),
+            reference: reference.to_owned(),
+            path: path.to_owned(),
+            namespace: namespace.to_owned(),
+            phase: Phase::Idle,
+            revision: None,
+            head: None,
+            sync_status: SyncStatus::OutOfSync,
+            health: HealthStatus::Unknown,
+            current_step: None,
+            last_error: None,
+            drift_count: 0,
+            resources: Vec::new(),
+            persisted: Persisted::default(),
+        }
+    }
+}
+
+/// The resources of a plan with their state after a sync report.
+pub fn resources(plan: &Plan, report: Option<&SyncReport>) -> Vec<ResourceState> {
+    plan.order
+        .iter()
+        .map(|&i| {
+            let p = &plan.objects[i];
+            let id = p.object.id.to_string();
+            let reported = report.and_then(|r| r.objects.iter().find(|o| o.id == id));
+            ResourceState {
+                kind: p.object.id.kind.clone(),
+                namespace: p.object.id.namespace.clone(),
+                name: p.object.id.name.clone(),
+                tier: p.tier,
+                tier_reason: p.tier_reason.message.clone(),
+                sync: match reported.map(|o| o.outcome) {
+                    Some(Outcome::Healthy) => SyncStatus::Synced,
+                    Some(_) => reported.map_or(SyncStatus::OutOfSync, |o| o.sync),
+                    None => SyncStatus::OutOfSync,
+                },
+                health: reported.and_then(|o| o.health.as_ref().map(|h| h.status)),
+                message: reported.and_then(|o| {
+                    o.message
+                        .clone()
+                        .or_else(|| o.health.as_ref().map(|h| h.message.clone()))
+                }),
+                depends_on: plan
+                    .dependencies(i)
+                    .map(|e| Dependency {
+                        id: plan.objects[e.to].object.id.to_string(),
+                        reason: e.reason.clone(),
+                    })
+                    .collect(),
+                id,
+            }
+        })
+        .collect()
+}
+
+/// The history entry of a finished sync.
+pub fn entry(
+    commit: &CommitInfo,
+    trigger: Trigger,
+    started: f64,
+    finished: f64,
+    outcome: Result<&SyncReport, &str>,
+) -> HistoryEntry {
+    let (result, error, objects) = match outcome {
+        Ok(report) => {
+            let timed_out = report
+                .objects
+                .iter()
+                .any(|o| o.outcome == Outcome::TimedOut);
+            let result = if report.succeeded() {
+                SyncResult::Succeeded
+            } else if timed_out {
+                SyncResult::TimedOut
+            } else {
+                SyncResult::Failed
+            };
+            let error = report
+                .objects
+                .iter()
+                .find(|o| !matches!(o.outcome, Outcome::Healthy | Outcome::Blocked))
+                .map(|o| format!("{}: {}", o.id, o.message.clone().unwrap_or_default()));
+            let timings = report
+                .objects
+                .iter()
+                .map(|o| ObjectTiming {
+                    id: o.id.clone(),
+                    action: o.action,
+                    outcome: o.outcome,
+                    applied_at: o.applied_at,
+                    healthy_at: o.healthy_at,
+                })
+                .collect();
+            (result, error, timings)
+        }
+        Err(message) => (SyncResult::Failed, Some(message.to_owned()), Vec::new()),
+    };
+    HistoryEntry {
+        revision: commit.sha.clone(),
+        message: commit.message.lines().next().unwrap_or_default().to_owned(),
+        author: commit.author.clone(),
+        trigger,
+        started,
+        finished,
+        result,
+        error,
+        objects,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry_for(rev: &str, result: SyncResult) -> HistoryEntry {
+        HistoryEntry {
+            revision: rev.into(),
+            message: String::new(),
+            author: String::new(),
+            trigger: Trigger::Interval,
+            started: 0.0,
+            finished: 1.0,
+            result,
+            error: None,
+            objects: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn history_keeps_the_newest_twenty_and_the_last_healthy_revision() {
+        let mut p = Persisted::default();
+        for i in 0..25 {
+            p.record(entry_for(&format!("r{i}"), SyncResult::Succeeded));
+        }
+        p.record(entry_for("bad", SyncResult::Failed));
+        assert_eq!(p.history.len(), HISTORY_LEN);
+        assert_eq!(p.history[0].revision, "bad");
+        assert_eq!(p.last_healthy.as_deref(), Some("r24"));
+    }
+}

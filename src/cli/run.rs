@@ -1,0 +1,222 @@
+//! `ordo run` (the agent) and `ordo status` (what the agent recorded, read from the cluster).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use tracing::{error, info};
+
+use super::{EXIT_BAD_INPUT, default_cache_dir};
+use crate::agent::{Agent, Persisted, store};
+use crate::cluster::Cluster;
+use crate::config::{self, Config};
+
+pub const RUN_AFTER_HELP: &str = "\
+Runs one reconcile loop per app of the config file: polls the repository (one ls-remote round
+trip when nothing moved), plans, diffs and syncs a new revision in dependency order, watches
+what it owns for drift (self-heals with selfHeal: true), records the last 20 syncs next to the
+app's ApplySet parent, and with onFailure: rollback re-applies the last healthy revision when a
+sync ends Degraded or times out. SIGTERM or Ctrl-C: syncs in progress finish the requests in
+flight, record their state, and the agent exits.
+
+Example:
+  ordo run --config config/ordo.yaml --log-format json";
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The agent's config file (see config/ordo.yaml).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Log lines as text for people or JSON for log pipelines.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The agent's config file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = super::plan::Output::Text)]
+    pub output: super::plan::Output,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,hyper=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, String> {
+    config::load(path).map_err(|e| e.to_string())
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    init_logs(args.log_format);
+    let config = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(message) => {
+            error!("{message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    runtime.block_on(async move {
+        let cluster = match Cluster::connect(args.kubeconfig.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        };
+        let cache = config.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        info!(apps = config.apps.len(), config = %args.config.display(), "starting");
+        let agent = Agent::start(&config, cluster, cache);
+        shutdown_signal().await;
+        info!("shutting down: letting syncs in progress record their state");
+        agent.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub fn status(args: StatusArgs) -> ExitCode {
+    let config = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let result: Result<Vec<(String, Persisted)>, String> =
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(async {
+                    let cluster = Cluster::connect(args.kubeconfig.as_deref())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let mut out = Vec::new();
+                    for app in &config.apps {
+                        let persisted = store::load(&cluster, &app.name, &app.namespace)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        out.push((app.name.clone(), persisted));
+                    }
+                    Ok(out)
+                })
+            });
+    let apps = match result {
+        Ok(a) => a,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    match args.output {
+        super::plan::Output::Json => {
+            let doc: Vec<serde_json::Value> = apps
+                .iter()
+                .map(|(name, p)| serde_json::json!({ "name": name, "state": p }))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        super::plan::Output::Text => {
+            println!(
+                "{:<16} {:<10} {:<12} {:<12} MESSAGE",
+                "APP", "REVISION", "LAST SYNC", "RESULT"
+            );
+            for (name, p) in &apps {
+                let (rev, result, message) = match p.history.first() {
+                    Some(h) => (
+                        short(&h.revision),
+                        format!("{:?}", h.result),
+                        h.message.clone(),
+                    ),
+                    None => ("-".into(), "never synced".into(), String::new()),
+                };
+                let when = p.history.first().map_or("-".into(), |h| ago(h.finished));
+                println!("{name:<16} {rev:<10} {when:<12} {result:<12} {message}");
+                if let Some(pin) = &p.pin {
+                    println!(
+                        "{:<16} pinned to {}: {}",
+                        "",
+                        short(&pin.revision),
+                        pin.reason
+                    );
+                }
+                if let Some(failed) = &p.failed_revision {
+                    println!("{:<16} not retrying failed revision {}", "", short(failed));
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn short(sha: &str) -> String {
+    sha.chars().take(7).collect()
+}
+
+fn ago(unix: f64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(unix);
+    let secs = (now - unix).max(0.0) as u64;
+    match secs {
+        0..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        _ => format!("{}h ago", secs / 3600),
+    }
+}

@@ -1,0 +1,218 @@
+//! The agent's config file (`ordo run --config F`): which apps to sync, from where, and how.
+//!
+//! Pure apart from [`load`] reading the file. The YAML is read into a tree that keeps line
+//! numbers and then validated field by field, so every mistake is reported with its file,
+//! line and field path (`config/ordo.yaml:12: apps[1].interval: …`) rather than as a serde
+//! message about a struct. Secrets are only ever named (a file or an environment variable),
+//! so the file can be committed. See `config/ordo.yaml` for the documented example.
+
+mod duration;
+mod node;
+mod suggest;
+mod validate;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use duration::{format_duration, jittered, parse_duration};
+
+use crate::plan::Ordering;
+use crate::source::{Credentials, RepoSpec, Secret, Selection};
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address of the HTTP server (status page, API, metrics, webhooks).
+    pub listen: SocketAddr,
+    /// Where bare clones are cached; `None` means the default (`$XDG_CACHE_HOME/ordo`).
+    pub cache_dir: Option<PathBuf>,
+    /// File holding the bearer token for mutating HTTP calls; `None` disables those calls.
+    pub api_token_file: Option<PathBuf>,
+    /// File holding the shared secret webhook payloads are signed with.
+    pub webhook_secret_file: Option<PathBuf>,
+    /// At least one; names are unique.
+    pub apps: Vec<AppConfig>,
+}
+
+/// One app: a directory of one revision of a repository, synced into a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    /// DNS-1123 label, unique in the file.
+    pub name: String,
+    pub repo: String,
+    /// Branch, tag or full SHA (YAML key `ref`); "" is the remote's default branch.
+    pub reference: String,
+    /// Directory inside the repository; "" is the root.
+    pub path: String,
+    /// Default namespace of the objects, and where the ApplySet parent lives.
+    pub namespace: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub prune: bool,
+    pub self_heal: bool,
+    pub allow_empty: bool,
+    pub on_failure: OnFailure,
+    pub ordering: Ordering,
+    /// Globs selecting files under `path`; empty means the default (`.yaml`, `.yml`, `.json`).
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub credentials: CredentialsConfig,
+}
+
+/// What a failed sync leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Stop where it failed and report; the next commit or a manual sync tries again.
+    #[default]
+    Halt,
+    /// Re-apply the last revision that synced healthy, and stay there until unpinned.
+    Rollback,
+}
+
+impl OnFailure {
+    pub const ALL: [OnFailure; 2] = [OnFailure::Halt, OnFailure::Rollback];
+}
+
+impl std::fmt::Display for OnFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OnFailure::Halt => "halt",
+            OnFailure::Rollback => "rollback",
+        })
+    }
+}
+
+/// Git credentials, by reference only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialsConfig {
+    pub username: Option<String>,
+    /// From `passwordFile` or `passwordEnv`.
+    pub password: Option<Secret>,
+    pub ssh_key_file: Option<PathBuf>,
+    /// From `sshKeyPassphraseFile` or `sshKeyPassphraseEnv`.
+    pub ssh_key_passphrase: Option<Secret>,
+    pub known_hosts_file: Option<PathBuf>,
+}
+
+impl From<&CredentialsConfig> for Credentials {
+    fn from(c: &CredentialsConfig) -> Self {
+        Credentials {
+            username: c.username.clone(),
+            password: c.password.clone(),
+            ssh_key_file: c.ssh_key_file.clone(),
+            ssh_key_passphrase: c.ssh_key_passphrase.clone(),
+            known_hosts_file: c.known_hosts_file.clone(),
+        }
+    }
+}
+
+/// Defaults, in one place so the example file and the docs can point here.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Polling a remote more often than this is load on the git server, not freshness: use a
+/// webhook instead.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Config {
+    /// Apps grouped by repository URL, in order of first appearance, so the agent fetches each
+    /// repository once however many apps (refs, paths, namespaces) read from it.
+    pub fn repos(&self) -> Vec<(String, Vec<usize>)> {
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            match groups.iter_mut().find(|(url, _)| *url == app.repo) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((app.repo.clone(), vec![i])),
+            }
+        }
+        groups
+    }
+
+    /// The app called `name`.
+    pub fn app(&self, name: &str) -> Option<&AppConfig> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+}
+
+impl AppConfig {
+    /// Which revision of which repository, with its credentials.
+    pub fn repo_spec(&self) -> RepoSpec {
+        RepoSpec {
+            credentials: Credentials::from(&self.credentials),
+            ..RepoSpec::new(self.repo.clone(), self.reference.clone())
+        }
+    }
+
+    /// Which files of the tree are manifests.
+    pub fn selection(&self) -> Selection {
+        let mut sel = Selection::at(self.path.clone());
+        if !self.include.is_empty() {
+            sel.include = self.include.clone();
+        }
+        sel.exclude = self.exclude.clone();
+        sel
+    }
+}
+
+/// A config file that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the config file: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not YAML, or past the parser's input budgets.
+    #[error("{file}{}: {message}", at_line(*line))]
+    Syntax {
+        file: String,
+        line: Option<u64>,
+        message: String,
+    },
+    /// Valid YAML, wrong content: `path` is the field, e.g. `apps[1].interval`.
+    #[error("{file}{}: {}{message}", at_line(*line), field(path))]
+    Invalid {
+        file: String,
+        line: Option<u64>,
+        path: String,
+        message: String,
+    },
+}
+
+fn at_line(line: Option<u64>) -> String {
+    line.map(|l| format!(":{l}")).unwrap_or_default()
+}
+
+fn field(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: origin.clone(),
+        source,
+    })?;
+    parse(&text, &origin)
+}
+
+/// Validates config text; `origin` names it in errors (usually the file's path).
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let root = node::parse(text).map_err(|e| ConfigError::Syntax {
+        file: origin.to_owned(),
+        line: e.location().map(|l| l.line()).filter(|l| *l > 0),
+        message: e.to_string().lines().next().unwrap_or_default().to_owned(),
+    })?;
+    validate::config(&root, origin)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,447 @@
+use std::path::Path;
+
+use super::*;
+
+const MINIMAL: &str = "\
+apps:
+  - name: travel
+    repo: https://git.example.org/team/deploy.git
+    namespace: travel
+";
+
+fn parse_ok(text: &str) -> Config {
+    match parse(text, "test.yaml") {
+        Ok(config) => config,
+        Err(e) => panic!("{e}\n---\n{text}"),
+    }
+}
+
+/// Expects an `Invalid` error at `path` whose message contains `fragment`; returns its line.
+fn invalid(text: &str, path: &str, fragment: &str) -> Option<u64> {
+    match parse(text, "test.yaml") {
+        Err(ConfigError::Invalid {
+            path: got,
+            message,
+            line,
+            ..
+        }) => {
+            assert_eq!(got, path, "message: {message}\n---\n{text}");
+            assert!(
+                message.contains(fragment),
+                "{message:?} lacks {fragment:?}\n---\n{text}"
+            );
+            line
+        }
+        other => panic!("expected an error at {path}, got {other:?}\n---\n{text}"),
+    }
+}
+
+/// The minimal app with `extra` lines added to it (indented as app fields).
+fn app_with(extra: &str) -> String {
+    let mut text = MINIMAL.to_owned();
+    for line in extra.lines() {
+        text.push_str("    ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn documented_example_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ordo.yaml");
+    let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let travel = config
+        .app("travel")
+        .expect("the example has the travel app");
+    assert_eq!(travel.repo, "/tmp/ordo-demo/travel-app.git");
+    assert_eq!(travel.namespace, "travel");
+    assert_eq!(travel.interval, Duration::from_secs(5));
+    assert!(travel.prune && travel.self_heal);
+    assert_eq!(travel.on_failure, OnFailure::Rollback);
+
+    // The error quoted in the header is the one the code gives.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replace("interval: 5s", "interval: 5 minutes");
+    let err = parse(&broken, "config/ordo.yaml").unwrap_err().to_string();
+    assert!(text.contains(&format!("#   {err}\n")), "{err}");
+
+    // The commented staging app is valid too, and shares the repository.
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("  # ") {
+            Some(rest) if rest.starts_with("- ") || rest.starts_with("  ") => format!("  {rest}\n"),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let config = parse(&uncommented, "config/ordo.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let staging = config.app("travel-staging").expect("the staging app");
+    assert_eq!(
+        (staging.reference.as_str(), staging.namespace.as_str()),
+        ("develop", "staging")
+    );
+    assert_eq!(config.repos(), vec![(travel.repo.clone(), vec![0, 1])]);
+}
+
+#[test]
+fn defaults_fill_what_is_left_out() {
+    let config = parse_ok(MINIMAL);
+    assert_eq!(config.listen, "0.0.0.0:8080".parse::<SocketAddr>().unwrap());
+    assert_eq!(config.cache_dir, None);
+    assert_eq!(config.api_token_file, None);
+    assert_eq!(config.webhook_secret_file, None);
+    let app = &config.apps[0];
+    let want = AppConfig {
+        name: "travel".into(),
+        repo: "https://git.example.org/team/deploy.git".into(),
+        reference: String::new(),
+        path: String::new(),
+        namespace: "travel".into(),
+        interval: Duration::from_secs(30),
+        timeout: Duration::from_secs(300),
+        prune: false,
+        self_heal: false,
+        allow_empty: false,
+        on_failure: OnFailure::Halt,
+        ordering: Ordering::Tiers,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        credentials: CredentialsConfig::default(),
+    };
+    assert_eq!(*app, want);
+    assert_eq!(app.selection(), Selection::default());
+    assert_eq!(app.repo_spec(), RepoSpec::new(app.repo.clone(), ""));
+}
+
+#[test]
+fn every_field_is_read() {
+    let config = parse_ok(
+        "listen: 127.0.0.1:9000
+cacheDir: /var/cache/ordo
+apiTokenFile: /etc/ordo/token
+webhookSecretFile: /etc/ordo/webhook-secret
+apps:
+  - name: travel
+    repo: git@git.example.org:team/deploy.git
+    ref: v1.2.0
+    path: apps/travel
+    namespace: travel
+    interval: 1h30m
+    timeout: 90s
+    prune: true
+    selfHeal: true
+    allowEmpty: true
+    onFailure: rollback
+    ordering: graph
+    include: [\"**/*.yaml\"]
+    exclude: [\"**/test-*.yaml\"]
+    credentials:
+      username: deploy-bot
+      passwordEnv: GIT_TOKEN
+      sshKeyFile: /etc/ordo/git/id_ed25519
+      sshKeyPassphraseFile: /etc/ordo/git/passphrase
+      knownHostsFile: /etc/ordo/git/known_hosts
+",
+    );
+    assert_eq!(config.listen.port(), 9000);
+    assert_eq!(
+        config.cache_dir.as_deref(),
+        Some(Path::new("/var/cache/ordo"))
+    );
+    assert_eq!(
+        config.api_token_file.as_deref(),
+        Some(Path::new("/etc/ordo/token"))
+    );
+    assert!(config.webhook_secret_file.is_some());
+    let app = &config.apps[0];
+    assert_eq!(app.interval, Duration::from_secs(5400));
+    assert_eq!(app.timeout, Duration::from_secs(90));
+    assert!(app.prune && app.self_heal && app.allow_empty);
+    assert_eq!(
+        (app.on_failure, app.ordering),
+        (OnFailure::Rollback, Ordering::Graph)
+    );
+
+    let spec = app.repo_spec();
+    assert_eq!(spec.url, "git@git.example.org:team/deploy.git");
+    assert_eq!(spec.reference, "v1.2.0");
+    let creds = spec.credentials;
+    assert_eq!(creds.username.as_deref(), Some("deploy-bot"));
+    assert_eq!(creds.password, Some(Secret::Env("GIT_TOKEN".into())));
+    assert_eq!(
+        creds.ssh_key_passphrase,
+        Some(Secret::File("/etc/ordo/git/passphrase".into()))
+    );
+    assert!(creds.ssh_key_file.is_some() && creds.known_hosts_file.is_some());
+
+    let sel = app.selection();
+    assert_eq!(sel.path, "apps/travel");
+    assert_eq!(sel.include, ["**/*.yaml"]);
+    assert_eq!(sel.exclude, ["**/test-*.yaml"]);
+}
+
+#[test]
+fn empty_values_mean_the_default() {
+    let config = parse_ok(&app_with("ref:\ninterval:\ncredentials:\n"));
+    assert_eq!(config.apps[0].reference, "");
+    assert_eq!(config.apps[0].interval, DEFAULT_INTERVAL);
+}
+
+#[test]
+fn bad_app_fields_name_their_path() {
+    let cases = [
+        (
+            "interval: 5 minutes",
+            "apps[0].interval",
+            "\"5 minutes\" is not a duration (use 90s, 5m, 1h)",
+        ),
+        ("interval: 30", "apps[0].interval", "30 is not a duration"),
+        (
+            "interval: 500ms",
+            "apps[0].interval",
+            "below the minimum of 1s",
+        ),
+        ("timeout: 0s", "apps[0].timeout", "below the minimum of 1s"),
+        ("timeout: forever", "apps[0].timeout", "is not a duration"),
+        (
+            "selfHeel: true",
+            "apps[0].selfHeel",
+            "unknown field; did you mean selfHeal?",
+        ),
+        (
+            "self_heal: true",
+            "apps[0].self_heal",
+            "did you mean selfHeal?",
+        ),
+        (
+            "colour: blue",
+            "apps[0].colour",
+            "unknown field; expected one of name, repo",
+        ),
+        (
+            "prune: yes",
+            "apps[0].prune",
+            "\"yes\" is not true or false",
+        ),
+        (
+            "allowEmpty: 1",
+            "apps[0].allowEmpty",
+            "1 is not true or false",
+        ),
+        (
+            "onFailure: retry",
+            "apps[0].onFailure",
+            "\"retry\" is not one of halt, rollback",
+        ),
+        (
+            "ordering: waves",
+            "apps[0].ordering",
+            "\"waves\" is not one of tiers, graph",
+        ),
+        ("ref: 1.10", "apps[0].ref", "found the number 1.1; quote it"),
+        (
+            "ref: [main]",
+            "apps[0].ref",
+            "expected a string, found a list",
+        ),
+        (
+            "path: /etc",
+            "apps[0].path",
+            "not a directory inside the repository",
+        ),
+        (
+            "path: apps/../../etc",
+            "apps[0].path",
+            "not a directory inside the repository",
+        ),
+        (
+            "include: []",
+            "apps[0].include",
+            "an empty list selects no file",
+        ),
+        (
+            "include: \"*.yaml\"",
+            "apps[0].include",
+            "expected a list, found a string",
+        ),
+        ("exclude: [\"a[\"]", "apps[0].exclude[0]", "is not a glob"),
+        (
+            "exclude: [1]",
+            "apps[0].exclude[0]",
+            "expected a string, found the number 1",
+        ),
+        (
+            "credentials: token",
+            "apps[0].credentials",
+            "must be a mapping",
+        ),
+    ];
+    for (extra, path, fragment) in cases {
+        invalid(&app_with(extra), path, fragment);
+    }
+}
+
+#[test]
+fn credentials_take_secrets_only_by_reference() {
+    let cases = [
+        (
+            "password: hunter2",
+            "apps[0].credentials.password",
+            "secrets are not written inline; use passwordFile or passwordEnv",
+        ),
+        (
+            "sshKeyPassphrase: x",
+            "apps[0].credentials.sshKeyPassphrase",
+            "use sshKeyPassphraseFile or sshKeyPassphraseEnv",
+        ),
+        ("sshKey: x", "apps[0].credentials.sshKey", "use sshKeyFile"),
+        (
+            "passwordFile: /a\n  passwordEnv: B",
+            "apps[0].credentials.passwordEnv",
+            "set passwordFile or passwordEnv, not both",
+        ),
+        (
+            "passwordEnv: GIT-TOKEN",
+            "apps[0].credentials.passwordEnv",
+            "not an environment variable name",
+        ),
+        (
+            "knowHostsFile: /k",
+            "apps[0].credentials.knowHostsFile",
+            "did you mean knownHostsFile?",
+        ),
+        ("username: \"\"", "apps[0].credentials.username", "is empty"),
+    ];
+    for (extra, path, fragment) in cases {
+        let text = app_with(&format!("credentials:\n  {extra}"));
+        invalid(&text, path, fragment);
+    }
+}
+
+#[test]
+fn names_and_namespaces_are_dns_labels_and_names_unique() {
+    let cases = [
+        ("name", "Travel_App"),
+        ("name", "-travel"),
+        ("name", "travel-"),
+        ("namespace", "Travel"),
+        ("namespace", &"a".repeat(64)),
+    ];
+    for (key, value) in cases {
+        let text = MINIMAL.replace(&format!("{key}: travel"), &format!("{key}: {value}"));
+        invalid(&text, &format!("apps[0].{key}"), "is not a DNS-1123 label");
+    }
+    let text = format!(
+        "{MINIMAL}  - name: other\n    repo: r\n    namespace: o\n  - name: travel\n    repo: r\n    namespace: x\n"
+    );
+    let line = invalid(&text, "apps[2].name", "\"travel\" is used by apps[0] too");
+    assert_eq!(line, Some(8));
+}
+
+#[test]
+fn required_fields_and_the_app_list() {
+    let missing = [
+        ("apps:\n  - repo: r\n    namespace: n\n", "apps[0].name"),
+        ("apps:\n  - name: a\n    namespace: n\n", "apps[0].repo"),
+        ("apps:\n  - name: a\n    repo: r\n", "apps[0].namespace"),
+        (
+            "apps:\n  - name: a\n    repo: r\n    namespace:\n",
+            "apps[0].namespace",
+        ),
+    ];
+    for (text, path) in missing {
+        assert_eq!(invalid(text, path, "is required"), Some(2), "{text}");
+    }
+    invalid("listen: 0.0.0.0:1\n", "apps", "is required");
+    invalid("apps: []\n", "apps", "lists no app");
+    invalid("apps:\n", "apps", "is required");
+    invalid("apps: travel\n", "apps", "expected a list, found a string");
+    invalid(
+        "apps:\n  - travel\n",
+        "apps[0]",
+        "must be a mapping of name, repo",
+    );
+    invalid("- a\n", "", "the config file must be a mapping");
+    invalid("", "", "the config file must be a mapping");
+}
+
+#[test]
+fn bad_top_level_fields_name_their_path() {
+    let cases = [
+        (
+            "listen: localhost",
+            "listen",
+            "\"localhost\" is not an address like 0.0.0.0:8080",
+        ),
+        ("listen: 8080", "listen", "8080 is not an address"),
+        ("listne: 0.0.0.0:1", "listne", "did you mean listen?"),
+        (
+            "apiToken: s3cret",
+            "apiToken",
+            "secrets are not written inline; use apiTokenFile",
+        ),
+        (
+            "webhookSecret: s3cret",
+            "webhookSecret",
+            "use webhookSecretFile",
+        ),
+        ("cacheDir: [a]", "cacheDir", "expected a string"),
+    ];
+    for (line, path, fragment) in cases {
+        let text = format!("{line}\n{MINIMAL}");
+        assert_eq!(invalid(&text, path, fragment), Some(1), "{line}");
+    }
+}
+
+#[test]
+fn errors_carry_file_line_and_path() {
+    let text = app_with("interval: 5 minutes");
+    let err = parse(&text, "config/ordo.yaml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config/ordo.yaml:5: apps[0].interval: \"5 minutes\" is not a duration (use 90s, 5m, 1h)"
+    );
+    let text = format!("{MINIMAL}  - name: b\n    repo: r\n    namespace: b\n    selfHeel: true\n");
+    let err = parse(&text, "config/ordo.yaml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config/ordo.yaml:8: apps[1].selfHeel: unknown field; did you mean selfHeal?"
+    );
+}
+
+#[test]
+fn yaml_errors_and_unreadable_files_name_the_file() {
+    let err = parse("apps: [\n", "c.yaml").unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("c.yaml"), "{err}");
+    let err = parse("a: 1\na: 2\n", "c.yaml").unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Syntax { line: Some(2), .. }),
+        "{err:?}"
+    );
+    let err = load(Path::new("/nonexistent/ordo.yaml")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/ordo.yaml: cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn apps_sharing_a_repo_are_grouped_for_one_fetch() {
+    let config = parse_ok(
+        "apps:
+  - {name: a, repo: https://x/one.git, namespace: a}
+  - {name: b, repo: https://x/two.git, namespace: b}
+  - {name: c, repo: https://x/one.git, ref: develop, namespace: c}
+  - {name: d, repo: https://x/one.git, path: other, namespace: a}
+",
+    );
+    assert_eq!(
+        config.repos(),
+        vec![
+            ("https://x/one.git".to_owned(), vec![0, 2, 3]),
+            ("https://x/two.git".to_owned(), vec![1]),
+        ]
+    );
+}

@@ -1,0 +1,448 @@
+//! Field-by-field validation of the parsed YAML tree into [`Config`]. Every error names the
+//! field's path and, when the parser knew it, its line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::node::{Entry, Node, Value};
+use super::suggest::suggest;
+use super::{
+    AppConfig, Config, ConfigError, CredentialsConfig, DEFAULT_INTERVAL, DEFAULT_LISTEN,
+    DEFAULT_TIMEOUT, MIN_INTERVAL, OnFailure, duration,
+};
+use crate::plan::Ordering;
+use crate::source::Secret;
+
+const ROOT_KEYS: &[&str] = &[
+    "listen",
+    "cacheDir",
+    "apiTokenFile",
+    "webhookSecretFile",
+    "apps",
+];
+const ROOT_INLINE: &[(&str, &str)] = &[
+    ("apiToken", "apiTokenFile"),
+    ("webhookSecret", "webhookSecretFile"),
+];
+const APP_KEYS: &[&str] = &[
+    "name",
+    "repo",
+    "ref",
+    "path",
+    "namespace",
+    "interval",
+    "timeout",
+    "prune",
+    "selfHeal",
+    "allowEmpty",
+    "onFailure",
+    "ordering",
+    "include",
+    "exclude",
+    "credentials",
+];
+const CREDENTIAL_KEYS: &[&str] = &[
+    "username",
+    "passwordFile",
+    "passwordEnv",
+    "sshKeyFile",
+    "sshKeyPassphraseFile",
+    "sshKeyPassphraseEnv",
+    "knownHostsFile",
+];
+const CREDENTIAL_INLINE: &[(&str, &str)] = &[
+    ("password", "passwordFile or passwordEnv"),
+    ("token", "passwordFile or passwordEnv"),
+    ("sshKey", "sshKeyFile"),
+    (
+        "sshKeyPassphrase",
+        "sshKeyPassphraseFile or sshKeyPassphraseEnv",
+    ),
+];
+
+pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
+    let fields = Fields::open(file, root, String::new(), ROOT_KEYS, ROOT_INLINE)?;
+    let listen = match fields.get("listen") {
+        Some(f) => f.socket_addr()?,
+        None => DEFAULT_LISTEN,
+    };
+    let apps_field = fields.required("apps")?;
+    let items = apps_field.list()?;
+    if items.is_empty() {
+        return Err(apps_field.fail("lists no app; add at least one"));
+    }
+    let mut apps: Vec<AppConfig> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let fields = Fields::open(file, item, format!("apps[{i}]"), APP_KEYS, &[])?;
+        let app = app(&fields)?;
+        if let Some(first) = apps.iter().position(|a| a.name == app.name) {
+            let name = fields.required("name")?;
+            return Err(name.fail(format!("{:?} is used by apps[{first}] too", app.name)));
+        }
+        apps.push(app);
+    }
+    Ok(Config {
+        listen,
+        cache_dir: fields.get("cacheDir").map(|f| f.path_buf()).transpose()?,
+        api_token_file: fields
+            .get("apiTokenFile")
+            .map(|f| f.path_buf())
+            .transpose()?,
+        webhook_secret_file: fields
+            .get("webhookSecretFile")
+            .map(|f| f.path_buf())
+            .transpose()?,
+        apps,
+    })
+}
+
+fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
+    let reference = f.get("ref").map(|r| r.string()).transpose()?;
+    Ok(AppConfig {
+        name: f.required("name")?.dns_label()?,
+        repo: f.required("repo")?.string()?,
+        reference: reference.unwrap_or_default(),
+        path: f
+            .get("path")
+            .map(|p| p.repo_dir())
+            .transpose()?
+            .unwrap_or_default(),
+        namespace: f.required("namespace")?.dns_label()?,
+        interval: f.duration_or("interval", DEFAULT_INTERVAL)?,
+        timeout: f.duration_or("timeout", DEFAULT_TIMEOUT)?,
+        prune: f.bool_or("prune", false)?,
+        self_heal: f.bool_or("selfHeal", false)?,
+        allow_empty: f.bool_or("allowEmpty", false)?,
+        on_failure: f.one_of_or("onFailure", &OnFailure::ALL)?,
+        ordering: f.one_of_or("ordering", &[Ordering::Tiers, Ordering::Graph])?,
+        include: f.globs("include", false)?,
+        exclude: f.globs("exclude", true)?,
+        credentials: match f.get("credentials") {
+            Some(c) => credentials(f.file, c.node, c.path)?,
+            None => CredentialsConfig::default(),
+        },
+    })
+}
+
+fn credentials(file: &str, node: &Node, path: String) -> Result<CredentialsConfig, ConfigError> {
+    let f = Fields::open(file, node, path, CREDENTIAL_KEYS, CREDENTIAL_INLINE)?;
+    Ok(CredentialsConfig {
+        username: f.get("username").map(|u| u.string()).transpose()?,
+        password: f.secret("passwordFile", "passwordEnv")?,
+        ssh_key_file: f.get("sshKeyFile").map(|p| p.path_buf()).transpose()?,
+        ssh_key_passphrase: f.secret("sshKeyPassphraseFile", "sshKeyPassphraseEnv")?,
+        known_hosts_file: f.get("knownHostsFile").map(|p| p.path_buf()).transpose()?,
+    })
+}
+
+/// A mapping whose keys have been checked against the ones allowed there.
+struct Fields<'a> {
+    file: &'a str,
+    path: String,
+    line: Option<u64>,
+    entries: &'a [Entry],
+}
+
+impl<'a> Fields<'a> {
+    /// `inline` lists keys people write secrets under, with the keys to use instead.
+    fn open(
+        file: &'a str,
+        node: &'a Node,
+        path: String,
+        known: &[&str],
+        inline: &[(&str, &str)],
+    ) -> Result<Self, ConfigError> {
+        let field = Field {
+            file,
+            path,
+            line: node.line,
+            node,
+        };
+        let Value::Map(entries) = &node.value else {
+            let what = if field.path.is_empty() {
+                "the config file"
+            } else {
+                "this"
+            };
+            return Err(field.fail(format!(
+                "{what} must be a mapping of {}, found {}",
+                known.join(", "),
+                node.value.kind()
+            )));
+        };
+        let fields = Fields {
+            file,
+            line: if field.path.is_empty() {
+                None
+            } else {
+                node.line
+            },
+            path: field.path,
+            entries,
+        };
+        for entry in entries {
+            if known.contains(&entry.key.as_str()) {
+                continue;
+            }
+            let message = match inline.iter().find(|(k, _)| *k == entry.key) {
+                Some((_, instead)) => {
+                    format!("secrets are not written inline; use {instead}")
+                }
+                None => match suggest(&entry.key, known) {
+                    Some(close) => format!("unknown field; did you mean {close}?"),
+                    None => format!("unknown field; expected one of {}", known.join(", ")),
+                },
+            };
+            return Err(fields.invalid(&fields.child(&entry.key), entry.key_line, message));
+        }
+        Ok(fields)
+    }
+
+    fn child(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn invalid(&self, path: &str, line: Option<u64>, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_owned(),
+            line,
+            path: path.to_owned(),
+            message,
+        }
+    }
+
+    /// The field, unless absent or empty (`key:` with no value means "the default").
+    fn get(&self, key: &str) -> Option<Field<'a>> {
+        let entry = self.entries.iter().find(|e| e.key == key)?;
+        if entry.value.value == Value::Null {
+            return None;
+        }
+        Some(Field {
+            file: self.file,
+            path: self.child(key),
+            line: entry.value.line.or(entry.key_line),
+            node: &entry.value,
+        })
+    }
+
+    fn required(&self, key: &str) -> Result<Field<'a>, ConfigError> {
+        self.get(key)
+            .ok_or_else(|| self.invalid(&self.child(key), self.line, "is required".into()))
+    }
+
+    fn duration_or(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        self.get(key).map_or(Ok(default), |f| f.duration())
+    }
+
+    fn bool_or(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        self.get(key).map_or(Ok(default), |f| f.bool())
+    }
+
+    fn one_of_or<T>(&self, key: &str, allowed: &[T]) -> Result<T, ConfigError>
+    where
+        T: Copy + Default + std::fmt::Display,
+    {
+        self.get(key)
+            .map_or(Ok(T::default()), |f| f.one_of(allowed))
+    }
+
+    /// An optional list of globs; `include: []` would select nothing, so it is refused.
+    fn globs(&self, key: &str, may_be_empty: bool) -> Result<Vec<String>, ConfigError> {
+        let Some(field) = self.get(key) else {
+            return Ok(Vec::new());
+        };
+        let items = field.list()?;
+        if items.is_empty() && !may_be_empty {
+            return Err(field.fail("an empty list selects no file; leave it out for the default"));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let item = Field {
+                    file: self.file,
+                    path: format!("{}[{i}]", field.path),
+                    line: node.line.or(field.line),
+                    node,
+                };
+                item.glob()
+            })
+            .collect()
+    }
+
+    /// A secret named by a file or an environment variable, never both.
+    fn secret(&self, file_key: &str, env_key: &str) -> Result<Option<Secret>, ConfigError> {
+        match (self.get(file_key), self.get(env_key)) {
+            (Some(_), Some(env)) => Err(env.fail(format!("set {file_key} or {env_key}, not both"))),
+            (Some(file), None) => Ok(Some(Secret::File(file.path_buf()?))),
+            (None, Some(env)) => Ok(Some(Secret::Env(env.env_name()?))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// One present, non-null value and its path.
+struct Field<'a> {
+    file: &'a str,
+    path: String,
+    line: Option<u64>,
+    node: &'a Node,
+}
+
+impl<'a> Field<'a> {
+    fn fail(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_owned(),
+            line: self.line,
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// The value as written, for messages: strings quoted, numbers and booleans bare.
+    fn shown(&self) -> String {
+        match &self.node.value {
+            Value::Str(s) => format!("{s:?}"),
+            Value::Number(n) => n.clone(),
+            Value::Bool(b) => b.to_string(),
+            other => other.kind().to_owned(),
+        }
+    }
+
+    fn list(&self) -> Result<&'a [Node], ConfigError> {
+        match &self.node.value {
+            Value::Seq(items) => Ok(items),
+            other => Err(self.fail(format!("expected a list, found {}", other.kind()))),
+        }
+    }
+
+    /// A non-empty string. Numbers are refused rather than converted: `ref: 1.10` reads as
+    /// the number 1.1, and silently syncing tag `1.1` would be worse than an error.
+    fn string(&self) -> Result<String, ConfigError> {
+        match &self.node.value {
+            Value::Str(s) if s.trim().is_empty() => Err(self.fail("is empty")),
+            Value::Str(s) => Ok(s.clone()),
+            Value::Number(n) => Err(self.fail(format!(
+                "expected a string, found the number {n}; quote it if you mean \"{n}\""
+            ))),
+            other => Err(self.fail(format!("expected a string, found {}", other.kind()))),
+        }
+    }
+
+    fn bool(&self) -> Result<bool, ConfigError> {
+        match &self.node.value {
+            Value::Bool(b) => Ok(*b),
+            _ => Err(self.fail(format!("{} is not true or false", self.shown()))),
+        }
+    }
+
+    fn path_buf(&self) -> Result<PathBuf, ConfigError> {
+        self.string().map(PathBuf::from)
+    }
+
+    fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let not_addr = || {
+            self.fail(format!(
+                "{} is not an address like 0.0.0.0:8080",
+                self.shown()
+            ))
+        };
+        match &self.node.value {
+            Value::Str(s) => s.trim().parse().map_err(|_| not_addr()),
+            _ => Err(not_addr()),
+        }
+    }
+
+    fn duration(&self) -> Result<Duration, ConfigError> {
+        let parsed = match &self.node.value {
+            Value::Str(s) => duration::parse_duration(s),
+            _ => None,
+        };
+        let Some(d) = parsed else {
+            return Err(self.fail(format!(
+                "{} is not a duration (use 90s, 5m, 1h)",
+                self.shown()
+            )));
+        };
+        if d < MIN_INTERVAL {
+            return Err(self.fail(format!(
+                "{} is below the minimum of {}",
+                self.shown(),
+                duration::format_duration(MIN_INTERVAL)
+            )));
+        }
+        Ok(d)
+    }
+
+    fn one_of<T: Copy + std::fmt::Display>(&self, allowed: &[T]) -> Result<T, ConfigError> {
+        let found = match &self.node.value {
+            Value::Str(s) => allowed.iter().find(|a| a.to_string() == *s).copied(),
+            _ => None,
+        };
+        found.ok_or_else(|| {
+            let names: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+            self.fail(format!(
+                "{} is not one of {}",
+                self.shown(),
+                names.join(", ")
+            ))
+        })
+    }
+
+    /// A DNS-1123 label (RFC 1123): names and namespaces end up in object names and labels.
+    fn dns_label(&self) -> Result<String, ConfigError> {
+        let s = self.string()?;
+        let valid = s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if valid {
+            Ok(s)
+        } else {
+            Err(self.fail(format!(
+                "{s:?} is not a DNS-1123 label (at most 63 lowercase letters, digits and '-', \
+                 starting and ending with a letter or digit)"
+            )))
+        }
+    }
+
+    /// A directory inside the repository: relative and never climbing out of it.
+    fn repo_dir(&self) -> Result<String, ConfigError> {
+        let s = self.string()?;
+        if s.starts_with('/') || s.split('/').any(|part| part == "..") {
+            return Err(self.fail(format!(
+                "{s:?} is not a directory inside the repository (relative, without ..)"
+            )));
+        }
+        Ok(s)
+    }
+
+    /// A glob as the source's matcher compiles it (`*` does not cross '/').
+    fn glob(&self) -> Result<String, ConfigError> {
+        let s = self.string()?;
+        globset::GlobBuilder::new(&s)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| self.fail(format!("{s:?} is not a glob: {}", e.kind())))?;
+        Ok(s)
+    }
+
+    fn env_name(&self) -> Result<String, ConfigError> {
+        let s = self.string()?;
+        let valid = s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !s.starts_with(|c: char| c.is_ascii_digit());
+        if valid {
+            Ok(s)
+        } else {
+            Err(self.fail(format!(
+                "{s:?} is not an environment variable name (letters, digits and '_')"
+            )))
+        }
+    }
+}
