@@ -6,7 +6,7 @@ SHELL := /bin/bash
 KUBECONFIG := $(CURDIR)/target/cluster/kubeconfig
 export KUBECONFIG
 
-.PHONY: test deps lint cluster-up cluster-down bench build
+.PHONY: test deps lint cluster-up cluster-down bench bench-sync build demo
 
 test: deps lint
 	@scripts/cluster.sh up
@@ -34,3 +34,11 @@ cluster-down:
 
 bench:
 	cargo bench --bench plan
+
+# Needs the cluster: make cluster-up first.
+bench-sync:
+	scripts/bench-sync.sh 1000 5000
+
+# The quick start: cluster, a git repository of examples/travel-app, and the agent following it.
+demo:
+	@scripts/demo.sh

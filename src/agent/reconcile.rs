@@ -20,7 +20,7 @@ use crate::health::HealthStatus;
 use crate::manifest;
 use crate::plan::{self, Plan};
 use crate::source::{self, CommitInfo};
-use crate::sync::{self, ApplySet, Event, SyncOptions, SyncReport, applyset};
+use crate::sync::{self, ApplySet, Event, SyncError, SyncOptions, SyncReport, applyset};
 
 pub(super) struct App {
     config: AppConfig,
@@ -41,9 +41,13 @@ pub(super) struct App {
 /// How a revision's sync ended.
 enum Ended {
     Succeeded,
+    /// Refused before any write (bad commit, invalid object): nothing to roll back.
+    Rejected,
     Failed,
     Superseded,
     Stopped,
+    /// The cluster could not be reached; try again later.
+    Retry,
 }
 
 impl App {
@@ -185,6 +189,7 @@ impl App {
 
     async fn reconcile(&mut self, trigger: Trigger) {
         self.update(|s| s.phase = Phase::Fetching);
+        self.adopt_external_pin().await;
         let spec = self.config.repo_spec();
         let head = match source::remote_head_async(spec).await {
             Ok(h) => h,
@@ -227,6 +232,26 @@ impl App {
             s.phase = Phase::Idle;
             s.current_step = None;
         });
+    }
+
+    /// `ordo rollback` and `ordo unpin` (and other replicas) change the pin in the persisted
+    /// state; follow what is stored there.
+    async fn adopt_external_pin(&mut self) {
+        let Ok(stored) =
+            store::load(&self.cluster, &self.config.name, &self.config.namespace).await
+        else {
+            return;
+        };
+        let current = self.state.borrow().persisted.pin.clone();
+        if stored.pin != current {
+            info!(app = %self.config.name, pin = ?stored.pin, "pin changed outside this agent");
+            self.update(|s| {
+                s.persisted.pin = stored.pin.clone();
+                if stored.pin.is_none() {
+                    s.persisted.failed_revision = stored.failed_revision.clone();
+                }
+            });
+        }
     }
 
     /// The revision to hold: a manual pin; an automatic pin until the head moves; else the head.
@@ -296,7 +321,7 @@ impl App {
                 let message = format!("revision {} cannot be applied: {e}", short(&commit.sha));
                 warn!(app = %self.config.name, revision = %commit.sha, error = %e, "bad commit");
                 self.finish(&commit, trigger, started, Err(&message)).await;
-                return Ended::Failed;
+                return Ended::Rejected;
             }
         };
         // The watch guards the previous revision: it must not "heal" what this sync changes.
@@ -315,7 +340,17 @@ impl App {
         let (ended, report) = self.run_sync(&plan, &commit).await;
         match &report {
             Ok(r) => self.finish(&commit, trigger, started, Ok(r)).await,
-            Err(e) => self.finish(&commit, trigger, started, Err(e)).await,
+            // The API server was unreachable: not the commit's fault. Say so and let the
+            // next interval try again, without marking the revision failed.
+            Err(SyncError::Cluster(e)) if e.is_transient() => {
+                warn!(app = %self.config.name, error = %e, "cluster unreachable; will retry");
+                self.update(|s| s.last_error = Some(format!("cluster: {e}")));
+                return Ended::Retry;
+            }
+            Err(e) => {
+                self.finish(&commit, trigger, started, Err(&e.to_string()))
+                    .await
+            }
         }
         if let Ok(r) = &report {
             self.update(|s| {
@@ -335,7 +370,7 @@ impl App {
         &mut self,
         plan: &Plan,
         commit: &CommitInfo,
-    ) -> (Ended, Result<SyncReport, String>) {
+    ) -> (Ended, Result<SyncReport, SyncError>) {
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut options = SyncOptions::new(self.config.name.clone(), self.config.namespace.clone());
         options.prune = self.config.prune;
@@ -389,11 +424,12 @@ impl App {
                 }
             }
         };
-        let report = result.map_err(|e| e.to_string());
+        let report = result;
         let ended = match &report {
             _ if stopping => Ended::Stopped,
             _ if superseded => Ended::Superseded,
             Ok(r) if r.succeeded() => Ended::Succeeded,
+            Err(_) => Ended::Rejected,
             _ => Ended::Failed,
         };
         (ended, report)
@@ -426,7 +462,9 @@ impl App {
                 SyncResult::Succeeded => {
                     s.sync_status = SyncStatus::Synced;
                     s.last_error = None;
-                    s.persisted.failed_revision = None;
+                    if s.persisted.failed_revision.as_deref() == Some(commit.sha.as_str()) {
+                        s.persisted.failed_revision = None;
+                    }
                 }
                 SyncResult::Superseded => s.sync_status = SyncStatus::OutOfSync,
                 SyncResult::Failed | SyncResult::TimedOut => {

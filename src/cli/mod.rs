@@ -40,6 +40,10 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Show every app's last syncs, pins and failures, as the agent recorded them in the cluster.
     Status(Box<run::StatusArgs>),
+    /// Roll an app back to a revision of its history and pin it there (until `ordo unpin`).
+    Rollback(Box<run::PinArgs>),
+    /// Lift a pin: the app follows its branch again.
+    Unpin(Box<run::PinArgs>),
     /// Print the version, the git commit it was built from and the Kubernetes API it targets.
     Version,
 }
@@ -55,6 +59,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sync(args) => sync::run_sync(*args),
         Command::Run(args) => run::run(*args),
         Command::Status(args) => run::status(*args),
+        Command::Rollback(args) => run::pin(*args, false),
+        Command::Unpin(args) => run::pin(*args, true),
         Command::Version => {
             println!(
                 "ordo {} (commit {}, Kubernetes API {})",

@@ -54,6 +54,84 @@ pub struct StatusArgs {
     pub output: super::plan::Output,
 }
 
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// The agent's config file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// The app to act on.
+    #[arg(long)]
+    pub app: String,
+    /// The revision to roll back to: a SHA (or its first 7+ characters) from the app's history.
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// `ordo rollback` (with --revision) and `ordo unpin`: change the app's pin in the state the
+/// agent persists; the agent applies it at its next reconcile (within one interval).
+pub fn pin(args: PinArgs, unpin: bool) -> ExitCode {
+    let config = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(message) => return fail(&message),
+    };
+    let Some(app) = config.app(&args.app).cloned() else {
+        let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+        return fail(&format!(
+            "no app {:?} in {}; apps: {}",
+            args.app,
+            args.config.display(),
+            names.join(", ")
+        ));
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let cluster = Cluster::connect(args.kubeconfig.as_deref()).await.map_err(|e| e.to_string())?;
+                let mut persisted = store::load(&cluster, &app.name, &app.namespace).await.map_err(|e| e.to_string())?;
+                let message = if unpin {
+                    persisted.pin = None;
+                    persisted.failed_revision = None;
+                    format!("{}: unpinned; the agent follows {} again", app.name, app.reference)
+                } else {
+                    let wanted = args.revision.clone().unwrap_or_default();
+                    let entry = persisted
+                        .history
+                        .iter()
+                        .find(|h| wanted.len() >= 7 && h.revision.starts_with(&wanted))
+                        .ok_or_else(|| format!("revision {wanted:?} is not in the history of {}; see `ordo status`", app.name))?
+                        .clone();
+                    persisted.pin = Some(crate::agent::Pin {
+                        reason: format!("rollback to {} requested", &entry.revision[..7.min(entry.revision.len())]),
+                        revision: entry.revision.clone(),
+                        head_at_pin: String::new(),
+                        manual: true,
+                    });
+                    format!("{}: pinned to {} ({}); the agent applies it within one interval", app.name, entry.revision, entry.message)
+                };
+                store::save(&cluster, &app.name, &app.namespace, &persisted).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(message)
+            })
+        });
+    match result {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,hyper=warn"));

@@ -98,11 +98,14 @@ pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
 }
 
 fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
-    let reference = f.get("ref").map(|r| r.string()).transpose()?;
     Ok(AppConfig {
         name: f.required("name")?.dns_label()?,
         repo: f.required("repo")?.string()?,
-        reference: reference.unwrap_or_default(),
+        reference: f
+            .get("ref")
+            .map(|r| r.string())
+            .transpose()?
+            .unwrap_or_default(),
         path: f
             .get("path")
             .map(|p| p.repo_dir())

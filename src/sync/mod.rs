@@ -96,6 +96,13 @@ pub enum SyncError {
     NotOwned(Vec<String>),
 
     #[error(
+        "nothing was applied: ordo is not allowed to read or write {} object(s):\n{}\ngrant the permissions (RBAC) or remove them from the set",
+        .0.len(),
+        .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")
+    )]
+    Forbidden(Vec<String>),
+
+    #[error(
         "the desired set is empty and {0} owned object(s) would be pruned; refusing (set allowEmpty / --allow-empty to allow it)"
     )]
     EmptyPrune(usize),
@@ -137,7 +144,7 @@ pub async fn sync(
     )
     .await;
     let mut pruned = Vec::new();
-    if state.all_healthy() {
+    if state.all_healthy_but_hooks() {
         hooks::run(
             cluster, plan, &mut state, options, deadline, &reporter, started,
         )
@@ -240,5 +247,12 @@ impl State {
         self.objects
             .iter()
             .all(|o| o.report.outcome == Outcome::Healthy)
+    }
+
+    /// Healthy apart from the post-sync hooks, which run only then.
+    fn all_healthy_but_hooks(&self) -> bool {
+        self.objects
+            .iter()
+            .all(|o| o.hook || o.report.outcome == Outcome::Healthy)
     }
 }

@@ -116,17 +116,32 @@ async fn read_live(
                 let Some(resource) = resource else {
                     return Ok((members, Vec::new()));
                 };
-                let items = cluster
+                match cluster
                     .list(&resource, ns.as_deref(), Some(&selector))
-                    .await?;
-                Ok::<_, ClusterError>((members, items))
+                    .await
+                {
+                    Ok(items) => Ok((members, items)),
+                    Err(e) => Err((members, e)),
+                }
             }
         })
         .buffer_unordered(options.concurrency)
         .collect::<Vec<_>>()
         .await;
+    let mut forbidden = Vec::new();
     for result in lists {
-        let (members, items) = result?;
+        let (members, items) = match result {
+            Ok(found) => found,
+            Err((members, e)) if e.code() == Some(403) => {
+                forbidden.extend(
+                    members
+                        .iter()
+                        .map(|&i| format!("{}: {e}", plan.objects[i].object.id)),
+                );
+                continue;
+            }
+            Err((_, e)) => return Err(e.into()),
+        };
         let by_name: HashMap<&str, &Value> = items
             .iter()
             .filter_map(|v| Some((v.pointer("/metadata/name")?.as_str()?, v)))
@@ -135,6 +150,9 @@ async fn read_live(
             let name = plan.objects[i].object.id.name.as_str();
             objects[i].live = by_name.get(name).map(|v| (*v).clone());
         }
+    }
+    if !forbidden.is_empty() {
+        return Err(SyncError::Forbidden(forbidden));
     }
     let unlisted: Vec<usize> = (0..objects.len())
         .filter(|&i| objects[i].live.is_none() && objects[i].resource.is_some())

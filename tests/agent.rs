@@ -1,0 +1,396 @@
+//! `ordo run` against the local control plane and real git repositories: pushes are followed,
+//! drift is healed, bad commits are kept out, failed syncs roll back, history survives a
+//! restart. Observed the way a user would: `ordo status`, the agent's log, and the cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+fn kubeconfig() -> String {
+    std::env::var("KUBECONFIG").unwrap_or_else(|_| {
+        panic!("KUBECONFIG is not set: start the local cluster with `scripts/cluster.sh up` (make test does)")
+    })
+}
+
+async fn client() -> Client {
+    let file = Kubeconfig::read_from(kubeconfig()).expect("readable KUBECONFIG");
+    let config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .expect("usable KUBECONFIG");
+    Client::try_from(config).expect("client")
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{:x}", nanos ^ std::process::id())
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.org"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A bare repository with a work clone to push from, and an agent following it.
+struct Setup {
+    _dir: tempfile::TempDir,
+    bare: PathBuf,
+    work: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    agent: Option<Child>,
+}
+
+impl Setup {
+    fn new(app: &str, on_failure: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("repo.git");
+        let work = dir.path().join("work");
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+        );
+        git(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                bare.to_str().unwrap(),
+                work.to_str().unwrap(),
+            ],
+        );
+        let config = dir.path().join("ordo.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - name: {app}\n    repo: {repo}\n    ref: main\n    namespace: {app}\n    interval: 1s\n    timeout: 40s\n    prune: true\n    selfHeal: true\n    onFailure: {on_failure}\n",
+                cache = dir.path().join("cache").display(),
+                repo = bare.display(),
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("agent.log");
+        Setup {
+            bare,
+            work,
+            config,
+            log,
+            agent: None,
+            _dir: dir,
+        }
+    }
+
+    /// Commits `files` (path, content) and pushes; returns the commit SHA.
+    fn push(&self, message: &str, files: &[(&str, String)]) -> String {
+        for (path, body) in files {
+            let path = self.work.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "-m", message]);
+        git(&self.work, &["push", "-q", "origin", "HEAD:main"]);
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::File::create(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["run", "--config", self.config.to_str().unwrap()])
+            .env("KUBECONFIG", kubeconfig())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("agent starts");
+        self.agent = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.agent.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The persisted state, as `ordo status -o json` prints it.
+    fn status(&self) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args([
+                "status",
+                "--config",
+                self.config.to_str().unwrap(),
+                "-o",
+                "json",
+            ])
+            .env("KUBECONFIG", kubeconfig())
+            .output()
+            .unwrap();
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        doc[0]["state"].clone()
+    }
+
+    /// Polls `ordo status` until `done` holds.
+    fn wait_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let status = self.status();
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "timed out waiting for {what}; status {status}\nagent log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn last(status: &Value) -> (&str, &str) {
+    let h = &status["history"][0];
+    (
+        h["revision"].as_str().unwrap_or(""),
+        h["result"].as_str().unwrap_or(""),
+    )
+}
+
+fn app_files(
+    app: &str,
+    image: &str,
+    extra_spec: &str,
+    setting: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "namespace.yaml",
+            format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {app}}}\n"),
+        ),
+        (
+            "config.yaml",
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: {app}}}\ndata: {{setting: \"{setting}\"}}\n"
+            ),
+        ),
+        (
+            "api.yaml",
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api, namespace: {app}}}\nspec:\n  replicas: 1\n  progressDeadlineSeconds: 3\n  selector: {{matchLabels: {{app: api}}}}\n  template:\n    metadata: {{labels: {{app: api}}}}\n    spec:\n{extra_spec}      containers: [{{name: c, image: \"{image}\", envFrom: [{{configMapRef: {{name: settings}}}}]}}]\n"
+            ),
+        ),
+    ]
+}
+
+/// Polls until `check` holds (bounded).
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn pushes_are_followed_and_drift_is_healed() {
+    let app = unique("follow");
+    let mut s = Setup::new(&app, "halt");
+    let first = s.push("v1", &app_files(&app, "api:1", "", "a"));
+    s.start();
+    s.wait_status("the first sync", |st| {
+        last(st) == (first.as_str(), "Succeeded")
+    });
+    let second = s.push("v2", &app_files(&app, "api:2", "", "b"));
+    let status = s.wait_status("the pushed commit", |st| {
+        last(st) == (second.as_str(), "Succeeded")
+    });
+    assert_eq!(status["history"][0]["message"], "v2");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let kube = rt.block_on(client());
+    let deployments: Api<Deployment> = Api::namespaced(kube, &app);
+    let image = rt
+        .block_on(deployments.get("api"))
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .image
+        .clone();
+    assert_eq!(image.as_deref(), Some("api:2"));
+    // Someone scales it by hand: self-heal puts it back.
+    let scale = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"}, "spec": {"replicas": 4}});
+    rt.block_on(deployments.patch(
+        "api",
+        &PatchParams::apply("kubectl-edit").force(),
+        &Patch::Apply(scale),
+    ))
+    .unwrap();
+    eventually("self-heal of the scaled Deployment", || {
+        rt.block_on(deployments.get("api"))
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas
+            == Some(1)
+    });
+    assert!(s.log().contains("drift corrected"), "{}", s.log());
+}
+
+#[test]
+fn a_bad_commit_keeps_the_good_revision_and_a_failed_sync_rolls_back() {
+    let app = unique("rollback");
+    let mut s = Setup::new(&app, "rollback");
+    let good = s.push("good", &app_files(&app, "api:1", "", "good"));
+    s.start();
+    s.wait_status("the good commit", |st| {
+        last(st) == (good.as_str(), "Succeeded")
+    });
+
+    // Invalid YAML: nothing is applied, the error and the bad SHA are recorded.
+    let bad = s.push(
+        "broken yaml",
+        &[(
+            "config.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings\n".into(),
+        )],
+    );
+    let status = s.wait_status("the bad commit", |st| last(st) == (bad.as_str(), "Failed"));
+    assert_eq!(status["failedRevision"], bad.as_str());
+    assert!(
+        status["history"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("config.yaml"),
+        "{status}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let kube = rt.block_on(client());
+    let settings: Api<ConfigMap> = Api::namespaced(kube.clone(), &app);
+    assert_eq!(
+        rt.block_on(settings.get("settings")).unwrap().data.unwrap()["setting"],
+        "good"
+    );
+
+    // A commit whose Deployment never becomes available: Degraded, then rolled back.
+    let degraded = s.push(
+        "unschedulable",
+        &app_files(
+            &app,
+            "api:9",
+            "      nodeSelector: {no-such-node: \"true\"}\n",
+            "degraded",
+        ),
+    );
+    let status = s.wait_status("the rollback", |st| {
+        st["pin"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("rolled back from"))
+            && last(st).1 == "Succeeded"
+    });
+    assert_eq!(status["pin"]["revision"], good.as_str());
+    assert!(
+        status["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["revision"] == degraded.as_str() && h["result"] != "Succeeded")
+    );
+    let deployments: Api<Deployment> = Api::namespaced(kube, &app);
+    let spec = rt
+        .block_on(deployments.get("api"))
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    assert_eq!(
+        spec.containers[0].image.as_deref(),
+        Some("api:1"),
+        "back on the good revision"
+    );
+    assert!(spec.node_selector.is_none());
+
+    // The failed commit is not retried; a new commit is synced and lifts the pin.
+    let fixed = s.push("fixed", &app_files(&app, "api:3", "", "fixed"));
+    let status = s.wait_status("the fixed commit", |st| {
+        last(st) == (fixed.as_str(), "Succeeded")
+    });
+    assert!(status["pin"].is_null(), "{status}");
+}
+
+#[test]
+fn history_survives_a_killed_agent_and_an_unreachable_remote_changes_nothing() {
+    let app = unique("restart");
+    let mut s = Setup::new(&app, "halt");
+    let first = s.push("v1", &app_files(&app, "api:1", "", "one"));
+    s.start();
+    s.wait_status("the first sync", |st| {
+        last(st) == (first.as_str(), "Succeeded")
+    });
+    s.kill(); // SIGKILL
+    let second = s.push("v2", &app_files(&app, "api:2", "", "two"));
+    s.start();
+    let status = s.wait_status("the sync after the restart", |st| {
+        last(st) == (second.as_str(), "Succeeded")
+    });
+    let revisions: Vec<&str> = status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["revision"].as_str().unwrap())
+        .collect();
+    assert!(
+        revisions.contains(&first.as_str()),
+        "history kept across the restart: {revisions:?}"
+    );
+
+    // The remote disappears: the agent says so, keeps the cluster as it is, prunes nothing.
+    let moved = s.bare.with_extension("moved");
+    std::fs::rename(&s.bare, &moved).unwrap();
+    eventually("the source error in the log", || {
+        s.log().contains("source unreachable")
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let settings: Api<ConfigMap> = Api::namespaced(rt.block_on(client()), &app);
+    assert_eq!(
+        rt.block_on(settings.get("settings")).unwrap().data.unwrap()["setting"],
+        "two"
+    );
+    std::fs::rename(&moved, &s.bare).unwrap();
+}
