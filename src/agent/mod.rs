@@ -62,6 +62,7 @@ impl Agent {
             tasks.spawn(task);
             apps.insert(app.name.clone(), handle);
         }
+        tasks.spawn(log_requests(cluster, stop));
         Agent {
             apps,
             tasks,
@@ -81,6 +82,29 @@ impl Agent {
             .values()
             .map(|h| h.state.borrow().clone())
             .collect()
+    }
+}
+
+/// Once a minute, the API requests of the last minute by verb: what the agent costs the API
+/// server (metrics will carry the same counters).
+async fn log_requests(cluster: Cluster, mut stop: watch::Receiver<bool>) {
+    let mut previous = cluster.requests().snapshot();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+        }
+        let now = cluster.requests().snapshot();
+        let mut by_verb: BTreeMap<String, u64> = BTreeMap::new();
+        for (key, n) in &now {
+            let before = previous.get(key).copied().unwrap_or(0);
+            let dry = if key.dry_run { " (dry run)" } else { "" };
+            *by_verb.entry(format!("{}{dry}", key.verb)).or_default() += n - before;
+        }
+        by_verb.retain(|_, n| *n > 0);
+        let total: u64 = by_verb.values().sum();
+        tracing::info!(total, requests = ?by_verb, "API requests in the last minute");
+        previous = now;
     }
 }
 

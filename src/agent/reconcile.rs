@@ -36,6 +36,8 @@ pub(super) struct App {
     drift_rx: mpsc::UnboundedReceiver<Drift>,
     /// A command that arrived while a sync ran.
     pending: Option<Command>,
+    /// When the stored pin was last read.
+    pin_checked: Option<tokio::time::Instant>,
 }
 
 /// How a revision's sync ended.
@@ -72,6 +74,7 @@ impl App {
             drift_tx,
             drift_rx,
             pending: None,
+            pin_checked: None,
         }
     }
 
@@ -237,6 +240,14 @@ impl App {
     /// `ordo rollback` and `ordo unpin` (and other replicas) change the pin in the persisted
     /// state; follow what is stored there.
     async fn adopt_external_pin(&mut self) {
+        // At most every 15 s: an idle agent should cost the API server its watches only.
+        if self
+            .pin_checked
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(15))
+        {
+            return;
+        }
+        self.pin_checked = Some(tokio::time::Instant::now());
         let Ok(stored) =
             store::load(&self.cluster, &self.config.name, &self.config.namespace).await
         else {

@@ -2,35 +2,17 @@
 //! else is Healthy, are recreated for each new revision, and fail the sync when they fail.
 
 use serde_json::Value;
-use tokio::sync::Semaphore;
-use tokio::time::Instant;
 
+use super::State;
 use super::walk::{Context, Target, converge, record};
-use super::{Reporter, State, SyncOptions};
-use crate::cluster::Cluster;
 use crate::diff::SyncStatus;
 use crate::plan::Plan;
 
 /// Stamped on hook Jobs: the revision they ran for.
 pub const REVISION_ANNOTATION: &str = "ordo.dev/revision";
 
-pub(super) async fn run(
-    cluster: &Cluster,
-    plan: &Plan,
-    state: &mut State,
-    options: &SyncOptions,
-    deadline: Instant,
-    reporter: &Reporter,
-    started: Instant,
-) {
-    let ctx = Context {
-        cluster,
-        options,
-        permits: Semaphore::new(options.concurrency.max(1)),
-        deadline,
-        reporter,
-        started,
-    };
+pub(super) async fn run(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
+    let options = ctx.options;
     let hooks: Vec<usize> = plan
         .order
         .iter()
@@ -75,7 +57,7 @@ pub(super) async fn run(
             recreate: !same_revision,
             ignore_health: false,
         };
-        let done = converge(&ctx, target).await;
+        let done = converge(ctx, target).await;
         record(state, &done);
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod applyset;
 mod hooks;
+mod live;
 mod prepare;
 mod prune;
 mod report;
@@ -138,17 +139,19 @@ pub async fn sync(
         ));
     }
     prepare::ensure_parent(cluster, plan, &mut state, &applyset, options, true).await?;
-    let deadline = started + options.timeout;
-    walk::walk(
-        cluster, plan, &mut state, options, deadline, &reporter, started,
-    )
-    .await;
+    let ctx = walk::Context {
+        cluster,
+        live: live::LiveView::new(cluster, applyset.selector()),
+        options,
+        permits: tokio::sync::Semaphore::new(options.concurrency.max(1)),
+        deadline: started + options.timeout,
+        reporter: &reporter,
+        started,
+    };
+    walk::walk(&ctx, plan, &mut state).await;
     let mut pruned = Vec::new();
     if state.all_healthy_but_hooks() {
-        hooks::run(
-            cluster, plan, &mut state, options, deadline, &reporter, started,
-        )
-        .await;
+        hooks::run(&ctx, plan, &mut state).await;
     }
     if state.all_healthy() && options.prune {
         pruned = prune::prune(

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep};
 
+use super::live::{Group, LiveView};
 use super::prepare::dry_run;
 use super::report::{Action, Event, Outcome};
 use super::{Reporter, State, SyncOptions};
@@ -41,8 +42,10 @@ pub(super) struct Converged {
     pub message: Option<String>,
 }
 
+/// What every object's convergence shares during one sync.
 pub(super) struct Context<'a> {
     pub cluster: &'a Cluster,
+    pub live: LiveView,
     pub options: &'a SyncOptions,
     pub permits: Semaphore,
     pub deadline: Instant,
@@ -50,23 +53,8 @@ pub(super) struct Context<'a> {
     pub started: Instant,
 }
 
-pub(super) async fn walk(
-    cluster: &Cluster,
-    plan: &Plan,
-    state: &mut State,
-    options: &SyncOptions,
-    deadline: Instant,
-    reporter: &Reporter,
-    started: Instant,
-) {
-    let ctx = Context {
-        cluster,
-        options,
-        permits: Semaphore::new(options.concurrency.max(1)),
-        deadline,
-        reporter,
-        started,
-    };
+pub(super) async fn walk(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
+    let (options, reporter) = (ctx.options, ctx.reporter);
     let graph = &plan.graph;
     let total = graph.nodes.len();
     let mut waiting: Vec<usize> = graph.needs.iter().map(Vec::len).collect();
@@ -109,7 +97,7 @@ pub(super) async fn walk(
                 recreate: o.recreate,
                 ignore_health: health::ignored(&o.desired),
             };
-            running.push(Box::pin(converge(&ctx, target)));
+            running.push(Box::pin(converge(ctx, target)));
         }
         let Some(done) = running.next().await else {
             break;
@@ -284,80 +272,85 @@ async fn wait_healthy(
     mut out: Converged,
     since: Instant,
 ) -> Converged {
-    let mut delay = Duration::from_millis(200);
     let (ns, name) = identity(&t.desired);
+    // Started on the first wait that does not end at once: objects already Healthy cost nothing.
+    let mut group = None;
+    let mut changes = None;
     loop {
+        if let Some(seen) = group
+            .as_ref()
+            .and_then(|g: &std::sync::Arc<Group>| g.get(&name))
+        {
+            out.live = seen;
+        }
         let health = match &out.live {
             Some(live) => health::assess(live),
             None => Health::new(HealthStatus::Missing, "not found"),
         };
         out.health = Some(health.clone());
-        match health.status {
-            HealthStatus::Healthy | HealthStatus::Suspended => {
-                out.outcome = Outcome::Healthy;
-                let at = ctx.started.elapsed();
-                out.healthy_at = Some(at);
-                (ctx.reporter)(&Event::Healthy {
-                    id: t.id.clone(),
-                    waited: since.elapsed(),
-                    elapsed: at,
-                    changed: out.action != Action::Unchanged,
-                });
-                return out;
-            }
+        let done = match health.status {
+            HealthStatus::Healthy | HealthStatus::Suspended => Some((Outcome::Healthy, None)),
             HealthStatus::Progressing if waits_for_first_consumer(ctx, out.live.as_ref()).await => {
-                out.outcome = Outcome::Healthy;
-                let at = ctx.started.elapsed();
-                out.healthy_at = Some(at);
                 out.health = Some(Health::new(
                     HealthStatus::Healthy,
                     "Pending until a pod uses it (StorageClass binds on first consumer)",
                 ));
-                (ctx.reporter)(&Event::Healthy {
-                    id: t.id.clone(),
-                    waited: since.elapsed(),
-                    elapsed: at,
-                    changed: out.action != Action::Unchanged,
-                });
-                return out;
+                Some((Outcome::Healthy, None))
             }
-            HealthStatus::Degraded => {
-                out.outcome = Outcome::Degraded;
-                out.message = Some(health.message.clone());
-                ctx_event_failed(ctx, &t.id, Outcome::Degraded, &health.message);
-                return out;
+            HealthStatus::Degraded => Some((Outcome::Degraded, Some(health.message.clone()))),
+            _ if ctx.options.cancelled() => Some((
+                Outcome::Pending,
+                Some(format!(
+                    "stopped waiting ({}): the sync was cancelled",
+                    health.status
+                )),
+            )),
+            _ if Instant::now() >= ctx.deadline => Some((
+                Outcome::TimedOut,
+                Some(format!(
+                    "still {} after the sync timeout: {}",
+                    health.status, health.message
+                )),
+            )),
+            _ => None,
+        };
+        if let Some((outcome, message)) = done {
+            out.outcome = outcome;
+            let at = ctx.started.elapsed();
+            match outcome {
+                Outcome::Healthy => {
+                    out.healthy_at = Some(at);
+                    (ctx.reporter)(&Event::Healthy {
+                        id: t.id.clone(),
+                        waited: since.elapsed(),
+                        elapsed: at,
+                        changed: out.action != Action::Unchanged,
+                    });
+                }
+                Outcome::Degraded | Outcome::TimedOut => {
+                    ctx_event_failed(ctx, &t.id, outcome, message.as_deref().unwrap_or_default());
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        if ctx.options.cancelled() {
-            out.outcome = Outcome::Pending;
-            out.message = Some(format!(
-                "stopped waiting ({}): the sync was cancelled",
-                health.status
-            ));
+            out.message = message;
             return out;
         }
-        if Instant::now() + delay > ctx.deadline {
-            out.outcome = Outcome::TimedOut;
-            let message = format!(
-                "still {} after the sync timeout: {}",
-                health.status, health.message
-            );
-            ctx_event_failed(ctx, &t.id, Outcome::TimedOut, &message);
-            out.message = Some(message);
-            return out;
+        if group.is_none() {
+            let g = ctx.live.group(resource, ns.as_deref());
+            changes = Some(g.changes());
+            group = Some(g);
+            continue;
         }
-        sleep(delay).await;
-        delay = (delay * 3 / 2).min(Duration::from_secs(2));
-        let _permit = ctx.permits.acquire().await;
-        match ctx.cluster.get(resource, ns.as_deref(), &name).await {
-            Ok(live) => out.live = live,
-            // Transient trouble (an API server restart) just means asking again later.
-            Err(e) if e.is_transient() => {}
-            Err(e) => {
-                out.outcome = Outcome::Failed;
-                out.message = Some(e.to_string());
-                return out;
+        // Wake on any change of the group, and at least every second for the deadline and
+        // cancellation.
+        let tick = ctx
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(1));
+        if let Some(rx) = changes.as_mut() {
+            tokio::select! {
+                _ = rx.changed() => {}
+                _ = sleep(tick) => {}
             }
         }
     }
