@@ -59,6 +59,12 @@ generate "$work/ordo-$n" "bench-ordo-$run_id" "$n"
 generate "$work/kubectl-$n" "bench-kubectl-$run_id" "$n"
 timed "ordo sync ($n objects, waits for health)" \
   "$ordo" sync "$work/ordo-$n" --namespace "bench-ordo-$run_id" --app bench --timeout 20m -o json
+python3 - "$work/out.ordo sync ($n objects, waits for health)" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+applied = [o["appliedAt"] for o in r["objects"] if o.get("appliedAt") is not None]
+print(f"  ordo: every object applied by {max(applied):.2f} s (in dependency order, tier by tier); all healthy at {r['durationSeconds']:.2f} s; {r['writes']} writes")
+PY
 timed "kubectl apply --server-side ($n objects)" \
   "$kubectl" apply --server-side --field-manager=kubectl-bench -R -f "$work/kubectl-$n"
 timed "kubectl wait Available (after the apply)" \

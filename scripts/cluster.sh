@@ -555,6 +555,9 @@ cmd_up() {
     --service-cluster-ip-range=10.96.0.0/16 \
     --leader-elect=false \
     --profiling=false \
+    `# kwok renews node leases over the same API server: after an API server restart, the` \
+    `# default 40s grace would mark every fake node dead and its pods not ready for good.` \
+    --node-monitor-grace-period=5m \
     --v=1
   start_proc kube-scheduler \
     --kubeconfig="$STATE/scheduler.kubeconfig" \

@@ -110,7 +110,10 @@ impl Setup {
         }
         git(&self.work, &["add", "-A"]);
         git(&self.work, &["commit", "-q", "-m", message]);
-        git(&self.work, &["push", "-q", "origin", "HEAD:main"]);
+        git(
+            &self.work,
+            &["push", "-q", "--force", "origin", "HEAD:main"],
+        );
         git(&self.work, &["rev-parse", "HEAD"])
     }
 
@@ -393,4 +396,44 @@ fn history_survives_a_killed_agent_and_an_unreachable_remote_changes_nothing() {
         "two"
     );
     std::fs::rename(&moved, &s.bare).unwrap();
+}
+
+#[test]
+fn a_force_push_is_followed_and_an_empty_commit_prunes_nothing() {
+    let app = unique("force");
+    let mut s = Setup::new(&app, "halt");
+    let first = s.push("v1", &app_files(&app, "api:1", "", "one"));
+    s.start();
+    s.wait_status("the first sync", |st| {
+        last(st) == (first.as_str(), "Succeeded")
+    });
+
+    // History rewritten: the branch now points at a commit that does not descend from v1.
+    git(&s.work, &["checkout", "-q", "--orphan", "rewritten"]);
+    let rewritten = s.push("rewritten", &app_files(&app, "api:7", "", "rewritten"));
+    git(&s.work, &["push", "-q", "--force", "origin", "HEAD:main"]);
+    s.wait_status("the force-pushed head", |st| {
+        last(st) == (rewritten.as_str(), "Succeeded")
+    });
+
+    // A commit that deletes every manifest: nothing is pruned (no allowEmpty), and it says why.
+    git(&s.work, &["rm", "-q", "-r", "."]);
+    git(&s.work, &["commit", "-q", "-m", "delete everything"]);
+    git(&s.work, &["push", "-q", "origin", "HEAD:main"]);
+    let empty = git(&s.work, &["rev-parse", "HEAD"]);
+    let status = s.wait_status("the empty commit", |st| last(st).0 == empty);
+    assert_eq!(last(&status).1, "Failed", "{status}");
+    assert!(
+        status["history"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("empty"),
+        "{status}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let settings: Api<ConfigMap> = Api::namespaced(rt.block_on(client()), &app);
+    assert_eq!(
+        rt.block_on(settings.get("settings")).unwrap().data.unwrap()["setting"],
+        "rewritten"
+    );
 }

@@ -3,6 +3,13 @@
 //! and comes back. Every test that restarts the API server lives in this file: test binaries
 //! run one after another, so the restart cannot disturb the tests of other files.
 //! Without KUBECONFIG the tests fail, never skip.
+//!
+//! Restarts less than ~2 minutes apart hurt the cluster, not ordo: the client-go reflectors
+//! of kube-controller-manager and kwok keep their backoff (up to 30 s plus jitter) until they
+//! have been quiet for 2 minutes, so a second restart can leave their caches stale for a
+//! minute; Deployments then take that long to become Available, and past the
+//! controller-manager's node-monitor grace period (50 s) it marks the kwok nodes unhealthy
+//! and their pods NotReady, which kwok never undoes.
 
 use std::io::Read;
 use std::path::Path;

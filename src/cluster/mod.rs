@@ -203,10 +203,10 @@ impl Cluster {
             .patch(name, &params, &Patch::Apply(object))
             .await
             .map_err(|e| map_error(verb, &describe(resource, namespace, name), e))?;
-        serde_json::to_value(applied).map_err(|e| ClusterError::Transport {
+        to_value(applied).ok_or_else(|| ClusterError::Transport {
             verb,
             object: describe(resource, namespace, name),
-            message: e.to_string(),
+            message: "the response is not a JSON object".to_owned(),
         })
     }
 
@@ -222,7 +222,7 @@ impl Cluster {
             .get_opt(name)
             .await
             .map_err(|e| map_error("get", &describe(resource, namespace, name), e))?;
-        Ok(found.and_then(|o| serde_json::to_value(o).ok()))
+        Ok(found.and_then(to_value))
     }
 
     /// Objects of a kind (in one namespace, or all), optionally by label selector.
@@ -251,7 +251,7 @@ impl Cluster {
         Ok(list
             .items
             .into_iter()
-            .filter_map(|o| serde_json::to_value(o).ok())
+            .filter_map(to_value)
             .map(|mut v| {
                 if let Some(map) = v.as_object_mut() {
                     map.insert("apiVersion".into(), resource.api.api_version.clone().into());
@@ -280,6 +280,14 @@ impl Cluster {
             Err(e) => Err(map_error("delete", &describe(resource, namespace, name), e)),
         }
     }
+}
+
+/// The object as JSON, without `metadata.managedFields`: ordo never reads them (the dry run
+/// does the merging), and they are often half of an object's size, so dropping them here keeps
+/// memory proportional to what matters.
+pub fn to_value(mut object: DynamicObject) -> Option<Value> {
+    object.metadata.managed_fields = None;
+    serde_json::to_value(object).ok()
 }
 
 fn identity(object: &Value) -> (Option<&str>, &str) {

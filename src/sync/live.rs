@@ -17,10 +17,11 @@ use crate::cluster::{Cluster, Resource};
 
 type GroupKey = (String, Option<String>);
 
-/// The objects of one (kind, namespace), and a counter bumped on every change.
+/// The objects of one (kind, namespace), with one change signal per object name so that a
+/// change wakes only the sync step waiting on that object.
 pub(super) struct Group {
     objects: RwLock<HashMap<String, Value>>,
-    version: watch::Sender<u64>,
+    signals: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// The watch's first listing is complete: absence from `objects` means absent.
     listed: RwLock<bool>,
 }
@@ -36,8 +37,29 @@ impl Group {
         Some(objects.get(name).cloned())
     }
 
-    pub fn changes(&self) -> watch::Receiver<u64> {
-        self.version.subscribe()
+    /// A signal that changes whenever `name` changes (or the group is listed).
+    pub fn changes(&self, name: &str) -> watch::Receiver<u64> {
+        match self.signals.lock() {
+            Ok(mut signals) => signals
+                .entry(name.to_owned())
+                .or_insert_with(|| watch::channel(0).0)
+                .subscribe(),
+            Err(_) => watch::channel(0).1,
+        }
+    }
+
+    fn signal(&self, name: Option<&str>) {
+        let Ok(signals) = self.signals.lock() else {
+            return;
+        };
+        match name {
+            Some(name) => {
+                if let Some(s) = signals.get(name) {
+                    s.send_modify(|v| *v += 1);
+                }
+            }
+            None => signals.values().for_each(|s| s.send_modify(|v| *v += 1)),
+        }
     }
 }
 
@@ -94,7 +116,7 @@ impl Drop for LiveView {
 fn empty_group() -> Group {
     Group {
         objects: RwLock::new(HashMap::new()),
-        version: watch::channel(0).0,
+        signals: Mutex::new(HashMap::new()),
         listed: RwLock::new(false),
     }
 }
@@ -107,32 +129,34 @@ where
     let mut stream = std::pin::pin!(stream.default_backoff());
     while let Some(event) = stream.next().await {
         let Ok(event) = event else { continue };
-        let name_of = |o: &kube::api::DynamicObject| o.metadata.name.clone().unwrap_or_default();
         match event {
             Event::Apply(mut o) | Event::InitApply(mut o) => {
-                let name = name_of(&o);
+                let name = o.metadata.name.clone().unwrap_or_default();
                 o.types = Some(kube::api::TypeMeta {
                     api_version: types.0.clone(),
                     kind: types.1.clone(),
                 });
-                if let (Ok(value), Ok(mut objects)) =
-                    (serde_json::to_value(&o), group.objects.write())
+                if let (Some(value), Ok(mut objects)) =
+                    (crate::cluster::to_value(o), group.objects.write())
                 {
-                    objects.insert(name, value);
+                    objects.insert(name.clone(), value);
                 }
+                group.signal(Some(&name));
             }
             Event::Delete(o) => {
+                let name = o.metadata.name.clone().unwrap_or_default();
                 if let Ok(mut objects) = group.objects.write() {
-                    objects.remove(&name_of(&o));
+                    objects.remove(&name);
                 }
+                group.signal(Some(&name));
             }
             Event::InitDone => {
                 if let Ok(mut listed) = group.listed.write() {
                     *listed = true;
                 }
+                group.signal(None);
             }
             Event::Init => {}
         }
-        group.version.send_modify(|v| *v += 1);
     }
 }

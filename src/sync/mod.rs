@@ -46,6 +46,8 @@ pub struct SyncOptions {
     pub adopt: bool,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// Keep each object's dry-run result (for showing diffs); off, it is dropped once compared.
+    pub keep_dry_run: bool,
     /// Identifies the desired state (commit SHA or content hash): hooks re-run when it changes.
     pub revision: String,
     /// When it turns true, requests in flight finish, nothing new starts and health waits
@@ -71,6 +73,7 @@ impl SyncOptions {
             force_conflicts: true,
             adopt: false,
             concurrency: 16,
+            keep_dry_run: false,
             revision: String::new(),
             cancel: None,
         }
@@ -187,6 +190,10 @@ pub async fn diff(
     options: &SyncOptions,
 ) -> Result<Vec<ObjectDiff>, SyncError> {
     let applyset = ApplySet::for_app(&options.app, &options.namespace);
+    let options = &SyncOptions {
+        keep_dry_run: true,
+        ..options.clone()
+    };
     let state = prepare::prepare(cluster, plan, &applyset, options).await?;
     let mut diffs: Vec<ObjectDiff> = plan
         .order

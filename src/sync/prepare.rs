@@ -248,7 +248,7 @@ async fn validate(
                 // Validated in the stand-in namespace: the result is not what will be applied.
                 let same_namespace = dry.pointer("/metadata/namespace").and_then(Value::as_str)
                     == object.id.namespace.as_deref();
-                o.dry_run = same_namespace.then_some(dry);
+                o.dry_run = (same_namespace && options.keep_dry_run).then_some(dry);
             }
             Err(e) if is_immutable(&e) && (object.id.is("batch", "Job") || object.annotation(RECREATE_ANNOTATION) == Some("true")) => {
                 o.recreate = true;

@@ -337,7 +337,7 @@ async fn wait_healthy(
         }
         if group.is_none() {
             let g = ctx.live.group(resource, ns.as_deref());
-            changes = Some(g.changes());
+            changes = Some(g.changes(&name));
             group = Some(g);
             continue;
         }
