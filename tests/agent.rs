@@ -137,6 +137,15 @@ impl Setup {
         }
     }
 
+    /// The app's namespace (the config names the app and its namespace alike).
+    fn config_namespace(&self) -> String {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("namespace: "))
+            .unwrap()
+            .to_owned()
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -263,14 +272,22 @@ fn pushes_are_followed_and_drift_is_healed() {
         &Patch::Apply(scale),
     ))
     .unwrap();
-    eventually("self-heal of the scaled Deployment", || {
-        rt.block_on(deployments.get("api"))
-            .unwrap()
-            .spec
-            .unwrap()
-            .replicas
-            == Some(1)
-    });
+    let started = Instant::now();
+    while rt
+        .block_on(deployments.get("api"))
+        .unwrap()
+        .spec
+        .unwrap()
+        .replicas
+        != Some(1)
+    {
+        assert!(
+            started.elapsed() < WAIT,
+            "no self-heal of the scaled Deployment; agent log:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(s.log().contains("drift corrected"), "{}", s.log());
 }
 
@@ -436,4 +453,56 @@ fn a_force_push_is_followed_and_an_empty_commit_prunes_nothing() {
         rt.block_on(settings.get("settings")).unwrap().data.unwrap()["setting"],
         "rewritten"
     );
+}
+
+#[test]
+fn a_newer_commit_cancels_a_health_wait_and_wins() {
+    let app = unique("newer");
+    let mut s = Setup::new(&app, "halt");
+    let first = s.push("v1", &app_files(&app, "api:1", "", "one"));
+    s.start();
+    s.wait_status("the first sync", |st| {
+        last(st) == (first.as_str(), "Succeeded")
+    });
+    // Unschedulable, without a progress deadline: it would wait until the 40 s timeout.
+    let mut stuck = app_files(
+        &app,
+        "api:2",
+        "      nodeSelector: {no-such-node: \"true\"}\n",
+        "stuck",
+    );
+    stuck[2].1 = stuck[2].1.replace("  progressDeadlineSeconds: 3\n", "");
+    let waiting = s.push("stuck", &stuck);
+    let started = Instant::now();
+    eventually("the agent to apply the stuck commit", || stuck_applied(&s));
+    let fixed = s.push("fixed", &app_files(&app, "api:3", "", "fixed"));
+    let status = s.wait_status("the newer commit", |st| {
+        last(st) == (fixed.as_str(), "Succeeded")
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(35),
+        "the stuck wait was cancelled, not timed out: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        status["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["revision"] == waiting.as_str() && h["result"] == "Superseded"),
+        "{status}"
+    );
+}
+
+/// The Deployment carries the stuck commit's image once its sync applied it.
+fn stuck_applied(s: &Setup) -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ns = s.config_namespace();
+    let deployments: Api<Deployment> = Api::namespaced(rt.block_on(client()), &ns);
+    rt.block_on(deployments.get_opt("api"))
+        .ok()
+        .flatten()
+        .and_then(|d| d.spec?.template.spec?.containers.first()?.image.clone())
+        .as_deref()
+        == Some("api:2")
 }

@@ -40,9 +40,13 @@ pub struct Drift {
 type Key = (String, Option<String>, String);
 
 /// Runs until dropped. `on_drift` is called for each drifted object.
+/// `baseline`: each object as the sync left it (by id); the first listing checks only objects
+/// that differ from it, so drift between the end of the sync and the start of the watch is
+/// caught without a dry run of everything.
 pub async fn watch(
     cluster: Cluster,
     guarded: Vec<Guarded>,
+    baseline: HashMap<String, Value>,
     selector: String,
     self_heal: bool,
     force: bool,
@@ -79,25 +83,15 @@ pub async fn watch(
         watcher::watcher(api, config).default_backoff().boxed()
     });
     let mut events = stream::select_all(streams);
-    let mut fingerprints: HashMap<Key, u64> = HashMap::new();
-    // The first listing after a sync is what the sync just left: remember it, don't re-check.
-    let mut first_listing = true;
-    let mut listings_done = 0usize;
-    let watches = by_key
-        .values()
-        .map(|g| (g.resource.api.plural.clone(), g.namespace.clone()))
-        .collect::<std::collections::HashSet<_>>()
-        .len();
+    let mut fingerprints: HashMap<Key, u64> = by_key
+        .iter()
+        .filter_map(|(key, g)| Some((key.clone(), fingerprint(baseline.get(&g.id)?))))
+        .collect();
+    drop(baseline);
     while let Some(event) = events.next().await {
         let Ok(event) = event else { continue };
         match event {
-            Event::Init => {}
-            Event::InitDone => {
-                listings_done += 1;
-                if listings_done >= watches {
-                    first_listing = false;
-                }
-            }
+            Event::Init | Event::InitDone => {}
             Event::InitApply(object) | Event::Apply(object) => {
                 let Ok(live) = serde_json::to_value(&object) else {
                     continue;
@@ -110,9 +104,6 @@ pub async fn watch(
                     continue; // status-only or no-op change
                 }
                 fingerprints.insert(key.clone(), print);
-                if first_listing {
-                    continue;
-                }
                 check(&cluster, guarded, Some(&live), self_heal, force, &on_drift).await;
             }
             Event::Delete(object) => {

@@ -371,7 +371,8 @@ impl App {
         }
         if matches!(ended, Ended::Succeeded) {
             self.applied = Some(commit);
-            self.watch_drift(&plan).await;
+            let baseline = report.map(|r| r.live).unwrap_or_default();
+            self.watch_drift(&plan, baseline).await;
         }
         ended
     }
@@ -502,7 +503,11 @@ impl App {
     }
 
     /// (Re)starts the watch on what this revision owns.
-    async fn watch_drift(&mut self, plan: &Plan) {
+    async fn watch_drift(
+        &mut self,
+        plan: &Plan,
+        baseline: std::collections::HashMap<String, serde_json::Value>,
+    ) {
         if let Some(task) = self.drift_task.take() {
             task.abort();
         }
@@ -528,6 +533,7 @@ impl App {
         self.drift_task = Some(tokio::spawn(drift::watch(
             self.cluster.clone(),
             guarded,
+            baseline,
             applyset.selector(),
             self.config.self_heal,
             true,

@@ -226,11 +226,27 @@ async fn validate(
                 desired["metadata"]["namespace"] = Value::String(STAND_IN_NAMESPACE.into());
             }
             let resource = o.resource.clone();
+            let live = o.live.as_ref();
+            let own_namespace = plan.objects[i].object.id.namespace.as_deref();
             async move {
                 let Some(resource) = resource else {
-                    return (i, Ok(Value::Null));
+                    return (i, Ok(None));
                 };
-                let result = dry_run(cluster, &resource, &desired, options).await;
+                // Compared as each answer arrives and dropped unless kept for a diff, so 5,000
+                // dry-run results are never all in memory at once.
+                let result = dry_run(cluster, &resource, &desired, options)
+                    .await
+                    .map(|dry| {
+                        let status = diff::compare(&dry, live);
+                        // Validated in the stand-in namespace: not what will be applied.
+                        let same_namespace =
+                            dry.pointer("/metadata/namespace").and_then(Value::as_str)
+                                == own_namespace;
+                        Some((
+                            status,
+                            (same_namespace && options.keep_dry_run).then_some(dry),
+                        ))
+                    });
                 (i, result)
             }
         })
@@ -242,13 +258,10 @@ async fn validate(
         let o = &mut objects[i];
         let object = &plan.objects[i].object;
         match result {
-            Ok(dry) if dry.is_null() => {}
-            Ok(dry) => {
-                o.status = diff::compare(&dry, o.live.as_ref());
-                // Validated in the stand-in namespace: the result is not what will be applied.
-                let same_namespace = dry.pointer("/metadata/namespace").and_then(Value::as_str)
-                    == object.id.namespace.as_deref();
-                o.dry_run = (same_namespace && options.keep_dry_run).then_some(dry);
+            Ok(None) => {}
+            Ok(Some((status, dry))) => {
+                o.status = status;
+                o.dry_run = dry;
             }
             Err(e) if is_immutable(&e) && (object.id.is("batch", "Job") || object.annotation(RECREATE_ANNOTATION) == Some("true")) => {
                 o.recreate = true;

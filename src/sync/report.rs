@@ -64,6 +64,9 @@ pub struct SyncReport {
     pub writes: u64,
     /// Requests by verb and status code over the client's lifetime.
     pub requests: BTreeMap<String, u64>,
+    /// Each object as the sync last saw it, by id: the baseline a drift watch starts from.
+    #[serde(skip)]
+    pub live: std::collections::HashMap<String, serde_json::Value>,
 }
 
 impl SyncReport {
@@ -135,7 +138,13 @@ pub(super) fn finish(
             (format!("{}{dry} {}", k.verb, k.code), n)
         })
         .collect();
+    let live = state
+        .objects
+        .iter()
+        .filter_map(|o| Some((o.report.id.clone(), o.live.clone()?)))
+        .collect();
     SyncReport {
+        live,
         objects,
         pruned,
         health,

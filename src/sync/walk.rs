@@ -280,6 +280,7 @@ async fn wait_healthy(
         if let Some(seen) = group
             .as_ref()
             .and_then(|g: &std::sync::Arc<Group>| g.get(&name))
+            && !older(seen.as_ref(), out.live.as_ref())
         {
             out.live = seen;
         }
@@ -297,6 +298,7 @@ async fn wait_healthy(
                 ));
                 Some((Outcome::Healthy, None))
             }
+            HealthStatus::Degraded if stale(out.action, t.live.as_ref(), out.live.as_ref()) => None,
             HealthStatus::Degraded => Some((Outcome::Degraded, Some(health.message.clone()))),
             _ if ctx.options.cancelled() => Some((
                 Outcome::Pending,
@@ -353,6 +355,28 @@ async fn wait_healthy(
                 _ = sleep(tick) => {}
             }
         }
+    }
+}
+
+/// A Degraded verdict that predates our change: we applied something, but the object's
+/// conditions are still exactly those it had before (a Deployment rolled back to an old
+/// ReplicaSet keeps its ProgressDeadlineExceeded condition until the rollout progresses).
+/// Waiting for the controller to react is right; failing on it would fail every rollback.
+fn stale(action: Action, before: Option<&Value>, now: Option<&Value>) -> bool {
+    let conditions = |v: Option<&Value>| v.and_then(|v| v.pointer("/status/conditions")).cloned();
+    action != Action::Unchanged && before.is_some() && conditions(before) == conditions(now)
+}
+
+/// A watch can lag behind the apply that just answered: never trade the object we hold for
+/// one of an earlier generation (its status would describe the previous spec).
+fn older(seen: Option<&Value>, held: Option<&Value>) -> bool {
+    let generation = |v: Option<&Value>| {
+        v.and_then(|v| v.pointer("/metadata/generation"))
+            .and_then(Value::as_i64)
+    };
+    match (generation(seen), generation(held)) {
+        (Some(seen), Some(held)) => seen < held,
+        _ => false,
     }
 }
 
