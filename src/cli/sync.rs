@@ -132,6 +132,10 @@ pub fn run_sync(args: SyncArgs) -> ExitCode {
     opts.force_conflicts = !args.no_force_conflicts;
     let json = args.output == Format::Json;
     let reporter: sync::Reporter = Arc::new(move |event: &Event| {
+        // Objects already in sync are counted in the summary, not listed one by one.
+        if matches!(event, Event::Healthy { changed: false, .. }) {
+            return;
+        }
         let line = progress_line(event);
         if json {
             eprintln!("{line}");
