@@ -2,40 +2,19 @@
 //! drift is healed, bad commits are kept out, failed syncs roll back, history survives a
 //! restart. Observed the way a user would: `ordo status`, the agent's log, and the cluster.
 
+mod common;
+use common::{client, kubeconfig, unique};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn kubeconfig() -> String {
-    std::env::var("KUBECONFIG").unwrap_or_else(|_| {
-        panic!("KUBECONFIG is not set: start the local cluster with `scripts/cluster.sh up` (make test does)")
-    })
-}
-
-async fn client() -> Client {
-    let file = Kubeconfig::read_from(kubeconfig()).expect("readable KUBECONFIG");
-    let config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-        .await
-        .expect("usable KUBECONFIG");
-    Client::try_from(config).expect("client")
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{:x}", nanos ^ std::process::id())
-}
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")

@@ -2,38 +2,18 @@
 //! as a user runs them. Each test works in namespaces of its own. Without KUBECONFIG they
 //! fail, never skip.
 
+mod common;
+use common::{client, kubeconfig, unique};
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::ApiResource;
-use kube::{Client, Config};
 use serde_json::{Value, json};
-
-fn kubeconfig() -> String {
-    std::env::var("KUBECONFIG").unwrap_or_else(|_| {
-        panic!("KUBECONFIG is not set: start the local cluster with `scripts/cluster.sh up` (make test does)")
-    })
-}
-
-async fn client() -> Client {
-    let file = Kubeconfig::read_from(kubeconfig()).expect("readable KUBECONFIG");
-    let config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-        .await
-        .expect("usable KUBECONFIG");
-    Client::try_from(config).expect("client")
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{:x}", nanos ^ std::process::id())
-}
 
 fn ordo(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ordo"))

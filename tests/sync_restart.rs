@@ -11,39 +11,18 @@
 //! controller-manager's node-monitor grace period (50 s) it marks the kwok nodes unhealthy
 //! and their pods NotReady, which kwok never undoes.
 
+mod common;
+use common::{client, kubeconfig, unique};
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use serde_json::Value;
-
-fn kubeconfig() -> String {
-    std::env::var("KUBECONFIG").unwrap_or_else(|_| {
-        panic!("KUBECONFIG is not set: start the local cluster with `scripts/cluster.sh up` (make test does)")
-    })
-}
-
-async fn client() -> Client {
-    let file = Kubeconfig::read_from(kubeconfig()).expect("readable KUBECONFIG");
-    let config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-        .await
-        .expect("usable KUBECONFIG");
-    Client::try_from(config).expect("client")
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{:x}", nanos ^ std::process::id())
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
