@@ -471,7 +471,7 @@ start_apiserver() {
     --authorization-mode=Node,RBAC \
     --service-account-key-file="$PKI/sa.pub" \
     --service-account-signing-key-file="$PKI/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-issuer=kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range=10.96.0.0/16 \
     --endpoint-reconciler-type=none \
     --allow-privileged=true \
