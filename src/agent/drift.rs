@@ -122,14 +122,8 @@ pub async fn watch(
 
 fn lookup<'a>(by_key: &'a HashMap<Key, Guarded>, live: &Value) -> Option<(Key, &'a Guarded)> {
     let kind = live.get("kind").and_then(Value::as_str)?.to_owned();
-    let ns = live
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let name = live
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)?
-        .to_owned();
+    let (ns, name) = crate::cluster::identity(live);
+    let (ns, name) = (ns.map(str::to_owned), name.to_owned());
     let key = (kind, ns, name);
     let guarded = by_key.get(&key)?;
     Some((key, guarded))

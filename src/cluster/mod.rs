@@ -290,7 +290,8 @@ pub fn to_value(mut object: DynamicObject) -> Option<Value> {
     serde_json::to_value(object).ok()
 }
 
-fn identity(object: &Value) -> (Option<&str>, &str) {
+/// An object's namespace (when set) and name.
+pub fn identity(object: &Value) -> (Option<&str>, &str) {
     let meta = object.get("metadata");
     let namespace = meta
         .and_then(|m| m.get("namespace"))

@@ -39,6 +39,19 @@ pub struct Graph {
     pub needs: Vec<Vec<usize>>,
 }
 
+impl Graph {
+    /// The reverse of `needs`: for each node, the nodes waiting for it.
+    pub fn dependents(&self) -> Vec<Vec<usize>> {
+        let mut dependents = vec![Vec::new(); self.nodes.len()];
+        for (node, needs) in self.needs.iter().enumerate() {
+            for &need in needs {
+                dependents[need].push(node);
+            }
+        }
+        dependents
+    }
+}
+
 pub struct Ordered {
     pub graph: Graph,
     /// Object edges kept (explicit and inferred).
@@ -263,12 +276,7 @@ fn build(n: usize, stages: &[Stage], edges: &[Edge], ordering: Ordering) -> Grap
 fn topological(objects: &[Object], stages: &[Stage], graph: &Graph) -> Vec<usize> {
     let total = graph.nodes.len();
     let mut waiting: Vec<usize> = graph.needs.iter().map(Vec::len).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); total];
-    for (node, needs) in graph.needs.iter().enumerate() {
-        for &need in needs {
-            dependents[need].push(node);
-        }
-    }
+    let dependents = graph.dependents();
     let key = |node: usize| match graph.nodes[node] {
         Node::Object { index } => {
             let o = &objects[index];

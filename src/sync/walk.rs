@@ -17,7 +17,7 @@ use super::live::{Group, LiveView};
 use super::prepare::dry_run;
 use super::report::{Action, Event, Outcome};
 use super::{Reporter, State, SyncOptions};
-use crate::cluster::{ApplyOptions, Cluster, ClusterError, Resource};
+use crate::cluster::{ApplyOptions, Cluster, ClusterError, Resource, identity};
 use crate::diff::{self, SyncStatus};
 use crate::health::{self, Health, HealthStatus};
 use crate::plan::{Node, Plan};
@@ -58,12 +58,7 @@ pub(super) async fn walk(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
     let graph = &plan.graph;
     let total = graph.nodes.len();
     let mut waiting: Vec<usize> = graph.needs.iter().map(Vec::len).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); total];
-    for (node, needs) in graph.needs.iter().enumerate() {
-        for &need in needs {
-            dependents[need].push(node);
-        }
-    }
+    let dependents = graph.dependents();
     let mut mark = vec![Mark::Waiting; total];
     let mut ready: VecDeque<usize> = (0..total).filter(|&n| waiting[n] == 0).collect();
     // Futures polled on this task: they borrow the context, and the cost is I/O, not CPU.
@@ -279,7 +274,7 @@ async fn wait_healthy(
     loop {
         if let Some(seen) = group
             .as_ref()
-            .and_then(|g: &std::sync::Arc<Group>| g.get(&name))
+            .and_then(|g: &std::sync::Arc<Group>| g.get(name))
             && !older(seen.as_ref(), out.live.as_ref())
         {
             out.live = seen;
@@ -338,8 +333,8 @@ async fn wait_healthy(
             return out;
         }
         if group.is_none() {
-            let g = ctx.live.group(resource, ns.as_deref());
-            changes = Some(g.changes(&name));
+            let g = ctx.live.group(resource, ns);
+            changes = Some(g.changes(name));
             group = Some(g);
             continue;
         }
@@ -420,19 +415,14 @@ async fn delete_and_wait(
     {
         let _permit = ctx.permits.acquire().await;
         ctx.cluster
-            .delete(
-                resource,
-                ns.as_deref(),
-                &name,
-                PropagationPolicy::Foreground,
-            )
+            .delete(resource, ns, name, PropagationPolicy::Foreground)
             .await
             .map_err(|e| e.to_string())?;
     }
     let mut delay = Duration::from_millis(200);
     loop {
         let _permit = ctx.permits.acquire().await;
-        match ctx.cluster.get(resource, ns.as_deref(), &name).await {
+        match ctx.cluster.get(resource, ns, name).await {
             Ok(None) => return Ok(()),
             Ok(Some(_)) | Err(_) if Instant::now() + delay < ctx.deadline => {}
             Ok(Some(_)) => return Err(format!("{name} was not deleted before the sync timeout")),
@@ -477,19 +467,6 @@ fn ctx_event_failed(ctx: &Context<'_>, id: &str, outcome: Outcome, message: &str
         message: message.to_owned(),
         elapsed: ctx.started.elapsed(),
     });
-}
-
-fn identity(object: &Value) -> (Option<String>, String) {
-    let ns = object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    (ns, name)
 }
 
 fn api_version(object: &Value) -> &str {
