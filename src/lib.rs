@@ -10,6 +10,8 @@ pub mod config;
 pub mod diff;
 pub mod health;
 pub mod manifest;
+pub mod metrics;
 pub mod plan;
+pub mod server;
 pub mod source;
 pub mod sync;

@@ -18,6 +18,9 @@ pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, SyncResult, Trigg
 
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, Config};
+use crate::metrics::Metrics;
+use crate::plan::Plan;
+use crate::sync::{ObjectDiff, SyncOptions};
 
 /// A request to an app's reconcile task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +40,52 @@ pub enum Command {
 pub struct AppHandle {
     pub state: watch::Receiver<Arc<AppState>>,
     pub commands: mpsc::Sender<Command>,
+    /// The plan of the revision last synced (or being synced): what git wants.
+    pub desired: watch::Receiver<Option<Arc<Desired>>>,
+}
+
+/// One revision's plan and the options it is synced with.
+pub struct Desired {
+    pub revision: String,
+    pub plan: Plan,
+    pub options: SyncOptions,
+}
+
+impl AppHandle {
+    /// Desired vs live for the app's current revision (every object, or the one whose id is
+    /// `object`), by server-side dry-run; writes nothing. `Ok(None)` before the first plan.
+    pub async fn diff(
+        &self,
+        cluster: &Cluster,
+        object: Option<&str>,
+    ) -> Result<Option<Vec<ObjectDiff>>, crate::sync::SyncError> {
+        let Some(desired) = self.desired.borrow().clone() else {
+            return Ok(None);
+        };
+        let mut diffs = match object {
+            None => crate::sync::diff(cluster, &desired.plan, &desired.options).await?,
+            Some(id) => {
+                let Some(i) = desired
+                    .plan
+                    .objects
+                    .iter()
+                    .position(|p| p.object.id.to_string() == id)
+                else {
+                    return Ok(Some(Vec::new()));
+                };
+                let one = desired.plan.only(i);
+                let options = SyncOptions {
+                    prune: false,
+                    ..desired.options.clone()
+                };
+                crate::sync::diff(cluster, &one, &options).await?
+            }
+        };
+        if let Some(id) = object {
+            diffs.retain(|d| d.id == id);
+        }
+        Ok(Some(diffs))
+    }
 }
 
 /// The running agent: app handles by name, and the tasks behind them.
@@ -48,15 +97,22 @@ pub struct Agent {
 
 impl Agent {
     /// Starts one reconcile task per app.
-    pub fn start(config: &Config, cluster: Cluster, cache_dir: PathBuf) -> Agent {
+    pub fn start(
+        config: &Config,
+        cluster: Cluster,
+        cache_dir: PathBuf,
+        metrics: Arc<Metrics>,
+    ) -> Agent {
         let (shutdown, stop) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut apps = BTreeMap::new();
         for app in &config.apps {
+            metrics.register_app(&app.name);
             let (handle, task) = spawn_app(
                 app.clone(),
                 cluster.clone(),
                 cache_dir.clone(),
+                metrics.clone(),
                 stop.clone(),
             );
             tasks.spawn(task);
@@ -112,6 +168,7 @@ fn spawn_app(
     config: AppConfig,
     cluster: Cluster,
     cache_dir: PathBuf,
+    metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
 ) -> (
     AppHandle,
@@ -126,11 +183,24 @@ fn spawn_app(
     );
     let (state_tx, state_rx) = watch::channel(Arc::new(initial));
     let (command_tx, command_rx) = mpsc::channel(16);
-    let app = reconcile::App::new(config, cluster, cache_dir, state_tx, command_rx, stop);
+    let (desired_tx, desired_rx) = watch::channel(None);
+    let app = reconcile::App::new(
+        config,
+        reconcile::Io {
+            cluster,
+            cache_dir,
+            metrics,
+            desired: desired_tx,
+        },
+        state_tx,
+        command_rx,
+        stop,
+    );
     (
         AppHandle {
             state: state_rx,
             commands: command_tx,
+            desired: desired_rx,
         },
         app.run(),
     )

@@ -12,20 +12,31 @@ use tracing::{info, warn};
 
 use super::drift::{self, Drift, Guarded};
 use super::state::{self, AppState, Phase, Pin, SyncResult, Trigger};
-use super::{Command, store};
+use super::{Command, Desired, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, OnFailure, jittered};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::manifest;
+use crate::metrics::Metrics;
 use crate::plan::{self, Plan};
 use crate::source::{self, CommitInfo};
 use crate::sync::{self, ApplySet, Event, SyncError, SyncOptions, SyncReport, applyset};
+
+/// What an app's task talks to besides its channels.
+pub(super) struct Io {
+    pub cluster: Cluster,
+    pub cache_dir: PathBuf,
+    pub metrics: Arc<Metrics>,
+    pub desired: watch::Sender<Option<Arc<Desired>>>,
+}
 
 pub(super) struct App {
     config: AppConfig,
     cluster: Cluster,
     cache_dir: PathBuf,
+    metrics: Arc<Metrics>,
+    desired: watch::Sender<Option<Arc<Desired>>>,
     state: watch::Sender<Arc<AppState>>,
     commands: mpsc::Receiver<Command>,
     stop: watch::Receiver<bool>,
@@ -55,8 +66,7 @@ enum Ended {
 impl App {
     pub(super) fn new(
         config: AppConfig,
-        cluster: Cluster,
-        cache_dir: PathBuf,
+        io: Io,
         state: watch::Sender<Arc<AppState>>,
         commands: mpsc::Receiver<Command>,
         stop: watch::Receiver<bool>,
@@ -64,8 +74,10 @@ impl App {
         let (drift_tx, drift_rx) = mpsc::unbounded_channel();
         App {
             config,
-            cluster,
-            cache_dir,
+            cluster: io.cluster,
+            cache_dir: io.cache_dir,
+            metrics: io.metrics,
+            desired: io.desired,
             state,
             commands,
             stop,
@@ -94,6 +106,7 @@ impl App {
         while !self.stopped() {
             if let Some(t) = trigger.take() {
                 self.reconcile(t).await;
+                self.update(|s| s.reconciled_at = Some(now()));
                 if let Some(cmd) = self.pending.take() {
                     trigger = self.command(cmd);
                     continue;
@@ -150,6 +163,7 @@ impl App {
             }
             Command::Webhook => Some(Trigger::Webhook),
             Command::Rollback(revision) => {
+                self.metrics.rollback(&self.config.name);
                 let head = self.state.borrow().head.clone().unwrap_or_default();
                 self.update(|s| {
                     s.persisted.pin = Some(Pin {
@@ -173,6 +187,7 @@ impl App {
 
     fn on_drift(&mut self, d: Drift) {
         let app = &self.config.name;
+        self.metrics.drift(app);
         if d.corrected {
             info!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, "drift corrected");
         } else {
@@ -194,7 +209,14 @@ impl App {
         self.update(|s| s.phase = Phase::Fetching);
         self.adopt_external_pin().await;
         let spec = self.config.repo_spec();
-        let head = match source::remote_head_async(spec).await {
+        let asked = std::time::Instant::now();
+        let head = source::remote_head_async(spec).await;
+        self.metrics.git_fetch(
+            &self.config.name,
+            head.is_ok(),
+            asked.elapsed().as_secs_f64(),
+        );
+        let head = match head {
             Ok(h) => h,
             Err(e) => {
                 // Keep what is applied; say why; the next interval retries.
@@ -286,6 +308,7 @@ impl App {
             return;
         }
         let reason = format!("rolled back from {} to {}", short(failed), short(&good));
+        self.metrics.rollback(&self.config.name);
         info!(app = %self.config.name, from = %failed, to = %good, "rolling back");
         self.update(|s| {
             s.phase = Phase::RollingBack;
@@ -304,13 +327,15 @@ impl App {
         let started = now();
         let mut spec = self.config.repo_spec();
         spec.reference = reference.to_owned();
-        let snapshot = match source::fetch_async(
-            spec,
-            self.cache_dir.clone(),
-            self.config.selection(),
-        )
-        .await
-        {
+        let asked = std::time::Instant::now();
+        let snapshot =
+            source::fetch_async(spec, self.cache_dir.clone(), self.config.selection()).await;
+        self.metrics.git_fetch(
+            &self.config.name,
+            snapshot.is_ok(),
+            asked.elapsed().as_secs_f64(),
+        );
+        let snapshot = match snapshot {
             Ok(s) => s,
             Err(e) => {
                 self.update(|s| s.last_error = Some(format!("source: {e}")));
@@ -389,6 +414,12 @@ impl App {
         options.allow_empty = self.config.allow_empty;
         options.timeout = self.config.timeout;
         options.revision = commit.sha.clone();
+        // What git wants, for diffs asked over HTTP while (and after) this sync runs.
+        self.desired.send_replace(Some(Arc::new(Desired {
+            revision: commit.sha.clone(),
+            plan: plan.clone(),
+            options: options.clone(),
+        })));
         options.cancel = Some(cancel_rx);
         let state = self.state.clone();
         let reporter: sync::Reporter = Arc::new(move |event: &Event| {
@@ -466,6 +497,8 @@ impl App {
         }
         let result = entry.result;
         let error = entry.error.clone();
+        self.metrics
+            .sync_finished(&self.config.name, result, entry.finished - entry.started);
         info!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, "sync finished");
         self.update(|s| {
             s.persisted.record(entry);

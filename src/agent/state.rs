@@ -114,6 +114,7 @@ pub struct Dependency {
 #[serde(rename_all = "camelCase")]
 pub struct ResourceState {
     pub id: String,
+    pub api_version: String,
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
@@ -144,6 +145,8 @@ pub struct AppState {
     pub current_step: Option<String>,
     pub last_error: Option<String>,
     pub drift_count: u64,
+    /// Unix seconds when the last reconcile ended (the first one makes the agent ready).
+    pub reconciled_at: Option<f64>,
     pub resources: Vec<ResourceState>,
     #[serde(flatten)]
     pub persisted: Persisted,
@@ -165,6 +168,7 @@ impl AppState {
             current_step: None,
             last_error: None,
             drift_count: 0,
+            reconciled_at: None,
             resources: Vec::new(),
             persisted: Persisted::default(),
         }
@@ -180,6 +184,7 @@ pub fn resources(plan: &Plan, report: Option<&SyncReport>) -> Vec<ResourceState>
             let id = p.object.id.to_string();
             let reported = report.and_then(|r| r.objects.iter().find(|o| o.id == id));
             ResourceState {
+                api_version: p.object.api_version.clone(),
                 kind: p.object.id.kind.clone(),
                 namespace: p.object.id.namespace.clone(),
                 name: p.object.id.name.clone(),

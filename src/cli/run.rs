@@ -10,6 +10,9 @@ use super::{EXIT_BAD_INPUT, default_cache_dir};
 use crate::agent::{Agent, Persisted, store};
 use crate::cluster::Cluster;
 use crate::config::{self, Config};
+use crate::metrics::Metrics;
+use crate::server::ServerState;
+use std::sync::Arc;
 
 pub const RUN_AFTER_HELP: &str = "\
 Runs one reconcile loop per app of the config file: polls the repository (one ls-remote round
@@ -144,6 +147,18 @@ fn init_logs(format: LogFormat) {
     }
 }
 
+/// A token or secret from its file, trimmed; an empty file is an error, not "no secret".
+fn read_secret(path: Option<&std::path::Path>) -> Result<Option<String>, String> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(Some(text))
+}
+
 fn load_config(path: &std::path::Path) -> Result<Config, String> {
     config::load(path).map_err(|e| e.to_string())
 }
@@ -175,12 +190,45 @@ pub fn run(args: RunArgs) -> ExitCode {
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
         };
+        let secrets = match read_secret(config.api_token_file.as_deref())
+            .and_then(|t| Ok((t, read_secret(config.webhook_secret_file.as_deref())?)))
+        {
+            Ok(s) => s,
+            Err(message) => {
+                error!("{message}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                error!("cannot listen on {}: {e} (set `listen` in {})", config.listen, args.config.display());
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        };
         let cache = config.cache_dir.clone().unwrap_or_else(default_cache_dir);
-        info!(apps = config.apps.len(), config = %args.config.display(), "starting");
-        let agent = Agent::start(&config, cluster, cache);
+        info!(apps = config.apps.len(), config = %args.config.display(), listen = %config.listen, "starting");
+        let metrics = Arc::new(Metrics::new());
+        let agent = Agent::start(&config, cluster.clone(), cache, metrics.clone());
+        let state = ServerState {
+            apps: Arc::new(agent.apps.clone()),
+            config: Arc::new(config),
+            cluster,
+            metrics,
+            api_token: secrets.0.map(|t| Arc::from(t.as_str())),
+            webhook_secret: secrets.1.map(|t| Arc::from(t.into_bytes())),
+        };
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let http = tokio::spawn(crate::server::serve(listener, state, async move {
+            let _ = http_stopped.await;
+        }));
         shutdown_signal().await;
         info!("shutting down: letting syncs in progress record their state");
         agent.stop().await;
+        let _ = stop_http.send(());
+        if let Ok(Err(e)) = http.await {
+            error!("HTTP server: {e}");
+        }
         ExitCode::SUCCESS
     })
 }

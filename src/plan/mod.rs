@@ -77,6 +77,24 @@ impl Plan {
     pub fn dependencies(&self, i: usize) -> impl Iterator<Item = &Edge> {
         self.edges.iter().filter(move |e| e.from == i)
     }
+
+    /// A plan of object `i` alone, keeping its tier and config hash: to diff or look at one
+    /// object without touching the others.
+    pub fn only(&self, i: usize) -> Plan {
+        let mut object = self.objects[i].clone();
+        object.step = 1;
+        Plan {
+            ordering: self.ordering,
+            objects: vec![object],
+            edges: Vec::new(),
+            graph: Graph {
+                nodes: vec![graph::Node::Object { index: 0 }],
+                needs: vec![Vec::new()],
+            },
+            order: vec![0],
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// Classifies, infers edges, orders. Errors name the object and what to change.

@@ -1,0 +1,213 @@
+//! Prometheus metrics. Events the agent counts as they happen (syncs, drift, rollbacks, git
+//! fetches, webhooks) live in [`Metrics`]; what describes the current state (app info, health,
+//! resources, API requests) is derived from the app snapshots at scrape time, so it can never
+//! disagree with the status page.
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::agent::SyncResult;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppLabel {
+    pub app: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppResult {
+    pub app: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderResult {
+    pub provider: String,
+    pub result: String,
+}
+
+/// Counters and histograms of what happened since the process started.
+pub struct Metrics {
+    registry: Registry,
+    sync_total: Family<AppResult, Counter>,
+    sync_duration: Family<AppLabel, Histogram>,
+    drift_total: Family<AppLabel, Counter>,
+    rollback_total: Family<AppLabel, Counter>,
+    git_fetch_total: Family<AppResult, Counter>,
+    git_fetch_duration: Family<AppLabel, Histogram>,
+    webhook_total: Family<ProviderResult, Counter>,
+    leader: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let sync_total = Family::<AppResult, Counter>::default();
+        // Syncs take from a fraction of a second to the 5 min timeout.
+        let sync_duration = Family::<AppLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.25, 2.0, 12))
+        });
+        let drift_total = Family::<AppLabel, Counter>::default();
+        let rollback_total = Family::<AppLabel, Counter>::default();
+        let git_fetch_total = Family::<AppResult, Counter>::default();
+        let git_fetch_duration = Family::<AppLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        let webhook_total = Family::<ProviderResult, Counter>::default();
+        let leader = Gauge::<i64, AtomicI64>::default();
+        // Counters get `_total` appended by the encoder.
+        registry.register(
+            "ordo_app_sync",
+            "Finished syncs by result (Succeeded, Failed, TimedOut, Superseded)",
+            sync_total.clone(),
+        );
+        registry.register(
+            "ordo_app_sync_duration_seconds",
+            "Duration of finished syncs, health waits included",
+            sync_duration.clone(),
+        );
+        registry.register(
+            "ordo_app_drift",
+            "Changes to managed objects made outside git (drift) noticed by the watches",
+            drift_total.clone(),
+        );
+        registry.register(
+            "ordo_app_rollback",
+            "Automatic and requested rollbacks",
+            rollback_total.clone(),
+        );
+        registry.register(
+            "ordo_git_fetch",
+            "Remote checks and fetches by result (ok, error)",
+            git_fetch_total.clone(),
+        );
+        registry.register(
+            "ordo_git_fetch_duration_seconds",
+            "Duration of remote checks and fetches",
+            git_fetch_duration.clone(),
+        );
+        registry.register(
+            "ordo_webhook_requests",
+            "Webhook requests by provider and result",
+            webhook_total.clone(),
+        );
+        registry.register(
+            "ordo_leader",
+            "1 when this replica holds the leader lease and may write to the cluster",
+            leader.clone(),
+        );
+        Metrics {
+            registry,
+            sync_total,
+            sync_duration,
+            drift_total,
+            rollback_total,
+            git_fetch_total,
+            git_fetch_duration,
+            webhook_total,
+            leader,
+        }
+    }
+
+    /// Creates an app's series at zero, so alerts on `increase()` see the first event.
+    pub fn register_app(&self, app: &str) {
+        let a = || AppLabel {
+            app: app.to_owned(),
+        };
+        for result in ["Succeeded", "Failed", "TimedOut", "Superseded"] {
+            drop(self.sync_total.get_or_create(&AppResult {
+                app: app.to_owned(),
+                result: result.to_owned(),
+            }));
+        }
+        for result in ["ok", "error"] {
+            drop(self.git_fetch_total.get_or_create(&AppResult {
+                app: app.to_owned(),
+                result: result.to_owned(),
+            }));
+        }
+        drop(self.sync_duration.get_or_create(&a()));
+        drop(self.git_fetch_duration.get_or_create(&a()));
+        drop(self.drift_total.get_or_create(&a()));
+        drop(self.rollback_total.get_or_create(&a()));
+    }
+
+    pub fn sync_finished(&self, app: &str, result: SyncResult, seconds: f64) {
+        self.sync_total
+            .get_or_create(&AppResult {
+                app: app.to_owned(),
+                result: format!("{result:?}"),
+            })
+            .inc();
+        self.sync_duration
+            .get_or_create(&AppLabel {
+                app: app.to_owned(),
+            })
+            .observe(seconds.max(0.0));
+    }
+
+    pub fn drift(&self, app: &str) {
+        self.drift_total
+            .get_or_create(&AppLabel {
+                app: app.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn rollback(&self, app: &str) {
+        self.rollback_total
+            .get_or_create(&AppLabel {
+                app: app.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn git_fetch(&self, app: &str, ok: bool, seconds: f64) {
+        let result = if ok { "ok" } else { "error" };
+        self.git_fetch_total
+            .get_or_create(&AppResult {
+                app: app.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+        self.git_fetch_duration
+            .get_or_create(&AppLabel {
+                app: app.to_owned(),
+            })
+            .observe(seconds.max(0.0));
+    }
+
+    /// `provider`: github, gitlab, gitea, generic, unknown; `result`: triggered, ignored,
+    /// unauthorized, invalid, too_large.
+    pub fn webhook(&self, provider: &str, result: &str) {
+        self.webhook_total
+            .get_or_create(&ProviderResult {
+                provider: provider.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// The event metrics in the Prometheus text format, without the closing `# EOF`.
+    pub fn encode_events(&self, out: &mut String) -> std::fmt::Result {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode_registry(&mut text, &self.registry)?;
+        out.push_str(&text);
+        Ok(())
+    }
+}
