@@ -3,6 +3,10 @@
 # every CI start. Debian/Ubuntu (apt-get); run as root or with sudo available.
 #   nginx, fcgiwrap: serve a repository over smart HTTP (git http-backend) in tests/source_git.rs
 #   git, openssl:    make test repositories and the htpasswd hash
+#   chromium:        the real-browser test of the status page (tests/browser.rs)
+#   prometheus:      a real Prometheus scraping the agent (tests/http.rs)
+# and, with npm, playwright-core (no browser download: it drives Debian's chromium) into
+# tests/browser/node_modules.
 set -euo pipefail
 
 # command -> Debian package
@@ -11,6 +15,8 @@ declare -A wanted=(
   [fcgiwrap]=fcgiwrap
   [git]=git
   [openssl]=openssl
+  [chromium]=chromium
+  [prometheus]=prometheus
 )
 
 have() {
@@ -23,8 +29,18 @@ for cmd in "${!wanted[@]}"; do
   have "$cmd" || missing+=("${wanted[$cmd]}")
 done
 
+npm_deps() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+  if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules/playwright-core" ]; then
+    echo "install-deps: npm ci in tests/browser"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all present (nginx fcgiwrap git openssl)"
+  echo "install-deps: all present (${!wanted[*]})"
+  npm_deps
   exit 0
 fi
 
@@ -40,3 +56,5 @@ export DEBIAN_FRONTEND=noninteractive
 # The nginx package starts a system service on install where an init system runs; tests start
 # their own nginx on a free port, so the service is neither needed nor in the way.
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The prometheus package starts a system service too; tests run their own on a free port.
+npm_deps

@@ -206,6 +206,10 @@ pub fn run(args: RunArgs) -> ExitCode {
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
         };
+        // Tests and scripts listen on port 0 and read the real address from this line.
+        if let Ok(address) = listener.local_addr() {
+            info!(%address, "serving HTTP");
+        }
         let cache = config.cache_dir.clone().unwrap_or_else(default_cache_dir);
         info!(apps = config.apps.len(), config = %args.config.display(), listen = %config.listen, "starting");
         let metrics = Arc::new(Metrics::new());
