@@ -175,6 +175,41 @@ impl AppState {
     }
 }
 
+/// One tier of an app at a glance: the status page's tile bar and `ordo_resources`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierState {
+    pub tier: Tier,
+    pub resources: usize,
+    pub healthy: usize,
+    pub synced: usize,
+    /// The least healthy resource's status; `None` when the tier is empty or none is assessed.
+    pub health: Option<HealthStatus>,
+}
+
+impl AppState {
+    /// All five tiers in order, empty ones included.
+    pub fn tiers(&self) -> Vec<TierState> {
+        Tier::ALL
+            .iter()
+            .map(|&tier| {
+                let of_tier = || self.resources.iter().filter(move |r| r.tier == tier);
+                let assessed: Vec<HealthStatus> = of_tier().filter_map(|r| r.health).collect();
+                TierState {
+                    tier,
+                    resources: of_tier().count(),
+                    healthy: assessed
+                        .iter()
+                        .filter(|h| **h == HealthStatus::Healthy)
+                        .count(),
+                    synced: of_tier().filter(|r| r.sync == SyncStatus::Synced).count(),
+                    health: (!assessed.is_empty()).then(|| crate::health::worst(assessed)),
+                }
+            })
+            .collect()
+    }
+}
+
 /// The resources of a plan with their state after a sync report.
 pub fn resources(plan: &Plan, report: Option<&SyncReport>) -> Vec<ResourceState> {
     plan.order

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 
 pub mod page;
+pub mod view;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
