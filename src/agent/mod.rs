@@ -3,6 +3,7 @@
 //! publishes immutable [`AppState`] snapshots on a watch channel: readers never lock the writer.
 
 mod drift;
+pub mod lease;
 mod reconcile;
 pub mod state;
 pub mod store;
@@ -33,6 +34,16 @@ pub enum Command {
     Rollback(String),
     /// Lift a pin and follow the branch again.
     Unpin,
+}
+
+/// What an app task does now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// This replica leads (or runs alone): reconcile and write.
+    Lead,
+    /// Another replica leads: show what it stored, write nothing.
+    Follow,
+    Stop,
 }
 
 /// What the outside holds of one running app.
@@ -93,17 +104,26 @@ pub struct Agent {
     pub apps: BTreeMap<String, AppHandle>,
     tasks: JoinSet<()>,
     shutdown: watch::Sender<bool>,
+    mode: watch::Sender<Mode>,
 }
 
 impl Agent {
-    /// Starts one reconcile task per app.
+    /// Starts one task per app. They reconcile while `leader` is true (pass a channel that
+    /// stays true to run alone) and stand by, writing nothing, while it is false.
     pub fn start(
         config: &Config,
         cluster: Cluster,
         cache_dir: PathBuf,
         metrics: Arc<Metrics>,
+        leader: watch::Receiver<bool>,
     ) -> Agent {
         let (shutdown, stop) = watch::channel(false);
+        let initial = if *leader.borrow() {
+            Mode::Lead
+        } else {
+            Mode::Follow
+        };
+        let (mode, mode_rx) = watch::channel(initial);
         let mut tasks = JoinSet::new();
         let mut apps = BTreeMap::new();
         for app in &config.apps {
@@ -113,22 +133,25 @@ impl Agent {
                 cluster.clone(),
                 cache_dir.clone(),
                 metrics.clone(),
-                stop.clone(),
+                mode_rx.clone(),
             );
             tasks.spawn(task);
             apps.insert(app.name.clone(), handle);
         }
+        tasks.spawn(follow_leadership(leader, mode.clone(), stop.clone()));
         tasks.spawn(log_requests(cluster, stop));
         Agent {
             apps,
             tasks,
             shutdown,
+            mode,
         }
     }
 
     /// Asks every app to stop after the object it is working on, and waits for them.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
+        let _ = self.mode.send(Mode::Stop);
         while self.tasks.join_next().await.is_some() {}
     }
 
@@ -138,6 +161,32 @@ impl Agent {
             .values()
             .map(|h| h.state.borrow().clone())
             .collect()
+    }
+}
+
+/// Turns leadership changes into the apps' mode.
+async fn follow_leadership(
+    mut leader: watch::Receiver<bool>,
+    mode: watch::Sender<Mode>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            changed = leader.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let next = if *leader.borrow_and_update() { Mode::Lead } else { Mode::Follow };
+                mode.send_if_modified(|m| {
+                    let changed = *m != next && *m != Mode::Stop;
+                    if changed {
+                        *m = next;
+                    }
+                    changed
+                });
+            }
+        }
     }
 }
 
@@ -169,7 +218,7 @@ fn spawn_app(
     cluster: Cluster,
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
-    stop: watch::Receiver<bool>,
+    mode: watch::Receiver<Mode>,
 ) -> (
     AppHandle,
     impl std::future::Future<Output = ()> + Send + 'static,
@@ -194,7 +243,7 @@ fn spawn_app(
         },
         state_tx,
         command_rx,
-        stop,
+        mode,
     );
     (
         AppHandle {

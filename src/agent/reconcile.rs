@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::drift::{self, Drift, Guarded};
 use super::state::{self, AppState, Phase, Pin, SyncResult, Trigger};
-use super::{Command, Desired, store};
+use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, OnFailure, jittered};
 use crate::diff::SyncStatus;
@@ -39,7 +39,7 @@ pub(super) struct App {
     desired: watch::Sender<Option<Arc<Desired>>>,
     state: watch::Sender<Arc<AppState>>,
     commands: mpsc::Receiver<Command>,
-    stop: watch::Receiver<bool>,
+    mode: watch::Receiver<Mode>,
     /// The revision the cluster holds, when known.
     applied: Option<CommitInfo>,
     drift_task: Option<JoinHandle<()>>,
@@ -69,7 +69,7 @@ impl App {
         io: Io,
         state: watch::Sender<Arc<AppState>>,
         commands: mpsc::Receiver<Command>,
-        stop: watch::Receiver<bool>,
+        mode: watch::Receiver<Mode>,
     ) -> Self {
         let (drift_tx, drift_rx) = mpsc::unbounded_channel();
         App {
@@ -80,7 +80,7 @@ impl App {
             desired: io.desired,
             state,
             commands,
-            stop,
+            mode,
             applied: None,
             drift_task: None,
             drift_tx,
@@ -94,11 +94,59 @@ impl App {
         self.state.send_modify(|arc| change(Arc::make_mut(arc)));
     }
 
+    /// Not (or no longer) the one that writes: shutting down, or another replica leads.
     fn stopped(&self) -> bool {
-        *self.stop.borrow()
+        *self.mode.borrow() != Mode::Lead
     }
 
     pub(super) async fn run(mut self) {
+        loop {
+            let mode = *self.mode.borrow_and_update();
+            match mode {
+                Mode::Stop => break,
+                Mode::Follow => self.follow().await,
+                Mode::Lead => {
+                    info!(app = %self.config.name, "leading: reconciling");
+                    self.lead().await;
+                    // Whatever runs next starts from what is stored, not from this run's memory.
+                    if let Some(task) = self.drift_task.take() {
+                        task.abort();
+                    }
+                    self.applied = None;
+                }
+            }
+        }
+        info!(app = %self.config.name, "stopped");
+    }
+
+    /// A replica that does not lead shows what the leader stored, and writes nothing.
+    async fn follow(&mut self) {
+        info!(app = %self.config.name, "standing by: another replica leads");
+        self.update(|s| {
+            s.phase = Phase::Standby;
+            s.current_step = None;
+        });
+        let every = self.config.interval.max(Duration::from_secs(5));
+        loop {
+            match store::load(&self.cluster, &self.config.name, &self.config.namespace).await {
+                Ok(persisted) => self.update(|s| {
+                    s.show_stored(persisted);
+                    s.last_error = None;
+                    s.reconciled_at = Some(now());
+                }),
+                Err(e) => self.update(|s| s.last_error = Some(e.to_string())),
+            }
+            tokio::select! {
+                _ = self.mode.changed() => return,
+                Some(cmd) = self.commands.recv() => {
+                    warn!(app = %self.config.name, command = ?cmd, "not the leader: command dropped");
+                }
+                _ = sleep(every) => {}
+            }
+        }
+    }
+
+    async fn lead(&mut self) {
         self.restore().await;
         let mut trigger = Some(Trigger::Start);
         let seed = seed(&self.config.name);
@@ -115,16 +163,12 @@ impl App {
             round += 1;
             let wait = jittered(self.config.interval, seed ^ round);
             tokio::select! {
-                _ = self.stop.changed() => break,
+                _ = self.mode.changed() => continue,
                 Some(cmd) = self.commands.recv() => trigger = self.command(cmd),
                 Some(d) = self.drift_rx.recv() => self.on_drift(d),
                 _ = sleep(wait) => trigger = Some(Trigger::Interval),
             }
         }
-        if let Some(task) = self.drift_task.take() {
-            task.abort();
-        }
-        info!(app = %self.config.name, "stopped");
     }
 
     /// Loads the persisted history, retrying while the API server is unreachable.
@@ -142,7 +186,7 @@ impl App {
                 }
             }
             tokio::select! {
-                _ = self.stop.changed() => return,
+                _ = self.mode.changed() => if self.stopped() { return },
                 _ = sleep(delay) => {}
             }
             delay = (delay * 2).min(Duration::from_secs(30));
@@ -443,9 +487,11 @@ impl App {
         let result = loop {
             tokio::select! {
                 result = &mut sync => break result,
-                _ = self.stop.changed(), if !stopping => {
-                    stopping = true;
-                    let _ = cancel_tx.send(true);
+                _ = self.mode.changed(), if !stopping => {
+                    if self.stopped() {
+                        stopping = true;
+                        let _ = cancel_tx.send(true);
+                    }
                 }
                 Some(cmd) = self.commands.recv(), if self.pending.is_none() => {
                     // A rollback or unpin outranks the running sync; anything else waits.

@@ -19,6 +19,8 @@ pub enum Phase {
     Fetching,
     Syncing,
     RollingBack,
+    /// Another replica holds the leader lease: this one shows what it stored.
+    Standby,
 }
 
 /// Why a reconcile ran.
@@ -172,6 +174,33 @@ impl AppState {
             resources: Vec::new(),
             persisted: Persisted::default(),
         }
+    }
+}
+
+impl AppState {
+    /// What a standby replica shows: the stored history, and the revision and result of the
+    /// last sync the leader recorded.
+    pub fn show_stored(&mut self, persisted: Persisted) {
+        if let Some(last) = persisted.history.first() {
+            self.revision = Some(CommitInfo {
+                sha: last.revision.clone(),
+                message: last.message.clone(),
+                author: last.author.clone(),
+                time: 0,
+            });
+            let ok = last.result == SyncResult::Succeeded;
+            self.sync_status = if ok {
+                SyncStatus::Synced
+            } else {
+                SyncStatus::OutOfSync
+            };
+            self.health = if ok {
+                HealthStatus::Healthy
+            } else {
+                HealthStatus::Degraded
+            };
+        }
+        self.persisted = persisted;
     }
 }
 

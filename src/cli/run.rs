@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use tracing::{error, info};
 
 use super::{EXIT_BAD_INPUT, default_cache_dir};
-use crate::agent::{Agent, Persisted, store};
+use crate::agent::{Agent, Persisted, lease, store};
 use crate::cluster::Cluster;
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
@@ -36,6 +36,30 @@ pub struct RunArgs {
     /// Log lines as text for people or JSON for log pipelines.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Run several replicas safely: only the holder of a coordination.k8s.io Lease reconciles
+    /// and writes; the others serve the status page, API and metrics from the stored state and
+    /// take over within about 15 s when the leader dies.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "ordo",
+        requires = "leader_elect"
+    )]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: the pod's namespace).
+    #[arg(
+        long,
+        value_name = "NS",
+        env = "POD_NAMESPACE",
+        requires = "leader_elect"
+    )]
+    pub lease_namespace: Option<String>,
+    /// This replica's name in the Lease (default: the pod name, else the host name and pid).
+    #[arg(long, value_name = "ID", env = "POD_NAME", requires = "leader_elect")]
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -147,6 +171,34 @@ fn init_logs(format: LogFormat) {
     }
 }
 
+/// The Lease to campaign for, when `--leader-elect` is on.
+fn election(args: &RunArgs) -> Result<Option<lease::Election>, String> {
+    if !args.leader_elect {
+        return Ok(None);
+    }
+    let namespace = match &args.lease_namespace {
+        Some(ns) => ns.clone(),
+        None => std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+            .map(|ns| ns.trim().to_owned())
+            .map_err(|_| {
+                "--leader-elect needs the Lease's namespace: pass --lease-namespace or set POD_NAMESPACE".to_owned()
+            })?,
+    };
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "ordo".to_owned());
+        format!("{host}-{}", std::process::id())
+    });
+    Ok(Some(lease::Election {
+        namespace,
+        name: args.lease_name.clone(),
+        identity,
+    }))
+}
+
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
 /// A token or secret from its file, trimmed; an empty file is an error, not "no secret".
 fn read_secret(path: Option<&std::path::Path>) -> Result<Option<String>, String> {
     let Some(path) = path else { return Ok(None) };
@@ -213,7 +265,32 @@ pub fn run(args: RunArgs) -> ExitCode {
         let cache = config.cache_dir.clone().unwrap_or_else(default_cache_dir);
         info!(apps = config.apps.len(), config = %args.config.display(), listen = %config.listen, "starting");
         let metrics = Arc::new(Metrics::new());
-        let agent = Agent::start(&config, cluster.clone(), cache, metrics.clone());
+        let (leader_tx, leader) = tokio::sync::watch::channel(!args.leader_elect);
+        let (stop_campaign, campaign_stopped) = tokio::sync::watch::channel(false);
+        // Held to the end when running alone: leadership then never changes.
+        let mut _alone = None;
+        let campaign = match election(&args) {
+            Ok(Some(election)) => {
+                info!(lease = %election.name, namespace = %election.namespace, identity = %election.identity, "leader election: campaigning");
+                Some(tokio::spawn(lease::campaign(
+                    cluster.clone(),
+                    election,
+                    leader_tx,
+                    metrics.clone(),
+                    campaign_stopped,
+                )))
+            }
+            Ok(None) => {
+                metrics.set_leader(true);
+                _alone = Some(leader_tx);
+                None
+            }
+            Err(message) => {
+                error!("{message}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        };
+        let agent = Agent::start(&config, cluster.clone(), cache, metrics.clone(), leader);
         let state = ServerState {
             apps: Arc::new(agent.apps.clone()),
             config: Arc::new(config),
@@ -229,6 +306,11 @@ pub fn run(args: RunArgs) -> ExitCode {
         shutdown_signal().await;
         info!("shutting down: letting syncs in progress record their state");
         agent.stop().await;
+        // After the apps stopped: release the lease so another replica takes over at once.
+        let _ = stop_campaign.send(true);
+        if let Some(campaign) = campaign {
+            let _ = campaign.await;
+        }
         let _ = stop_http.send(());
         if let Ok(Err(e)) = http.await {
             error!("HTTP server: {e}");

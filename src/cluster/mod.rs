@@ -5,6 +5,7 @@ mod count;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
@@ -41,6 +42,11 @@ pub enum ClusterError {
         reason: String,
         message: String,
     },
+
+    #[error(
+        "{verb} {object}: refused locally: this replica does not hold the leader lease, so it does not write"
+    )]
+    Fenced { verb: &'static str, object: String },
 
     #[error("{verb} {object}: {message}")]
     Transport {
@@ -91,6 +97,8 @@ pub struct Cluster {
     client: Client,
     counter: Arc<RequestCounter>,
     discovery: Arc<RwLock<Option<Discovery>>>,
+    /// Closed while another replica may be the leader: apply and delete refuse before sending.
+    writes: Arc<AtomicBool>,
 }
 
 impl Cluster {
@@ -120,7 +128,28 @@ impl Cluster {
             client,
             counter,
             discovery: Arc::new(RwLock::new(None)),
+            writes: Arc::new(AtomicBool::new(true)),
         })
+    }
+
+    /// Opens or closes the write fence (leader election); shared by every clone.
+    pub fn allow_writes(&self, allowed: bool) {
+        self.writes.store(allowed, AtomicOrdering::SeqCst);
+    }
+
+    fn fence(
+        &self,
+        verb: &'static str,
+        object: impl FnOnce() -> String,
+    ) -> Result<(), ClusterError> {
+        if self.writes.load(AtomicOrdering::SeqCst) {
+            Ok(())
+        } else {
+            Err(ClusterError::Fenced {
+                verb,
+                object: object(),
+            })
+        }
     }
 
     pub fn requests(&self) -> &RequestCounter {
@@ -198,6 +227,9 @@ impl Cluster {
         } else {
             "apply"
         };
+        if !options.dry_run {
+            self.fence(verb, || describe(resource, namespace, name))?;
+        }
         let applied = self
             .api(resource, namespace)
             .patch(name, &params, &Patch::Apply(object))
@@ -270,6 +302,7 @@ impl Cluster {
         name: &str,
         propagation: PropagationPolicy,
     ) -> Result<bool, ClusterError> {
+        self.fence("delete", || describe(resource, namespace, name))?;
         let params = DeleteParams {
             propagation_policy: Some(propagation),
             ..DeleteParams::default()

@@ -1,0 +1,213 @@
+//! Leader election on a `coordination.k8s.io` Lease, so two replicas never both write.
+//!
+//! The holder renews every [`RETRY`]; a replica takes the lease over when its renew time has
+//! not moved for the lease's duration, measured on the local monotonic clock (no trust in the
+//! other replica's wall clock). Every update carries the `resourceVersion` it read, so two
+//! replicas racing for an expired lease cannot both win. The moment a holder sees another
+//! holder, or cannot renew within [`RENEW_DEADLINE`], it closes the cluster's write fence
+//! before anything else learns of it: no write leaves a replica that may have lost the lease.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::api::PostParams;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep, timeout};
+use tracing::{info, warn};
+
+use crate::cluster::Cluster;
+use crate::metrics::Metrics;
+
+/// How long a lease stays valid without renewal: a dead leader is replaced within this plus
+/// one [`RETRY`].
+pub const LEASE_DURATION: Duration = Duration::from_secs(12);
+/// A leader that has not renewed for this long stops writing (before the lease can expire
+/// for the others).
+pub const RENEW_DEADLINE: Duration = Duration::from_secs(8);
+pub const RETRY: Duration = Duration::from_secs(2);
+/// One request may not eat the whole renew deadline.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Who and where.
+#[derive(Debug, Clone)]
+pub struct Election {
+    pub namespace: String,
+    pub name: String,
+    pub identity: String,
+}
+
+/// What we last saw of someone else's lease, and when (monotonic).
+struct Observed {
+    holder: Option<String>,
+    renew: Option<MicroTime>,
+    at: Instant,
+}
+
+/// Campaigns until `stop` turns true, publishing leadership on `leader` and closing the
+/// cluster's write fence whenever this replica is not (or may no longer be) the leader.
+/// Releases the lease on stop so the next replica need not wait for it to expire.
+pub async fn campaign(
+    cluster: Cluster,
+    election: Election,
+    leader: watch::Sender<bool>,
+    metrics: std::sync::Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let api: Api<Lease> = Api::namespaced(cluster.client().clone(), &election.namespace);
+    let mut observed: Option<Observed> = None;
+    let mut renewed: Option<Instant> = None;
+    let set = |is: bool| {
+        cluster.allow_writes(is);
+        metrics.set_leader(is);
+        leader.send_if_modified(|was| {
+            let changed = *was != is;
+            *was = is;
+            changed
+        });
+    };
+    set(false);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match timeout(REQUEST_TIMEOUT, attempt(&api, &election, &mut observed)).await {
+            Ok(Ok(true)) => {
+                if !*leader.borrow() {
+                    info!(lease = %election.name, identity = %election.identity, "became the leader");
+                }
+                renewed = Some(Instant::now());
+                set(true);
+            }
+            Ok(Ok(false)) => {
+                if *leader.borrow() {
+                    warn!(lease = %election.name, "another replica holds the lease: stopped writing");
+                }
+                renewed = None;
+                set(false);
+            }
+            Ok(Err(e)) => warn!(lease = %election.name, error = %e, "lease request failed"),
+            Err(_) => warn!(lease = %election.name, "lease request timed out"),
+        }
+        if renewed.is_some_and(|at| at.elapsed() >= RENEW_DEADLINE) {
+            warn!(lease = %election.name, "could not renew the lease in time: stopped writing");
+            renewed = None;
+            set(false);
+        }
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = sleep(RETRY) => {}
+        }
+    }
+    if *leader.borrow() {
+        set(false);
+        if let Err(e) = release(&api, &election).await {
+            warn!(lease = %election.name, error = %e, "cannot release the lease; it expires by itself");
+        } else {
+            info!(lease = %election.name, "released the lease");
+        }
+    }
+}
+
+/// One round: create, renew or take over the lease. Ok(true) when we hold it now.
+async fn attempt(
+    api: &Api<Lease>,
+    election: &Election,
+    observed: &mut Option<Observed>,
+) -> Result<bool, kube::Error> {
+    let now = MicroTime(Timestamp::now());
+    let duration = i32::try_from(LEASE_DURATION.as_secs()).unwrap_or(15);
+    let Some(mut lease) = api.get_opt(&election.name).await? else {
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(election.name.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(election.identity.clone()),
+                lease_duration_seconds: Some(duration),
+                acquire_time: Some(now.clone()),
+                renew_time: Some(now),
+                lease_transitions: Some(0),
+                ..LeaseSpec::default()
+            }),
+        };
+        return match api.create(&PostParams::default(), &lease).await {
+            Ok(_) => Ok(true),
+            // Someone created it first: theirs.
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        };
+    };
+    let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+    let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+    if holder.as_deref() == Some(election.identity.as_str()) {
+        spec.renew_time = Some(now);
+        spec.lease_duration_seconds = Some(duration);
+        *observed = None;
+        return replace(api, election, &lease).await;
+    }
+    // Someone else's (or nobody's): has it stopped moving for a whole lease duration?
+    let seen = observed
+        .as_ref()
+        .is_some_and(|o| o.holder == holder && o.renew == spec.renew_time);
+    if !seen {
+        *observed = Some(Observed {
+            holder: holder.clone(),
+            renew: spec.renew_time.clone(),
+            at: Instant::now(),
+        });
+    }
+    let their_duration = spec
+        .lease_duration_seconds
+        .and_then(|s| u64::try_from(s).ok())
+        .map_or(LEASE_DURATION, Duration::from_secs);
+    let expired = holder.is_none()
+        || observed
+            .as_ref()
+            .is_some_and(|o| o.at.elapsed() >= their_duration);
+    if !expired {
+        return Ok(false);
+    }
+    info!(lease = %election.name, previous = ?holder, "lease expired: taking it over");
+    spec.holder_identity = Some(election.identity.clone());
+    spec.acquire_time = Some(now.clone());
+    spec.renew_time = Some(now);
+    spec.lease_duration_seconds = Some(duration);
+    spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+    *observed = None;
+    replace(api, election, &lease).await
+}
+
+/// An update guarded by the resourceVersion we read: a conflict means someone else moved
+/// first, and the lease is not ours.
+async fn replace(
+    api: &Api<Lease>,
+    election: &Election,
+    lease: &Lease,
+) -> Result<bool, kube::Error> {
+    match api
+        .replace(&election.name, &PostParams::default(), lease)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the lease up: an empty holder is taken at once by the next replica.
+async fn release(api: &Api<Lease>, election: &Election) -> Result<(), kube::Error> {
+    let Some(mut lease) = api.get_opt(&election.name).await? else {
+        return Ok(());
+    };
+    let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+    if spec.holder_identity.as_deref() != Some(election.identity.as_str()) {
+        return Ok(());
+    }
+    spec.holder_identity = None;
+    spec.renew_time = Some(MicroTime(Timestamp::now()));
+    replace(api, election, &lease).await.map(|_| ())
+}
