@@ -3,7 +3,7 @@
 //! restart. Observed the way a user would: `ordo status`, the agent's log, and the cluster.
 
 mod common;
-use common::{client, kubeconfig, unique};
+use common::{client, git, kubeconfig, unique};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,21 +15,6 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.org"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// A bare repository with a work clone to push from, and an agent following it.
 struct Setup {
@@ -97,16 +82,21 @@ impl Setup {
     }
 
     fn start(&mut self) {
-        let log = std::fs::File::create(&self.log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        self.agent = Some(self.spawn(&[], &self.log));
+    }
+
+    /// Another `ordo run` on the same config, with extra arguments and its own log.
+    fn spawn(&self, extra: &[&str], log: &Path) -> Child {
+        let log = std::fs::File::create(log).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_ordo"))
             .args(["run", "--config", self.config.to_str().unwrap()])
+            .args(extra)
             .env("KUBECONFIG", kubeconfig())
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("agent starts");
-        self.agent = Some(child);
+            .expect("agent starts")
     }
 
     fn kill(&mut self) {
@@ -484,4 +474,203 @@ fn stuck_applied(s: &Setup) -> bool {
         .and_then(|d| d.spec?.template.spec?.containers.first()?.image.clone())
         .as_deref()
         == Some("api:2")
+}
+
+/// The lease's holder, if any.
+fn lease_holder(namespace: &str, name: &str) -> Option<String> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let leases: Api<Lease> = Api::namespaced(rt.block_on(client()), namespace);
+    rt.block_on(leases.get_opt(name))
+        .unwrap()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty())
+}
+
+/// Writes in the API server's audit log made with `ordo/… (who)` as User-Agent, other than
+/// to the election's Lease.
+fn audited_writes_by(who: &str, lease: &str) -> Vec<String> {
+    let dir = Path::new(&kubeconfig()).parent().unwrap().to_path_buf();
+    let text =
+        std::fs::read_to_string(dir.join("logs/audit.log")).expect("the cluster's audit log");
+    let agent = format!("({who})");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["userAgent"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("ordo/") && a.ends_with(&agent))
+        })
+        .filter(|e| e["objectRef"]["name"] != lease)
+        .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
+        .collect()
+}
+
+#[test]
+fn two_replicas_elect_one_writer_and_the_other_takes_over_when_it_dies() {
+    let app = unique("leader");
+    let s = Setup::new(&app, "halt");
+    let first = s.push("v1", &app_files(&app, "api:1", "", "one"));
+    let dir = s.log.parent().unwrap().to_path_buf();
+    let elect = |who: &str| {
+        vec![
+            "--leader-elect".to_owned(),
+            "--lease-namespace".to_owned(),
+            "default".to_owned(),
+            "--lease-name".to_owned(),
+            app.clone(),
+            "--identity".to_owned(),
+            format!("{app}-{who}"),
+        ]
+    };
+    let args_a = elect("a");
+    let args_b = elect("b");
+    let a_args: Vec<&str> = args_a.iter().map(String::as_str).collect();
+    let b_args: Vec<&str> = args_b.iter().map(String::as_str).collect();
+    let mut a = s.spawn(&a_args, &dir.join("a.log"));
+    let mut b = s.spawn(&b_args, &dir.join("b.log"));
+    s.wait_status("the first sync by the leader", |st| {
+        last(st) == (first.as_str(), "Succeeded")
+    });
+    let leader = lease_holder("default", &app).expect("a leader holds the lease");
+    let (leader_id, follower_id) = if leader.ends_with("-a") {
+        (format!("{app}-a"), format!("{app}-b"))
+    } else {
+        (format!("{app}-b"), format!("{app}-a"))
+    };
+    assert!(
+        !audited_writes_by(&leader_id, &app).is_empty(),
+        "the leader's writes are in the audit log"
+    );
+    assert_eq!(
+        audited_writes_by(&follower_id, &app),
+        Vec::<String>::new(),
+        "the follower wrote nothing"
+    );
+
+    // The leader dies without releasing the lease; a new commit waits for the other replica.
+    let (dead, survivor) = if leader_id.ends_with("-a") {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    let _ = dead.kill();
+    let _ = dead.wait();
+    let killed = Instant::now();
+    let second = s.push("v2", &app_files(&app, "api:2", "", "two"));
+    eventually("the other replica to take the lease", || {
+        lease_holder("default", &app).as_deref() == Some(follower_id.as_str())
+    });
+    println!(
+        "leadership moved {:.1} s after the leader was killed",
+        killed.elapsed().as_secs_f64()
+    );
+    s.wait_status("the new leader syncs the new commit", |st| {
+        last(st) == (second.as_str(), "Succeeded")
+    });
+    let status = s.status();
+    let revisions: Vec<&str> = status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["revision"].as_str())
+        .collect();
+    assert!(
+        revisions.contains(&first.as_str()),
+        "history carried over: {revisions:?}"
+    );
+    let _ = survivor.kill();
+    let _ = survivor.wait();
+}
+
+#[test]
+fn an_agent_killed_mid_sync_converges_to_the_head_after_a_restart() {
+    let app = unique("killed");
+    let mut s = Setup::new(&app, "halt");
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {app}}}\ndata: {{k: v}}\n"
+        )
+    };
+    let mut v1 = app_files(&app, "api:1", "", "one");
+    v1.push(("old.yaml", cm("old")));
+    let first = s.push("v1", &v1);
+    s.start();
+    s.wait_status("the first sync", |st| {
+        last(st) == (first.as_str(), "Succeeded")
+    });
+
+    // v2 drops `old`, adds `extra`, and has a Deployment that cannot become healthy: the sync
+    // writes, then waits. It is killed there.
+    let mut v2 = app_files(
+        &app,
+        "api:2",
+        "      nodeSelector: {no-such-node: \"true\"}\n",
+        "two",
+    );
+    v2[2].1 = v2[2].1.replace("  progressDeadlineSeconds: 3\n", "");
+    v2.push(("extra.yaml", cm("extra")));
+    std::fs::remove_file(s.work.join("old.yaml")).unwrap();
+    s.push("v2 stuck", &v2);
+    eventually("the agent to be waiting on the stuck Deployment", || {
+        stuck_applied(&s)
+    });
+    s.kill(); // SIGKILL mid-sync
+
+    let mut v3 = app_files(&app, "api:3", "", "three");
+    v3.push(("extra.yaml", cm("extra")));
+    let third = s.push("v3", &v3);
+    s.start();
+    let status = s.wait_status("the head after the restart", |st| {
+        last(st) == (third.as_str(), "Succeeded")
+    });
+    let revisions: Vec<&str> = status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["revision"].as_str())
+        .collect();
+    assert!(
+        revisions.contains(&first.as_str()),
+        "history intact: {revisions:?}"
+    );
+
+    // Exactly git's objects, each once: `old` (left git in the killed sync) was pruned.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let kube = rt.block_on(client());
+    let members = kube::api::ListParams::default().labels(&format!(
+        "applyset.kubernetes.io/part-of={}",
+        applyset_id(&rt, &app)
+    ));
+    let configmaps: Api<ConfigMap> = Api::namespaced(kube.clone(), &app);
+    let mut names: Vec<String> = rt
+        .block_on(configmaps.list(&members))
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["extra", "settings"]);
+    let deployments: Api<Deployment> = Api::namespaced(kube, &app);
+    let deployments = rt.block_on(deployments.list(&members)).unwrap().items;
+    assert_eq!(deployments.len(), 1);
+    let image = deployments[0]
+        .spec
+        .as_ref()
+        .and_then(|d| d.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone());
+    assert_eq!(image.as_deref(), Some("api:3"));
+}
+
+/// The ApplySet id (`applyset-…-v1`) on the app's parent Secret.
+fn applyset_id(rt: &tokio::runtime::Runtime, app: &str) -> String {
+    use k8s_openapi::api::core::v1::Secret;
+    let secrets: Api<Secret> = Api::namespaced(rt.block_on(client()), app);
+    let parent = rt
+        .block_on(secrets.get(&format!("ordo-{app}")))
+        .expect("the ApplySet parent");
+    parent.metadata.labels.unwrap()["applyset.kubernetes.io/id"].clone()
 }

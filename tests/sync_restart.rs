@@ -1,6 +1,6 @@
-//! `ordo sync` rides out a restart of the API server: the local control plane's
-//! kube-apiserver (`scripts/cluster.sh restart-apiserver`) goes away in the middle of a sync
-//! and comes back. Every test that restarts the API server lives in this file: test binaries
+//! `ordo sync` and `ordo run` ride out an API server outage: the local control plane's
+//! kube-apiserver (`scripts/cluster.sh restart-apiserver 30`) goes away for 30 s in the middle
+//! of a sync, while an agent follows a repository, and comes back. Every test that restarts the API server lives in this file: test binaries
 //! run one after another, so the restart cannot disturb the tests of other files.
 //! Without KUBECONFIG the tests fail, never skip.
 //!
@@ -12,7 +12,7 @@
 //! and their pods NotReady, which kwok never undoes.
 
 mod common;
-use common::{client, kubeconfig, unique};
+use common::{client, git, kubeconfig, unique};
 
 use std::io::Read;
 use std::path::Path;
@@ -21,7 +21,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::Api;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
 
 fn text(b: &[u8]) -> String {
@@ -174,13 +175,137 @@ impl Drop for Sync {
     }
 }
 
+/// An agent (`ordo run`, interval 1s, selfHeal) following a git repository of two
+/// ConfigMaps `a` and `b` (no controllers involved, so only ordo's own recovery is tested).
+struct Agent {
+    _dir: tempfile::TempDir,
+    work: std::path::PathBuf,
+    log: std::path::PathBuf,
+    child: Child,
+}
+
+impl Agent {
+    fn start(ns: &str) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("repo.git");
+        let work = dir.path().join("work");
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+        );
+        git(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                bare.to_str().unwrap(),
+                work.to_str().unwrap(),
+            ],
+        );
+        let config = dir.path().join("ordo.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - name: {ns}\n    repo: {repo}\n    ref: main\n    namespace: {ns}\n    interval: 1s\n    timeout: 1m\n    prune: true\n    selfHeal: true\n",
+                cache = dir.path().join("cache").display(),
+                repo = bare.display(),
+            ),
+        )
+        .unwrap();
+        let log = config.with_file_name("agent.log");
+        Self::push_to(&work, ns, "1");
+        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("KUBECONFIG", kubeconfig())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the agent starts");
+        Agent {
+            work,
+            log,
+            child,
+            _dir: dir,
+        }
+    }
+
+    fn push_to(work: &Path, ns: &str, value: &str) -> String {
+        let cm = |name: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}}}\ndata: {{value: \"{value}\"}}\n"
+            )
+        };
+        std::fs::write(
+            work.join("all.yaml"),
+            format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\n{}---\n{}",
+                cm("a"),
+                cm("b")
+            ),
+        )
+        .unwrap();
+        git(work, &["add", "-A"]);
+        git(work, &["commit", "-q", "-m", &format!("value {value}")]);
+        git(work, &["push", "-q", "origin", "HEAD:main"]);
+        git(work, &["rev-parse", "HEAD"])
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// ConfigMap `name`'s `value`, or None (absent, or the API server unreachable).
+fn value(rt: &tokio::runtime::Runtime, configmaps: &Api<ConfigMap>, name: &str) -> Option<String> {
+    rt.block_on(configmaps.get_opt(name))
+        .ok()
+        .flatten()
+        .and_then(|c| c.data?.get("value").cloned())
+}
+
+/// Polls `check` every 200 ms until it holds or `limit` passes.
+fn wait_for(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}\n{}",
+            context()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
-fn sync_survives_an_api_server_restart() {
+fn sync_and_agent_survive_an_api_server_outage() {
     let ns = unique("restart");
     let dir = tempfile::tempdir().unwrap();
     write_manifests(dir.path(), &ns);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let deployments: Api<Deployment> = Api::namespaced(rt.block_on(client()), &ns);
+
+    let agent_ns = unique("outage");
+    let mut agent = Agent::start(&agent_ns);
+    let configmaps: Api<ConfigMap> = Api::namespaced(rt.block_on(client()), &agent_ns);
+    wait_for(
+        "the agent's first sync",
+        Duration::from_secs(90),
+        || value(&rt, &configmaps, "a").as_deref() == Some("1"),
+        || agent.log(),
+    );
 
     let mut sync = Sync::spawn(dir.path(), &ns);
 
@@ -209,13 +334,26 @@ fn sync_survives_an_api_server_restart() {
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
     let restart = Command::new(&script)
-        .args(["restart-apiserver", "5"])
+        .args(["restart-apiserver", "30"])
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("scripts/cluster.sh runs");
+    // A commit pushed while the API server is down: the agent must apply it once it is back.
+    wait_for(
+        "the API server to go down",
+        Duration::from_secs(30),
+        || rt.block_on(configmaps.get_opt("a")).is_err(),
+        String::new,
+    );
+    let second = Agent::push_to(&agent.work, &agent_ns, "2");
+    let restart = restart
+        .wait_with_output()
+        .expect("restart-apiserver finishes");
     assert!(
         restart.status.success(),
-        "{} restart-apiserver 5 failed ({}); it targets the cluster of the ORDO_CLUSTER_* \
+        "{} restart-apiserver 30 failed ({}); it targets the cluster of the ORDO_CLUSTER_* \
          variables, which must match KUBECONFIG\nstdout:\n{}\nstderr:\n{}",
         script.display(),
         restart.status,
@@ -269,4 +407,28 @@ fn sync_survives_an_api_server_restart() {
         "no request failed, so the restart did not hit the sync: {requests:?}\nstderr:\n{err}"
     );
     eprintln!("requests that failed during the restart: {failed:?}");
+
+    // The agent lived through it, applied the commit pushed during the outage, and its
+    // drift watch is back: an edit is healed.
+    wait_for(
+        "the agent to apply the commit pushed during the outage",
+        Duration::from_secs(120),
+        || value(&rt, &configmaps, "a").as_deref() == Some("2"),
+        || agent.log(),
+    );
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "the agent exited\n{}",
+        agent.log()
+    );
+    let edit = serde_json::json!({"data": {"value": "edited"}});
+    rt.block_on(configmaps.patch("b", &PatchParams::default(), &Patch::Merge(&edit)))
+        .expect("edit ConfigMap b");
+    wait_for(
+        "the edit to be healed by the resumed watch",
+        Duration::from_secs(60),
+        || value(&rt, &configmaps, "b").as_deref() == Some("2"),
+        || agent.log(),
+    );
+    eprintln!("agent converged to {second} after the outage");
 }

@@ -47,6 +47,8 @@ pub(super) struct App {
     drift_rx: mpsc::UnboundedReceiver<Drift>,
     /// A command that arrived while a sync ran.
     pending: Option<Command>,
+    /// Objects as the last sync left them: lets the next sync skip their dry runs.
+    known: Option<Arc<sync::Fingerprints>>,
     /// When the stored pin was last read.
     pin_checked: Option<tokio::time::Instant>,
 }
@@ -86,6 +88,7 @@ impl App {
             drift_tx,
             drift_rx,
             pending: None,
+            known: None,
             pin_checked: None,
         }
     }
@@ -113,6 +116,7 @@ impl App {
                         task.abort();
                     }
                     self.applied = None;
+                    self.known = None;
                 }
             }
         }
@@ -433,6 +437,7 @@ impl App {
             }
         }
         if let Ok(r) = &report {
+            self.known = Some(Arc::new(r.fingerprints.clone()));
             self.update(|s| {
                 s.resources = state::resources(&plan, Some(r));
                 s.health = r.health;
@@ -465,6 +470,7 @@ impl App {
             options: options.clone(),
         })));
         options.cancel = Some(cancel_rx);
+        options.known = self.known.clone();
         let state = self.state.clone();
         let reporter: sync::Reporter = Arc::new(move |event: &Event| {
             let step = match event {

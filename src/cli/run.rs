@@ -234,8 +234,16 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    let election = match election(&args) {
+        Ok(e) => e,
+        Err(message) => {
+            error!("{message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     runtime.block_on(async move {
-        let cluster = match Cluster::connect(args.kubeconfig.as_deref()).await {
+        let who = election.as_ref().map(|e| e.identity.as_str());
+        let cluster = match Cluster::connect_as(args.kubeconfig.as_deref(), who).await {
             Ok(c) => c,
             Err(e) => {
                 error!("{e}");
@@ -269,8 +277,8 @@ pub fn run(args: RunArgs) -> ExitCode {
         let (stop_campaign, campaign_stopped) = tokio::sync::watch::channel(false);
         // Held to the end when running alone: leadership then never changes.
         let mut _alone = None;
-        let campaign = match election(&args) {
-            Ok(Some(election)) => {
+        let campaign = match election {
+            Some(election) => {
                 info!(lease = %election.name, namespace = %election.namespace, identity = %election.identity, "leader election: campaigning");
                 Some(tokio::spawn(lease::campaign(
                     cluster.clone(),
@@ -280,14 +288,10 @@ pub fn run(args: RunArgs) -> ExitCode {
                     campaign_stopped,
                 )))
             }
-            Ok(None) => {
+            None => {
                 metrics.set_leader(true);
                 _alone = Some(leader_tx);
                 None
-            }
-            Err(message) => {
-                error!("{message}");
-                return ExitCode::from(EXIT_BAD_INPUT);
             }
         };
         let agent = Agent::start(&config, cluster.clone(), cache, metrics.clone(), leader);

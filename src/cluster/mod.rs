@@ -105,7 +105,16 @@ impl Cluster {
     /// Connects with a kubeconfig file, or infers the configuration (KUBECONFIG, ~/.kube/config,
     /// or the in-cluster service account).
     pub async fn connect(kubeconfig: Option<&Path>) -> Result<Self, ClusterError> {
-        let config = match kubeconfig {
+        Self::connect_as(kubeconfig, None).await
+    }
+
+    /// Like [`Cluster::connect`], with `who` in the User-Agent (`ordo/0.1.0 (who)`), so the
+    /// API server's audit log tells replicas apart.
+    pub async fn connect_as(
+        kubeconfig: Option<&Path>,
+        who: Option<&str>,
+    ) -> Result<Self, ClusterError> {
+        let mut config = match kubeconfig {
             Some(path) => {
                 let file = Kubeconfig::read_from(path)
                     .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
@@ -117,6 +126,13 @@ impl Cluster {
                 .await
                 .map_err(|e| ClusterError::Config(e.to_string()))?,
         };
+        let agent = match who {
+            Some(who) => format!("ordo/{} ({who})", env!("CARGO_PKG_VERSION")),
+            None => format!("ordo/{}", env!("CARGO_PKG_VERSION")),
+        };
+        if let Ok(value) = http::HeaderValue::from_str(&agent) {
+            config.headers.push((http::header::USER_AGENT, value));
+        }
         let counter = Arc::new(RequestCounter::default());
         let client = ClientBuilder::try_from(config)
             .map_err(|e| ClusterError::Config(e.to_string()))?

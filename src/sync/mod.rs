@@ -13,10 +13,12 @@ mod prune;
 mod report;
 mod walk;
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+
 use thiserror::Error;
 use tokio::time::Instant;
 
@@ -53,7 +55,34 @@ pub struct SyncOptions {
     /// When it turns true, requests in flight finish, nothing new starts and health waits
     /// end: a newer revision arrived, or the agent is shutting down.
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Objects as the previous sync left them: one whose desired and live state both match
+    /// is Synced without a dry run, so a one-object commit costs one dry run, not thousands.
+    pub known: Option<Arc<Fingerprints>>,
 }
+
+/// Content hashes of one object's desired manifest and (normalized) live state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    desired: u64,
+    live: u64,
+}
+
+impl Fingerprint {
+    pub fn of(desired: &serde_json::Value, live: &serde_json::Value) -> Self {
+        let hash = |v: &serde_json::Value| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            v.to_string().hash(&mut h);
+            h.finish()
+        };
+        Fingerprint {
+            desired: hash(desired),
+            live: hash(&crate::diff::normalize(live)),
+        }
+    }
+}
+
+/// By object id.
+pub type Fingerprints = std::collections::HashMap<String, Fingerprint>;
 
 impl SyncOptions {
     pub fn cancelled(&self) -> bool {
@@ -76,6 +105,7 @@ impl SyncOptions {
             keep_dry_run: false,
             revision: String::new(),
             cancel: None,
+            known: None,
         }
     }
 }

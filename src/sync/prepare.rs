@@ -218,8 +218,22 @@ async fn validate(
         .filter(|(p, o)| p.object.id.is("", "Namespace") && o.live.is_none())
         .map(|(p, _)| p.object.id.name.clone())
         .collect();
+    // Unchanged since the previous sync on both sides: its dry run would say Synced again.
+    let mut unchanged = vec![false; objects.len()];
+    if let Some(known) = &options.known {
+        for (i, o) in objects.iter_mut().enumerate() {
+            let same = o.live.as_ref().is_some_and(|live| {
+                known.get(&o.report.id) == Some(&super::Fingerprint::of(&o.desired, live))
+            });
+            if same {
+                unchanged[i] = true;
+                o.status = SyncStatus::Synced;
+                o.report.sync = SyncStatus::Synced;
+            }
+        }
+    }
     let checks = stream::iter(0..objects.len())
-        .filter(|&i| std::future::ready(!objects[i].deferred))
+        .filter(|&i| std::future::ready(!objects[i].deferred && !unchanged[i]))
         .map(|i| {
             let o = &objects[i];
             let mut desired = o.desired.clone();

@@ -67,6 +67,10 @@ pub struct SyncReport {
     /// Each object as the sync last saw it, by id: the baseline a drift watch starts from.
     #[serde(skip)]
     pub live: std::collections::HashMap<String, serde_json::Value>,
+    /// What the healthy objects looked like at the end: the next sync skips the dry run of
+    /// those whose desired and live state have not moved since (`SyncOptions::known`).
+    #[serde(skip)]
+    pub fingerprints: super::Fingerprints,
 }
 
 impl SyncReport {
@@ -143,8 +147,21 @@ pub(super) fn finish(
         .iter()
         .filter_map(|o| Some((o.report.id.clone(), o.live.clone()?)))
         .collect();
+    let fingerprints = state
+        .objects
+        .iter()
+        .filter(|o| o.report.outcome == Outcome::Healthy)
+        .filter_map(|o| {
+            let live = o.live.as_ref()?;
+            Some((
+                o.report.id.clone(),
+                super::Fingerprint::of(&o.desired, live),
+            ))
+        })
+        .collect();
     SyncReport {
         live,
+        fingerprints,
         objects,
         pruned,
         health,
