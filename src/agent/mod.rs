@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, SyncResult, Trigger};
 
@@ -231,6 +232,7 @@ fn spawn_app(
         &config.namespace,
     );
     let (state_tx, state_rx) = watch::channel(Arc::new(initial));
+    let span = tracing::info_span!("app", app = %config.name);
     let (command_tx, command_rx) = mpsc::channel(16);
     let (desired_tx, desired_rx) = watch::channel(None);
     let app = reconcile::App::new(
@@ -251,6 +253,6 @@ fn spawn_app(
             commands: command_tx,
             desired: desired_rx,
         },
-        app.run(),
+        app.run().instrument(span),
     )
 }

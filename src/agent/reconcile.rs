@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::sleep;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 use super::drift::{self, Drift, Guarded};
 use super::state::{self, AppState, Phase, Pin, SyncResult, Trigger};
@@ -295,7 +295,12 @@ impl App {
         } else {
             target.clone()
         };
-        match self.sync_revision(&reference, &target, trigger).await {
+        let span = tracing::info_span!("sync", revision = %short(&target), trigger = ?trigger);
+        match self
+            .sync_revision(&reference, &target, trigger)
+            .instrument(span)
+            .await
+        {
             Ended::Failed if self.config.on_failure == OnFailure::Rollback && !pinned => {
                 self.roll_back_from(&target, &head).await;
             }
@@ -367,7 +372,11 @@ impl App {
                 manual: false,
             });
         });
-        self.sync_revision(&good, &good, Trigger::Rollback).await;
+        let span =
+            tracing::info_span!("sync", revision = %short(&good), trigger = ?Trigger::Rollback);
+        self.sync_revision(&good, &good, Trigger::Rollback)
+            .instrument(span)
+            .await;
     }
 
     /// Fetches, plans and syncs one revision; records the outcome.
@@ -479,6 +488,9 @@ impl App {
                 Event::Failed { id, message, .. } => Some(format!("{id}: {message}")),
                 _ => None,
             };
+            if let Some(step) = &step {
+                tracing::debug!(step = %step, "progress");
+            }
             if let Some(step) = step {
                 state.send_modify(|arc| Arc::make_mut(arc).current_step = Some(step));
             }

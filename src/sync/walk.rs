@@ -12,6 +12,7 @@ use kube::api::PropagationPolicy;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep};
+use tracing::Instrument;
 
 use super::live::{Group, LiveView};
 use super::prepare::dry_run;
@@ -92,7 +93,8 @@ pub(super) async fn walk(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
                 recreate: o.recreate,
                 ignore_health: health::ignored(&o.desired),
             };
-            running.push(Box::pin(converge(ctx, target)));
+            let span = tracing::debug_span!("object", id = %target.id);
+            running.push(Box::pin(converge(ctx, target).instrument(span)));
         }
         let Some(done) = running.next().await else {
             break;
