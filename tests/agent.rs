@@ -258,6 +258,26 @@ fn pushes_are_followed_and_drift_is_healed() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(s.log().contains("drift corrected"), "{}", s.log());
+
+    // `ordo diff --config --app` sees what the agent sees: in sync (exit 0).
+    let diff = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args([
+            "diff",
+            "--config",
+            s.config.to_str().unwrap(),
+            "--app",
+            &app,
+        ])
+        .env("KUBECONFIG", kubeconfig())
+        .output()
+        .unwrap();
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
 }
 
 #[test]

@@ -252,3 +252,37 @@ fn plans_a_git_revision_by_ref_and_path() {
         assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
     }
 }
+
+#[test]
+fn diff_and_sync_with_a_config_name_the_app_or_list_the_choices() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ordo.yaml");
+    let config = config.to_str().unwrap();
+    for command in ["diff", "sync"] {
+        let out = ordo(&[command, "--config", config]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--config needs --app") && err.contains("apps: travel"),
+            "{err}"
+        );
+
+        let out = ordo(&[command, "--config", config, "--app", "nope"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("no app \"nope\"") && err.contains("apps: travel"),
+            "{err}"
+        );
+    }
+    let out = ordo(&["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a source or --config is required"
+    );
+}

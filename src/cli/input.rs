@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use sha2::{Digest, Sha256};
 
 use super::default_cache_dir;
+use crate::config::AppConfig;
 use crate::manifest;
 use crate::plan::render::PlanSource;
 use crate::plan::{self, Ordering, Plan};
@@ -14,7 +15,16 @@ use crate::source::{self, RepoSpec, Selection, Snapshot};
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// A directory of manifests, or a git repository (URL, or a local path with --ref).
+    /// Not needed with --config.
+    #[arg(required_unless_present = "config", default_value = "")]
     pub source: String,
+    /// The agent's config file: repository, ref, path, namespace, ordering, file globs and
+    /// credentials come from the app named by --app (flags given as well are ignored).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The app of --config, once resolved.
+    #[arg(skip)]
+    pub from_config: Option<AppConfig>,
     /// Branch, tag or full commit SHA (git sources; default: the remote's HEAD).
     #[arg(long = "ref", value_name = "REF")]
     pub reference: Option<String>,
@@ -87,8 +97,58 @@ pub fn load(args: &InputArgs) -> Result<Loaded, String> {
     })
 }
 
+/// With --config, takes everything about the source from the app named `app`.
+pub fn resolve(args: &mut InputArgs, app: Option<&str>) -> Result<(), String> {
+    let Some(path) = &args.config else {
+        return Ok(());
+    };
+    let config = crate::config::load(path).map_err(|e| e.to_string())?;
+    let names = || {
+        config
+            .apps
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(name) = app else {
+        return Err(format!(
+            "--config needs --app to say which app of {} (apps: {})",
+            path.display(),
+            names()
+        ));
+    };
+    let Some(found) = config.app(name) else {
+        return Err(format!(
+            "no app {name:?} in {} (apps: {})",
+            path.display(),
+            names()
+        ));
+    };
+    args.source = found.repo.clone();
+    args.reference = Some(found.reference.clone());
+    args.path = found.path.clone();
+    args.namespace = found.namespace.clone();
+    args.ordering = match found.ordering {
+        Ordering::Tiers => OrderingArg::Tiers,
+        Ordering::Graph => OrderingArg::Graph,
+    };
+    if args.cache_dir.is_none() {
+        args.cache_dir = config.cache_dir.clone();
+    }
+    args.from_config = Some(found.clone());
+    Ok(())
+}
+
 /// A plain directory is read as is unless a revision is asked for; anything else is git.
 fn read(args: &InputArgs) -> Result<(Snapshot, String), source::SourceError> {
+    if let Some(app) = &args.from_config {
+        let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        return Ok((
+            source::fetch(&app.repo_spec(), &cache, &app.selection())?,
+            app.repo.clone(),
+        ));
+    }
     let mut selection = Selection::at(args.path.clone());
     if !args.include.is_empty() {
         selection.include = args.include.clone();

@@ -25,14 +25,19 @@ Exit codes: 0 everything Healthy, 1 something failed or is unhealthy, 2 bad inpu
 Examples:
   ordo sync examples/travel-app --namespace travel --timeout 5m
   ordo sync ./deploy --app shop --prune
-  ordo sync examples/travel-app --dry-run";
+  ordo sync examples/travel-app --dry-run
+  ordo sync --config config/ordo.yaml --app travel   # what the agent would do, once";
 
 pub const DIFF_AFTER_HELP: &str = "\
 Compares a server-side dry run of each object with the live object, ignoring status,
 managedFields, resourceVersion, generation, uid, creationTimestamp and fields owned by other
 managers. Secret values are redacted. Writes nothing.
 
-Exit codes (like kubectl diff): 0 in sync, 1 differences found, 2 error.";
+Exit codes (like kubectl diff): 0 in sync, 1 differences found, 2 error.
+
+Examples:
+  ordo diff examples/travel-app --namespace travel --app travel
+  ordo diff --config config/ordo.yaml --app travel   # what the agent's app would change";
 
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
@@ -119,7 +124,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-pub fn run_sync(args: SyncArgs) -> ExitCode {
+pub fn run_sync(mut args: SyncArgs) -> ExitCode {
+    if let Err(message) = input::resolve(&mut args.input, args.cluster.app.as_deref()) {
+        return error(&message);
+    }
     let loaded = match input::load(&args.input) {
         Ok(l) => l,
         Err(message) => return error(&message),
@@ -128,6 +136,11 @@ pub fn run_sync(args: SyncArgs) -> ExitCode {
     opts.prune = args.prune;
     opts.allow_empty = args.allow_empty;
     opts.timeout = args.timeout;
+    if let Some(app) = &args.input.from_config {
+        opts.prune |= app.prune;
+        opts.allow_empty |= app.allow_empty;
+        opts.timeout = app.timeout;
+    }
     opts.dry_run = args.dry_run;
     opts.force_conflicts = !args.no_force_conflicts;
     let json = args.output == Format::Json;
@@ -172,7 +185,10 @@ pub fn run_sync(args: SyncArgs) -> ExitCode {
     }
 }
 
-pub fn run_diff(args: DiffArgs) -> ExitCode {
+pub fn run_diff(mut args: DiffArgs) -> ExitCode {
+    if let Err(message) = input::resolve(&mut args.input, args.cluster.app.as_deref()) {
+        return error(&message);
+    }
     let loaded = match input::load(&args.input) {
         Ok(l) => l,
         Err(message) => return error(&message),
