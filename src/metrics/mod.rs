@@ -3,6 +3,8 @@
 //! resources, API requests) is derived from the app snapshots at scrape time, so it can never
 //! disagree with the status page.
 
+pub mod render;
+
 use std::sync::atomic::AtomicI64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -188,8 +190,8 @@ impl Metrics {
             .observe(seconds.max(0.0));
     }
 
-    /// `provider`: github, gitlab, gitea, generic, unknown; `result`: triggered, ignored,
-    /// unauthorized, invalid, too_large.
+    /// `provider`: github, gitlab, gitea, forgejo, generic, unknown; `result`: triggered,
+    /// ignored, unauthorized, disabled (no secret configured), invalid, too_large.
     pub fn webhook(&self, provider: &str, result: &str) {
         self.webhook_total
             .get_or_create(&ProviderResult {

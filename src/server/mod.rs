@@ -5,13 +5,31 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::agent::AppHandle;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use axum::{Extension, Router};
+use tokio::sync::watch;
+
+use crate::agent::{AppHandle, AppState};
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, render};
 
+pub mod api;
+pub mod error;
+pub mod events;
+pub mod openapi;
 pub mod page;
+pub mod probe;
 pub mod view;
+pub mod webhook;
+
+#[cfg(test)]
+mod tests;
+
+use error::ApiError;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -26,9 +44,31 @@ pub struct ServerState {
     pub webhook_secret: Option<Arc<[u8]>>,
 }
 
+/// Every route but the status page's, by path: one table, so the OpenAPI test sees exactly what
+/// the router serves.
+pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
+    let mut routes = api::routes();
+    routes.extend(events::routes());
+    routes.extend(webhook::routes());
+    routes.extend(openapi::routes());
+    routes.extend(probe::routes());
+    routes.push(("/metrics", get(metrics)));
+    routes
+}
+
 /// Every route, with its state.
-pub fn router(state: ServerState) -> axum::Router {
-    axum::Router::new().merge(page::routes()).with_state(state)
+pub fn router(state: ServerState) -> Router {
+    let mut router = Router::new();
+    for (path, route) in routes() {
+        router = router.route(path, route);
+    }
+    router
+        .merge(page::routes())
+        .fallback(not_found)
+        // After the merge: it applies to the routes present when called.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(Arc::new(probe::ApiCheck::default())))
+        .with_state(state)
 }
 
 /// Serves until `shutdown` resolves; open SSE streams are closed then.
@@ -37,7 +77,50 @@ pub async fn serve(
     state: ServerState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    let (closing, closed) = watch::channel(false);
+    let app = router(state).layer(Extension(events::Closing(closed)));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Event streams never end by themselves; a graceful shutdown waits for them.
+            let _ = closing.send(true);
+        })
         .await
+}
+
+fn is_api(uri: &Uri) -> bool {
+    uri.path() == "/api" || uri.path().starts_with("/api/")
+}
+
+async fn not_found(uri: Uri) -> Response {
+    if is_api(&uri) {
+        ApiError::no_route(uri.path()).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "not found\n").into_response()
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    if is_api(&uri) {
+        ApiError::method_not_allowed(method.as_str(), uri.path()).into_response()
+    } else {
+        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<ServerState>) -> Response {
+    let apps: Vec<Arc<AppState>> = state
+        .apps
+        .values()
+        .map(|h| h.state.borrow().clone())
+        .collect();
+    match render::exposition(&state.metrics, &apps, &state.cluster.requests().snapshot()) {
+        Ok(text) => ([(header::CONTENT_TYPE, render::CONTENT_TYPE)], text).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("cannot encode the metrics: {e}"),
+        )
+        .into_response(),
+    }
 }

@@ -1,0 +1,411 @@
+//! The JSON API under `/api/v1`: apps, their diffs and resources (read from the published
+//! snapshots and, for diffs and live objects, the API server), and the mutating calls that
+//! queue a command for an app's reconcile task.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::routing::{MethodRouter, get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::ServerState;
+use super::error::ApiError;
+use super::view;
+use crate::agent::{AppHandle, Command};
+use crate::cluster::ClusterError;
+use crate::sync::SyncError;
+
+/// Bodies of the mutating calls are a few bytes of JSON.
+const COMMAND_BODY_LIMIT: usize = 64 * 1024;
+/// How long a caller should wait before retrying a refused command: about one reconcile step.
+const RETRY_AFTER_SECONDS: u32 = 5;
+/// A rollback names a revision by at least this many leading hex digits, as git's short SHAs.
+const MIN_REVISION_PREFIX: usize = 7;
+
+pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
+    let limit = || DefaultBodyLimit::max(COMMAND_BODY_LIMIT);
+    vec![
+        ("/api/v1/apps", get(list)),
+        ("/api/v1/apps/{name}", get(app)),
+        ("/api/v1/apps/{name}/diff", get(diff)),
+        ("/api/v1/apps/{name}/resource", get(resource)),
+        ("/api/v1/apps/{name}/sync", post(sync).layer(limit())),
+        (
+            "/api/v1/apps/{name}/rollback",
+            post(rollback).layer(limit()),
+        ),
+        ("/api/v1/apps/{name}/unpin", post(unpin).layer(limit())),
+    ]
+}
+
+/// The app named in the path; 404 naming the apps there are when it is unknown.
+pub struct App {
+    pub name: String,
+    pub handle: AppHandle,
+}
+
+impl FromRequestParts<ServerState> for App {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ServerState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(name) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                ApiError::bad_request(format!("{e}; use the app's name from /api/v1/apps"))
+            })?;
+        let handle = lookup(state, &name)?.clone();
+        Ok(App { name, handle })
+    }
+}
+
+/// The handle of app `name`, or the 404 every endpoint answers for an unknown app.
+pub fn lookup<'a>(state: &'a ServerState, name: &str) -> Result<&'a AppHandle, ApiError> {
+    state.apps.get(name).ok_or_else(|| {
+        let names: Vec<&str> = state.apps.keys().map(String::as_str).collect();
+        ApiError::not_found(format!(
+            "no app {name:?}; the apps are: {}",
+            names.join(", ")
+        ))
+    })
+}
+
+/// A request carrying the configured bearer token. Checked before anything else is looked at,
+/// so a caller without it learns nothing (not even which apps exist).
+pub struct Authorized;
+
+impl FromRequestParts<ServerState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ServerState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = &state.api_token else {
+            return Err(ApiError::forbidden(
+                "mutating calls are disabled: set apiTokenFile in the config",
+            ));
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer);
+        match presented {
+            None => Err(ApiError::unauthorized(
+                "this call needs the API token: send the header Authorization: Bearer <token>",
+            )),
+            Some(p) if same_secret(p.as_bytes(), token.as_bytes()) => Ok(Authorized),
+            Some(_) => Err(ApiError::unauthorized(
+                "the bearer token is wrong: send the token from the agent's apiTokenFile",
+            )),
+        }
+    }
+}
+
+/// The credentials of `Authorization: Bearer <credentials>` (the scheme is case-insensitive,
+/// RFC 7235).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    let credentials = credentials.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty()).then_some(credentials)
+}
+
+/// Constant-time equality that leaks neither content nor length: both sides are hashed to the
+/// same size first, and the digests compared with `subtle`.
+pub fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
+    let a = Sha256::digest(presented);
+    let b = Sha256::digest(expected);
+    a.as_slice().ct_eq(b.as_slice()).into()
+}
+
+async fn list(State(state): State<ServerState>) -> Json<Value> {
+    // BTreeMap order is name order.
+    let apps: Vec<Value> = state
+        .apps
+        .values()
+        .map(|h| view::summary(&h.state.borrow()))
+        .collect();
+    Json(json!({ "apps": apps }))
+}
+
+async fn app(app: App) -> Json<Value> {
+    Json(view::app(&app.handle.state.borrow()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiffQuery {
+    pub object: Option<String>,
+}
+
+async fn diff(
+    State(state): State<ServerState>,
+    app: App,
+    query: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    // Read before diffing: the revision the diff was computed for, or an older one if a new plan
+    // lands meanwhile, never a newer one.
+    let revision = app
+        .handle
+        .desired
+        .borrow()
+        .as_ref()
+        .map(|d| d.revision.clone());
+    match app
+        .handle
+        .diff(&state.cluster, query.object.as_deref())
+        .await
+    {
+        Ok(None) => Ok(Json(json!({"revision": null, "objects": []}))),
+        Ok(Some(objects)) => Ok(Json(json!({"revision": revision, "objects": objects}))),
+        Err(e) => Err(sync_error(&app.name, e)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResourceQuery {
+    pub id: Option<String>,
+}
+
+async fn resource(
+    State(state): State<ServerState>,
+    app: App,
+    query: Result<Query<ResourceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Some(id) = query.id.filter(|id| !id.is_empty()) else {
+        return Err(ApiError::bad_request(
+            "name the object with ?id=<Kind/namespace/name>, as listed in the app's resources",
+        ));
+    };
+    let snapshot = app.handle.state.borrow().clone();
+    let Some(found) = snapshot.resources.iter().find(|r| r.id == id) else {
+        return Err(ApiError::not_found(format!(
+            "app {} has no object {id:?}; pick one from the app's resources",
+            app.name
+        )));
+    };
+    let dependents: Vec<Value> = snapshot
+        .resources
+        .iter()
+        .flat_map(|r| {
+            r.depends_on
+                .iter()
+                .filter(|d| d.id == id)
+                .map(|d| json!({"id": r.id, "reason": d.reason}))
+        })
+        .collect();
+    let (live, diff) = tokio::join!(
+        live_yaml(
+            &state,
+            &found.api_version,
+            &found.kind,
+            found.namespace.as_deref(),
+            &found.name
+        ),
+        app.handle.diff(&state.cluster, Some(&id)),
+    );
+    let live = live.map_err(|e| cluster_error(&app.name, &e))?;
+    let mut doc = match serde_json::to_value(found) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    doc.insert("dependents".into(), Value::Array(dependents));
+    doc.insert("live".into(), live.map_or(Value::Null, Value::String));
+    match diff {
+        Ok(diffs) => {
+            let one = diffs.as_ref().and_then(|d| d.first());
+            doc.insert("diffStatus".into(), json!(one.map(|d| d.status)));
+            doc.insert(
+                "diff".into(),
+                json!(one.map(|d| d.diff.clone()).unwrap_or_default()),
+            );
+        }
+        // The live object is still worth showing when the dry run is refused.
+        Err(e) => {
+            doc.insert("diffStatus".into(), Value::Null);
+            doc.insert("diff".into(), Value::Null);
+            doc.insert("diffError".into(), json!(e.to_string()));
+        }
+    }
+    Ok(Json(Value::Object(doc)))
+}
+
+/// The live object as YAML, without managedFields and with Secret values redacted; `None` when
+/// it does not exist (or its kind is not served, e.g. a CRD not installed yet).
+async fn live_yaml(
+    state: &ServerState,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<String>, ClusterError> {
+    let resource = match state.cluster.resource(api_version, kind).await {
+        Ok(r) => r,
+        Err(ClusterError::UnknownKind { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(live) = state.cluster.get(&resource, namespace, name).await? else {
+        return Ok(None);
+    };
+    let shown = crate::diff::redact(&live);
+    // Serializing a JSON value as YAML does not fail in practice; JSON is YAML too.
+    Ok(Some(
+        serde_saphyr::to_string(&shown).unwrap_or_else(|_| format!("{shown:#}\n")),
+    ))
+}
+
+fn cluster_error(app: &str, e: &ClusterError) -> ApiError {
+    if e.is_transient() {
+        ApiError::unavailable(
+            format!("{app}: the API server did not answer ({e}); retry shortly"),
+            RETRY_AFTER_SECONDS,
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "cluster_error",
+            format!("{app}: {e}"),
+        )
+    }
+}
+
+fn sync_error(app: &str, e: SyncError) -> ApiError {
+    match e {
+        SyncError::Cluster(c) => cluster_error(app, &c),
+        // The dry run refused the desired state: that is the answer, not an outage.
+        other => ApiError::new(
+            StatusCode::CONFLICT,
+            "diff_refused",
+            format!("{app}: {other}"),
+        ),
+    }
+}
+
+/// The JSON object of a command's body; an empty body is `{}`.
+fn command_body(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(COMMAND_BODY_LIMIT)
+        } else {
+            ApiError::bad_request(format!("cannot read the request body: {}", e.body_text()))
+        }
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "the request body must be a JSON object, e.g. {\"revision\": \"<sha>\"}",
+        )),
+        Err(e) => Err(ApiError::invalid_json(e)),
+    }
+}
+
+/// Queues `command` without waiting: a full queue means the app is busy with earlier requests,
+/// and the caller is told to come back rather than being held.
+fn queue(app: &App, command: Command, action: &str) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if app.handle.state.borrow().phase == crate::agent::Phase::Standby {
+        return Err(ApiError::unavailable(
+            format!(
+                "this replica is on standby: another replica holds the leader lease and acts on {}; retry, or send it to the leader",
+                app.name
+            ),
+            RETRY_AFTER_SECONDS,
+        ));
+    }
+    match app.handle.commands.try_send(command) {
+        Ok(()) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"app": app.name, "action": action, "accepted": true})),
+        )),
+        Err(TrySendError::Full(_)) => Err(ApiError::unavailable(
+            format!(
+                "{} already has requests queued; retry after {RETRY_AFTER_SECONDS} s",
+                app.name
+            ),
+            RETRY_AFTER_SECONDS,
+        )),
+        Err(TrySendError::Closed(_)) => Err(ApiError::unavailable(
+            format!(
+                "{} is not running (the agent is stopping); retry once it is back",
+                app.name
+            ),
+            RETRY_AFTER_SECONDS,
+        )),
+    }
+}
+
+async fn sync(
+    _: Authorized,
+    app: App,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    command_body(body)?;
+    queue(&app, Command::Sync, "sync")
+}
+
+async fn unpin(
+    _: Authorized,
+    app: App,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    command_body(body)?;
+    queue(&app, Command::Unpin, "unpin")
+}
+
+async fn rollback(
+    _: Authorized,
+    app: App,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = command_body(body)?;
+    let Some(wanted) = body.get("revision").and_then(Value::as_str) else {
+        return Err(ApiError::bad_request(
+            "send {\"revision\": \"<sha>\"} naming a revision from the app's history",
+        ));
+    };
+    let revision = history_revision(&app, wanted)?;
+    queue(&app, Command::Rollback(revision), "rollback")
+}
+
+/// The full SHA of the history entry `wanted` names (all of it, or its first 7+ characters).
+fn history_revision(app: &App, wanted: &str) -> Result<String, ApiError> {
+    // Git prints SHAs in lower case; a pasted upper-case one means the same commit.
+    let wanted = wanted.trim().to_ascii_lowercase();
+    let wanted = wanted.as_str();
+    let state = app.handle.state.borrow().clone();
+    let mut matches: Vec<&str> = state
+        .persisted
+        .history
+        .iter()
+        .map(|h| h.revision.as_str())
+        .filter(|r| wanted.len() >= MIN_REVISION_PREFIX && r.starts_with(wanted))
+        .collect();
+    // A revision synced several times appears several times.
+    matches.sort_unstable();
+    matches.dedup();
+    match matches.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(ApiError::bad_request(format!(
+            "revision {wanted:?} is not in the history of {}; pick a revision (at least {MIN_REVISION_PREFIX} characters) from its history",
+            app.name
+        ))),
+        _ => Err(ApiError::bad_request(format!(
+            "revision {wanted:?} matches {} revisions in the history of {}; give more characters",
+            matches.len(),
+            app.name
+        ))),
+    }
+}

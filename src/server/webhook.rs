@@ -1,0 +1,533 @@
+//! `POST /api/v1/webhook`: push notifications from GitHub, GitLab, Gitea, Forgejo, or anything
+//! that can sign a small JSON body (`X-Ordo-Signature`). A verified push reconciles the apps
+//! that follow the pushed repository and branch right away instead of at their next interval.
+//!
+//! Every request is authenticated before its body is parsed, compared in constant time, and
+//! counted in `ordo_webhook_requests_total{provider,result}`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::ServerState;
+use super::api::same_secret;
+use super::error::ApiError;
+use crate::agent::Command;
+use crate::config::AppConfig;
+
+/// Push payloads are a few KiB (GitHub caps them at 25 MB, but only with thousands of commits,
+/// which carry nothing a sync needs).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
+    vec![(
+        "/api/v1/webhook",
+        post(receive).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+    )]
+}
+
+/// Who sent the request, judged by the headers each provider documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    GitHub,
+    GitLab,
+    Gitea,
+    Forgejo,
+    Generic,
+}
+
+impl Provider {
+    pub fn label(self) -> &'static str {
+        match self {
+            Provider::GitHub => "github",
+            Provider::GitLab => "gitlab",
+            Provider::Gitea => "gitea",
+            Provider::Forgejo => "forgejo",
+            Provider::Generic => "generic",
+        }
+    }
+
+    /// Forgejo also sends Gitea's headers, and Gitea GitHub's, for compatibility: the most
+    /// specific provider is checked first.
+    pub fn detect(headers: &HeaderMap) -> Option<Provider> {
+        let has = |name: &str| headers.contains_key(name);
+        if has("x-forgejo-signature") || has("x-forgejo-event") {
+            Some(Provider::Forgejo)
+        } else if has("x-gitea-signature") || has("x-gitea-event") {
+            Some(Provider::Gitea)
+        } else if has("x-gitlab-event") || has("x-gitlab-token") {
+            Some(Provider::GitLab)
+        } else if has("x-github-event") || has("x-hub-signature-256") {
+            Some(Provider::GitHub)
+        } else if has("x-ordo-signature") {
+            Some(Provider::Generic)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the request carries proof of the shared secret, as this provider signs.
+    pub fn verify(self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> bool {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        match self {
+            // GitLab sends the secret itself, not a signature.
+            Provider::GitLab => {
+                header("x-gitlab-token").is_some_and(|t| same_secret(t.as_bytes(), secret))
+            }
+            Provider::GitHub => header("x-hub-signature-256")
+                .and_then(|s| s.strip_prefix("sha256="))
+                .is_some_and(|hex| signed(body, secret, hex)),
+            Provider::Generic => header("x-ordo-signature")
+                .and_then(|s| s.strip_prefix("sha256="))
+                .is_some_and(|hex| signed(body, secret, hex)),
+            Provider::Gitea => {
+                header("x-gitea-signature").is_some_and(|hex| signed(body, secret, hex))
+            }
+            Provider::Forgejo => {
+                header("x-forgejo-signature").is_some_and(|hex| signed(body, secret, hex))
+            }
+        }
+    }
+
+    /// What the request announces; `Err` when the body is not the JSON this provider sends.
+    pub fn delivery(self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, String> {
+        let event = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let event = match self {
+            Provider::GitHub => event("x-github-event"),
+            Provider::GitLab => event("x-gitlab-event"),
+            Provider::Gitea => event("x-gitea-event"),
+            Provider::Forgejo => event("x-forgejo-event"),
+            Provider::Generic => "push".to_owned(),
+        };
+        let is_push = match self {
+            Provider::GitLab => event == "Push Hook" || event == "Tag Push Hook",
+            _ => event.eq_ignore_ascii_case("push"),
+        };
+        if event.eq_ignore_ascii_case("ping") {
+            return Ok(Delivery::Ping);
+        }
+        if !is_push {
+            return Ok(Delivery::Other(event));
+        }
+        let payload: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        if !payload.is_object() {
+            return Err("the body is not a JSON object".to_owned());
+        }
+        Ok(Delivery::Push(match self {
+            Provider::GitLab => Push::gitlab(&payload),
+            Provider::Generic => Push::generic(&payload)?,
+            _ => Push::github(&payload),
+        }))
+    }
+}
+
+/// `hex` is the HMAC-SHA256 of `body` keyed with `secret`. `verify_slice` compares in
+/// constant time.
+fn signed(body: &[u8], secret: &[u8], hex: &str) -> bool {
+    let Some(signature) = decode_hex(hex.trim()) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&signature).is_ok()
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Push(Push),
+    Ping,
+    /// An event ordo does not act on (issues, pull requests, …), by name.
+    Other(String),
+}
+
+/// A push: every URL the payload gives for the repository, the pushed ref, and the
+/// repository's default branch when the payload says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Push {
+    pub urls: Vec<String>,
+    /// `refs/heads/main`, `refs/tags/v1` or a bare name; `None` (generic form only) means
+    /// "something in this repository changed".
+    pub reference: Option<String>,
+    pub default_branch: Option<String>,
+}
+
+impl Push {
+    /// GitHub, Gitea and Forgejo share the payload shape.
+    fn github(payload: &Value) -> Push {
+        let repo = &payload["repository"];
+        Push {
+            urls: strings(
+                repo,
+                &["clone_url", "ssh_url", "git_url", "html_url", "url"],
+            ),
+            reference: payload["ref"].as_str().map(str::to_owned),
+            default_branch: repo["default_branch"].as_str().map(str::to_owned),
+        }
+    }
+
+    fn gitlab(payload: &Value) -> Push {
+        let project = &payload["project"];
+        let mut urls = strings(
+            project,
+            &[
+                "git_http_url",
+                "git_ssh_url",
+                "web_url",
+                "http_url",
+                "ssh_url",
+                "url",
+            ],
+        );
+        urls.extend(strings(
+            &payload["repository"],
+            &["git_http_url", "git_ssh_url", "homepage", "url"],
+        ));
+        Push {
+            urls,
+            reference: payload["ref"].as_str().map(str::to_owned),
+            default_branch: project["default_branch"].as_str().map(str::to_owned),
+        }
+    }
+
+    fn generic(payload: &Value) -> Result<Push, String> {
+        let Some(repo) = payload["repo"].as_str() else {
+            return Err("the body needs \"repo\": the repository URL".to_owned());
+        };
+        Ok(Push {
+            urls: vec![repo.to_owned()],
+            reference: payload["ref"].as_str().map(str::to_owned),
+            default_branch: None,
+        })
+    }
+
+    /// Whether an app following `repo` at `reference` ("" = the default branch) should look now.
+    /// A false positive costs one remote check; a miss costs an interval, so unknowns match.
+    pub fn concerns(&self, repo: &str, reference: &str) -> bool {
+        let key = repo_key(repo);
+        if !self.urls.iter().any(|u| repo_key(u) == key) {
+            return false;
+        }
+        let Some(pushed) = self.reference.as_deref() else {
+            return true;
+        };
+        if reference.is_empty() {
+            return match &self.default_branch {
+                Some(default) => pushed
+                    .strip_prefix("refs/heads/")
+                    .is_some_and(|branch| branch == default),
+                None => true,
+            };
+        }
+        short_ref(pushed) == short_ref(reference)
+    }
+}
+
+fn strings(object: &Value, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .filter_map(|k| object[*k].as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `main` for `refs/heads/main`, `v1` for `refs/tags/v1`.
+fn short_ref(reference: &str) -> &str {
+    reference
+        .strip_prefix("refs/heads/")
+        .or_else(|| reference.strip_prefix("refs/tags/"))
+        .unwrap_or(reference)
+}
+
+/// A repository URL reduced to what names the repository, so the forms a provider sends
+/// (`https://host/o/r.git`, `git@host:o/r.git`, `ssh://git@host:22/o/r`) and the one configured
+/// compare equal: no scheme, user info or port, the host in lower case, no trailing `.git` or
+/// `/`. Local paths and `file://` URLs become the path.
+pub fn repo_key(url: &str) -> String {
+    let url = url.trim();
+    let (host, path) = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => (None, rest),
+        Some((_, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            (Some(host_of(authority)), path)
+        }
+        None => match scp_like(url) {
+            Some((authority, path)) => (Some(host_of(authority)), path),
+            None => (None, url),
+        },
+    };
+    let mut path = path.trim_end_matches('/');
+    if let Some(stripped) = path.strip_suffix(".git") {
+        path = stripped.trim_end_matches('/');
+    }
+    match host {
+        Some(host) => format!("{host}/{}", path.trim_start_matches('/')),
+        None => path.to_owned(),
+    }
+}
+
+/// `[user@]host:path` as git reads it: a ':' before any '/', and more than one letter before it
+/// (so `C:/repo` stays a path).
+fn scp_like(url: &str) -> Option<(&str, &str)> {
+    let (authority, path) = url.split_once(':')?;
+    (authority.len() > 1 && !authority.contains('/') && !path.starts_with("//"))
+        .then_some((authority, path))
+}
+
+/// The host of `[user[:password]@]host[:port]`, lower case.
+fn host_of(authority: &str) -> String {
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match hostport.strip_prefix('[') {
+        // [v6]:port
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => hostport.split(':').next().unwrap_or(hostport),
+    };
+    host.to_ascii_lowercase()
+}
+
+/// How a request ended, for the counter.
+mod result {
+    pub const TRIGGERED: &str = "triggered";
+    pub const IGNORED: &str = "ignored";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const DISABLED: &str = "disabled";
+    pub const INVALID: &str = "invalid";
+    pub const TOO_LARGE: &str = "too_large";
+}
+
+async fn receive(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let provider = Provider::detect(&headers);
+    let (result, response) = match handle(&state, provider, &headers, body) {
+        Ok((result, response)) => (result, response),
+        Err((result, error)) => (result, error.into_response()),
+    };
+    state
+        .metrics
+        .webhook(provider.map_or("unknown", Provider::label), result);
+    response
+}
+
+type Outcome = Result<(&'static str, Response), (&'static str, ApiError)>;
+
+fn handle(
+    state: &ServerState,
+    provider: Option<Provider>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Outcome {
+    let Some(secret) = state.webhook_secret.as_deref() else {
+        return Err((
+            result::DISABLED,
+            ApiError::forbidden(
+                "webhooks are disabled: set webhookSecretFile in the config and sign with that secret",
+            ),
+        ));
+    };
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            (result::TOO_LARGE, ApiError::too_large(BODY_LIMIT))
+        } else {
+            (result::INVALID, ApiError::bad_request(e.body_text()))
+        }
+    })?;
+    let Some(provider) = provider else {
+        return Err((
+            result::UNAUTHORIZED,
+            ApiError::unauthorized(
+                "the request is not signed: send X-Hub-Signature-256 (GitHub), X-Gitlab-Token (GitLab), X-Gitea-Signature / X-Forgejo-Signature, or X-Ordo-Signature: sha256=<HMAC-SHA256 of the body>",
+            ),
+        ));
+    };
+    if !provider.verify(headers, &body, secret) {
+        return Err((
+            result::UNAUTHORIZED,
+            ApiError::unauthorized(format!(
+                "the {} signature is missing or does not match: sign with the secret in the agent's webhookSecretFile",
+                provider.label()
+            )),
+        ));
+    }
+    let delivery = provider.delivery(headers, &body).map_err(|e| {
+        (
+            result::INVALID,
+            ApiError::bad_request(format!(
+                "the {} payload cannot be read: {e}",
+                provider.label()
+            )),
+        )
+    })?;
+    let push = match delivery {
+        Delivery::Push(push) => push,
+        Delivery::Ping => return Ok((result::IGNORED, ignored("ping"))),
+        Delivery::Other(event) => return Ok((result::IGNORED, ignored(&event))),
+    };
+    let triggered = trigger(state, &push);
+    tracing::info!(
+        provider = provider.label(),
+        reference = push.reference.as_deref().unwrap_or("-"),
+        apps = ?triggered,
+        "webhook: push received"
+    );
+    let result = if triggered.is_empty() {
+        result::IGNORED
+    } else {
+        result::TRIGGERED
+    };
+    let reply = (
+        StatusCode::ACCEPTED,
+        Json(json!({ "triggered": triggered })),
+    );
+    Ok((result, reply.into_response()))
+}
+
+fn ignored(event: &str) -> Response {
+    Json(json!({"triggered": [], "ignored": format!("event {event:?} triggers nothing; only pushes do")}))
+        .into_response()
+}
+
+/// Sends `Command::Webhook` to every app the push concerns; returns their names.
+fn trigger(state: &ServerState, push: &Push) -> Vec<String> {
+    state
+        .config
+        .apps
+        .iter()
+        .filter(|app: &&AppConfig| push.concerns(&app.repo, &app.reference))
+        .filter_map(|app| {
+            let handle = state.apps.get(&app.name)?;
+            match handle.commands.try_send(Command::Webhook) {
+                // A full queue already holds requests that reconcile the app, which fetches
+                // the new head all the same.
+                Ok(()) | Err(TrySendError::Full(_)) => Some(app.name.clone()),
+                Err(TrySendError::Closed(_)) => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_urls_compare_by_host_and_path() {
+        let same = [
+            (
+                "https://github.com/acme/shop.git",
+                "git@github.com:acme/shop.git",
+            ),
+            (
+                "https://github.com/acme/shop",
+                "ssh://git@GitHub.com:22/acme/shop.git/",
+            ),
+            (
+                "https://user:token@github.com/acme/shop/",
+                "http://github.com/acme/shop",
+            ),
+            ("/srv/git/shop.git", "file:///srv/git/shop.git"),
+            ("/srv/git/shop.git/", "/srv/git/shop"),
+            ("ssh://git@[::1]:2222/shop", "https://[::1]/shop.git"),
+        ];
+        for (a, b) in same {
+            assert_eq!(repo_key(a), repo_key(b), "{a} vs {b}");
+        }
+        let different = [
+            (
+                "https://github.com/acme/shop",
+                "https://github.com/acme/shop-api",
+            ),
+            (
+                "https://github.com/acme/shop",
+                "https://gitlab.com/acme/shop",
+            ),
+            (
+                "https://github.com/acme/shop",
+                "https://github.com/Acme/shop",
+            ),
+            ("/srv/git/shop.git", "/srv/other/shop.git"),
+        ];
+        for (a, b) in different {
+            assert_ne!(repo_key(a), repo_key(b), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn a_push_concerns_apps_on_its_branch_or_following_the_default_branch() {
+        let push = Push {
+            urls: vec!["https://github.com/acme/shop.git".into()],
+            reference: Some("refs/heads/main".into()),
+            default_branch: Some("main".into()),
+        };
+        let repo = "git@github.com:acme/shop";
+        assert!(push.concerns(repo, "main"));
+        assert!(push.concerns(repo, "refs/heads/main"));
+        assert!(
+            push.concerns(repo, ""),
+            "empty ref follows the default branch"
+        );
+        assert!(!push.concerns(repo, "release"));
+        assert!(!push.concerns("https://github.com/acme/other", "main"));
+
+        let feature = Push {
+            reference: Some("refs/heads/feature".into()),
+            ..push.clone()
+        };
+        assert!(!feature.concerns(repo, ""), "not the default branch");
+        let tag = Push {
+            reference: Some("refs/tags/v1.2".into()),
+            ..push.clone()
+        };
+        assert!(tag.concerns(repo, "v1.2"));
+        assert!(!tag.concerns(repo, ""));
+        let anything = Push {
+            reference: None,
+            default_branch: None,
+            ..push
+        };
+        assert!(anything.concerns(repo, "release"));
+    }
+
+    #[test]
+    fn signatures_are_hex_hmac_sha256_of_the_exact_body() {
+        // RFC 4231 test case 2.
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert!(signed(b"what do ya want for nothing?", b"Jefe", expected));
+        assert!(signed(
+            b"what do ya want for nothing?",
+            b"Jefe",
+            &expected.to_uppercase()
+        ));
+        assert!(!signed(b"what do ya want for nothing? ", b"Jefe", expected));
+        assert!(!signed(b"what do ya want for nothing?", b"jefe", expected));
+        assert!(!signed(b"what do ya want for nothing?", b"Jefe", "5bdc"));
+        assert!(!signed(b"what do ya want for nothing?", b"Jefe", "zz"));
+    }
+}
