@@ -30,13 +30,18 @@ kubectl="${XDG_CACHE_HOME:-$HOME/.cache}/ordo/k8s-v1.34.4/bin/kubectl"
 cat <<TXT
 
 ordo is about to follow $demo/travel-app.git (branch main) into namespace travel.
+
+  Status page:  http://127.0.0.1:8080/   (the app: http://127.0.0.1:8080/apps/travel)
+  JSON API:     curl -s http://127.0.0.1:8080/api/v1/apps/travel
+  Metrics:      curl -s http://127.0.0.1:8080/metrics | grep ^ordo_app
+
 In another terminal, try:
 
   cd $root && eval "\$(scripts/cluster.sh env)"
   $ordo status --config config/ordo.yaml              # what the agent recorded
   $kubectl -n travel get deploy,sts,svc,ingress
 
-  # push a commit and watch it roll out within seconds:
+  # push a commit and watch it roll out on the status page within seconds (no reload):
   cd $demo/work
   sed -i 's/backend:1.4.2/backend:1.5.0/' backend/backend.yaml
   git commit -qam "Backend 1.5.0" && git push -q origin main

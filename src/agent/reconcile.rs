@@ -186,7 +186,12 @@ impl App {
                 }
                 Err(e) => {
                     warn!(app = %self.config.name, error = %e, "cannot read persisted state; retrying");
-                    self.update(|s| s.last_error = Some(e.to_string()));
+                    // Tried once: readiness must not hang on an app that cannot work (say, a
+                    // forbidden namespace); its error is on the page and in the API.
+                    self.update(|s| {
+                        s.last_error = Some(e.to_string());
+                        s.reconciled_at.get_or_insert_with(now);
+                    });
                 }
             }
             tokio::select! {
@@ -482,6 +487,35 @@ impl App {
         options.known = self.known.clone();
         let state = self.state.clone();
         let reporter: sync::Reporter = Arc::new(move |event: &Event| {
+            // Each object's node on the status page follows the sync as it happens.
+            let change: Option<(&str, SyncStatus, Option<HealthStatus>, Option<String>)> =
+                match event {
+                    Event::Applied { id, .. } => Some((
+                        id,
+                        SyncStatus::Synced,
+                        Some(HealthStatus::Progressing),
+                        Some("applied, waiting for health".into()),
+                    )),
+                    Event::Healthy { id, .. } => {
+                        Some((id, SyncStatus::Synced, Some(HealthStatus::Healthy), None))
+                    }
+                    Event::Failed { id, message, .. } => Some((
+                        id,
+                        SyncStatus::OutOfSync,
+                        Some(HealthStatus::Degraded),
+                        Some(message.clone()),
+                    )),
+                    _ => None,
+                };
+            if let Some((id, sync_status, health, message)) = change {
+                state.send_modify(|arc| {
+                    if let Some(r) = Arc::make_mut(arc).resources.iter_mut().find(|r| r.id == id) {
+                        r.sync = sync_status;
+                        r.health = health;
+                        r.message = message;
+                    }
+                });
+            }
             let step = match event {
                 Event::Applied { id, .. } => Some(format!("applied {id}, waiting for health")),
                 Event::Healthy { id, .. } => Some(format!("{id} healthy")),
@@ -571,9 +605,9 @@ impl App {
                 SyncResult::Succeeded => {
                     s.sync_status = SyncStatus::Synced;
                     s.last_error = None;
-                    if s.persisted.failed_revision.as_deref() == Some(commit.sha.as_str()) {
-                        s.persisted.failed_revision = None;
-                    }
+                    // A later revision (or a rollback) synced: the failed one is history now,
+                    // and a pin, if any, keeps it from being retried.
+                    s.persisted.failed_revision = None;
                 }
                 SyncResult::Superseded => s.sync_status = SyncStatus::OutOfSync,
                 SyncResult::Failed | SyncResult::TimedOut => {

@@ -1,0 +1,229 @@
+//! The status page in a real browser: `ordo run` follows a git repository holding the
+//! travel-app example, and Debian's Chromium, driven by playwright-core
+//! (tests/browser/status-page.mjs), watches it deploy, opens a resource, and sees a pushed
+//! commit arrive without a reload. Screenshots land in target/artifacts/browser.
+
+mod common;
+use common::{client, kubeconfig, unique};
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams};
+
+/// The script's own timeouts are shorter; this only stops a hung browser.
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(420);
+const AGENT_START: Duration = Duration::from_secs(60);
+const TOKEN: &str = "browser-test-token";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.org"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Copies the example into `to`, moved to namespace `ns` so parallel runs do not collide.
+fn copy_example(from: &Path, to: &Path, ns: &str) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_example(&entry.path(), &target, ns);
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let is_namespace = text.contains("kind: Namespace");
+        let moved: Vec<String> = text
+            .lines()
+            .map(|line| {
+                if line.trim() == "namespace: travel" || (is_namespace && line == "  name: travel")
+                {
+                    line.replace("travel", ns)
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect();
+        std::fs::write(target, moved.join("\n") + "\n").unwrap();
+    }
+}
+
+/// The agent process: killed when the test ends, however it ends.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(config: &Path, log: PathBuf) -> Agent {
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("KUBECONFIG", kubeconfig())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("the agent starts");
+        Agent { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The address from the `serving HTTP address=…` line.
+    fn address(&mut self) -> String {
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            if let Some(address) = log
+                .lines()
+                .filter(|l| l.contains("serving HTTP"))
+                .find_map(|l| l.split("address=").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+            {
+                return address.to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the agent exited ({status}) before serving HTTP:\n{log}");
+            }
+            assert!(
+                started.elapsed() < AGENT_START,
+                "no `serving HTTP` line within {AGENT_START:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Deletes the test's namespace when the test ends, passed or failed. The client is made up
+/// front: a panic inside a destructor during unwinding would abort the test binary.
+struct NamespaceGuard {
+    name: String,
+    namespaces: Api<Namespace>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl NamespaceGuard {
+    fn new(name: &str) -> NamespaceGuard {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let namespaces = Api::all(rt.block_on(client()));
+        NamespaceGuard {
+            name: name.to_owned(),
+            namespaces,
+            rt,
+        }
+    }
+}
+
+impl Drop for NamespaceGuard {
+    fn drop(&mut self) {
+        let _ = self
+            .rt
+            .block_on(self.namespaces.delete(&self.name, &DeleteParams::default()));
+    }
+}
+
+#[test]
+fn the_status_page_follows_a_deploy_and_a_push_without_reloading() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script_dir = root.join("tests/browser");
+    assert!(
+        script_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run scripts/install-deps.sh (npm ci in tests/browser)"
+    );
+    let ns = unique("browser");
+    let _cleanup = NamespaceGuard::new(&ns);
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("repo.git");
+    let work = dir.path().join("work");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            bare.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    copy_example(&root.join("examples/travel-app"), &work, &ns);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "Travel app: first deploy"]);
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let config = dir.path().join("ordo.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\napiTokenFile: {token}\ncacheDir: {cache}\napps:\n  - name: {ns}\n    repo: {repo}\n    ref: main\n    namespace: {ns}\n    interval: 1s\n    timeout: 90s\n    prune: true\n",
+            token = token.display(),
+            cache = dir.path().join("cache").display(),
+            repo = bare.display(),
+        ),
+    )
+    .unwrap();
+    let mut agent = Agent::start(&config, dir.path().join("agent.log"));
+    let address = agent.address();
+
+    let artifacts = root.join("target/artifacts/browser");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let output = dir.path().join("script.log");
+    let out = std::fs::File::create(&output).unwrap();
+    let started = Instant::now();
+    let mut script = Command::new("node")
+        .arg(script_dir.join("status-page.mjs"))
+        .current_dir(&script_dir)
+        .env("BASE_URL", format!("http://{address}"))
+        .env("APP", &ns)
+        .env("WORKDIR", &work)
+        .env("ARTIFACTS", &artifacts)
+        .env("TOKEN", TOKEN)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("node runs (install it with scripts/install-deps.sh)");
+    let status = loop {
+        if let Some(status) = script.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > SCRIPT_DEADLINE {
+            let _ = script.kill();
+            break script.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let printed = std::fs::read_to_string(&output).unwrap_or_default();
+    println!("{printed}");
+    assert!(
+        status.success(),
+        "the browser script failed ({status}) after {:?}:\n{printed}\n--- agent log ---\n{}",
+        started.elapsed(),
+        agent.log()
+    );
+}
