@@ -5,6 +5,7 @@
 #   git, openssl:    make test repositories and the htpasswd hash
 #   chromium:        the real-browser test of the status page (tests/browser.rs)
 #   prometheus:      a real Prometheus scraping the agent (tests/http.rs)
+#   wrk:             page loads under load (scripts/bench-http.sh)
 # and, with npm, playwright-core (no browser download: it drives Debian's chromium) into
 # tests/browser/node_modules.
 set -euo pipefail
@@ -17,6 +18,7 @@ declare -A wanted=(
   [openssl]=openssl
   [chromium]=chromium
   [prometheus]=prometheus
+  [wrk]=wrk
 )
 
 have() {
