@@ -21,6 +21,9 @@ use tokio::sync::RwLock;
 
 pub use count::{RequestCounter, RequestKey, is_write};
 
+/// Objects per LIST page.
+const LIST_PAGE: u32 = 500;
+
 /// The field manager of every write ordo makes.
 pub const FIELD_MANAGER: &str = "ordo";
 
@@ -280,7 +283,9 @@ impl Cluster {
         namespace: Option<&str>,
         selector: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
-        let mut params = ListParams::default();
+        // Pages of 500: each page is turned into trimmed values (no managedFields) before the
+        // next is read, so a list of thousands never sits in memory twice.
+        let mut params = ListParams::default().limit(LIST_PAGE);
         if let Some(s) = selector {
             params = params.labels(s);
         }
@@ -289,25 +294,28 @@ impl Cluster {
             resource.api.plural,
             namespace.unwrap_or("all namespaces")
         );
-        let list = self
-            .api(resource, namespace)
-            .list(&params)
-            .await
-            .map_err(|e| map_error("list", &what, e))?;
-        // List items come without apiVersion and kind; put them back so every live object
-        // looks the same whichever call read it.
-        Ok(list
-            .items
-            .into_iter()
-            .filter_map(to_value)
-            .map(|mut v| {
+        let api = self.api(resource, namespace);
+        let mut out = Vec::new();
+        loop {
+            let page = api
+                .list(&params)
+                .await
+                .map_err(|e| map_error("list", &what, e))?;
+            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+            // List items come without apiVersion and kind; put them back so every live object
+            // looks the same whichever call read it.
+            out.extend(page.items.into_iter().filter_map(to_value).map(|mut v| {
                 if let Some(map) = v.as_object_mut() {
                     map.insert("apiVersion".into(), resource.api.api_version.clone().into());
                     map.insert("kind".into(), resource.api.kind.clone().into());
                 }
                 v
-            })
-            .collect())
+            }));
+            match next {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// Deletes an object; Ok(false) when it was already gone.
