@@ -94,7 +94,7 @@ impl App {
     }
 
     fn update(&self, change: impl FnOnce(&mut AppState)) {
-        self.state.send_modify(|arc| change(Arc::make_mut(arc)));
+        publish(&self.state, change);
     }
 
     /// Not (or no longer) the one that writes: shutting down, or another replica leads.
@@ -508,8 +508,8 @@ impl App {
                     _ => None,
                 };
             if let Some((id, sync_status, health, message)) = change {
-                state.send_modify(|arc| {
-                    if let Some(r) = Arc::make_mut(arc).resources.iter_mut().find(|r| r.id == id) {
+                publish(&state, |s| {
+                    if let Some(r) = s.resources.iter_mut().find(|r| r.id == id) {
                         r.sync = sync_status;
                         r.health = health;
                         r.message = message;
@@ -526,7 +526,7 @@ impl App {
                 tracing::debug!(step = %step, "progress");
             }
             if let Some(step) = step {
-                state.send_modify(|arc| Arc::make_mut(arc).current_step = Some(step));
+                publish(&state, |s| s.current_step = Some(step));
             }
         });
         let cluster = self.cluster.clone();
@@ -671,6 +671,16 @@ impl App {
             on_drift,
         )));
     }
+}
+
+/// Every change to a snapshot goes through here, so its `version` moves with it (the status
+/// page caches what it rendered per version).
+fn publish(state: &watch::Sender<Arc<AppState>>, change: impl FnOnce(&mut AppState)) {
+    state.send_modify(|arc| {
+        let s = Arc::make_mut(arc);
+        change(s);
+        s.version += 1;
+    });
 }
 
 fn now() -> f64 {

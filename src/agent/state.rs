@@ -152,6 +152,9 @@ pub struct AppState {
     pub resources: Vec<ResourceState>,
     #[serde(flatten)]
     pub persisted: Persisted,
+    /// Bumped on every change: what a reader rendered for one version is still true.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 impl AppState {
@@ -173,6 +176,7 @@ impl AppState {
             reconciled_at: None,
             resources: Vec::new(),
             persisted: Persisted::default(),
+            version: 0,
         }
     }
 }

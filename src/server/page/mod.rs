@@ -10,13 +10,15 @@ mod layout;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use maud::{Markup, html};
 
 use super::ServerState;
@@ -28,23 +30,83 @@ pub fn routes() -> Router<ServerState> {
         .route("/", get(index_page))
         .route("/apps/{name}", get(app_page))
         .route("/assets/{file}", get(assets::serve))
+        .layer(Extension(Arc::new(Rendered::default())))
 }
 
-async fn index_page(State(server): State<ServerState>) -> Response {
+/// Pages already rendered, by path: reused while the snapshots they show are unchanged and
+/// within the same second (relative times), so a thousand readers cost one render a second,
+/// not a thousand, and leave the CPU to the reconcile loops.
+#[derive(Default)]
+struct Rendered(Mutex<HashMap<String, Cached>>);
+
+/// One rendered page: the snapshot versions it shows, the second it was rendered in, the HTML.
+struct Cached {
+    versions: Vec<u64>,
+    second: u64,
+    body: Bytes,
+}
+
+impl Rendered {
+    fn get_or_render(
+        &self,
+        path: &str,
+        versions: Vec<u64>,
+        render: impl FnOnce() -> Markup,
+    ) -> Bytes {
+        let second = now() as u64;
+        if let Ok(pages) = self.0.lock()
+            && let Some(page) = pages.get(path)
+            && page.versions == versions
+            && page.second == second
+        {
+            return page.body.clone();
+        }
+        let body = Bytes::from(render().into_string());
+        if let Ok(mut pages) = self.0.lock() {
+            pages.insert(
+                path.to_owned(),
+                Cached {
+                    versions,
+                    second,
+                    body: body.clone(),
+                },
+            );
+        }
+        body
+    }
+}
+
+async fn index_page(
+    State(server): State<ServerState>,
+    Extension(rendered): Extension<Arc<Rendered>>,
+) -> Response {
     let apps = snapshots(&server);
-    let refs: Vec<&AppState> = apps.iter().map(|a| a.as_ref()).collect();
-    html_response(StatusCode::OK, render_index(&refs, now(), actions(&server)))
+    let versions = apps.iter().map(|a| a.version).collect();
+    let body = rendered.get_or_render("/", versions, || {
+        let refs: Vec<&AppState> = apps.iter().map(|a| a.as_ref()).collect();
+        render_index(&refs, now(), actions(&server))
+    });
+    html_response(StatusCode::OK, body)
 }
 
-async fn app_page(State(server): State<ServerState>, Path(name): Path<String>) -> Response {
+async fn app_page(
+    State(server): State<ServerState>,
+    Extension(rendered): Extension<Arc<Rendered>>,
+    Path(name): Path<String>,
+) -> Response {
     let Some(handle) = server.apps.get(&name) else {
         return html_response(
             StatusCode::NOT_FOUND,
-            render_not_found(&name, server.apps.keys().map(String::as_str)),
+            Bytes::from(
+                render_not_found(&name, server.apps.keys().map(String::as_str)).into_string(),
+            ),
         );
     };
     let state = handle.state.borrow().clone();
-    html_response(StatusCode::OK, render_app(&state, now(), actions(&server)))
+    let body = rendered.get_or_render(&format!("/apps/{name}"), vec![state.version], || {
+        render_app(&state, now(), actions(&server))
+    });
+    html_response(StatusCode::OK, body)
 }
 
 fn snapshots(server: &ServerState) -> Vec<Arc<AppState>> {
@@ -118,7 +180,7 @@ pub fn render_not_found<'a>(name: &str, known: impl Iterator<Item = &'a str>) ->
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-fn html_response(status: StatusCode, page: Markup) -> Response {
+fn html_response(status: StatusCode, page: Bytes) -> Response {
     (
         status,
         [
@@ -141,7 +203,7 @@ fn html_response(status: StatusCode, page: Markup) -> Response {
                 HeaderValue::from_static("same-origin"),
             ),
         ],
-        page.into_string(),
+        page,
     )
         .into_response()
 }
