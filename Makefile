@@ -6,7 +6,7 @@ SHELL := /bin/bash
 KUBECONFIG := $(CURDIR)/target/cluster/kubeconfig
 export KUBECONFIG
 
-.PHONY: test deps lint cluster-up cluster-down bench bench-sync build demo
+.PHONY: test deps lint cluster-up cluster-down bench bench-sync bench-agent bench-http build demo
 
 test: deps lint
 	@scripts/cluster.sh up
@@ -38,6 +38,14 @@ bench:
 # Needs the cluster: make cluster-up first.
 bench-sync:
 	scripts/bench-sync.sh 1000 5000
+
+# Needs the cluster. Push-to-synced, drift correction, steady state of `ordo run`.
+bench-agent:
+	scripts/bench-agent.sh 1000 20 10
+
+# Needs the cluster and wrk. 1,000 connections on the status page while commits are pushed.
+bench-http:
+	scripts/bench-http.sh 200 1000 10
 
 # The quick start: cluster, a git repository of examples/travel-app, and the agent following it.
 demo:
