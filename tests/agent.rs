@@ -603,8 +603,20 @@ fn two_replicas_elect_one_writer_and_the_other_takes_over_when_it_dies() {
         revisions.contains(&first.as_str()),
         "history carried over: {revisions:?}"
     );
-    let _ = survivor.kill();
-    let _ = survivor.wait();
+
+    // A graceful stop gives the lease up, so a successor need not wait for it to expire.
+    let term = Command::new("kill")
+        .args(["-TERM", &survivor.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = survivor.wait().unwrap();
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    assert_eq!(
+        lease_holder("default", &app),
+        None,
+        "the lease was released"
+    );
 }
 
 #[test]

@@ -383,3 +383,80 @@ fn map_error(verb: &'static str, object: &str, error: kube::Error) -> ClusterErr
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client of a server that is not there: any request that leaves fails to connect.
+    async fn nowhere() -> (Cluster, tempfile::NamedTempFile) {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(
+            file.path(),
+            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+        )
+        .expect("kubeconfig written");
+        let cluster = Cluster::connect(Some(file.path())).await.expect("client");
+        (cluster, file)
+    }
+
+    fn configmaps() -> Resource {
+        Resource {
+            api: ApiResource {
+                group: String::new(),
+                version: "v1".into(),
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                plural: "configmaps".into(),
+            },
+            namespaced: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_fence_refuses_writes_before_sending_them() {
+        let (cluster, _file) = nowhere().await;
+        let object = serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "x", "namespace": "a"}
+        });
+        let write = ApplyOptions {
+            dry_run: false,
+            force: true,
+        };
+        cluster.clone().allow_writes(false);
+        let refused = cluster.apply(&configmaps(), &object, write).await;
+        assert!(
+            matches!(refused, Err(ClusterError::Fenced { .. })),
+            "{refused:?}"
+        );
+        let refused = cluster
+            .delete(&configmaps(), Some("a"), "x", PropagationPolicy::Background)
+            .await;
+        assert!(
+            matches!(refused, Err(ClusterError::Fenced { .. })),
+            "{refused:?}"
+        );
+        assert!(cluster.requests().snapshot().is_empty(), "nothing was sent");
+
+        // Reads and dry runs still go out (and fail here, there being no server).
+        let dry = ApplyOptions {
+            dry_run: true,
+            force: true,
+        };
+        let sent = cluster.apply(&configmaps(), &object, dry).await;
+        assert!(
+            matches!(sent, Err(ClusterError::Transport { .. })),
+            "{sent:?}"
+        );
+
+        // Opened again on every clone: the fence is shared.
+        cluster.clone().allow_writes(true);
+        let sent = cluster.apply(&configmaps(), &object, write).await;
+        assert!(
+            matches!(sent, Err(ClusterError::Transport { .. })),
+            "{sent:?}"
+        );
+        assert_eq!(cluster.requests().snapshot().values().sum::<u64>(), 2);
+    }
+}
