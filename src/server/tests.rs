@@ -1038,3 +1038,31 @@ async fn healthz_is_ok_and_readyz_says_which_check_fails() {
     );
     assert_eq!(body["checks"]["apps"], "ok");
 }
+
+#[tokio::test]
+async fn a_standby_replica_refuses_commands_and_pushes_it_would_drop() {
+    let mut f = Fixture::new(Some(TOKEN), Some(SECRET)).await;
+    for app in ["shop", "billing", "docs"] {
+        f.update(app, |s| s.phase = crate::agent::Phase::Standby);
+    }
+    let (status, body) = webhook_reply(
+        &f,
+        github(GITHUB_PUSH, &sign(GITHUB_PUSH.as_bytes(), SECRET)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("standby"),
+        "{body}"
+    );
+    let response = f
+        .send(request(
+            Method::POST,
+            "/api/v1/apps/shop/sync",
+            &[("authorization", &format!("Bearer {TOKEN}"))],
+            Body::empty(),
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    f.nothing_received();
+}

@@ -318,6 +318,7 @@ mod result {
     pub const DISABLED: &str = "disabled";
     pub const INVALID: &str = "invalid";
     pub const TOO_LARGE: &str = "too_large";
+    pub const STANDBY: &str = "standby";
 }
 
 async fn receive(
@@ -390,6 +391,21 @@ fn handle(
         Delivery::Ping => return Ok((result::IGNORED, ignored("ping"))),
         Delivery::Other(event) => return Ok((result::IGNORED, ignored(&event))),
     };
+    // A standby replica would drop the trigger: say so, so the delivery shows as failed and
+    // can be redelivered (the leader picks the commit up at its next poll anyway).
+    if state
+        .apps
+        .values()
+        .any(|h| h.state.borrow().phase == crate::agent::Phase::Standby)
+    {
+        return Err((
+            result::STANDBY,
+            ApiError::unavailable(
+                "this replica is on standby: another replica holds the leader lease and polls the repository; redeliver to the leader, or wait for its next poll",
+                5,
+            ),
+        ));
+    }
     let triggered = trigger(state, &push);
     tracing::info!(
         provider = provider.label(),
