@@ -547,6 +547,15 @@ fn two_replicas_elect_one_writer_and_the_other_takes_over_when_it_dies() {
             format!("{app}-{who}"),
         ]
     };
+    // A token, so "Sync now" can be sent to the standby replica.
+    let token = dir.join("token");
+    std::fs::write(&token, "leader-test-token\n").unwrap();
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        format!("apiTokenFile: {}\n{config}", token.display()),
+    )
+    .unwrap();
     let args_a = elect("a");
     let args_b = elect("b");
     let a_args: Vec<&str> = args_a.iter().map(String::as_str).collect();
@@ -570,6 +579,53 @@ fn two_replicas_elect_one_writer_and_the_other_takes_over_when_it_dies() {
         audited_writes_by(&follower_id, &app),
         Vec::<String>::new(),
         "the follower wrote nothing"
+    );
+
+    // "Sync now" sent to the standby replica is forwarded to the leader, which syncs.
+    let follower_log = dir.join(if follower_id.ends_with("-a") {
+        "a.log"
+    } else {
+        "b.log"
+    });
+    let address = std::fs::read_to_string(&follower_log)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.split("address=").nth(1).map(|a| a.trim().to_owned()))
+        .expect("the follower logs its HTTP address");
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let answer = std::cell::RefCell::new(String::new());
+    eventually(
+        "the standby replica to forward a sync to the leader",
+        || {
+            let reply = http
+                .post(&format!("http://{address}/api/v1/apps/{app}/sync"))
+                .header("authorization", "Bearer leader-test-token")
+                .send_empty();
+            match reply {
+                Ok(mut r) => {
+                    *answer.borrow_mut() = format!(
+                        "{} {}",
+                        r.status(),
+                        r.body_mut().read_to_string().unwrap_or_default()
+                    );
+                    r.status() == 202
+                }
+                Err(_) => false,
+            }
+        },
+    );
+    s.wait_status("the forwarded manual sync", |st| {
+        st["history"][0]["trigger"] == "manual"
+    });
+    assert_eq!(
+        audited_writes_by(&follower_id, &app),
+        Vec::<String>::new(),
+        "the follower still wrote nothing ({})",
+        answer.borrow()
     );
 
     // The leader dies without releasing the lease; a new commit waits for the other replica.

@@ -37,7 +37,13 @@ pub struct Election {
     pub namespace: String,
     pub name: String,
     pub identity: String,
+    /// Where this replica's HTTP server is reached (`http://10.0.0.7:8080`): written on the
+    /// Lease while it leads, so standby replicas can forward commands and webhooks to it.
+    pub url: Option<String>,
 }
+
+/// Annotation on the Lease: the leader's HTTP address.
+pub const URL_ANNOTATION: &str = "ordo.dev/leader-url";
 
 /// What we last saw of someone else's lease, and when (monotonic).
 struct Observed {
@@ -53,6 +59,7 @@ pub async fn campaign(
     cluster: Cluster,
     election: Election,
     leader: watch::Sender<bool>,
+    leader_url: watch::Sender<Option<String>>,
     metrics: std::sync::Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -73,15 +80,23 @@ pub async fn campaign(
         if *stop.borrow() {
             break;
         }
-        match timeout(REQUEST_TIMEOUT, attempt(&api, &election, &mut observed)).await {
-            Ok(Ok(true)) => {
+        let outcome = timeout(REQUEST_TIMEOUT, attempt(&api, &election, &mut observed)).await;
+        if let Ok(Ok((_, url))) = &outcome {
+            leader_url.send_if_modified(|known| {
+                let changed = known != url;
+                known.clone_from(url);
+                changed
+            });
+        }
+        match outcome {
+            Ok(Ok((true, _))) => {
                 if !*leader.borrow() {
                     info!(lease = %election.name, identity = %election.identity, "became the leader");
                 }
                 renewed = Some(Instant::now());
                 set(true);
             }
-            Ok(Ok(false)) => {
+            Ok(Ok((false, _))) => {
                 if *leader.borrow() {
                     warn!(lease = %election.name, "another replica holds the lease: stopped writing");
                 }
@@ -111,18 +126,20 @@ pub async fn campaign(
     }
 }
 
-/// One round: create, renew or take over the lease. Ok(true) when we hold it now.
+/// One round: create, renew or take over the lease. Ok(true, _) when we hold it now; the
+/// second value is the leader's HTTP address as the Lease says (None while we lead).
 async fn attempt(
     api: &Api<Lease>,
     election: &Election,
     observed: &mut Option<Observed>,
-) -> Result<bool, kube::Error> {
+) -> Result<(bool, Option<String>), kube::Error> {
     let now = MicroTime(Timestamp::now());
     let duration = i32::try_from(LEASE_DURATION.as_secs()).unwrap_or(15);
     let Some(mut lease) = api.get_opt(&election.name).await? else {
         let lease = Lease {
             metadata: ObjectMeta {
                 name: Some(election.name.clone()),
+                annotations: annotations(election),
                 ..ObjectMeta::default()
             },
             spec: Some(LeaseSpec {
@@ -135,19 +152,25 @@ async fn attempt(
             }),
         };
         return match api.create(&PostParams::default(), &lease).await {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok((true, None)),
             // Someone created it first: theirs.
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok((false, None)),
             Err(e) => Err(e),
         };
     };
+    let their_url = lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(URL_ANNOTATION).cloned());
     let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
     let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
     if holder.as_deref() == Some(election.identity.as_str()) {
         spec.renew_time = Some(now);
         spec.lease_duration_seconds = Some(duration);
         *observed = None;
-        return replace(api, election, &lease).await;
+        lease.metadata.annotations = annotations(election);
+        return Ok((replace(api, election, &lease).await?, None));
     }
     // Someone else's (or nobody's): has it stopped moving for a whole lease duration?
     let seen = observed
@@ -169,7 +192,7 @@ async fn attempt(
             .as_ref()
             .is_some_and(|o| o.at.elapsed() >= their_duration);
     if !expired {
-        return Ok(false);
+        return Ok((false, holder.and(their_url)));
     }
     info!(lease = %election.name, previous = ?holder, "lease expired: taking it over");
     spec.holder_identity = Some(election.identity.clone());
@@ -178,7 +201,16 @@ async fn attempt(
     spec.lease_duration_seconds = Some(duration);
     spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
     *observed = None;
-    replace(api, election, &lease).await
+    lease.metadata.annotations = annotations(election);
+    Ok((replace(api, election, &lease).await?, None))
+}
+
+/// The Lease's annotations while `election` holds it: its HTTP address, if it has one.
+fn annotations(election: &Election) -> Option<std::collections::BTreeMap<String, String>> {
+    election
+        .url
+        .as_ref()
+        .map(|url| [(URL_ANNOTATION.to_owned(), url.clone())].into())
 }
 
 /// An update guarded by the resourceVersion we read: a conflict means someone else moved
@@ -209,5 +241,6 @@ async fn release(api: &Api<Lease>, election: &Election) -> Result<(), kube::Erro
     }
     spec.holder_identity = None;
     spec.renew_time = Some(MicroTime(Timestamp::now()));
+    lease.metadata.annotations = None;
     replace(api, election, &lease).await.map(|_| ())
 }

@@ -60,6 +60,33 @@ pub struct RunArgs {
     /// This replica's name in the Lease (default: the pod name, else the host name and pid).
     #[arg(long, value_name = "ID", env = "POD_NAME", requires = "leader_elect")]
     pub identity: Option<String>,
+    /// Where the other replicas reach this one's HTTP server, written on the Lease while it
+    /// leads, so standby replicas forward commands and webhooks to the leader (default:
+    /// http://$POD_IP:<port>, else the listen address unless it is 0.0.0.0).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ORDO_ADVERTISE_URL",
+        requires = "leader_elect"
+    )]
+    pub advertise_url: Option<String>,
+}
+
+/// This replica's HTTP address for the others (see `--advertise-url`).
+fn advertise_url(args: &RunArgs, bound: Option<std::net::SocketAddr>) -> Option<String> {
+    if let Some(url) = &args.advertise_url {
+        return Some(url.trim_end_matches('/').to_owned());
+    }
+    let bound = bound?;
+    if let Ok(ip) = std::env::var("POD_IP")
+        && let Ok(ip) = ip.parse::<std::net::IpAddr>()
+    {
+        return Some(format!(
+            "http://{}",
+            std::net::SocketAddr::new(ip, bound.port())
+        ));
+    }
+    (!bound.ip().is_unspecified()).then(|| format!("http://{bound}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -194,6 +221,7 @@ fn election(args: &RunArgs) -> Result<Option<lease::Election>, String> {
         namespace,
         name: args.lease_name.clone(),
         identity,
+        url: None,
     }))
 }
 
@@ -267,7 +295,8 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         };
         // Tests and scripts listen on port 0 and read the real address from this line.
-        if let Ok(address) = listener.local_addr() {
+        let bound = listener.local_addr().ok();
+        if let Some(address) = bound {
             info!(%address, "serving HTTP");
         }
         let cache = config.cache_dir.clone().unwrap_or_else(default_cache_dir);
@@ -277,13 +306,16 @@ pub fn run(args: RunArgs) -> ExitCode {
         let (stop_campaign, campaign_stopped) = tokio::sync::watch::channel(false);
         // Held to the end when running alone: leadership then never changes.
         let mut _alone = None;
+        let (leader_url_tx, leader_url) = tokio::sync::watch::channel(None);
         let campaign = match election {
-            Some(election) => {
-                info!(lease = %election.name, namespace = %election.namespace, identity = %election.identity, "leader election: campaigning");
+            Some(mut election) => {
+                election.url = advertise_url(&args, bound);
+                info!(lease = %election.name, namespace = %election.namespace, identity = %election.identity, url = ?election.url, "leader election: campaigning");
                 Some(tokio::spawn(lease::campaign(
                     cluster.clone(),
                     election,
                     leader_tx,
+                    leader_url_tx,
                     metrics.clone(),
                     campaign_stopped,
                 )))
@@ -300,6 +332,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             config: Arc::new(config),
             cluster,
             metrics,
+            leader_url,
             api_token: secrets.0.map(|t| Arc::from(t.as_str())),
             webhook_secret: secrets.1.map(|t| Arc::from(t.into_bytes())),
         };

@@ -20,6 +20,7 @@ use crate::metrics::{Metrics, render};
 pub mod api;
 pub mod error;
 pub mod events;
+pub mod forward;
 pub mod openapi;
 pub mod page;
 pub mod probe;
@@ -42,6 +43,8 @@ pub struct ServerState {
     pub api_token: Option<Arc<str>>,
     /// Shared secret webhooks are signed with; `None` refuses webhooks.
     pub webhook_secret: Option<Arc<[u8]>>,
+    /// The leader's HTTP address while another replica leads (from the Lease).
+    pub leader_url: watch::Receiver<Option<String>>,
 }
 
 /// Every route but the status page's, by path: one table, so the OpenAPI test sees exactly what
@@ -68,6 +71,10 @@ pub fn router(state: ServerState) -> Router {
         // After the merge: it applies to the routes present when called.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(Arc::new(probe::ApiCheck::default())))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::to_leader,
+        ))
         .with_state(state)
 }
 

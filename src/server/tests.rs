@@ -95,6 +95,8 @@ impl Fixture {
                 metrics,
                 api_token: token.map(Arc::from),
                 webhook_secret: secret.map(|s| Arc::from(s.as_bytes())),
+                // Running alone: no other leader to forward to.
+                leader_url: watch::channel(None).1,
             },
             senders,
             commands,

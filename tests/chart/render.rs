@@ -340,7 +340,16 @@ fn monitoring_ingress_dashboard_and_network_policy_render_objects_the_api_server
         ingress_rule["ports"],
         json!([{"port": "http", "protocol": "TCP"}])
     );
-    assert_eq!(ingress_rule["from"], values["networkPolicy"]["ingressFrom"]);
+    // The replicas themselves first (a standby forwards to the leader), then the given peers.
+    let mut from = vec![json!({"podSelector": {"matchLabels": service["spec"]["selector"]}})];
+    from.extend(
+        values["networkPolicy"]["ingressFrom"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned(),
+    );
+    assert_eq!(ingress_rule["from"], json!(from));
     assert_eq!(policy["spec"]["egress"], values["networkPolicy"]["egress"]);
     assert_eq!(
         policy["spec"]["podSelector"]["matchLabels"], service["spec"]["selector"],
