@@ -3,10 +3,12 @@
 //! restart. Observed the way a user would: `ordo status`, the agent's log, and the cluster.
 
 mod common;
-use common::{client, git, kubeconfig, unique};
+use common::{
+    bare_repo, client, commit_and_push, git, kubeconfig, served_address, spawn_agent, unique,
+};
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -29,21 +31,7 @@ struct Setup {
 impl Setup {
     fn new(app: &str, on_failure: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let bare = dir.path().join("repo.git");
-        let work = dir.path().join("work");
-        git(
-            dir.path(),
-            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-        );
-        git(
-            dir.path(),
-            &[
-                "clone",
-                "-q",
-                bare.to_str().unwrap(),
-                work.to_str().unwrap(),
-            ],
-        );
+        let (bare, work) = bare_repo(dir.path());
         let config = dir.path().join("ordo.yaml");
         std::fs::write(
             &config,
@@ -72,13 +60,7 @@ impl Setup {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, body).unwrap();
         }
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", message]);
-        git(
-            &self.work,
-            &["push", "-q", "--force", "origin", "HEAD:main"],
-        );
-        git(&self.work, &["rev-parse", "HEAD"])
+        commit_and_push(&self.work, message)
     }
 
     fn start(&mut self) {
@@ -87,16 +69,7 @@ impl Setup {
 
     /// Another `ordo run` on the same config, with extra arguments and its own log.
     fn spawn(&self, extra: &[&str], log: &Path) -> Child {
-        let log = std::fs::File::create(log).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["run", "--config", self.config.to_str().unwrap()])
-            .args(extra)
-            .env("KUBECONFIG", kubeconfig())
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("agent starts")
+        spawn_agent(&self.config, extra, log)
     }
 
     fn kill(&mut self) {
@@ -587,10 +560,7 @@ fn two_replicas_elect_one_writer_and_the_other_takes_over_when_it_dies() {
     } else {
         "b.log"
     });
-    let address = std::fs::read_to_string(&follower_log)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.split("address=").nth(1).map(|a| a.trim().to_owned()))
+    let address = served_address(&std::fs::read_to_string(&follower_log).unwrap())
         .expect("the follower logs its HTTP address");
     let http: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -4,10 +4,10 @@
 //! commit arrive without a reload. Screenshots land in target/artifacts/browser.
 
 mod common;
-use common::{client, kubeconfig, unique};
+use common::{bare_repo, client, commit_and_push, served_address, spawn_agent, unique};
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -17,21 +17,6 @@ use kube::api::{Api, DeleteParams};
 const SCRIPT_DEADLINE: Duration = Duration::from_secs(420);
 const AGENT_START: Duration = Duration::from_secs(60);
 const TOKEN: &str = "browser-test-token";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.org"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// Copies the example into `to`, moved to namespace `ns` so parallel runs do not collide.
 fn copy_example(from: &Path, to: &Path, ns: &str) {
@@ -68,15 +53,7 @@ struct Agent {
 
 impl Agent {
     fn start(config: &Path, log: PathBuf) -> Agent {
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .env("KUBECONFIG", kubeconfig())
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("the agent starts");
+        let child = spawn_agent(config, &[], &log);
         Agent { child, log }
     }
 
@@ -89,13 +66,8 @@ impl Agent {
         let started = Instant::now();
         loop {
             let log = self.log();
-            if let Some(address) = log
-                .lines()
-                .filter(|l| l.contains("serving HTTP"))
-                .find_map(|l| l.split("address=").nth(1))
-                .and_then(|rest| rest.split_whitespace().next())
-            {
-                return address.to_owned();
+            if let Some(address) = served_address(&log) {
+                return address;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("the agent exited ({status}) before serving HTTP:\n{log}");
@@ -155,25 +127,9 @@ fn the_status_page_follows_a_deploy_and_a_push_without_reloading() {
     let ns = unique("browser");
     let _cleanup = NamespaceGuard::new(&ns);
     let dir = tempfile::tempdir().unwrap();
-    let bare = dir.path().join("repo.git");
-    let work = dir.path().join("work");
-    git(
-        dir.path(),
-        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-    );
-    git(
-        dir.path(),
-        &[
-            "clone",
-            "-q",
-            bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    let (bare, work) = bare_repo(dir.path());
     copy_example(&root.join("examples/travel-app"), &work, &ns);
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "Travel app: first deploy"]);
-    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    commit_and_push(&work, "Travel app: first deploy");
 
     let token = dir.path().join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();

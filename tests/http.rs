@@ -5,7 +5,7 @@
 
 #[allow(dead_code)] // shared by every test binary; this one needs only some of it
 mod common;
-use common::{git, kubeconfig, unique};
+use common::{bare_repo, commit_and_push, served_address, spawn_agent, unique};
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -38,14 +38,7 @@ impl Agent {
     fn new(prefix: &str, interval: &str) -> Agent {
         let app = unique(prefix);
         let dir = tempfile::tempdir().expect("temp dir");
-        let bare = dir.path().join("repo.git");
-        let work = dir.path().join("work");
-        let path = |p: &PathBuf| p.to_str().expect("UTF-8 path").to_owned();
-        git(
-            dir.path(),
-            &["init", "-q", "--bare", "-b", "main", &path(&bare)],
-        );
-        git(dir.path(), &["clone", "-q", &path(&bare), &path(&work)]);
+        let (bare, work) = bare_repo(dir.path());
         let token = dir.path().join("token");
         let secret = dir.path().join("webhook-secret");
         std::fs::write(&token, format!("{TOKEN}\n")).expect("token file");
@@ -80,32 +73,15 @@ impl Agent {
         for (name, body) in manifests(&self.app, setting) {
             std::fs::write(self.work.join(name), body).expect("manifest written");
         }
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", message]);
-        git(&self.work, &["push", "-q", "origin", "HEAD:main"]);
-        git(&self.work, &["rev-parse", "HEAD"])
+        commit_and_push(&self.work, message)
     }
 
     /// Starts the agent and reads the address it serves on from its log.
     fn start(&mut self) {
-        let log = std::fs::File::create(&self.log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["run", "--config", self.config.to_str().expect("UTF-8 path")])
-            .env("KUBECONFIG", kubeconfig())
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("agent starts");
-        self.child = Some(child);
+        self.child = Some(spawn_agent(&self.config, &[], &self.log));
         let started = Instant::now();
         loop {
-            let address = self.log_text().lines().find_map(|l| {
-                let rest = &l[l.find("serving HTTP")?..];
-                let address = rest.split("address=").nth(1)?;
-                Some(address.split_whitespace().next()?.to_owned())
-            });
-            if let Some(address) = address {
+            if let Some(address) = served_address(&self.log_text()) {
                 self.base = format!("http://{address}");
                 return;
             }

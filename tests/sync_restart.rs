@@ -12,7 +12,7 @@
 //! and their pods NotReady, which kwok never undoes.
 
 mod common;
-use common::{client, git, kubeconfig, unique};
+use common::{bare_repo, client, commit_and_push, kubeconfig, spawn_agent, unique};
 
 use std::io::Read;
 use std::path::Path;
@@ -187,21 +187,7 @@ struct Agent {
 impl Agent {
     fn start(ns: &str) -> Agent {
         let dir = tempfile::tempdir().unwrap();
-        let bare = dir.path().join("repo.git");
-        let work = dir.path().join("work");
-        git(
-            dir.path(),
-            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-        );
-        git(
-            dir.path(),
-            &[
-                "clone",
-                "-q",
-                bare.to_str().unwrap(),
-                work.to_str().unwrap(),
-            ],
-        );
+        let (bare, work) = bare_repo(dir.path());
         let config = dir.path().join("ordo.yaml");
         std::fs::write(
             &config,
@@ -214,14 +200,7 @@ impl Agent {
         .unwrap();
         let log = config.with_file_name("agent.log");
         Self::push_to(&work, ns, "1");
-        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .env("KUBECONFIG", kubeconfig())
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the agent starts");
+        let child = spawn_agent(&config, &[], &log);
         Agent {
             work,
             log,
@@ -245,10 +224,7 @@ impl Agent {
             ),
         )
         .unwrap();
-        git(work, &["add", "-A"]);
-        git(work, &["commit", "-q", "-m", &format!("value {value}")]);
-        git(work, &["push", "-q", "origin", "HEAD:main"]);
-        git(work, &["rev-parse", "HEAD"])
+        commit_and_push(work, &format!("value {value}"))
     }
 
     fn log(&self) -> String {

@@ -45,3 +45,53 @@ pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// A bare repository `dir/repo.git` (branch main) and a clone of it, `dir/work`, to push from.
+#[allow(dead_code)] // not every test binary uses git
+pub fn bare_repo(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let bare = dir.join("repo.git");
+    let work = dir.join("work");
+    let path = |p: &std::path::Path| p.to_str().expect("UTF-8 path").to_owned();
+    git(dir, &["init", "-q", "--bare", "-b", "main", &path(&bare)]);
+    git(dir, &["clone", "-q", &path(&bare), &path(&work)]);
+    (bare, work)
+}
+
+/// Commits everything in `work` and pushes it to main (forced, so rewritten history goes too);
+/// returns the commit's SHA.
+#[allow(dead_code)]
+pub fn commit_and_push(work: &std::path::Path, message: &str) -> String {
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "-q", "-m", message]);
+    git(work, &["push", "-q", "--force", "origin", "HEAD:main"]);
+    git(work, &["rev-parse", "HEAD"])
+}
+
+/// `ordo run --config <config> <extra…>` against the local cluster, its log in `log`.
+#[allow(dead_code)]
+pub fn spawn_agent(
+    config: &std::path::Path,
+    extra: &[&str],
+    log: &std::path::Path,
+) -> std::process::Child {
+    let log = std::fs::File::create(log).expect("log file");
+    std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(["run", "--config", config.to_str().expect("UTF-8 path")])
+        .args(extra)
+        .env("KUBECONFIG", kubeconfig())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the agent starts")
+}
+
+/// The address of the agent's `serving HTTP address=…` log line, once it is written.
+#[allow(dead_code)]
+pub fn served_address(log: &str) -> Option<String> {
+    log.lines()
+        .filter(|l| l.contains("serving HTTP"))
+        .find_map(|l| l.split("address=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+}
