@@ -59,7 +59,7 @@ pub struct AppHandle {
 /// One revision's plan and the options it is synced with.
 pub struct Desired {
     pub revision: String,
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
     pub options: SyncOptions,
 }
 

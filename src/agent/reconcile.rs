@@ -414,7 +414,8 @@ impl App {
             .map_err(|e| e.to_string())
             .and_then(|o| plan::build(o, self.config.ordering).map_err(|e| e.to_string()))
         {
-            Ok(p) => p,
+            // Shared with the published `Desired`: one copy of the manifests, not two.
+            Ok(p) => Arc::new(p),
             Err(e) => {
                 let message = format!("revision {} cannot be applied: {e}", short(&commit.sha));
                 warn!(app = %self.config.name, revision = %commit.sha, error = %e, "bad commit");
@@ -468,7 +469,7 @@ impl App {
     /// Runs the sync; a newer head or a shutdown cancels it (in-flight requests finish).
     async fn run_sync(
         &mut self,
-        plan: &Plan,
+        plan: &Arc<Plan>,
         commit: &CommitInfo,
     ) -> (Ended, Result<SyncReport, SyncError>) {
         let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -480,7 +481,7 @@ impl App {
         // What git wants, for diffs asked over HTTP while (and after) this sync runs.
         self.desired.send_replace(Some(Arc::new(Desired {
             revision: commit.sha.clone(),
-            plan: plan.clone(),
+            plan: Arc::clone(plan),
             options: options.clone(),
         })));
         options.cancel = Some(cancel_rx);
