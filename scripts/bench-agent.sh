@@ -18,68 +18,30 @@ export KUBECONFIG
 kubectl="${ORDO_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ordo/k8s-v1.34.4}/bin/kubectl"
 "$kubectl" get --raw /readyz >/dev/null 2>&1 || { echo "bench-agent: no cluster; run scripts/cluster.sh up" >&2; exit 2; }
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-exec python3 - "$root/target/release/ordo" "$kubectl" "$n" "$pushes" "$drifts" <<'PY'
-import json, os, statistics, subprocess, sys, tempfile, time
+exec python3 - "$root/scripts" "$root/target/release/ordo" "$kubectl" "$n" "$pushes" "$drifts" <<'PY'
+import json, os, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+from bench_agent_lib import Bench, describe, run
 
-ordo, kubectl, n, pushes, drifts = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-work = tempfile.mkdtemp(prefix="ordo-bench-agent-")
-app = f"bench-agent-{int(time.time())}"
-bare, clone = f"{work}/repo.git", f"{work}/work"
+ordo, kubectl, n, pushes, drifts = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 
-def run(*args, cwd=None, check=True):
-    return subprocess.run(args, cwd=cwd, check=check, capture_output=True, text=True).stdout.strip()
-
-def git(*args):
-    return run("git", "-c", "user.name=bench", "-c", "user.email=bench@example.org", *args, cwd=clone)
-
-def write_repo(marker):
-    docs = [f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {app}\n",
-            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: marker\n  namespace: {app}\ndata:\n  value: \"{marker}\"\n"]
+def manifests(app):
+    docs = []
     for a in range((n - 2) // 4):
         docs.append(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-{a}\n  namespace: {app}\ndata:\n  LOG_LEVEL: info\n")
         docs.append(f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-{a}\n  namespace: {app}\nstringData:\n  password: p{a}\n")
         docs.append(f"apiVersion: v1\nkind: Service\nmetadata:\n  name: app-{a}\n  namespace: {app}\nspec:\n  selector: {{app: app-{a}}}\n  ports: [{{port: 8080}}]\n")
         docs.append(f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{a}\n  namespace: {app}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: app-{a}}}\n  template:\n    metadata:\n      labels: {{app: app-{a}}}\n    spec:\n      containers: [{{name: app, image: example/app:1, envFrom: [{{configMapRef: {{name: app-{a}}}}}]}}]\n")
-    os.makedirs(clone, exist_ok=True)
-    for i in range(0, len(docs), 100):
-        with open(f"{clone}/part-{i // 100:04d}.yaml", "w") as f:
-            f.write("---\n".join(docs[i:i + 100]))
+    return docs
 
-def live_marker():
-    return run(kubectl, "-n", app, "get", "cm", "marker", "-o", "jsonpath={.data.value}", check=False)
-
-run("git", "init", "-q", "--bare", "-b", "main", bare)
-run("git", "clone", "-q", bare, clone)
-write_repo("0")
-git("add", "-A"); git("commit", "-q", "-m", "initial"); git("push", "-q", "origin", "HEAD:main")
-config = f"{work}/ordo.yaml"
-with open(config, "w") as f:
-    f.write(f"listen: 127.0.0.1:0\ncacheDir: {work}/cache\napps:\n  - name: {app}\n    repo: {bare}\n    ref: main\n    namespace: {app}\n    interval: 1s\n    timeout: 20m\n    selfHeal: true\n")
-log = open(f"{work}/agent.log", "w")
-agent = subprocess.Popen([ordo, "run", "--config", config, "--log-format", "json"], stdout=subprocess.DEVNULL, stderr=log)
+bench = Bench("bench-agent", ordo, kubectl, manifests, ["timeout: 20m", "selfHeal: true"])
+app, agent = bench.app, bench.agent
 try:
     print(f"bench-agent: {n} objects; waiting for the first sync", flush=True)
-    started = time.time()
-    while live_marker() != "0" or '"result":"Succeeded"' not in open(f"{work}/agent.log").read().replace(" ", ""):
-        if time.time() - started > 1800: sys.exit("bench-agent: first sync did not finish in 30 min")
-        time.sleep(1)
-    print(f"bench-agent: first sync done in {time.time() - started:.1f} s", flush=True)
+    print(f"bench-agent: first sync done in {bench.wait_first_sync(1800):.1f} s", flush=True)
 
-    latencies = []
-    for i in range(1, pushes + 1):
-        write_repo(str(i))
-        git("commit", "-q", "-am", f"marker {i}")
-        git("push", "-q", "origin", "HEAD:main")
-        pushed = time.time()
-        while live_marker() != str(i):
-            if time.time() - pushed > 120: sys.exit(f"bench-agent: push {i} not synced in 120 s")
-            time.sleep(0.02)
-        latencies.append(time.time() - pushed)
-        time.sleep(1.5)  # let that sync finish before the next push (pacing, not synchronisation)
-    latencies.sort()
-    p90 = latencies[max(0, int(round(0.9 * len(latencies))) - 1)]
-    print(f"push-to-synced, 1 ConfigMap in {n} objects, interval 1s, {pushes} pushes: "
-          f"median {statistics.median(latencies):.2f} s, p90 {p90:.2f} s, min {latencies[0]:.2f} s, max {latencies[-1]:.2f} s")
+    latencies = bench.push_latencies(pushes)
+    print(f"push-to-synced, 1 ConfigMap in {n} objects, interval 1s, {pushes} pushes: {describe(latencies)}")
 
     corrections = []
     for i in range(drifts):
@@ -100,13 +62,13 @@ try:
     def rss_mib():
         for line in open(f"/proc/{agent.pid}/status"):
             if line.startswith("VmRSS:"): return int(line.split()[1]) / 1024
-    lines_before = len(open(f"{work}/agent.log").readlines())
+    lines_before = len(bench.log().splitlines())
     cpu0 = cpu_seconds()
     print("bench-agent: steady state, waiting for two request-count log lines (about 2 minutes)", flush=True)
     counts = []
     while len(counts) < 2:
         time.sleep(2)
-        for line in open(f"{work}/agent.log").readlines()[lines_before:]:
+        for line in bench.log().splitlines()[lines_before:]:
             if "API requests in the last minute" in line and line not in counts:
                 counts.append(line)
     cpu = cpu_seconds() - cpu0
@@ -114,6 +76,5 @@ try:
     print(f"steady state, {n} objects, nothing changing: {last['total']} API requests in a minute ({last['requests']}), "
           f"CPU {cpu / 2:.2f} s per minute, RSS {rss_mib():.1f} MiB")
 finally:
-    agent.terminate()
-    agent.wait(timeout=30)
+    bench.stop()
 PY

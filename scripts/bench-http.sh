@@ -18,88 +18,38 @@ command -v wrk >/dev/null || { echo "bench-http: wrk is missing; run scripts/ins
 # 1,000 connections need 1,000 descriptors on each side.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-exec python3 - "$root/target/release/ordo" "$kubectl" "$n" "$connections" "$pushes" <<'PY'
-import json, os, re, statistics, subprocess, sys, tempfile, time
+exec python3 - "$root/scripts" "$root/target/release/ordo" "$kubectl" "$n" "$connections" "$pushes" <<'PY'
+import re, subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+from bench_agent_lib import Bench, describe, run
 
-ordo, kubectl, n, connections, pushes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-work = tempfile.mkdtemp(prefix="ordo-bench-http-")
-app = f"bench-http-{int(time.time())}"
-bare, clone = f"{work}/repo.git", f"{work}/work"
+ordo, kubectl, n, connections, pushes = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 
-def run(*args, cwd=None, check=True):
-    return subprocess.run(args, cwd=cwd, check=check, capture_output=True, text=True).stdout.strip()
-
-def git(*args):
-    return run("git", "-c", "user.name=bench", "-c", "user.email=bench@example.org", *args, cwd=clone)
-
-def write_repo(marker):
-    docs = [f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {app}\n",
-            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: marker\n  namespace: {app}\ndata:\n  value: \"{marker}\"\n"]
+def manifests(app):
+    docs = []
     for a in range((n - 2) // 2):
         docs.append(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-{a}\n  namespace: {app}\ndata:\n  LOG_LEVEL: info\n")
         docs.append(f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{a}\n  namespace: {app}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: app-{a}}}\n  template:\n    metadata:\n      labels: {{app: app-{a}}}\n    spec:\n      containers: [{{name: app, image: example/app:1, envFrom: [{{configMapRef: {{name: app-{a}}}}}]}}]\n")
-    os.makedirs(clone, exist_ok=True)
-    with open(f"{clone}/all.yaml", "w") as f:
-        f.write("---\n".join(docs))
+    return docs
 
-def live_marker():
-    return run(kubectl, "-n", app, "get", "cm", "marker", "-o", "jsonpath={.data.value}", check=False)
-
-def log_text():
-    return open(f"{work}/agent.log").read()
-
-run("git", "init", "-q", "--bare", "-b", "main", bare)
-run("git", "clone", "-q", bare, clone)
-write_repo("0")
-git("add", "-A"); git("commit", "-q", "-m", "initial"); git("push", "-q", "origin", "HEAD:main")
-config = f"{work}/ordo.yaml"
-with open(config, "w") as f:
-    f.write(f"listen: 127.0.0.1:0\ncacheDir: {work}/cache\napps:\n  - name: {app}\n    repo: {bare}\n    ref: main\n    namespace: {app}\n    interval: 1s\n    timeout: 10m\n")
-log = open(f"{work}/agent.log", "w")
-agent = subprocess.Popen([ordo, "run", "--config", config, "--log-format", "json"], stdout=subprocess.DEVNULL, stderr=log)
-marker = 0
-
-def push_latencies(count):
-    global marker
-    out = []
-    for _ in range(count):
-        marker += 1
-        write_repo(str(marker))
-        git("commit", "-q", "-am", f"marker {marker}")
-        git("push", "-q", "origin", "HEAD:main")
-        pushed = time.time()
-        while live_marker() != str(marker):
-            if time.time() - pushed > 120: sys.exit(f"bench-http: push {marker} not synced in 120 s")
-            time.sleep(0.02)
-        out.append(time.time() - pushed)
-        time.sleep(1.5)  # pacing between pushes, not synchronisation
-    return out
-
-def describe(latencies):
-    latencies = sorted(latencies)
-    p90 = latencies[max(0, int(round(0.9 * len(latencies))) - 1)]
-    return f"median {statistics.median(latencies):.2f} s, p90 {p90:.2f} s, max {latencies[-1]:.2f} s"
-
+bench = Bench("bench-http", ordo, kubectl, manifests, ["timeout: 10m"])
+app = bench.app
 try:
-    started = time.time()
-    address = None
-    while address is None or live_marker() != "0" or '"result":"Succeeded"' not in log_text().replace(" ", ""):
-        if time.time() - started > 600: sys.exit("bench-http: first sync did not finish in 10 min")
-        if address is None:
-            found = re.search(r'"address":"([0-9.:]+)"', log_text())
-            address = found.group(1) if found else None
-        time.sleep(0.5)
-    page = f"http://{address}/apps/{app}"
-    print(f"bench-http: {n} objects synced in {time.time() - started:.1f} s; page {page}", flush=True)
+    synced = bench.wait_first_sync(600)
+    found = re.search(r'"address":"([0-9.:]+)"', bench.log())
+    if not found: sys.exit("bench-http: the agent logged no address")
+    # The agent's own loopback address, read from its log.
+    page = "http://" + found.group(1) + f"/apps/{app}"
+    print(f"bench-http: {n} objects synced in {synced:.1f} s; page {page}", flush=True)
 
-    quiet = push_latencies(pushes)
+    quiet = bench.push_latencies(pushes)
     print(f"push-to-synced without load, {pushes} pushes: {describe(quiet)}", flush=True)
 
     duration = max(30, pushes * 4)
     wrk = subprocess.Popen(["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--timeout", "10s", "--latency", page],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(2)  # let wrk open its connections before the first push (pacing)
-    loaded = push_latencies(pushes)
+    loaded = bench.push_latencies(pushes)
     out, _ = wrk.communicate(timeout=duration + 60)
     def pick(label):
         m = re.search(rf"^\s*{label}\s+(\S+)", out, re.M)
@@ -112,7 +62,6 @@ try:
           f"{'; ' + errors.group(0) if errors else ''}{'; non-2xx ' + non2xx.group(1) if non2xx else ''}")
     print(f"push-to-synced during the load, {pushes} pushes: {describe(loaded)}")
 finally:
-    agent.terminate()
-    agent.wait(timeout=30)
+    bench.stop()
     run(kubectl, "delete", "namespace", app, "--wait=false", check=False)
 PY
