@@ -1,7 +1,9 @@
 //! ordo: a GitOps sync agent for Kubernetes that applies manifests in inferred dependency order.
 //!
-//! The pipeline runs one way (see DESIGN.md): `source` (git or a directory) yields files,
-//! `manifest` turns them into objects, `plan` orders them into tiers and a dependency graph.
+//! The pipeline runs one way: `source` (git or a directory) yields files, `manifest` turns them
+//! into objects, `plan` orders them into tiers and a dependency graph, `sync` applies them in
+//! that order and waits on `health`, the `agent` publishes what happened and `server` shows it.
+//! Where each decision lives, and the layering rules: `docs/architecture.md`.
 
 pub mod agent;
 pub mod cli;

@@ -43,7 +43,7 @@ pub struct Election {
 }
 
 /// Annotation on the Lease: the leader's HTTP address.
-pub const URL_ANNOTATION: &str = "ordo.dev/leader-url";
+pub use crate::manifest::keys::LEADER_URL_ANNOTATION as URL_ANNOTATION;
 
 /// What we last saw of someone else's lease, and when (monotonic).
 struct Observed {

@@ -2,11 +2,14 @@
 //! webhook, manual request, drift); the sync itself is the same code `ordo sync` runs. Each app
 //! publishes immutable [`AppState`] snapshots on a watch channel: readers never lock the writer.
 
+mod decide;
 mod drift;
 pub mod lease;
+mod progress;
 mod reconcile;
 pub mod state;
 pub mod store;
+mod views;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,7 +19,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+pub use decide::{MIN_REVISION_PREFIX, RevisionLookup};
 pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, SyncResult, Trigger};
+pub use views::{SharedViews, ViewError, Views};
 
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, Config};
@@ -54,6 +59,8 @@ pub struct AppHandle {
     pub commands: mpsc::Sender<Command>,
     /// The plan of the revision last synced (or being synced): what git wants.
     pub desired: watch::Receiver<Option<Arc<Desired>>>,
+    /// The agent's answers about the cluster (shared by all apps).
+    pub views: SharedViews,
 }
 
 /// One revision's plan and the options it is synced with.
@@ -65,44 +72,22 @@ pub struct Desired {
 
 impl AppHandle {
     /// Desired vs live for the app's current revision (every object, or the one whose id is
-    /// `object`), by server-side dry-run; writes nothing. `Ok(None)` before the first plan.
-    pub async fn diff(
-        &self,
-        cluster: &Cluster,
-        object: Option<&str>,
-    ) -> Result<Option<Vec<ObjectDiff>>, crate::sync::SyncError> {
+    /// `object`), by server-side dry run through the agent's client; writes nothing.
+    /// `Ok(None)` before the first plan. Cached until the app's state moves.
+    pub async fn diff(&self, object: Option<&str>) -> Result<Option<Vec<ObjectDiff>>, ViewError> {
         let Some(desired) = self.desired.borrow().clone() else {
             return Ok(None);
         };
-        let mut diffs = match object {
-            None => crate::sync::diff(cluster, &desired.plan, &desired.options).await?,
-            Some(id) => {
-                let Some(i) = desired
-                    .plan
-                    .objects
-                    .iter()
-                    .position(|p| p.object.id.to_string() == id)
-                else {
-                    return Ok(Some(Vec::new()));
-                };
-                let one = desired.plan.only(i);
-                let options = SyncOptions {
-                    prune: false,
-                    ..desired.options.clone()
-                };
-                crate::sync::diff(cluster, &one, &options).await?
-            }
-        };
-        if let Some(id) = object {
-            diffs.retain(|d| d.id == id);
-        }
-        Ok(Some(diffs))
+        let version = self.state.borrow().version;
+        Ok(Some(self.views.diff(&desired, object, version).await?))
     }
 }
 
 /// The running agent: app handles by name, and the tasks behind them.
 pub struct Agent {
     pub apps: BTreeMap<String, AppHandle>,
+    /// What readers may ask about the cluster (readiness, request counts).
+    pub views: SharedViews,
     tasks: JoinSet<()>,
     shutdown: watch::Sender<bool>,
     mode: watch::Sender<Mode>,
@@ -125,12 +110,14 @@ impl Agent {
             Mode::Follow
         };
         let (mode, mode_rx) = watch::channel(initial);
+        let views: SharedViews = Arc::new(Views::new(cluster.clone()));
         let mut tasks = JoinSet::new();
         let mut apps = BTreeMap::new();
         for app in &config.apps {
             metrics.register_app(&app.name);
             let (handle, task) = spawn_app(
                 app.clone(),
+                views.clone(),
                 cluster.clone(),
                 cache_dir.clone(),
                 metrics.clone(),
@@ -143,6 +130,7 @@ impl Agent {
         tasks.spawn(log_requests(cluster, stop));
         Agent {
             apps,
+            views,
             tasks,
             shutdown,
             mode,
@@ -216,6 +204,7 @@ async fn log_requests(cluster: Cluster, mut stop: watch::Receiver<bool>) {
 
 fn spawn_app(
     config: AppConfig,
+    views: SharedViews,
     cluster: Cluster,
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
@@ -252,6 +241,7 @@ fn spawn_app(
             state: state_rx,
             commands: command_tx,
             desired: desired_rx,
+            views,
         },
         app.run().instrument(span),
     )

@@ -10,13 +10,14 @@ use tokio::task::JoinHandle;
 use tokio::time::sleep;
 use tracing::{Instrument, info, warn};
 
+use super::decide::{self, Ended, short};
 use super::drift::{self, Drift, Guarded};
-use super::state::{self, AppState, Phase, Pin, SyncResult, Trigger};
+use super::progress::progress;
+use super::state::{self, AppState, Phase, Trigger};
 use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, OnFailure, jittered};
 use crate::diff::SyncStatus;
-use crate::health::HealthStatus;
 use crate::manifest;
 use crate::metrics::Metrics;
 use crate::plan::{self, Plan};
@@ -51,18 +52,6 @@ pub(super) struct App {
     known: Option<Arc<sync::Fingerprints>>,
     /// When the stored pin was last read.
     pin_checked: Option<tokio::time::Instant>,
-}
-
-/// How a revision's sync ended.
-enum Ended {
-    Succeeded,
-    /// Refused before any write (bad commit, invalid object): nothing to roll back.
-    Rejected,
-    Failed,
-    Superseded,
-    Stopped,
-    /// The cluster could not be reached; try again later.
-    Retry,
 }
 
 impl App {
@@ -205,34 +194,18 @@ impl App {
     fn command(&mut self, cmd: Command) -> Option<Trigger> {
         match cmd {
             Command::Sync => {
-                // Someone asked: retry a failed revision, leave an automatic pin.
-                self.update(|s| {
-                    s.persisted.failed_revision = None;
-                    if s.persisted.pin.as_ref().is_some_and(|p| !p.manual) {
-                        s.persisted.pin = None;
-                    }
-                });
+                self.update(|s| s.persisted.request_sync());
                 Some(Trigger::Manual)
             }
             Command::Webhook => Some(Trigger::Webhook),
             Command::Rollback(revision) => {
                 self.metrics.rollback(&self.config.name);
                 let head = self.state.borrow().head.clone().unwrap_or_default();
-                self.update(|s| {
-                    s.persisted.pin = Some(Pin {
-                        reason: format!("rollback to {} requested", short(&revision)),
-                        revision,
-                        head_at_pin: head,
-                        manual: true,
-                    });
-                });
+                self.update(|s| s.persisted.pin_rollback(revision, head));
                 Some(Trigger::Rollback)
             }
             Command::Unpin => {
-                self.update(|s| {
-                    s.persisted.pin = None;
-                    s.persisted.failed_revision = None;
-                });
+                self.update(|s| s.persisted.unpin());
                 Some(Trigger::Manual)
             }
         }
@@ -282,24 +255,30 @@ impl App {
             }
         };
         self.update(|s| s.head = Some(head.clone()));
-        let (target, pinned) = self.target(&head);
-        let failed = self.state.borrow().persisted.failed_revision.clone();
-        let retry_asked = matches!(trigger, Trigger::Manual | Trigger::Rollback);
-        if failed.as_deref() == Some(target.as_str()) && !retry_asked {
-            self.update(|s| s.phase = Phase::Idle);
-            return;
+        let pin = self.state.borrow().persisted.pin.clone();
+        let target = decide::target(pin.as_ref(), &head);
+        if target.drop_pin {
+            self.update(|s| s.persisted.pin = None);
         }
-        let in_sync = self.applied.as_ref().is_some_and(|a| a.sha == target)
-            && self.state.borrow().sync_status == SyncStatus::Synced;
-        if in_sync && matches!(trigger, Trigger::Interval | Trigger::Webhook) {
-            self.update(|s| s.phase = Phase::Idle);
-            return;
-        }
-        let reference = if target == head && !pinned {
-            self.config.reference.clone()
-        } else {
-            target.clone()
+        let (failed, synced_at) = {
+            let s = self.state.borrow();
+            let synced = (s.sync_status == SyncStatus::Synced)
+                .then(|| self.applied.as_ref().map(|a| a.sha.clone()))
+                .flatten();
+            (s.persisted.failed_revision.clone(), synced)
         };
+        if !decide::should_sync(
+            trigger,
+            &target.revision,
+            failed.as_deref(),
+            synced_at.as_deref(),
+        ) {
+            self.update(|s| s.phase = Phase::Idle);
+            return;
+        }
+        let reference = decide::reference_for(&target, &head, &self.config.reference);
+        let pinned = target.pinned;
+        let target = target.revision;
         let span = tracing::info_span!("sync", revision = %short(&target), trigger = ?trigger);
         match self
             .sync_revision(&reference, &target, trigger)
@@ -345,19 +324,6 @@ impl App {
         }
     }
 
-    /// The revision to hold: a manual pin; an automatic pin until the head moves; else the head.
-    fn target(&self, head: &str) -> (String, bool) {
-        let pin = self.state.borrow().persisted.pin.clone();
-        match pin {
-            Some(p) if p.manual || p.head_at_pin == head => (p.revision, true),
-            Some(_) => {
-                self.update(|s| s.persisted.pin = None);
-                (head.to_owned(), false)
-            }
-            None => (head.to_owned(), false),
-        }
-    }
-
     async fn roll_back_from(&mut self, failed: &str, head: &str) {
         let Some(good) = self.state.borrow().persisted.last_healthy.clone() else {
             return;
@@ -365,17 +331,11 @@ impl App {
         if good == failed {
             return;
         }
-        let reason = format!("rolled back from {} to {}", short(failed), short(&good));
         self.metrics.rollback(&self.config.name);
         info!(app = %self.config.name, from = %failed, to = %good, "rolling back");
         self.update(|s| {
             s.phase = Phase::RollingBack;
-            s.persisted.pin = Some(Pin {
-                revision: good.clone(),
-                reason: reason.clone(),
-                head_at_pin: head.to_owned(),
-                manual: false,
-            });
+            s.persisted.pin_automatic(&good, failed, head);
         });
         let span =
             tracing::info_span!("sync", revision = %short(&good), trigger = ?Trigger::Rollback);
@@ -438,14 +398,14 @@ impl App {
         });
         let (ended, report) = self.run_sync(&plan, &commit).await;
         match &report {
-            Ok(r) => self.finish(&commit, trigger, started, Ok(r)).await,
             // The API server was unreachable: not the commit's fault. Say so and let the
             // next interval try again, without marking the revision failed.
-            Err(SyncError::Cluster(e)) if e.is_transient() => {
+            Err(SyncError::Cluster(e)) if ended == Ended::Retry => {
                 warn!(app = %self.config.name, error = %e, "cluster unreachable; will retry");
                 self.update(|s| s.last_error = Some(format!("cluster: {e}")));
                 return Ended::Retry;
             }
+            Ok(r) => self.finish(&commit, trigger, started, Ok(r)).await,
             Err(e) => {
                 self.finish(&commit, trigger, started, Err(&e.to_string()))
                     .await
@@ -458,7 +418,7 @@ impl App {
                 s.health = r.health;
             });
         }
-        if matches!(ended, Ended::Succeeded) {
+        if ended == Ended::Succeeded {
             self.applied = Some(commit);
             let baseline = report.map(|r| r.live).unwrap_or_default();
             self.watch_drift(&plan, baseline).await;
@@ -488,46 +448,9 @@ impl App {
         options.known = self.known.clone();
         let state = self.state.clone();
         let reporter: sync::Reporter = Arc::new(move |event: &Event| {
-            // Each object's node on the status page follows the sync as it happens.
-            let change: Option<(&str, SyncStatus, Option<HealthStatus>, Option<String>)> =
-                match event {
-                    Event::Applied { id, .. } => Some((
-                        id,
-                        SyncStatus::Synced,
-                        Some(HealthStatus::Progressing),
-                        Some("applied, waiting for health".into()),
-                    )),
-                    Event::Healthy { id, .. } => {
-                        Some((id, SyncStatus::Synced, Some(HealthStatus::Healthy), None))
-                    }
-                    Event::Failed { id, message, .. } => Some((
-                        id,
-                        SyncStatus::OutOfSync,
-                        Some(HealthStatus::Degraded),
-                        Some(message.clone()),
-                    )),
-                    _ => None,
-                };
-            if let Some((id, sync_status, health, message)) = change {
-                publish(&state, |s| {
-                    if let Some(r) = s.resources.iter_mut().find(|r| r.id == id) {
-                        r.sync = sync_status;
-                        r.health = health;
-                        r.message = message;
-                    }
-                });
-            }
-            let step = match event {
-                Event::Applied { id, .. } => Some(format!("applied {id}, waiting for health")),
-                Event::Healthy { id, .. } => Some(format!("{id} healthy")),
-                Event::Failed { id, message, .. } => Some(format!("{id}: {message}")),
-                _ => None,
-            };
-            if let Some(step) = &step {
-                tracing::debug!(step = %step, "progress");
-            }
-            if let Some(step) = step {
-                publish(&state, |s| s.current_step = Some(step));
+            if let Some(p) = progress(event) {
+                tracing::debug!(step = %p.step, "progress");
+                publish(&state, |s| s.show_progress(p));
             }
         });
         let cluster = self.cluster.clone();
@@ -566,15 +489,8 @@ impl App {
                 }
             }
         };
-        let report = result;
-        let ended = match &report {
-            _ if stopping => Ended::Stopped,
-            _ if superseded => Ended::Superseded,
-            Ok(r) if r.succeeded() => Ended::Succeeded,
-            Err(_) => Ended::Rejected,
-            _ => Ended::Failed,
-        };
-        (ended, report)
+        let ended = decide::ended(stopping, superseded, &result);
+        (ended, result)
     }
 
     /// Records the history entry and publishes the outcome.
@@ -586,41 +502,15 @@ impl App {
         outcome: Result<&SyncReport, &str>,
     ) {
         let mut entry = state::entry(commit, trigger, started, now(), outcome);
-        let cancelled = outcome.is_ok_and(|r| {
-            r.objects
-                .iter()
-                .any(|o| o.outcome == sync::Outcome::Pending)
-        });
-        if cancelled && entry.result != SyncResult::Succeeded {
-            entry.result = SyncResult::Superseded;
-        }
+        decide::settle(&mut entry, outcome.ok());
         let result = entry.result;
-        let error = entry.error.clone();
-        self.metrics
-            .sync_finished(&self.config.name, result, entry.finished - entry.started);
+        self.metrics.sync_finished(
+            &self.config.name,
+            &format!("{result:?}"),
+            entry.finished - entry.started,
+        );
         info!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, "sync finished");
-        self.update(|s| {
-            s.persisted.record(entry);
-            s.revision = Some(commit.clone());
-            match result {
-                SyncResult::Succeeded => {
-                    s.sync_status = SyncStatus::Synced;
-                    s.last_error = None;
-                    // A later revision (or a rollback) synced: the failed one is history now,
-                    // and a pin, if any, keeps it from being retried.
-                    s.persisted.failed_revision = None;
-                }
-                SyncResult::Superseded => s.sync_status = SyncStatus::OutOfSync,
-                SyncResult::Failed | SyncResult::TimedOut => {
-                    s.sync_status = SyncStatus::OutOfSync;
-                    s.last_error = error;
-                    s.persisted.failed_revision = Some(commit.sha.clone());
-                    if s.health == HealthStatus::Healthy || s.health == HealthStatus::Unknown {
-                        s.health = HealthStatus::Degraded;
-                    }
-                }
-            }
-        });
+        self.update(|s| s.record_sync(entry, commit));
         let persisted = self.state.borrow().persisted.clone();
         if let Err(e) = store::save(
             &self.cluster,
@@ -689,10 +579,6 @@ fn now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default()
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 /// A per-app seed for interval jitter, so apps sharing an interval do not poll in lockstep.

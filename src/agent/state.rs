@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
+use crate::metrics::render::{AppSample, ResourceSample};
 use crate::plan::{Plan, Tier};
 use crate::source::CommitInfo;
-use crate::sync::{Action, Outcome, SyncReport};
+use crate::sync::SyncReport;
+pub use crate::sync::{Action, Outcome};
 
 /// How many syncs the history keeps per app.
 pub const HISTORY_LEN: usize = 20;
@@ -161,7 +163,9 @@ impl AppState {
     pub fn new(name: &str, repo: &str, reference: &str, path: &str, namespace: &str) -> Self {
         AppState {
             name: name.to_owned(),
-            repo: repo.to_owned(),
+            // What is published is read without a token (page, API, metrics): never a URL's
+            // password.
+            repo: crate::source::without_user_info(repo),
             reference: reference.to_owned(),
             path: path.to_owned(),
             namespace: namespace.to_owned(),
@@ -177,6 +181,34 @@ impl AppState {
             resources: Vec::new(),
             persisted: Persisted::default(),
             version: 0,
+        }
+    }
+}
+
+impl AppState {
+    /// The app as the metrics see it: plain values, so `metrics` needs nothing of the agent.
+    pub fn metrics_sample(&self) -> AppSample {
+        AppSample {
+            name: self.name.clone(),
+            repo: self.repo.clone(),
+            reference: self.reference.clone(),
+            revision: self
+                .revision
+                .as_ref()
+                .map(|c| c.sha.clone())
+                .unwrap_or_default(),
+            sync_status: self.sync_status,
+            health: self.health,
+            last_sync_finished: self.persisted.history.first().map(|h| h.finished),
+            resources: self
+                .resources
+                .iter()
+                .map(|r| ResourceSample {
+                    tier: r.tier.as_str(),
+                    health: r.health,
+                    sync: r.sync,
+                })
+                .collect(),
         }
     }
 }
@@ -364,5 +396,24 @@ mod tests {
         assert_eq!(p.history.len(), HISTORY_LEN);
         assert_eq!(p.history[0].revision, "bad");
         assert_eq!(p.last_healthy.as_deref(), Some("r24"));
+    }
+
+    #[test]
+    fn published_state_and_metrics_never_carry_a_url_password() {
+        let mut app = AppState::new(
+            "shop",
+            "https://bot:s3cret@git.example.com/acme/shop.git",
+            "main",
+            "deploy",
+            "shop",
+        );
+        app.persisted
+            .record(entry_for("abc1234", SyncResult::Succeeded));
+        assert_eq!(app.repo, "https://git.example.com/acme/shop.git");
+        let sample = app.metrics_sample();
+        assert_eq!(sample.repo, "https://git.example.com/acme/shop.git");
+        assert_eq!(sample.last_sync_finished, Some(1.0));
+        let json = serde_json::to_string(&app).unwrap_or_default();
+        assert!(!json.contains("s3cret"), "{json}");
     }
 }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::state::Persisted;
 use crate::cluster::{ApplyOptions, Cluster, ClusterError};
+use crate::manifest::keys::{APP_LABEL, MANAGED_BY_LABEL};
 
 const KEY: &str = "state.json";
 
@@ -44,7 +45,7 @@ pub async fn save(
         "metadata": {
             "name": name(app),
             "namespace": namespace,
-            "labels": { "app.kubernetes.io/managed-by": "ordo", "ordo.dev/app": app },
+            "labels": { MANAGED_BY_LABEL: "ordo", APP_LABEL: app },
         },
         "data": { KEY: text },
     });

@@ -6,9 +6,9 @@ use clap::{Args, ValueEnum};
 use sha2::{Digest, Sha256};
 
 use super::default_cache_dir;
+use super::plan_output::PlanSource;
 use crate::config::AppConfig;
 use crate::manifest;
-use crate::plan::render::PlanSource;
 use crate::plan::{self, Ordering, Plan};
 use crate::source::{self, RepoSpec, Selection, Snapshot};
 

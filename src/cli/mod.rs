@@ -3,6 +3,7 @@
 
 mod input;
 mod plan;
+mod plan_output;
 mod run;
 mod sync;
 

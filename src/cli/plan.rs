@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 
 use super::EXIT_BAD_INPUT;
 use super::input::{self, InputArgs};
-use crate::plan::render;
+use super::plan_output as render;
 
 pub const AFTER_HELP: &str = "\
 Tiers come from, in this order: the ordo.dev/tier annotation, the app.kubernetes.io/component

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use tracing::{error, info};
 
 use super::{EXIT_BAD_INPUT, default_cache_dir};
-use crate::agent::{Agent, Persisted, lease, store};
+use crate::agent::{Agent, Persisted, RevisionLookup, lease, store};
 use crate::cluster::Cluster;
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
@@ -149,23 +149,17 @@ pub fn pin(args: PinArgs, unpin: bool) -> ExitCode {
                 let cluster = Cluster::connect(args.kubeconfig.as_deref()).await.map_err(|e| e.to_string())?;
                 let mut persisted = store::load(&cluster, &app.name, &app.namespace).await.map_err(|e| e.to_string())?;
                 let message = if unpin {
-                    persisted.pin = None;
-                    persisted.failed_revision = None;
+                    persisted.unpin();
                     format!("{}: unpinned; the agent follows {} again", app.name, app.reference)
                 } else {
                     let wanted = args.revision.clone().unwrap_or_default();
-                    let entry = persisted
-                        .history
-                        .iter()
-                        .find(|h| wanted.len() >= 7 && h.revision.starts_with(&wanted))
-                        .ok_or_else(|| format!("revision {wanted:?} is not in the history of {}; see `ordo status`", app.name))?
-                        .clone();
-                    persisted.pin = Some(crate::agent::Pin {
-                        reason: format!("rollback to {} requested", &entry.revision[..7.min(entry.revision.len())]),
-                        revision: entry.revision.clone(),
-                        head_at_pin: String::new(),
-                        manual: true,
-                    });
+                    let entry = match persisted.find_revision(&wanted) {
+                        Ok(entry) => entry.clone(),
+                        Err(RevisionLookup::NotFound) => return Err(format!("revision {wanted:?} is not in the history of {}; see `ordo status`", app.name)),
+                        Err(RevisionLookup::Ambiguous(n)) => return Err(format!("revision {wanted:?} matches {n} revisions in the history of {}; give more characters", app.name)),
+                    };
+                    // The agent notes the head it was pinned at; from here it is not known.
+                    persisted.pin_rollback(entry.revision.clone(), String::new());
                     format!("{}: pinned to {} ({}); the agent applies it within one interval", app.name, entry.revision, entry.message)
                 };
                 store::save(&cluster, &app.name, &app.namespace, &persisted).await.map_err(|e| e.to_string())?;
@@ -245,115 +239,158 @@ fn load_config(path: &std::path::Path) -> Result<Config, String> {
 
 pub fn run(args: RunArgs) -> ExitCode {
     init_logs(args.log_format);
-    let config = match load_config(&args.config) {
-        Ok(c) => c,
+    let started = load_config(&args.config).and_then(|config| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        Ok((config, runtime, election(&args)?))
+    });
+    match started {
+        Ok((config, runtime, election)) => runtime.block_on(serve(args, config, election)),
         Err(message) => {
             error!("{message}");
-            return ExitCode::from(EXIT_BAD_INPUT);
+            ExitCode::from(EXIT_BAD_INPUT)
         }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!("cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
-    let election = match election(&args) {
-        Ok(e) => e,
-        Err(message) => {
-            error!("{message}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
-    runtime.block_on(async move {
-        let who = election.as_ref().map(|e| e.identity.as_str());
-        let cluster = match Cluster::connect_as(args.kubeconfig.as_deref(), who).await {
-            Ok(c) => c,
-            Err(e) => {
-                error!("{e}");
-                return ExitCode::from(EXIT_BAD_INPUT);
-            }
-        };
-        let secrets = match read_secret(config.api_token_file.as_deref())
-            .and_then(|t| Ok((t, read_secret(config.webhook_secret_file.as_deref())?)))
-        {
-            Ok(s) => s,
-            Err(message) => {
-                error!("{message}");
-                return ExitCode::from(EXIT_BAD_INPUT);
-            }
-        };
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                error!("cannot listen on {}: {e} (set `listen` in {})", config.listen, args.config.display());
-                return ExitCode::from(EXIT_BAD_INPUT);
-            }
-        };
-        // Tests and scripts listen on port 0 and read the real address from this line.
-        let bound = listener.local_addr().ok();
-        if let Some(address) = bound {
-            info!(%address, "serving HTTP");
-        }
-        let cache = config.cache_dir.clone().unwrap_or_else(default_cache_dir);
-        info!(apps = config.apps.len(), config = %args.config.display(), listen = %config.listen, "starting");
-        let metrics = Arc::new(Metrics::new());
-        let (leader_tx, leader) = tokio::sync::watch::channel(!args.leader_elect);
-        let (stop_campaign, campaign_stopped) = tokio::sync::watch::channel(false);
-        // Held to the end when running alone: leadership then never changes.
-        let mut _alone = None;
-        let (leader_url_tx, leader_url) = tokio::sync::watch::channel(None);
-        let campaign = match election {
-            Some(mut election) => {
-                election.url = advertise_url(&args, bound);
-                info!(lease = %election.name, namespace = %election.namespace, identity = %election.identity, url = ?election.url, "leader election: campaigning");
-                Some(tokio::spawn(lease::campaign(
-                    cluster.clone(),
-                    election,
-                    leader_tx,
-                    leader_url_tx,
-                    metrics.clone(),
-                    campaign_stopped,
-                )))
-            }
-            None => {
-                metrics.set_leader(true);
-                _alone = Some(leader_tx);
-                None
-            }
-        };
-        let agent = Agent::start(&config, cluster.clone(), cache, metrics.clone(), leader);
-        let state = ServerState {
-            apps: Arc::new(agent.apps.clone()),
-            config: Arc::new(config),
-            cluster,
-            metrics,
-            leader_url,
-            api_token: secrets.0.map(|t| Arc::from(t.as_str())),
-            webhook_secret: secrets.1.map(|t| Arc::from(t.into_bytes())),
-        };
-        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let http = tokio::spawn(crate::server::serve(listener, state, async move {
-            let _ = http_stopped.await;
-        }));
-        shutdown_signal().await;
-        info!("shutting down: letting syncs in progress record their state");
-        agent.stop().await;
-        // After the apps stopped: release the lease so another replica takes over at once.
-        let _ = stop_campaign.send(true);
-        if let Some(campaign) = campaign {
-            let _ = campaign.await;
-        }
-        let _ = stop_http.send(());
-        if let Ok(Err(e)) = http.await {
-            error!("HTTP server: {e}");
-        }
-        ExitCode::SUCCESS
+    }
+}
+
+/// What `ordo run` needs before it starts anything: the client, the secrets, the socket.
+struct Ready {
+    cluster: Cluster,
+    api_token: Option<String>,
+    webhook_secret: Option<String>,
+    listener: tokio::net::TcpListener,
+    bound: Option<std::net::SocketAddr>,
+}
+
+async fn prepare(args: &RunArgs, config: &Config, who: Option<&str>) -> Result<Ready, String> {
+    let cluster = Cluster::connect_as(args.kubeconfig.as_deref(), who)
+        .await
+        .map_err(|e| e.to_string())?;
+    let api_token = read_secret(config.api_token_file.as_deref())?;
+    let webhook_secret = read_secret(config.webhook_secret_file.as_deref())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e} (set `listen` in {})",
+                config.listen,
+                args.config.display()
+            )
+        })?;
+    let bound = listener.local_addr().ok();
+    Ok(Ready {
+        cluster,
+        api_token,
+        webhook_secret,
+        listener,
+        bound,
     })
+}
+
+/// Leadership: a campaign on the Lease, or (running alone) a channel that stays true.
+struct Leadership {
+    leader: tokio::sync::watch::Receiver<bool>,
+    leader_url: tokio::sync::watch::Receiver<Option<String>>,
+    campaign: Option<tokio::task::JoinHandle<()>>,
+    stop_campaign: tokio::sync::watch::Sender<bool>,
+    /// Held to the end when running alone: leadership then never changes.
+    _alone: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+fn lead(
+    election: Option<lease::Election>,
+    cluster: &Cluster,
+    metrics: &Arc<Metrics>,
+    advertise: Option<String>,
+) -> Leadership {
+    let (leader_tx, leader) = tokio::sync::watch::channel(election.is_none());
+    let (stop_campaign, campaign_stopped) = tokio::sync::watch::channel(false);
+    let (leader_url_tx, leader_url) = tokio::sync::watch::channel(None);
+    let Some(mut election) = election else {
+        metrics.set_leader(true);
+        return Leadership {
+            leader,
+            leader_url,
+            campaign: None,
+            stop_campaign,
+            _alone: Some(leader_tx),
+        };
+    };
+    election.url = advertise;
+    info!(lease = %election.name, namespace = %election.namespace, identity = %election.identity, url = ?election.url, "leader election: campaigning");
+    let campaign = tokio::spawn(lease::campaign(
+        cluster.clone(),
+        election,
+        leader_tx,
+        leader_url_tx,
+        metrics.clone(),
+        campaign_stopped,
+    ));
+    Leadership {
+        leader,
+        leader_url,
+        campaign: Some(campaign),
+        stop_campaign,
+        _alone: None,
+    }
+}
+
+async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>) -> ExitCode {
+    let who = election.as_ref().map(|e| e.identity.clone());
+    let ready = match prepare(&args, &config, who.as_deref()).await {
+        Ok(r) => r,
+        Err(message) => {
+            error!("{message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    // Tests and scripts listen on port 0 and read the real address from this line.
+    if let Some(address) = ready.bound {
+        info!(%address, "serving HTTP");
+    }
+    let cache = config.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    info!(apps = config.apps.len(), config = %args.config.display(), listen = %config.listen, "starting");
+    let metrics = Arc::new(Metrics::new());
+    let leadership = lead(
+        election,
+        &ready.cluster,
+        &metrics,
+        advertise_url(&args, ready.bound),
+    );
+    let agent = Agent::start(
+        &config,
+        ready.cluster,
+        cache,
+        metrics.clone(),
+        leadership.leader.clone(),
+    );
+    let state = ServerState {
+        apps: Arc::new(agent.apps.clone()),
+        views: agent.views.clone(),
+        metrics,
+        leader_url: leadership.leader_url.clone(),
+        api_token: ready.api_token.map(|t| Arc::from(t.as_str())),
+        webhook_secret: ready.webhook_secret.map(|t| Arc::from(t.into_bytes())),
+    };
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(crate::server::serve(ready.listener, state, async move {
+        let _ = http_stopped.await;
+    }));
+    shutdown_signal().await;
+    info!("shutting down: letting syncs in progress record their state");
+    agent.stop().await;
+    // After the apps stopped: release the lease so another replica takes over at once.
+    let _ = leadership.stop_campaign.send(true);
+    if let Some(campaign) = leadership.campaign {
+        let _ = campaign.await;
+    }
+    let _ = stop_http.send(());
+    if let Ok(Err(e)) = http.await {
+        error!("HTTP server: {e}");
+    }
+    ExitCode::SUCCESS
 }
 
 async fn shutdown_signal() {

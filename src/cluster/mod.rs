@@ -2,6 +2,7 @@
 //! run), get, list and delete of dynamic objects. The client's tower stack counts each request.
 
 mod count;
+mod watch;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use thiserror::Error;
 use tokio::sync::RwLock;
 
 pub use count::{RequestCounter, RequestKey, is_write};
+pub use watch::{Group, WatchCache};
 
 /// Objects per LIST page.
 const LIST_PAGE: u32 = 500;
@@ -102,6 +104,8 @@ pub struct Cluster {
     discovery: Arc<RwLock<Option<Discovery>>>,
     /// Closed while another replica may be the leader: apply and delete refuse before sending.
     writes: Arc<AtomicBool>,
+    /// Shared, label-filtered watches (see `watch.rs`).
+    watches: Arc<WatchCache>,
 }
 
 impl Cluster {
@@ -148,6 +152,7 @@ impl Cluster {
             counter,
             discovery: Arc::new(RwLock::new(None)),
             writes: Arc::new(AtomicBool::new(true)),
+            watches: Arc::new(WatchCache::default()),
         })
     }
 

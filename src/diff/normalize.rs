@@ -5,7 +5,7 @@ use serde_json::Value;
 
 /// Annotation written by `kubectl apply` (client-side). It echoes the whole manifest, so it
 /// differs whenever anything does, and for Secrets it holds their plaintext.
-pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub use crate::manifest::keys::LAST_APPLIED_ANNOTATION;
 
 /// Server-maintained metadata fields: bumped or stamped on every write, never part of the
 /// desired state.

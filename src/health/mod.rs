@@ -11,7 +11,10 @@ mod fields;
 mod network;
 mod pods;
 mod storage;
+mod wait;
 mod workloads;
+
+pub use wait::{Observation, Wait, claim_class, older, wait};
 
 use serde_json::Value;
 
@@ -164,7 +167,7 @@ pub fn worst<I: IntoIterator<Item = HealthStatus>>(statuses: I) -> HealthStatus 
         .unwrap_or(HealthStatus::Healthy)
 }
 
-pub const IGNORE_HEALTH_ANNOTATION: &str = "ordo.dev/ignore-health";
+pub use crate::manifest::keys::IGNORE_HEALTH_ANNOTATION;
 
 /// true when the object's annotation `ordo.dev/ignore-health` is "true": sync doesn't wait on it.
 pub fn ignored(object: &Value) -> bool {

@@ -1,6 +1,7 @@
 //! Manifests: files of a snapshot to validated Kubernetes objects. Pure: values in, values out.
 
 mod error;
+pub mod keys;
 mod load;
 mod object;
 

@@ -14,8 +14,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::agent::SyncResult;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AppLabel {
     pub app: String,
@@ -145,11 +143,12 @@ impl Metrics {
         drop(self.rollback_total.get_or_create(&a()));
     }
 
-    pub fn sync_finished(&self, app: &str, result: SyncResult, seconds: f64) {
+    /// `result` is the sync's outcome as its label value (`Succeeded`, `Failed`, …).
+    pub fn sync_finished(&self, app: &str, result: &str, seconds: f64) {
         self.sync_total
             .get_or_create(&AppResult {
                 app: app.to_owned(),
-                result: format!("{result:?}"),
+                result: result.to_owned(),
             })
             .inc();
         self.sync_duration

@@ -4,7 +4,6 @@
 //! stale and a gone series simply disappears.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,10 +14,35 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::Metrics;
-use crate::agent::AppState;
 use crate::cluster::RequestKey;
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
+
+/// One app as the metrics see it: plain values, filled by the agent from its snapshot, so this
+/// module knows nothing of the agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppSample {
+    pub name: String,
+    /// Without user info: labels end up in dashboards and long-term storage.
+    pub repo: String,
+    pub reference: String,
+    /// The synced commit, "" before the first.
+    pub revision: String,
+    pub sync_status: SyncStatus,
+    pub health: HealthStatus,
+    /// Unix time the last sync finished.
+    pub last_sync_finished: Option<f64>,
+    pub resources: Vec<ResourceSample>,
+}
+
+/// One object of an app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceSample {
+    pub tier: &'static str,
+    /// `None` when not assessed yet (never applied, or a hook).
+    pub health: Option<HealthStatus>,
+    pub sync: SyncStatus,
+}
 
 /// What Prometheus asks for first, and what the exposition is (prometheus-client writes the
 /// OpenMetrics form: counters end in `_total`, the text ends with `# EOF`).
@@ -88,7 +112,7 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 /// The whole scrape: event metrics, derived metrics, process metrics, `# EOF`.
 pub fn exposition(
     metrics: &Metrics,
-    apps: &[Arc<AppState>],
+    apps: &[AppSample],
     requests: &BTreeMap<RequestKey, u64>,
 ) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
@@ -102,7 +126,7 @@ pub fn exposition(
 }
 
 /// The gauges and counters that describe the current state. Pure.
-fn derived(apps: &[Arc<AppState>], requests: &BTreeMap<RequestKey, u64>) -> Registry {
+fn derived(apps: &[AppSample], requests: &BTreeMap<RequestKey, u64>) -> Registry {
     let mut registry = Registry::default();
     let info = Family::<AppInfo, Gauge>::default();
     let health = Family::<AppStatus, Gauge>::default();
@@ -112,13 +136,9 @@ fn derived(apps: &[Arc<AppState>], requests: &BTreeMap<RequestKey, u64>) -> Regi
     for app in apps {
         info.get_or_create(&AppInfo {
             app: app.name.clone(),
-            repo: without_user_info(&app.repo),
+            repo: app.repo.clone(),
             r#ref: app.reference.clone(),
-            revision: app
-                .revision
-                .as_ref()
-                .map(|c| c.sha.clone())
-                .unwrap_or_default(),
+            revision: app.revision.clone(),
             sync_status: app.sync_status.to_string(),
             health_status: app.health.to_string(),
         })
@@ -140,16 +160,16 @@ fn derived(apps: &[Arc<AppState>], requests: &BTreeMap<RequestKey, u64>) -> Regi
             sync.get_or_create(&labels)
                 .set(i64::from(status == app.sync_status));
         }
-        if let Some(last) = app.persisted.history.first() {
+        if let Some(finished) = app.last_sync_finished {
             let labels = AppLabel {
                 app: app.name.clone(),
             };
-            last_sync.get_or_create(&labels).set(last.finished);
+            last_sync.get_or_create(&labels).set(finished);
         }
         for r in &app.resources {
             let labels = ResourceLabels {
                 app: app.name.clone(),
-                tier: r.tier.as_str().to_owned(),
+                tier: r.tier.to_owned(),
                 // Not assessed yet (never applied, or hooks) reads as Unknown.
                 health_status: r.health.unwrap_or(HealthStatus::Unknown).to_string(),
                 sync_status: r.sync.to_string(),
@@ -209,18 +229,6 @@ fn derived(apps: &[Arc<AppState>], requests: &BTreeMap<RequestKey, u64>) -> Regi
         build,
     );
     registry
-}
-
-/// A URL without `user[:password]@`: labels end up in dashboards and long-term storage, and
-/// the API and status page are readable without a token.
-pub fn without_user_info(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    format!("{scheme}://{host}{path}")
 }
 
 /// The standard `process_*` metrics, as every Prometheus client library exports them.
@@ -349,57 +357,27 @@ fn boot_time(stat: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::state::{Dependency, ResourceState};
-    use crate::agent::{HistoryEntry, SyncResult, Trigger};
-    use crate::plan::Tier;
-    use crate::source::CommitInfo;
 
-    fn app() -> Arc<AppState> {
-        let mut app = AppState::new(
-            "shop",
-            "https://bot:s3cret@git.example.com/acme/shop.git",
-            "main",
-            "deploy",
-            "shop",
-        );
-        app.health = HealthStatus::Progressing;
-        app.sync_status = SyncStatus::Synced;
-        app.revision = Some(CommitInfo {
-            sha: "abc1234".into(),
-            message: "v1".into(),
-            author: "A".into(),
-            time: 0,
-        });
-        app.persisted.history.push(HistoryEntry {
-            revision: "abc1234".into(),
-            message: "v1".into(),
-            author: "A".into(),
-            trigger: Trigger::Start,
-            started: 1_700_000_000.0,
-            finished: 1_700_000_012.5,
-            result: SyncResult::Succeeded,
-            error: None,
-            objects: Vec::new(),
-        });
-        let resource = |name: &str, health| ResourceState {
-            id: format!("Deployment/shop/{name}"),
-            api_version: "apps/v1".into(),
-            kind: "Deployment".into(),
-            namespace: Some("shop".into()),
-            name: name.into(),
-            tier: Tier::Backend,
-            tier_reason: String::new(),
-            sync: SyncStatus::Synced,
+    fn app() -> AppSample {
+        let resource = |health| ResourceSample {
+            tier: "backend",
             health,
-            message: None,
-            depends_on: Vec::<Dependency>::new(),
+            sync: SyncStatus::Synced,
         };
-        app.resources = vec![
-            resource("api", Some(HealthStatus::Healthy)),
-            resource("worker", Some(HealthStatus::Healthy)),
-            resource("cron", None),
-        ];
-        Arc::new(app)
+        AppSample {
+            name: "shop".into(),
+            repo: "https://git.example.com/acme/shop.git".into(),
+            reference: "main".into(),
+            revision: "abc1234".into(),
+            sync_status: SyncStatus::Synced,
+            health: HealthStatus::Progressing,
+            last_sync_finished: Some(1_700_000_012.5),
+            resources: vec![
+                resource(Some(HealthStatus::Healthy)),
+                resource(Some(HealthStatus::Healthy)),
+                resource(None),
+            ],
+        }
     }
 
     fn render() -> String {
@@ -457,7 +435,6 @@ mod tests {
             )),
             "{text}"
         );
-        assert!(!text.contains("s3cret"), "credentials leak into labels");
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert_eq!(text.matches("# EOF").count(), 1);
     }

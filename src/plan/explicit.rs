@@ -4,8 +4,8 @@ use super::edge::{Edge, Rule};
 use super::error::PlanError;
 use crate::manifest::Object;
 
-pub const DEPENDS_ON_ANNOTATION: &str = "ordo.dev/depends-on";
-pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
+pub use crate::manifest::keys::DEPENDS_ON_ANNOTATION;
+pub use crate::manifest::keys::SYNC_WAVE_ANNOTATION;
 
 /// `ordo.dev/depends-on: "StatefulSet/postgres, Job/migrate, Secret/other-ns/creds"`.
 pub fn depends_on_edges(objects: &[Object]) -> Result<Vec<Edge>, PlanError> {

@@ -11,7 +11,7 @@ use super::refs::{Lookup, config_refs};
 use super::workload::{pod_spec, pod_template_pointer};
 use crate::manifest::Object;
 
-pub const CONFIG_HASH_ANNOTATION: &str = "ordo.dev/config-hash";
+pub use crate::manifest::keys::CONFIG_HASH_ANNOTATION;
 
 /// The hash for a workload, or None when it reads no ConfigMap or Secret of the set or has
 /// opted out with `ordo.dev/config-hash: "disabled"` (on the workload or its pod template).

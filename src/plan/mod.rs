@@ -8,7 +8,6 @@ mod explicit;
 mod graph;
 mod hash;
 mod refs;
-pub mod render;
 mod tier;
 mod workload;
 

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::workload::{Selector, WorkloadIndex, is_workload, pod_spec};
 use crate::manifest::Object;
 
-pub const TIER_ANNOTATION: &str = "ordo.dev/tier";
-const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+use crate::manifest::keys::COMPONENT_LABEL;
+pub use crate::manifest::keys::TIER_ANNOTATION;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -18,16 +18,12 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::ServerState;
 use super::error::ApiError;
 use super::view;
-use crate::agent::{AppHandle, Command};
-use crate::cluster::ClusterError;
-use crate::sync::SyncError;
+use crate::agent::{AppHandle, Command, MIN_REVISION_PREFIX, RevisionLookup, ViewError};
 
 /// Bodies of the mutating calls are a few bytes of JSON.
 const COMMAND_BODY_LIMIT: usize = 64 * 1024;
 /// How long a caller should wait before retrying a refused command: about one reconcile step.
 const RETRY_AFTER_SECONDS: u32 = 5;
-/// A rollback names a revision by at least this many leading hex digits, as git's short SHAs.
-const MIN_REVISION_PREFIX: usize = 7;
 
 pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
     let limit = || DefaultBodyLimit::max(COMMAND_BODY_LIMIT);
@@ -148,7 +144,6 @@ pub struct DiffQuery {
 }
 
 async fn diff(
-    State(state): State<ServerState>,
     app: App,
     query: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -161,14 +156,10 @@ async fn diff(
         .borrow()
         .as_ref()
         .map(|d| d.revision.clone());
-    match app
-        .handle
-        .diff(&state.cluster, query.object.as_deref())
-        .await
-    {
+    match app.handle.diff(query.object.as_deref()).await {
         Ok(None) => Ok(Json(json!({"revision": null, "objects": []}))),
         Ok(Some(objects)) => Ok(Json(json!({"revision": revision, "objects": objects}))),
-        Err(e) => Err(sync_error(&app.name, e)),
+        Err(e) => Err(view_error(&app.name, e)),
     }
 }
 
@@ -178,7 +169,6 @@ pub struct ResourceQuery {
 }
 
 async fn resource(
-    State(state): State<ServerState>,
     app: App,
     query: Result<Query<ResourceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -206,16 +196,15 @@ async fn resource(
         })
         .collect();
     let (live, diff) = tokio::join!(
-        live_yaml(
-            &state,
+        app.handle.views.live_yaml(
             &found.api_version,
             &found.kind,
             found.namespace.as_deref(),
             &found.name
         ),
-        app.handle.diff(&state.cluster, Some(&id)),
+        app.handle.diff(Some(&id)),
     );
-    let live = live.map_err(|e| cluster_error(&app.name, &e))?;
+    let live = live.map_err(|e| view_error(&app.name, e))?;
     let mut doc = match serde_json::to_value(found) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
@@ -241,53 +230,19 @@ async fn resource(
     Ok(Json(Value::Object(doc)))
 }
 
-/// The live object as YAML, without managedFields and with Secret values redacted; `None` when
-/// it does not exist (or its kind is not served, e.g. a CRD not installed yet).
-async fn live_yaml(
-    state: &ServerState,
-    api_version: &str,
-    kind: &str,
-    namespace: Option<&str>,
-    name: &str,
-) -> Result<Option<String>, ClusterError> {
-    let resource = match state.cluster.resource(api_version, kind).await {
-        Ok(r) => r,
-        Err(ClusterError::UnknownKind { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(live) = state.cluster.get(&resource, namespace, name).await? else {
-        return Ok(None);
-    };
-    let shown = crate::diff::redact(&live);
-    // Serializing a JSON value as YAML does not fail in practice; JSON is YAML too.
-    Ok(Some(
-        serde_saphyr::to_string(&shown).unwrap_or_else(|_| format!("{shown:#}\n")),
-    ))
-}
-
-fn cluster_error(app: &str, e: &ClusterError) -> ApiError {
-    if e.is_transient() {
-        ApiError::unavailable(
-            format!("{app}: the API server did not answer ({e}); retry shortly"),
-            RETRY_AFTER_SECONDS,
-        )
-    } else {
-        ApiError::new(
+fn view_error(app: &str, e: ViewError) -> ApiError {
+    match e {
+        ViewError::Unavailable(_) => {
+            ApiError::unavailable(format!("{app}: {e}"), RETRY_AFTER_SECONDS)
+        }
+        // The dry run refused the desired state: that is the answer, not an outage.
+        ViewError::Refused(_) => {
+            ApiError::new(StatusCode::CONFLICT, "diff_refused", format!("{app}: {e}"))
+        }
+        ViewError::Failed(_) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "cluster_error",
             format!("{app}: {e}"),
-        )
-    }
-}
-
-fn sync_error(app: &str, e: SyncError) -> ApiError {
-    match e {
-        SyncError::Cluster(c) => cluster_error(app, &c),
-        // The dry run refused the desired state: that is the answer, not an outage.
-        other => ApiError::new(
-            StatusCode::CONFLICT,
-            "diff_refused",
-            format!("{app}: {other}"),
         ),
     }
 }
@@ -382,29 +337,16 @@ async fn rollback(
 
 /// The full SHA of the history entry `wanted` names (all of it, or its first 7+ characters).
 fn history_revision(app: &App, wanted: &str) -> Result<String, ApiError> {
-    // Git prints SHAs in lower case; a pasted upper-case one means the same commit.
-    let wanted = wanted.trim().to_ascii_lowercase();
-    let wanted = wanted.as_str();
     let state = app.handle.state.borrow().clone();
-    let mut matches: Vec<&str> = state
-        .persisted
-        .history
-        .iter()
-        .map(|h| h.revision.as_str())
-        .filter(|r| wanted.len() >= MIN_REVISION_PREFIX && r.starts_with(wanted))
-        .collect();
-    // A revision synced several times appears several times.
-    matches.sort_unstable();
-    matches.dedup();
-    match matches.as_slice() {
-        [one] => Ok((*one).to_owned()),
-        [] => Err(ApiError::bad_request(format!(
-            "revision {wanted:?} is not in the history of {}; pick a revision (at least {MIN_REVISION_PREFIX} characters) from its history",
+    let shown = wanted.trim().to_ascii_lowercase();
+    match state.persisted.find_revision(wanted) {
+        Ok(entry) => Ok(entry.revision.clone()),
+        Err(RevisionLookup::NotFound) => Err(ApiError::bad_request(format!(
+            "revision {shown:?} is not in the history of {}; pick a revision (at least {MIN_REVISION_PREFIX} characters) from its history",
             app.name
         ))),
-        _ => Err(ApiError::bad_request(format!(
-            "revision {wanted:?} matches {} revisions in the history of {}; give more characters",
-            matches.len(),
+        Err(RevisionLookup::Ambiguous(n)) => Err(ApiError::bad_request(format!(
+            "revision {shown:?} matches {n} revisions in the history of {}; give more characters",
             app.name
         ))),
     }

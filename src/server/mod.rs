@@ -12,9 +12,7 @@ use axum::routing::{MethodRouter, get};
 use axum::{Extension, Router};
 use tokio::sync::watch;
 
-use crate::agent::{AppHandle, AppState};
-use crate::cluster::Cluster;
-use crate::config::Config;
+use crate::agent::{AppHandle, SharedViews};
 use crate::metrics::{Metrics, render};
 
 pub mod api;
@@ -36,8 +34,9 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct ServerState {
     pub apps: Arc<BTreeMap<String, AppHandle>>,
-    pub config: Arc<Config>,
-    pub cluster: Cluster,
+    /// The agent's answers about the cluster: readiness and request counts. The HTTP layer
+    /// holds no client of its own.
+    pub views: SharedViews,
     pub metrics: Arc<Metrics>,
     /// Bearer token for mutating calls; `None` disables them (never open).
     pub api_token: Option<Arc<str>>,
@@ -70,7 +69,6 @@ pub fn router(state: ServerState) -> Router {
         .fallback(not_found)
         // After the merge: it applies to the routes present when called.
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(Extension(Arc::new(probe::ApiCheck::default())))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             forward::to_leader,
@@ -116,12 +114,12 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 }
 
 async fn metrics(State(state): State<ServerState>) -> Response {
-    let apps: Vec<Arc<AppState>> = state
+    let apps: Vec<render::AppSample> = state
         .apps
         .values()
-        .map(|h| h.state.borrow().clone())
+        .map(|h| h.state.borrow().metrics_sample())
         .collect();
-    match render::exposition(&state.metrics, &apps, &state.cluster.requests().snapshot()) {
+    match render::exposition(&state.metrics, &apps, &state.views.requests()) {
         Ok(text) => ([(header::CONTENT_TYPE, render::CONTENT_TYPE)], text).into_response(),
         Err(e) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

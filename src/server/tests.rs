@@ -16,7 +16,7 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::agent::state::{Dependency, ResourceState};
-use crate::agent::{Command, HistoryEntry, SyncResult, Trigger};
+use crate::agent::{AppState, Command, HistoryEntry, SyncResult, Trigger};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::plan::Tier;
@@ -28,21 +28,18 @@ const REV_B: &str = "bbbbbbb2222222222222222222222222222222222";
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Apps `shop` (GitHub, main), `billing` (GitLab, the default branch) and `docs` (a local
-/// repository, branch release); `shop` has a history and resources.
-const CONFIG: &str = "\
-apps:
-  - name: shop
-    repo: https://github.com/acme/shop.git
-    ref: main
-    namespace: shop
-  - name: billing
-    repo: git@gitlab.example.com:acme/billing.git
-    namespace: billing
-  - name: docs
-    repo: /srv/git/docs.git
-    ref: release
-    namespace: docs
-";
+/// repository, branch release), as (name, repo, ref, namespace); `shop` has a history and
+/// resources.
+const APPS: [(&str, &str, &str, &str); 3] = [
+    ("shop", "https://github.com/acme/shop.git", "main", "shop"),
+    (
+        "billing",
+        "git@gitlab.example.com:acme/billing.git",
+        "",
+        "billing",
+    ),
+    ("docs", "/srv/git/docs.git", "release", "docs"),
+];
 
 struct Fixture {
     state: ServerState,
@@ -57,41 +54,39 @@ impl Fixture {
     }
 
     async fn with_queue(token: Option<&str>, secret: Option<&str>, queue: usize) -> Fixture {
-        let config = crate::config::parse(CONFIG, "test.yaml").expect("valid test config");
+        let (views, kubeconfig) = unreachable_cluster().await;
         let mut apps = BTreeMap::new();
         let mut senders = BTreeMap::new();
         let mut commands = BTreeMap::new();
-        for app in &config.apps {
-            let mut initial =
-                AppState::new(&app.name, &app.repo, &app.reference, "", &app.namespace);
-            if app.name == "shop" {
+        for (name, repo, reference, namespace) in APPS {
+            let mut initial = AppState::new(name, repo, reference, "", namespace);
+            if name == "shop" {
                 shop_state(&mut initial);
             }
             let (state_tx, state_rx) = watch::channel(Arc::new(initial));
             let (command_tx, command_rx) = mpsc::channel(queue);
             let (_, desired) = watch::channel(None);
             apps.insert(
-                app.name.clone(),
+                name.to_owned(),
                 AppHandle {
                     state: state_rx,
                     commands: command_tx,
                     desired,
+                    views: views.clone(),
                 },
             );
-            senders.insert(app.name.clone(), state_tx);
-            commands.insert(app.name.clone(), command_rx);
+            senders.insert(name.to_owned(), state_tx);
+            commands.insert(name.to_owned(), command_rx);
         }
-        let (cluster, kubeconfig) = unreachable_cluster().await;
         // As the agent does when it starts.
         let metrics = Arc::new(Metrics::new());
-        for app in &config.apps {
-            metrics.register_app(&app.name);
+        for (name, ..) in APPS {
+            metrics.register_app(name);
         }
         Fixture {
             state: ServerState {
                 apps: Arc::new(apps),
-                config: Arc::new(config),
-                cluster,
+                views,
                 metrics,
                 api_token: token.map(Arc::from),
                 webhook_secret: secret.map(|s| Arc::from(s.as_bytes())),
@@ -178,19 +173,19 @@ fn shop_state(state: &mut AppState) {
     ];
 }
 
-/// A cluster whose API server address refuses connections: enough to build a `Cluster`
-/// offline, and to see how handlers answer when it is down.
-async fn unreachable_cluster() -> (Cluster, tempfile::NamedTempFile) {
+/// The agent's views of a cluster whose API server address refuses connections: enough to
+/// build them offline, and to see how handlers answer when it is down.
+async fn unreachable_cluster() -> (crate::agent::SharedViews, tempfile::NamedTempFile) {
     let file = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(
         file.path(),
         "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
     )
     .expect("kubeconfig written");
-    let cluster = Cluster::connect(Some(file.path()))
+    let views = crate::agent::Views::connect(Some(file.path()))
         .await
         .expect("a client builds without a server");
-    (cluster, file)
+    (Arc::new(views), file)
 }
 
 fn get(uri: &str) -> Request<Body> {

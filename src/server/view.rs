@@ -10,11 +10,6 @@ pub fn app(state: &AppState) -> Value {
     let mut doc = serde_json::to_value(state).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut doc {
         map.insert("tiers".into(), json!(state.tiers()));
-        // The API and the page are readable without a token: never echo a URL's password.
-        map.insert(
-            "repo".into(),
-            Value::String(crate::metrics::render::without_user_info(&state.repo)),
-        );
     }
     doc
 }

@@ -21,7 +21,7 @@ use super::ServerState;
 use super::api::same_secret;
 use super::error::ApiError;
 use crate::agent::Command;
-use crate::config::AppConfig;
+use crate::source::repo_key;
 
 /// Push payloads are a few KiB (GitHub caps them at 25 MB, but only with thousands of commits,
 /// which carry nothing a sync needs).
@@ -264,52 +264,6 @@ fn short_ref(reference: &str) -> &str {
         .unwrap_or(reference)
 }
 
-/// A repository URL reduced to what names the repository, so the forms a provider sends
-/// (`https://host/o/r.git`, `git@host:o/r.git`, `ssh://git@host:22/o/r`) and the one configured
-/// compare equal: no scheme, user info or port, the host in lower case, no trailing `.git` or
-/// `/`. Local paths and `file://` URLs become the path.
-pub fn repo_key(url: &str) -> String {
-    let url = url.trim();
-    let (host, path) = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => (None, rest),
-        Some((_, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            (Some(host_of(authority)), path)
-        }
-        None => match scp_like(url) {
-            Some((authority, path)) => (Some(host_of(authority)), path),
-            None => (None, url),
-        },
-    };
-    let mut path = path.trim_end_matches('/');
-    if let Some(stripped) = path.strip_suffix(".git") {
-        path = stripped.trim_end_matches('/');
-    }
-    match host {
-        Some(host) => format!("{host}/{}", path.trim_start_matches('/')),
-        None => path.to_owned(),
-    }
-}
-
-/// `[user@]host:path` as git reads it: a ':' before any '/', and more than one letter before it
-/// (so `C:/repo` stays a path).
-fn scp_like(url: &str) -> Option<(&str, &str)> {
-    let (authority, path) = url.split_once(':')?;
-    (authority.len() > 1 && !authority.contains('/') && !path.starts_with("//"))
-        .then_some((authority, path))
-}
-
-/// The host of `[user[:password]@]host[:port]`, lower case.
-fn host_of(authority: &str) -> String {
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match hostport.strip_prefix('[') {
-        // [v6]:port
-        Some(v6) => v6.split(']').next().unwrap_or(v6),
-        None => hostport.split(':').next().unwrap_or(hostport),
-    };
-    host.to_ascii_lowercase()
-}
-
 /// How a request ended, for the counter.
 mod result {
     pub const TRIGGERED: &str = "triggered";
@@ -430,19 +384,22 @@ fn ignored(event: &str) -> Response {
         .into_response()
 }
 
-/// Sends `Command::Webhook` to every app the push concerns; returns their names.
+/// Sends `Command::Webhook` to every app the push concerns; returns their names. Which
+/// repository and ref an app follows comes from its published state (git's settings, as the
+/// agent was configured), not from anything in the request.
 fn trigger(state: &ServerState, push: &Push) -> Vec<String> {
     state
-        .config
         .apps
         .iter()
-        .filter(|app: &&AppConfig| push.concerns(&app.repo, &app.reference))
-        .filter_map(|app| {
-            let handle = state.apps.get(&app.name)?;
+        .filter(|(_, handle)| {
+            let app = handle.state.borrow();
+            push.concerns(&app.repo, &app.reference)
+        })
+        .filter_map(|(name, handle)| {
             match handle.commands.try_send(Command::Webhook) {
                 // A full queue already holds requests that reconcile the app, which fetches
                 // the new head all the same.
-                Ok(()) | Err(TrySendError::Full(_)) => Some(app.name.clone()),
+                Ok(()) | Err(TrySendError::Full(_)) => Some(name.clone()),
                 Err(TrySendError::Closed(_)) => None,
             }
         })

@@ -17,6 +17,7 @@ pub use credentials::{Credentials, Secret};
 pub use dir::read_dir;
 pub use error::SourceError;
 pub use git::{RepoSpec, cache_path, fetch, fetch_async, remote_head, remote_head_async};
+pub use remote_url::{repo_key, without_user_info};
 pub use select::{Limits, Selection};
 
 /// The commit a snapshot was read from.

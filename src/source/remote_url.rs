@@ -79,6 +79,58 @@ fn local(raw: &str) -> RemoteUrl {
     }
 }
 
+/// A URL without `user[:password]@`, for anything shown or stored outside the agent's memory:
+/// status pages, the API, metric labels (which end up in dashboards and long-term storage).
+/// Forms with no authority (paths, `git@host:path`) are returned as they are: they carry no
+/// password.
+pub fn without_user_info(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}{path}")
+}
+
+/// A repository URL reduced to what names the repository, so the forms a provider sends
+/// (`https://host/o/r.git`, `git@host:o/r.git`, `ssh://git@host:22/o/r`) and the one configured
+/// compare equal: no scheme, user info or port, the host in lower case, no trailing `.git` or
+/// `/`. Local paths and `file://` URLs become the path.
+pub fn repo_key(url: &str) -> String {
+    let url = url.trim();
+    let (host, path) = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => (None, rest),
+        Some((_, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            (Some(host_of(authority)), path)
+        }
+        None => match scp_like(url) {
+            Some((authority, path)) => (Some(host_of(authority)), path),
+            None => (None, url),
+        },
+    };
+    let mut path = path.trim_end_matches('/');
+    if let Some(stripped) = path.strip_suffix(".git") {
+        path = stripped.trim_end_matches('/');
+    }
+    match host {
+        Some(host) => format!("{host}/{}", path.trim_start_matches('/')),
+        None => path.to_owned(),
+    }
+}
+
+/// The host of `[user[:password]@]host[:port]`, lower case.
+fn host_of(authority: &str) -> String {
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match hostport.strip_prefix('[') {
+        // [v6]:port
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => hostport.split(':').next().unwrap_or(hostport),
+    };
+    host.to_ascii_lowercase()
+}
+
 fn with_authority(
     raw: &str,
     scheme: &str,

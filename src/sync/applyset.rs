@@ -10,12 +10,10 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest::Object;
 
-pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
-pub const ID_LABEL: &str = "applyset.kubernetes.io/id";
-pub const TOOLING_ANNOTATION: &str = "applyset.kubernetes.io/tooling";
-pub const GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contains-group-kinds";
-pub const NAMESPACES_ANNOTATION: &str = "applyset.kubernetes.io/additional-namespaces";
-pub const PRUNE_ANNOTATION: &str = "ordo.dev/prune";
+pub use crate::manifest::keys::{
+    GROUP_KINDS_ANNOTATION, ID_LABEL, NAMESPACES_ANNOTATION, PART_OF_LABEL, PRUNE_ANNOTATION,
+    TOOLING_ANNOTATION,
+};
 
 /// The parent of one app's ApplySet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use crate::diff::SyncStatus;
 use crate::plan::Plan;
 
 /// Stamped on hook Jobs: the revision they ran for.
-pub const REVISION_ANNOTATION: &str = "ordo.dev/revision";
+pub use crate::manifest::keys::REVISION_ANNOTATION;
 
 pub(super) async fn run(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
     let options = ctx.options;

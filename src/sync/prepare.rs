@@ -14,8 +14,8 @@ use crate::cluster::{ApplyOptions, Cluster, ClusterError, Resource};
 use crate::diff::{self, SyncStatus};
 use crate::plan::{Plan, PlannedObject};
 
-pub const HOOK_ANNOTATION: &str = "ordo.dev/hook";
-pub const RECREATE_ANNOTATION: &str = "ordo.dev/recreate";
+pub use crate::manifest::keys::HOOK_ANNOTATION;
+pub use crate::manifest::keys::RECREATE_ANNOTATION;
 /// Objects in a namespace this sync creates are validated here, which every cluster has.
 const STAND_IN_NAMESPACE: &str = "default";
 

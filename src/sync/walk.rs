@@ -14,13 +14,13 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep};
 use tracing::Instrument;
 
-use super::live::{Group, LiveView};
+use super::live::LiveView;
 use super::prepare::dry_run;
 use super::report::{Action, Event, Outcome};
 use super::{Reporter, State, SyncOptions};
-use crate::cluster::{ApplyOptions, Cluster, ClusterError, Resource, identity};
+use crate::cluster::{ApplyOptions, Cluster, ClusterError, Group, Resource, identity};
 use crate::diff::{self, SyncStatus};
-use crate::health::{self, Health, HealthStatus};
+use crate::health::{self, Health};
 use crate::plan::{Node, Plan};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -277,26 +277,25 @@ async fn wait_healthy(
         if let Some(seen) = group
             .as_ref()
             .and_then(|g: &std::sync::Arc<Group>| g.get(name))
-            && !older(seen.as_ref(), out.live.as_ref())
+            && !health::older(seen.as_ref(), out.live.as_ref())
         {
             out.live = seen;
         }
-        let health = match &out.live {
-            Some(live) => health::assess(live),
-            None => Health::new(HealthStatus::Missing, "not found"),
+        let binding_mode = match health::claim_class(out.live.as_ref()) {
+            Some(class) => binding_mode(ctx, class).await,
+            None => None,
         };
+        let verdict = health::wait(&health::Observation {
+            live: out.live.as_ref(),
+            before: t.live.as_ref(),
+            changed: out.action != Action::Unchanged,
+            binding_mode: binding_mode.as_deref(),
+        });
+        let health = verdict.health().clone();
         out.health = Some(health.clone());
-        let done = match health.status {
-            HealthStatus::Healthy | HealthStatus::Suspended => Some((Outcome::Healthy, None)),
-            HealthStatus::Progressing if waits_for_first_consumer(ctx, out.live.as_ref()).await => {
-                out.health = Some(Health::new(
-                    HealthStatus::Healthy,
-                    "Pending until a pod uses it (StorageClass binds on first consumer)",
-                ));
-                Some((Outcome::Healthy, None))
-            }
-            HealthStatus::Degraded if stale(out.action, t.live.as_ref(), out.live.as_ref()) => None,
-            HealthStatus::Degraded => Some((Outcome::Degraded, Some(health.message.clone()))),
+        let done = match verdict {
+            health::Wait::Done(_) => Some((Outcome::Healthy, None)),
+            health::Wait::Failed(h) => Some((Outcome::Degraded, Some(h.message))),
             _ if ctx.options.cancelled() => Some((
                 Outcome::Pending,
                 Some(format!(
@@ -311,7 +310,7 @@ async fn wait_healthy(
                     health.status, health.message
                 )),
             )),
-            _ => None,
+            health::Wait::Pending(_) => None,
         };
         if let Some((outcome, message)) = done {
             out.outcome = outcome;
@@ -352,28 +351,6 @@ async fn wait_healthy(
                 _ = sleep(tick) => {}
             }
         }
-    }
-}
-
-/// A Degraded verdict that predates our change: we applied something, but the object's
-/// conditions are still exactly those it had before (a Deployment rolled back to an old
-/// ReplicaSet keeps its ProgressDeadlineExceeded condition until the rollout progresses).
-/// Waiting for the controller to react is right; failing on it would fail every rollback.
-fn stale(action: Action, before: Option<&Value>, now: Option<&Value>) -> bool {
-    let conditions = |v: Option<&Value>| v.and_then(|v| v.pointer("/status/conditions")).cloned();
-    action != Action::Unchanged && before.is_some() && conditions(before) == conditions(now)
-}
-
-/// A watch can lag behind the apply that just answered: never trade the object we hold for
-/// one of an earlier generation (its status would describe the previous spec).
-fn older(seen: Option<&Value>, held: Option<&Value>) -> bool {
-    let generation = |v: Option<&Value>| {
-        v.and_then(|v| v.pointer("/metadata/generation"))
-            .and_then(Value::as_i64)
-    };
-    match (generation(seen), generation(held)) {
-        (Some(seen), Some(held)) => seen < held,
-        _ => false,
     }
 }
 
@@ -436,30 +413,19 @@ async fn delete_and_wait(
     }
 }
 
-/// A Pending claim whose StorageClass binds on first consumer only binds once a pod that uses
-/// it is scheduled, and that pod is what waits for it: counting it Progressing would deadlock.
-async fn waits_for_first_consumer(ctx: &Context<'_>, live: Option<&Value>) -> bool {
-    let Some(live) = live else { return false };
-    let pending_claim = kind(live) == "PersistentVolumeClaim"
-        && live.pointer("/status/phase").and_then(Value::as_str) == Some("Pending");
-    let class = live
-        .pointer("/spec/storageClassName")
-        .and_then(Value::as_str);
-    let (true, Some(class)) = (pending_claim, class) else {
-        return false;
-    };
-    let Ok(resource) = ctx
+/// The `volumeBindingMode` of StorageClass `class` (the health verdict of a Pending claim
+/// depends on it); `None` when it cannot be read.
+async fn binding_mode(ctx: &Context<'_>, class: &str) -> Option<String> {
+    let resource = ctx
         .cluster
         .resource("storage.k8s.io/v1", "StorageClass")
         .await
-    else {
-        return false;
-    };
+        .ok()?;
     let _permit = ctx.permits.acquire().await;
-    matches!(
-        ctx.cluster.get(&resource, None, class).await,
-        Ok(Some(sc)) if sc.get("volumeBindingMode").and_then(Value::as_str) == Some("WaitForFirstConsumer")
-    )
+    let sc = ctx.cluster.get(&resource, None, class).await.ok()??;
+    sc.get("volumeBindingMode")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 fn ctx_event_failed(ctx: &Context<'_>, id: &str, outcome: Outcome, message: &str) {

@@ -1,13 +1,13 @@
 //! Rendering, checked on the HTML text: what a person (or the script) relies on being there.
 
 use super::{render_app, render_index, render_not_found};
+use crate::agent::state::{Action, Outcome};
 use crate::agent::state::{Dependency, ObjectTiming, ResourceState};
 use crate::agent::{AppState, HistoryEntry, Pin, SyncResult, Trigger};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::plan::Tier;
 use crate::source::CommitInfo;
-use crate::sync::{Action, Outcome};
 
 const NOW: f64 = 1_700_000_100.0;
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";

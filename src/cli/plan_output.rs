@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{Plan, Rule, Tier, TierReason};
 use crate::manifest::ObjectId;
+use crate::plan::{Plan, Rule, Tier, TierReason};
 use crate::source::CommitInfo;
 
 /// Where the plan's manifests came from, for the header.

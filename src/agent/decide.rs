@@ -1,0 +1,362 @@
+//! The reconcile's decisions, pure: which revision to hold, whether a trigger leads to a sync,
+//! how a sync ended and what that does to the app's state, and the pin rules ("sync now",
+//! rollback, unpin) that the agent, the HTTP commands and `ordo rollback`/`ordo unpin` share.
+//! No clock, no I/O: `reconcile` fetches, asks here, and acts.
+
+use super::state::{AppState, HistoryEntry, Persisted, Pin, SyncResult, Trigger};
+use crate::diff::SyncStatus;
+use crate::health::HealthStatus;
+use crate::source::CommitInfo;
+use crate::sync::{SyncError, SyncReport};
+
+/// A rollback names a revision by at least this many leading hex digits, as git's short SHAs.
+pub const MIN_REVISION_PREFIX: usize = 7;
+
+/// The revision an app should hold now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub revision: String,
+    /// Held by a pin rather than following the branch.
+    pub pinned: bool,
+    /// An automatic pin the head has moved past: drop it.
+    pub drop_pin: bool,
+}
+
+/// A manual pin holds; an automatic pin (after a rollback) holds until the head moves; else
+/// the head.
+pub fn target(pin: Option<&Pin>, head: &str) -> Target {
+    match pin {
+        Some(p) if p.manual || p.head_at_pin == head => Target {
+            revision: p.revision.clone(),
+            pinned: true,
+            drop_pin: false,
+        },
+        other => Target {
+            revision: head.to_owned(),
+            pinned: false,
+            drop_pin: other.is_some(),
+        },
+    }
+}
+
+/// Whether a reconcile with `trigger` syncs `target`. A failed revision is not retried until
+/// someone asks (or the head moves); an app already Synced at the target is left alone by
+/// timers and webhooks, while a person's "sync now" or a drift always syncs.
+pub fn should_sync(
+    trigger: Trigger,
+    target: &str,
+    failed: Option<&str>,
+    synced_at: Option<&str>,
+) -> bool {
+    let asked = matches!(trigger, Trigger::Manual | Trigger::Rollback);
+    if failed == Some(target) && !asked {
+        return false;
+    }
+    let routine = matches!(trigger, Trigger::Interval | Trigger::Webhook);
+    !(routine && synced_at == Some(target))
+}
+
+/// What to fetch for `target`: the configured ref while following the branch (so the fetch
+/// stays shallow and named), the SHA itself when pinned or behind the head.
+pub fn reference_for(target: &Target, head: &str, configured: &str) -> String {
+    if target.revision == head && !target.pinned {
+        configured.to_owned()
+    } else {
+        target.revision.clone()
+    }
+}
+
+/// How one revision's sync ended, for the reconcile loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Succeeded,
+    /// Refused before any write (bad commit, invalid object): nothing to roll back.
+    Rejected,
+    Failed,
+    Superseded,
+    Stopped,
+    /// The cluster could not be reached; try again later.
+    Retry,
+}
+
+/// The end of a sync that ran: a shutdown or a newer head outranks what the sync reported.
+pub fn ended(stopping: bool, superseded: bool, report: &Result<SyncReport, SyncError>) -> Ended {
+    match report {
+        _ if stopping => Ended::Stopped,
+        _ if superseded => Ended::Superseded,
+        Ok(r) if r.succeeded() => Ended::Succeeded,
+        Err(SyncError::Cluster(e)) if e.is_transient() => Ended::Retry,
+        Err(_) => Ended::Rejected,
+        Ok(_) => Ended::Failed,
+    }
+}
+
+/// A sync cancelled part way (objects left Pending) did not fail: it was superseded.
+pub fn settle(entry: &mut HistoryEntry, report: Option<&SyncReport>) {
+    let cancelled = report.is_some_and(|r| {
+        r.objects
+            .iter()
+            .any(|o| o.outcome == crate::sync::Outcome::Pending)
+    });
+    if cancelled && entry.result != SyncResult::Succeeded {
+        entry.result = SyncResult::Superseded;
+    }
+}
+
+impl AppState {
+    /// Records a finished sync of `commit` and what it means for the app's status.
+    pub fn record_sync(&mut self, entry: HistoryEntry, commit: &CommitInfo) {
+        let result = entry.result;
+        let error = entry.error.clone();
+        self.persisted.record(entry);
+        self.revision = Some(commit.clone());
+        match result {
+            SyncResult::Succeeded => {
+                self.sync_status = SyncStatus::Synced;
+                self.last_error = None;
+                // A later revision (or a rollback) synced: the failed one is history now, and
+                // a pin, if any, keeps it from being retried.
+                self.persisted.failed_revision = None;
+            }
+            SyncResult::Superseded => self.sync_status = SyncStatus::OutOfSync,
+            SyncResult::Failed | SyncResult::TimedOut => {
+                self.sync_status = SyncStatus::OutOfSync;
+                self.last_error = error;
+                self.persisted.failed_revision = Some(commit.sha.clone());
+                if self.health == HealthStatus::Healthy || self.health == HealthStatus::Unknown {
+                    self.health = HealthStatus::Degraded;
+                }
+            }
+        }
+    }
+}
+
+/// Why a revision named by a person was not found in the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevisionLookup {
+    NotFound,
+    /// The prefix names this many different revisions.
+    Ambiguous(usize),
+}
+
+impl Persisted {
+    /// Someone asked to sync: retry a failed revision, leave an automatic pin.
+    pub fn request_sync(&mut self) {
+        self.failed_revision = None;
+        if self.pin.as_ref().is_some_and(|p| !p.manual) {
+            self.pin = None;
+        }
+    }
+
+    /// Holds the app at `revision` until unpinned. `head` is the branch head when known.
+    pub fn pin_rollback(&mut self, revision: String, head: String) {
+        self.pin = Some(Pin {
+            reason: format!("rollback to {} requested", short(&revision)),
+            revision,
+            head_at_pin: head,
+            manual: true,
+        });
+    }
+
+    /// Follows the branch again, and lets a failed revision be tried again.
+    pub fn unpin(&mut self) {
+        self.pin = None;
+        self.failed_revision = None;
+    }
+
+    /// The history entry `wanted` names: its full SHA or its first 7+ characters (in either
+    /// case, as pasted from anywhere).
+    pub fn find_revision(&self, wanted: &str) -> Result<&HistoryEntry, RevisionLookup> {
+        let wanted = wanted.trim().to_ascii_lowercase();
+        if wanted.len() < MIN_REVISION_PREFIX {
+            return Err(RevisionLookup::NotFound);
+        }
+        let matching: Vec<&HistoryEntry> = self
+            .history
+            .iter()
+            .filter(|h| h.revision.starts_with(&wanted))
+            .collect();
+        let mut distinct: Vec<&str> = matching.iter().map(|h| h.revision.as_str()).collect();
+        // A revision synced several times appears several times.
+        distinct.sort_unstable();
+        distinct.dedup();
+        match (matching.first(), distinct.len()) {
+            (Some(first), 1) => Ok(first),
+            (None, _) => Err(RevisionLookup::NotFound),
+            (_, n) => Err(RevisionLookup::Ambiguous(n)),
+        }
+    }
+
+    /// Applies an automatic rollback: hold `good` until the head moves past `head`.
+    pub fn pin_automatic(&mut self, good: &str, failed: &str, head: &str) {
+        self.pin = Some(Pin {
+            revision: good.to_owned(),
+            reason: format!("rolled back from {} to {}", short(failed), short(good)),
+            head_at_pin: head.to_owned(),
+            manual: false,
+        });
+    }
+}
+
+pub fn short(sha: &str) -> &str {
+    sha.get(..MIN_REVISION_PREFIX).unwrap_or(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin(manual: bool, head_at_pin: &str) -> Pin {
+        Pin {
+            revision: "good".into(),
+            reason: String::new(),
+            head_at_pin: head_at_pin.into(),
+            manual,
+        }
+    }
+
+    #[test]
+    fn the_target_is_the_pin_while_it_holds_and_the_head_otherwise() {
+        let cases = [
+            (None, "h1", "h1", false, false),
+            (Some(pin(true, "h0")), "h1", "good", true, false),
+            (Some(pin(false, "h1")), "h1", "good", true, false),
+            (Some(pin(false, "h0")), "h1", "h1", false, true),
+        ];
+        for (pin, head, revision, pinned, drop_pin) in cases {
+            let t = target(pin.as_ref(), head);
+            assert_eq!(
+                (t.revision.as_str(), t.pinned, t.drop_pin),
+                (revision, pinned, drop_pin),
+                "{pin:?} at {head}"
+            );
+        }
+    }
+
+    #[test]
+    fn routine_triggers_skip_synced_and_failed_revisions_people_do_not() {
+        use Trigger::*;
+        let cases = [
+            (Interval, None, None, true),
+            (Interval, None, Some("t"), false),
+            (Webhook, None, Some("t"), false),
+            (Interval, Some("t"), None, false),
+            (Drift, Some("t"), None, false),
+            (Manual, Some("t"), Some("t"), true),
+            (Rollback, Some("t"), None, true),
+            (Drift, None, Some("t"), true),
+            (Start, None, Some("t"), true),
+            (Interval, Some("other"), Some("other"), true),
+        ];
+        for (trigger, failed, synced, expected) in cases {
+            assert_eq!(
+                should_sync(trigger, "t", failed, synced),
+                expected,
+                "{trigger:?} failed={failed:?} synced={synced:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_branch_is_fetched_by_name_unless_held_or_behind() {
+        let follow = target(None, "h1");
+        assert_eq!(reference_for(&follow, "h1", "main"), "main");
+        let held = target(Some(&pin(true, "")), "h1");
+        assert_eq!(reference_for(&held, "h1", "main"), "good");
+    }
+
+    fn entry(revision: &str) -> HistoryEntry {
+        HistoryEntry {
+            revision: revision.into(),
+            message: String::new(),
+            author: String::new(),
+            trigger: Trigger::Manual,
+            started: 0.0,
+            finished: 0.0,
+            result: SyncResult::Succeeded,
+            error: None,
+            objects: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn revisions_are_found_by_a_unique_prefix_of_seven_or_more() {
+        let mut p = Persisted::default();
+        for r in ["abcdef0111", "abcdef0222", "1234567aaa", "1234567aaa"] {
+            p.history.push(entry(r));
+        }
+        assert_eq!(
+            p.find_revision("1234567").map(|e| e.revision.as_str()),
+            Ok("1234567aaa"),
+            "a revision synced twice is one revision"
+        );
+        assert_eq!(
+            p.find_revision(" ABCDEF0 ").err(),
+            Some(RevisionLookup::Ambiguous(2))
+        );
+        assert_eq!(
+            p.find_revision("abcdef02").map(|e| e.revision.as_str()),
+            Ok("abcdef0222")
+        );
+        assert_eq!(
+            p.find_revision("123456").err(),
+            Some(RevisionLookup::NotFound)
+        );
+        assert_eq!(
+            p.find_revision("fffffff").err(),
+            Some(RevisionLookup::NotFound)
+        );
+    }
+
+    #[test]
+    fn pins_follow_the_rules_people_and_the_agent_share() {
+        let mut p = Persisted {
+            failed_revision: Some("bad".into()),
+            ..Persisted::default()
+        };
+        p.pin_automatic("good", "bad", "h1");
+        p.request_sync();
+        assert_eq!((p.pin.clone(), p.failed_revision.clone()), (None, None));
+
+        p.pin_rollback("abcdef0123".into(), "h1".into());
+        let held = p.pin.clone();
+        p.request_sync();
+        assert_eq!(p.pin, held, "a manual pin outlives a sync request");
+        assert_eq!(
+            held.map(|h| h.reason),
+            Some("rollback to abcdef0 requested".to_owned())
+        );
+
+        p.failed_revision = Some("bad".into());
+        p.unpin();
+        assert_eq!((p.pin, p.failed_revision), (None, None));
+    }
+
+    #[test]
+    fn a_failed_sync_marks_the_revision_and_degrades_a_healthy_app() {
+        let commit = CommitInfo {
+            sha: "c1".into(),
+            message: String::new(),
+            author: String::new(),
+            time: 0,
+        };
+        let mut app = AppState::new("a", "/r", "main", "", "ns");
+        app.health = HealthStatus::Healthy;
+        let mut failed = entry("c1");
+        failed.result = SyncResult::Failed;
+        failed.error = Some("Deployment/ns/api: Degraded".into());
+        app.record_sync(failed, &commit);
+        assert_eq!(app.persisted.failed_revision.as_deref(), Some("c1"));
+        assert_eq!(app.health, HealthStatus::Degraded);
+        assert_eq!(app.sync_status, SyncStatus::OutOfSync);
+        assert_eq!(
+            app.last_error.as_deref(),
+            Some("Deployment/ns/api: Degraded")
+        );
+
+        app.record_sync(entry("c1"), &commit);
+        assert_eq!(app.persisted.failed_revision, None);
+        assert_eq!(app.sync_status, SyncStatus::Synced);
+        assert_eq!(app.last_error, None);
+    }
+}

@@ -1,0 +1,213 @@
+//! What readers (the HTTP layer) may ask about the cluster, answered by the agent with its own
+//! counted client: whether the API server answers, what the agent has asked of it, an app's
+//! desired-vs-live diff and one live object. The HTTP layer never holds a client itself.
+//!
+//! Diffs are cached per (revision, object, snapshot version): a page viewed a thousand times
+//! costs one round of dry runs until the app's published state moves (a sync, a drift) or the
+//! entry ages out; the age bounds how stale a diff can be after a change the agent does not
+//! see (an edit by hand with self-heal off).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Desired;
+use crate::cluster::{Cluster, ClusterError, RequestKey};
+use crate::sync::{ObjectDiff, SyncError, SyncOptions};
+
+/// A readiness probe that waits longer than the kubelet's default 1 s timeout fails anyway.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// Probes, scrapers and load balancers may ask every second; the API server hears from us at
+/// most this often.
+const CHECK_CACHE_FOR: Duration = Duration::from_secs(5);
+/// How long a cached diff may be served when nothing the agent sees has moved.
+const DIFF_CACHE_FOR: Duration = Duration::from_secs(30);
+/// Diffs kept at once (apps × objects viewed); the oldest goes first.
+const DIFF_CACHE_ENTRIES: usize = 256;
+
+/// Why a view could not be produced, in the terms a reader can act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ViewError {
+    /// The API server did not answer; retry shortly.
+    #[error("the API server did not answer ({0}); retry shortly")]
+    Unavailable(String),
+    /// The API server answered with a refusal of the desired state (the dry run failed).
+    #[error("{0}")]
+    Refused(String),
+    /// Anything else the API server said.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<ClusterError> for ViewError {
+    fn from(e: ClusterError) -> Self {
+        if e.is_transient() {
+            ViewError::Unavailable(e.to_string())
+        } else {
+            ViewError::Failed(e.to_string())
+        }
+    }
+}
+
+impl From<SyncError> for ViewError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Cluster(c) => c.into(),
+            other => ViewError::Refused(other.to_string()),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct DiffKey {
+    app: String,
+    revision: String,
+    object: Option<String>,
+    version: u64,
+}
+
+/// Shared by every app and the HTTP layer. Cheap to clone behind an `Arc`.
+pub struct Views {
+    cluster: Cluster,
+    last_check: Mutex<Option<(Instant, Result<(), String>)>>,
+    diffs: Mutex<HashMap<DiffKey, (Instant, Vec<ObjectDiff>)>>,
+}
+
+impl Views {
+    pub fn new(cluster: Cluster) -> Self {
+        Views {
+            cluster,
+            last_check: Mutex::new(None),
+            diffs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Views over the cluster a kubeconfig names (tests and tools that run no agent).
+    pub async fn connect(kubeconfig: Option<&Path>) -> Result<Self, ViewError> {
+        Ok(Views::new(Cluster::connect(kubeconfig).await?))
+    }
+
+    /// Requests made to the API server so far, by verb, code and dry run.
+    pub fn requests(&self) -> BTreeMap<RequestKey, u64> {
+        self.cluster.requests().snapshot()
+    }
+
+    /// Whether the API server answers `/version`, asked at most every 5 s. The lock is never
+    /// held across the request: two probes arriving together may both ask, which is harmless.
+    pub async fn api_reachable(&self) -> Result<(), String> {
+        if let Some(fresh) = self.cached_check() {
+            return fresh;
+        }
+        let version = self.cluster.client().apiserver_version();
+        let result = match tokio::time::timeout(CHECK_TIMEOUT, version).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("the API server is not reachable: {e}")),
+            Err(_) => Err(format!(
+                "the API server did not answer within {} ms",
+                CHECK_TIMEOUT.as_millis()
+            )),
+        };
+        if let Ok(mut last) = self.last_check.lock() {
+            *last = Some((Instant::now(), result.clone()));
+        }
+        result
+    }
+
+    fn cached_check(&self) -> Option<Result<(), String>> {
+        let last = self.last_check.lock().ok()?;
+        let (at, result) = last.as_ref()?;
+        (at.elapsed() < CHECK_CACHE_FOR).then(|| result.clone())
+    }
+
+    /// Desired vs live for `desired` (every object, or the one whose id is `object`), by
+    /// server-side dry run; writes nothing. `version` is the app's snapshot version: a new one
+    /// means something moved and the cached answer is not reused.
+    pub(super) async fn diff(
+        &self,
+        desired: &Desired,
+        object: Option<&str>,
+        version: u64,
+    ) -> Result<Vec<ObjectDiff>, ViewError> {
+        let key = DiffKey {
+            app: desired.options.app.clone(),
+            revision: desired.revision.clone(),
+            object: object.map(str::to_owned),
+            version,
+        };
+        if let Some(cached) = self.cached_diff(&key) {
+            return Ok(cached);
+        }
+        let diffs = self.compute_diff(desired, object).await?;
+        if let Ok(mut cache) = self.diffs.lock() {
+            cache.retain(|_, (at, _)| at.elapsed() < DIFF_CACHE_FOR);
+            if cache.len() >= DIFF_CACHE_ENTRIES
+                && let Some(oldest) = cache.iter().min_by_key(|(_, (at, _))| *at)
+            {
+                let oldest = oldest.0.clone();
+                cache.remove(&oldest);
+            }
+            cache.insert(key, (Instant::now(), diffs.clone()));
+        }
+        Ok(diffs)
+    }
+
+    fn cached_diff(&self, key: &DiffKey) -> Option<Vec<ObjectDiff>> {
+        let cache = self.diffs.lock().ok()?;
+        let (at, diffs) = cache.get(key)?;
+        (at.elapsed() < DIFF_CACHE_FOR).then(|| diffs.clone())
+    }
+
+    async fn compute_diff(
+        &self,
+        desired: &Desired,
+        object: Option<&str>,
+    ) -> Result<Vec<ObjectDiff>, ViewError> {
+        let Some(id) = object else {
+            return Ok(crate::sync::diff(&self.cluster, &desired.plan, &desired.options).await?);
+        };
+        let Some(i) = desired
+            .plan
+            .objects
+            .iter()
+            .position(|p| p.object.id.to_string() == id)
+        else {
+            return Ok(Vec::new());
+        };
+        let one = desired.plan.only(i);
+        let options = SyncOptions {
+            prune: false,
+            ..desired.options.clone()
+        };
+        let mut diffs = crate::sync::diff(&self.cluster, &one, &options).await?;
+        diffs.retain(|d| d.id == id);
+        Ok(diffs)
+    }
+
+    /// The live object as YAML, without managedFields and with Secret values redacted; `None`
+    /// when it does not exist (or its kind is not served, e.g. a CRD not installed yet).
+    pub async fn live_yaml(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<String>, ViewError> {
+        let resource = match self.cluster.resource(api_version, kind).await {
+            Ok(r) => r,
+            Err(ClusterError::UnknownKind { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(live) = self.cluster.get(&resource, namespace, name).await? else {
+            return Ok(None);
+        };
+        let shown = crate::diff::redact(&live);
+        // Serializing a JSON value as YAML does not fail in practice; JSON is YAML too.
+        Ok(Some(
+            serde_saphyr::to_string(&shown).unwrap_or_else(|_| format!("{shown:#}\n")),
+        ))
+    }
+}
+
+/// Shared by the handles of every app.
+pub type SharedViews = Arc<Views>;

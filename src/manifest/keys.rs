@@ -1,0 +1,43 @@
+//! Every annotation and label key ordo reads or writes, in one place: ordo's own
+//! (`ordo.dev/*`), the ApplySet convention (KEP-3659), and the keys of other tools that ordo
+//! honours (Argo CD, kubectl, the Kubernetes recommended labels). The contract is listed in
+//! README's "Annotations and labels".
+
+// ordo's own.
+/// `config`, `database`, `backend`, `frontend`, `monitoring`: overrides the inferred tier.
+pub const TIER_ANNOTATION: &str = "ordo.dev/tier";
+/// `Kind/name[, Kind/ns/name…]` that must be healthy first.
+pub const DEPENDS_ON_ANNOTATION: &str = "ordo.dev/depends-on";
+/// Written by ordo on pod templates: a digest of the referenced ConfigMap/Secret data.
+pub const CONFIG_HASH_ANNOTATION: &str = "ordo.dev/config-hash";
+/// `"true"`: don't wait on the object's health.
+pub const IGNORE_HEALTH_ANNOTATION: &str = "ordo.dev/ignore-health";
+/// `"false"`: never prune the object.
+pub const PRUNE_ANNOTATION: &str = "ordo.dev/prune";
+/// `"true"`: delete and create when an immutable field changes.
+pub const RECREATE_ANNOTATION: &str = "ordo.dev/recreate";
+/// `post-sync` on a Job: runs after everything is healthy.
+pub const HOOK_ANNOTATION: &str = "ordo.dev/hook";
+/// Written by ordo on hooks: the revision they ran for.
+pub const REVISION_ANNOTATION: &str = "ordo.dev/revision";
+/// On the leader's Lease: the address other replicas forward commands to.
+pub const LEADER_URL_ANNOTATION: &str = "ordo.dev/leader-url";
+/// On ordo's own state ConfigMaps: the app they belong to.
+pub const APP_LABEL: &str = "ordo.dev/app";
+/// The Kubernetes recommended label for the tool that manages an object.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+// ApplySet (KEP-3659): ownership and prune.
+pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
+pub const ID_LABEL: &str = "applyset.kubernetes.io/id";
+pub const TOOLING_ANNOTATION: &str = "applyset.kubernetes.io/tooling";
+pub const GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contains-group-kinds";
+pub const NAMESPACES_ANNOTATION: &str = "applyset.kubernetes.io/additional-namespaces";
+
+// Other tools' keys that ordo honours.
+/// Argo CD's waves, for people migrating: ordered before inferred edges.
+pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
+/// The Kubernetes recommended label naming a workload's role (`frontend`, `database`…).
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// kubectl's client-side apply record: ignored in diffs.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
