@@ -63,7 +63,7 @@ pub async fn campaign(
     metrics: std::sync::Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let api: Api<Lease> = Api::namespaced(cluster.client().clone(), &election.namespace);
+    let api: Api<Lease> = cluster.namespaced(&election.namespace);
     let mut observed: Option<Observed> = None;
     let mut renewed: Option<Instant> = None;
     let set = |is: bool| {

@@ -99,7 +99,7 @@ impl Views {
         if let Some(fresh) = self.cached_check() {
             return fresh;
         }
-        let version = self.cluster.client().apiserver_version();
+        let version = self.cluster.version();
         let result = match tokio::time::timeout(CHECK_TIMEOUT, version).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(format!("the API server is not reachable: {e}")),

@@ -180,8 +180,23 @@ impl Cluster {
         &self.counter
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A typed handle in `namespace` (Leases for leader election): requests go through the
+    /// same counted client as every other call.
+    pub fn namespaced<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// Whether the API server answers: `/version`, the cheapest request every server serves.
+    pub async fn version(&self) -> Result<(), ClusterError> {
+        self.client
+            .apiserver_version()
+            .await
+            .map(drop)
+            .map_err(|e| map_error("get", "/version", e))
     }
 
     /// Re-reads what the server serves (after CRDs were installed).

@@ -11,6 +11,7 @@ mod live;
 mod prepare;
 mod prune;
 mod report;
+mod schedule;
 mod walk;
 
 use std::hash::{Hash, Hasher};

@@ -1,8 +1,8 @@
-//! The scheduler: a walk of the plan's graph. A node starts as soon as every node it needs is
-//! done (applied and Healthy); barriers complete as soon as their stage does. A failed node
-//! blocks everything downstream of it and nothing else. Nothing waits past the deadline.
+//! The walk of the plan's graph: the I/O the schedule (`schedule.rs`, pure) asks for. A node
+//! starts as soon as every node it needs is done (applied and Healthy); barriers complete as
+//! soon as their stage does. A failed node blocks everything downstream of it and nothing
+//! else. Nothing waits past the deadline.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -17,19 +17,12 @@ use tracing::Instrument;
 use super::live::LiveView;
 use super::prepare::dry_run;
 use super::report::{Action, Event, Outcome};
+use super::schedule::Schedule;
 use super::{Reporter, State, SyncOptions};
 use crate::cluster::{ApplyOptions, Cluster, ClusterError, Group, Resource, identity};
 use crate::diff::{self, SyncStatus};
 use crate::health::{self, Health};
 use crate::plan::{Node, Plan};
-
-#[derive(Clone, Copy, PartialEq)]
-enum Mark {
-    Waiting,
-    Running,
-    Done,
-    Failed,
-}
 
 /// What one object's convergence hands back.
 pub(super) struct Converged {
@@ -57,30 +50,25 @@ pub(super) struct Context<'a> {
 pub(super) async fn walk(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
     let (options, reporter) = (ctx.options, ctx.reporter);
     let graph = &plan.graph;
-    let total = graph.nodes.len();
-    let mut waiting: Vec<usize> = graph.needs.iter().map(Vec::len).collect();
-    let dependents = graph.dependents();
-    let mut mark = vec![Mark::Waiting; total];
-    let mut ready: VecDeque<usize> = (0..total).filter(|&n| waiting[n] == 0).collect();
+    let mut schedule = Schedule::new(&graph.needs, graph.dependents());
     // Futures polled on this task: they borrow the context, and the cost is I/O, not CPU.
     let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = Converged> + Send + '_>>> =
         FuturesUnordered::new();
     loop {
-        while let Some(node) = ready.pop_front() {
-            mark[node] = Mark::Running;
+        while let Some(node) = schedule.start() {
             let Node::Object { index } = graph.nodes[node] else {
-                complete(node, true, &mut mark, &mut waiting, &dependents, &mut ready);
+                schedule.done(node);
                 continue;
             };
             let o = &state.objects[index];
             if options.cancelled() {
                 // Leave it Pending: the next sync picks it up.
-                mark[node] = Mark::Failed;
+                schedule.drop_node(node);
                 continue;
             }
             if o.hook {
                 // Post-sync hooks run after everything else is Healthy (hooks.rs).
-                complete(node, true, &mut mark, &mut waiting, &dependents, &mut ready);
+                schedule.done(node);
                 continue;
             }
             let target = Target {
@@ -99,12 +87,14 @@ pub(super) async fn walk(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
         let Some(done) = running.next().await else {
             break;
         };
+        // Object nodes come first in the graph: an object's node is its index.
         let node = done.index;
-        let ok = done.outcome == Outcome::Healthy;
         record(state, &done);
-        complete(node, ok, &mut mark, &mut waiting, &dependents, &mut ready);
-        if !ok {
-            block_downstream(plan, state, node, &mut mark, &dependents, reporter);
+        if done.outcome == Outcome::Healthy {
+            schedule.done(node);
+        } else {
+            let blocked = schedule.failed(node);
+            block(plan, state, node, &blocked, reporter);
         }
     }
 }
@@ -126,45 +116,13 @@ pub(super) fn record(state: &mut State, done: &Converged) {
     }
 }
 
-fn complete(
-    node: usize,
-    ok: bool,
-    mark: &mut [Mark],
-    waiting: &mut [usize],
-    dependents: &[Vec<usize>],
-    ready: &mut VecDeque<usize>,
-) {
-    mark[node] = if ok { Mark::Done } else { Mark::Failed };
-    if !ok {
-        return;
-    }
-    for &d in &dependents[node] {
-        waiting[d] -= 1;
-        if waiting[d] == 0 && mark[d] == Mark::Waiting {
-            ready.push_back(d);
-        }
-    }
-}
-
-/// Marks everything downstream of a failed node Blocked (never started).
-fn block_downstream(
-    plan: &Plan,
-    state: &mut State,
-    failed: usize,
-    mark: &mut [Mark],
-    dependents: &[Vec<usize>],
-    reporter: &Reporter,
-) {
+/// Marks the nodes the schedule found downstream of a failed node Blocked (never started).
+fn block(plan: &Plan, state: &mut State, failed: usize, blocked: &[usize], reporter: &Reporter) {
     let Node::Object { index } = plan.graph.nodes[failed] else {
         return;
     };
     let cause = plan.objects[index].object.id.to_string();
-    let mut stack: Vec<usize> = dependents[failed].clone();
-    while let Some(node) = stack.pop() {
-        if mark[node] != Mark::Waiting {
-            continue;
-        }
-        mark[node] = Mark::Failed;
+    for &node in blocked {
         if let Node::Object { index } = plan.graph.nodes[node] {
             let o = &mut state.objects[index];
             o.report.outcome = Outcome::Blocked;
@@ -174,7 +132,6 @@ fn block_downstream(
                 by: cause.clone(),
             });
         }
-        stack.extend(dependents[node].iter().copied());
     }
 }
 
