@@ -1,7 +1,8 @@
 //! ordo: a GitOps sync agent for Kubernetes that applies manifests in inferred dependency order.
 //!
 //! The pipeline runs one way (see DESIGN.md): `source` (git or a directory) yields files,
-//! `manifest` turns them into objects, `plan` orders them into tiers and a dependency graph.
+//! `render` turns a Kustomize overlay or a Helm chart into manifest files, `manifest` turns them
+//! into objects, `plan` orders them into tiers and a dependency graph.
 
 pub mod agent;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod health;
 pub mod manifest;
 pub mod metrics;
 pub mod plan;
+pub mod render;
 pub mod server;
 pub mod source;
 pub mod sync;
