@@ -207,32 +207,15 @@ fn read_input(args: &InputArgs) -> Result<(Snapshot, String, RenderOptions), sou
             selection
         }
     };
-    let whole_tree = Selection {
-        path: String::new(),
-        include: vec!["**".into()],
-        ..Selection::default()
-    };
     let mut pinned = None;
     if options.kind == SourceKind::Auto {
-        let markers = Selection {
-            path: path.clone(),
-            include: render::KUSTOMIZATION_FILES
-                .iter()
-                .chain(&["Chart.yaml"])
-                .map(|name| (*name).to_owned())
-                .collect(),
-            ..Selection::default()
-        };
-        let (found, _) = read(args, &markers, None)?;
+        let (found, _) = read(args, &render::marker_selection(&path), None)?;
         options.kind = render::detect(&path, found.files.iter().map(|f| f.path.as_str()));
         // The second read must see the commit the first one detected on.
         pinned = found.commit.map(|c| c.sha);
     }
-    let selection = match options.kind {
-        SourceKind::Auto | SourceKind::Directory => &directory,
-        SourceKind::Kustomize | SourceKind::Helm => &whole_tree,
-    };
-    let (snapshot, location) = read(args, selection, pinned)?;
+    let selection = render::selection(options.kind, directory);
+    let (snapshot, location) = read(args, &selection, pinned)?;
     Ok((snapshot, location, options))
 }
 

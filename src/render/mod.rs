@@ -31,7 +31,7 @@ pub use cache::{CAPACITY as CACHE_CAPACITY, key as cache_key};
 pub use error::{RenderError, Tool};
 pub use helm::split_output as split_helm_output;
 
-use crate::source::SourceFile;
+use crate::source::{Selection, SourceFile};
 
 /// What kind of source an app is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -93,6 +93,36 @@ pub fn detect<'a>(app_path: &str, paths: impl IntoIterator<Item = &'a str>) -> S
         SourceKind::Helm
     } else {
         SourceKind::Directory
+    }
+}
+
+/// What to read from the tree for `kind`: the app's own selection (`directory`, today's globs
+/// under its path) for a plain directory, every file for the tools, since a kustomization
+/// (`../base`) or a chart (values files) may read anywhere in the repository. `Auto` must be
+/// resolved first, with [`marker_selection`] and [`detect`].
+pub fn selection(kind: SourceKind, directory: Selection) -> Selection {
+    match kind {
+        SourceKind::Auto | SourceKind::Directory => directory,
+        SourceKind::Kustomize | SourceKind::Helm => Selection {
+            path: String::new(),
+            include: vec!["**".into()],
+            exclude: Vec::new(),
+            limits: directory.limits,
+        },
+    }
+}
+
+/// Only the files [`detect`] looks at: a read that cannot hit the size limits, to learn the
+/// kind before deciding how much of the tree to read.
+pub fn marker_selection(app_path: &str) -> Selection {
+    Selection {
+        path: app_path.to_owned(),
+        include: KUSTOMIZATION_FILES
+            .iter()
+            .chain(&["Chart.yaml"])
+            .map(|name| (*name).to_owned())
+            .collect(),
+        ..Selection::default()
     }
 }
 

@@ -160,3 +160,31 @@ fn tools_from_env_default_to_path() {
     assert_eq!(tools.kustomize, None);
     assert_eq!(tools.helm, None);
 }
+
+#[test]
+fn tools_read_the_whole_tree_and_directories_their_selection() {
+    let directory = Selection::at("apps/web");
+    assert_eq!(
+        selection(SourceKind::Directory, directory.clone()),
+        directory
+    );
+    for kind in [SourceKind::Kustomize, SourceKind::Helm] {
+        let whole = selection(kind, directory.clone());
+        assert_eq!(
+            (whole.path.as_str(), whole.include.as_slice()),
+            ("", &["**".to_owned()][..])
+        );
+        assert!(whole.exclude.is_empty());
+    }
+    let markers = marker_selection("apps/web");
+    assert_eq!(markers.path, "apps/web");
+    assert_eq!(
+        markers.include,
+        [
+            "kustomization.yaml",
+            "kustomization.yml",
+            "Kustomization",
+            "Chart.yaml"
+        ]
+    );
+}
