@@ -320,6 +320,8 @@ impl Renderer {
     ) -> Result<String, RenderError> {
         let modified = std::fs::metadata(program).and_then(|m| m.modified()).ok();
         let id = (program.to_path_buf(), modified);
+        // Held while asking the tool: only the first render per binary waits on it, and
+        // renders started together then ask once.
         let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(found) = versions.get(&id) {
             return Ok(found.clone());
