@@ -20,6 +20,8 @@ set -euo pipefail
 
 readonly K8S_VERSION=v1.34.4
 readonly HELM_VERSION=v3.22.0
+# Pinned in scripts/k8s-tools/kustomize/go.mod; v5.7.x is the newest line that builds with Go 1.26.
+readonly KUSTOMIZE_VERSION=v5.7.1
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
@@ -45,7 +47,7 @@ readonly UP_TIMEOUT="${ORDO_CLUSTER_TIMEOUT:-120}"
 
 # Start order; `down` stops in reverse.
 readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
-readonly ALL_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+readonly ALL_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kustomize)
 
 T0=$(date +%s.%N)
 
@@ -109,6 +111,10 @@ build_spec() {
     kwok) echo "kwok|sigs.k8s.io/kwok/cmd/kwok|" ;;
     helm)
       echo "helm|helm.sh/helm/v3/cmd/helm| -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" ;;
+    # ordo renders Kustomize sources with it (src/render); its version string is part of the
+    # render cache key, so set it rather than leave "(devel)".
+    kustomize)
+      echo "kustomize|sigs.k8s.io/kustomize/kustomize/v5| -X sigs.k8s.io/kustomize/api/provenance.version=$KUSTOMIZE_VERSION" ;;
     *) die "unknown binary '$1' (known: ${ALL_BINARIES[*]})" ;;
   esac
 }

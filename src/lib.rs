@@ -1,9 +1,10 @@
 //! ordo: a GitOps sync agent for Kubernetes that applies manifests in inferred dependency order.
 //!
-//! The pipeline runs one way: `source` (git or a directory) yields files, `manifest` turns them
-//! into objects, `plan` orders them into tiers and a dependency graph, `sync` applies them in
-//! that order and waits on `health`, the `agent` publishes what happened and `server` shows it.
-//! Where each decision lives, and the layering rules: `docs/architecture.md`.
+//! The pipeline runs one way: `source` (git or a directory) yields files, `render` turns a
+//! Kustomize overlay or a Helm chart into manifest files, `manifest` turns them into objects,
+//! `plan` orders them into tiers and a dependency graph, `sync` applies them in that order and
+//! waits on `health`, the `agent` publishes what happened and `server` shows it. Where each
+//! decision lives, and the layering rules: `docs/architecture.md`.
 
 pub mod agent;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod health;
 pub mod manifest;
 pub mod metrics;
 pub mod plan;
+pub mod render;
 pub mod server;
 pub mod source;
 pub mod sync;

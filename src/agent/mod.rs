@@ -7,6 +7,7 @@ mod drift;
 pub mod lease;
 mod progress;
 mod reconcile;
+mod revision;
 pub mod state;
 pub mod store;
 mod views;
@@ -27,6 +28,7 @@ use crate::cluster::Cluster;
 use crate::config::{AppConfig, Config};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
+use crate::render::{Renderer, Tools};
 use crate::sync::{ObjectDiff, SyncOptions};
 
 /// A request to an app's reconcile task.
@@ -111,6 +113,7 @@ impl Agent {
         };
         let (mode, mode_rx) = watch::channel(initial);
         let views: SharedViews = Arc::new(Views::new(cluster.clone()));
+        let renderer = Arc::new(Renderer::new(Tools::from_env()));
         let mut tasks = JoinSet::new();
         let mut apps = BTreeMap::new();
         for app in &config.apps {
@@ -118,6 +121,7 @@ impl Agent {
             let (handle, task) = spawn_app(
                 app.clone(),
                 views.clone(),
+                renderer.clone(),
                 cluster.clone(),
                 cache_dir.clone(),
                 metrics.clone(),
@@ -205,6 +209,7 @@ async fn log_requests(cluster: Cluster, mut stop: watch::Receiver<bool>) {
 fn spawn_app(
     config: AppConfig,
     views: SharedViews,
+    renderer: Arc<Renderer>,
     cluster: Cluster,
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
@@ -231,6 +236,7 @@ fn spawn_app(
             cache_dir,
             metrics,
             desired: desired_tx,
+            renderer,
         },
         state_tx,
         command_rx,

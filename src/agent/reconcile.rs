@@ -13,14 +13,15 @@ use tracing::{Instrument, info, warn};
 use super::decide::{self, Ended, short};
 use super::drift::{self, Drift, Guarded};
 use super::progress::progress;
+use super::revision;
 use super::state::{self, AppState, Phase, Trigger};
 use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, OnFailure, jittered};
 use crate::diff::SyncStatus;
-use crate::manifest;
 use crate::metrics::Metrics;
-use crate::plan::{self, Plan};
+use crate::plan::Plan;
+use crate::render::Renderer;
 use crate::source::{self, CommitInfo};
 use crate::sync::{self, ApplySet, Event, SyncError, SyncOptions, SyncReport, applyset};
 
@@ -30,6 +31,8 @@ pub(super) struct Io {
     pub cache_dir: PathBuf,
     pub metrics: Arc<Metrics>,
     pub desired: watch::Sender<Option<Arc<Desired>>>,
+    /// Shared by every app: renders are cached by their inputs.
+    pub renderer: Arc<Renderer>,
 }
 
 pub(super) struct App {
@@ -38,6 +41,7 @@ pub(super) struct App {
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
     desired: watch::Sender<Option<Arc<Desired>>>,
+    renderer: Arc<Renderer>,
     state: watch::Sender<Arc<AppState>>,
     commands: mpsc::Receiver<Command>,
     mode: watch::Receiver<Mode>,
@@ -69,6 +73,7 @@ impl App {
             cache_dir: io.cache_dir,
             metrics: io.metrics,
             desired: io.desired,
+            renderer: io.renderer,
             state,
             commands,
             mode,
@@ -350,30 +355,36 @@ impl App {
         let mut spec = self.config.repo_spec();
         spec.reference = reference.to_owned();
         let asked = std::time::Instant::now();
-        let snapshot =
-            source::fetch_async(spec, self.cache_dir.clone(), self.config.selection()).await;
+        let revision = revision::load(
+            spec,
+            self.cache_dir.clone(),
+            self.config.clone(),
+            self.renderer.clone(),
+        )
+        .await;
         self.metrics.git_fetch(
             &self.config.name,
-            snapshot.is_ok(),
+            revision.is_ok(),
             asked.elapsed().as_secs_f64(),
         );
-        let snapshot = match snapshot {
-            Ok(s) => s,
+        let revision = match revision {
+            Ok(r) => r,
             Err(e) => {
                 self.update(|s| s.last_error = Some(format!("source: {e}")));
                 return Ended::Failed;
             }
         };
-        let commit = snapshot.commit.clone().unwrap_or_else(|| CommitInfo {
-            sha: target.to_owned(),
-            message: String::new(),
-            author: String::new(),
-            time: 0,
-        });
-        let plan = match manifest::load(&snapshot.files, &self.config.namespace)
-            .map_err(|e| e.to_string())
-            .and_then(|o| plan::build(o, self.config.ordering).map_err(|e| e.to_string()))
-        {
+        let commit = revision
+            .snapshot
+            .commit
+            .clone()
+            .unwrap_or_else(|| CommitInfo {
+                sha: target.to_owned(),
+                message: String::new(),
+                author: String::new(),
+                time: 0,
+            });
+        let plan = match revision.plan {
             // Shared with the published `Desired`: one copy of the manifests, not two.
             Ok(p) => Arc::new(p),
             Err(e) => {

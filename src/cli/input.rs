@@ -10,6 +10,7 @@ use super::plan_output::PlanSource;
 use crate::config::AppConfig;
 use crate::manifest;
 use crate::plan::{self, Ordering, Plan};
+use crate::render::{self, HelmOptions, RenderOptions, RenderRequest, Renderer, SourceKind, Tools};
 use crate::source::{self, RepoSpec, Selection, Snapshot};
 
 #[derive(Debug, Args)]
@@ -43,6 +44,18 @@ pub struct InputArgs {
     /// Skip files matching these globs.
     #[arg(long = "exclude", value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// How the path becomes manifests: `auto` picks kustomize when it holds a kustomization,
+    /// helm when it holds Chart.yaml, else directory. kustomize and helm are found through
+    /// ORDO_KUSTOMIZE / ORDO_HELM, else PATH.
+    #[arg(long = "source", value_enum, value_name = "KIND", default_value_t = SourceKind::Auto)]
+    pub source_kind: SourceKind,
+    /// Helm release name (default: the chart directory's name).
+    #[arg(long, value_name = "NAME")]
+    pub release_name: Option<String>,
+    /// Helm values file, relative to the repository (or directory) root; repeat for several,
+    /// later ones win.
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<String>,
     /// Where git repositories are cached.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -76,12 +89,27 @@ pub struct Loaded {
 
 /// Reads, loads and plans. Errors are one line for the user.
 pub fn load(args: &InputArgs) -> Result<Loaded, String> {
-    let (snapshot, location) = read(args).map_err(|e| e.to_string())?;
+    let (snapshot, location, options) = read_input(args).map_err(|e| e.to_string())?;
     let revision = match &snapshot.commit {
         Some(c) => c.sha.clone(),
         None => content_hash(&snapshot),
     };
-    let objects = manifest::load(&snapshot.files, &args.namespace).map_err(|e| e.to_string())?;
+    let renderer = Renderer::new(Tools::from_env());
+    let files = renderer
+        .render(&RenderRequest {
+            files: &snapshot.files,
+            app_path: &app_path(args),
+            namespace: &args.namespace,
+            options: &options,
+        })
+        .map_err(|e| match e {
+            render::RenderError::PathOutside { .. } if args.from_config.is_none() => format!(
+                "{e} (the directory given is read as the repository root: give the directory \
+                 holding the bases too, and the overlay with --path)"
+            ),
+            e => e.to_string(),
+        })?;
+    let objects = manifest::load(&files, &args.namespace).map_err(|e| e.to_string())?;
     let ordering = match args.ordering {
         OrderingArg::Tiers => Ordering::Tiers,
         OrderingArg::Graph => Ordering::Graph,
@@ -140,27 +168,78 @@ pub fn resolve(args: &mut InputArgs, app: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+fn app_path(args: &InputArgs) -> String {
+    match &args.from_config {
+        Some(app) => app.path.clone(),
+        None => args.path.clone(),
+    }
+}
+
+fn render_options(args: &InputArgs) -> RenderOptions {
+    match &args.from_config {
+        Some(app) => app.render_options(),
+        None => RenderOptions {
+            kind: args.source_kind,
+            helm: HelmOptions {
+                release_name: args.release_name.clone().unwrap_or_default(),
+                value_files: args.values.clone(),
+                ..HelmOptions::default()
+            },
+            ..RenderOptions::default()
+        },
+    }
+}
+
+/// Reads what the source kind needs: the selected manifest files for a directory, the whole
+/// tree for kustomize and helm (a kustomization or chart may read any file of it). For `auto`,
+/// first only the marker files at the app path, then the rest from the same commit.
+fn read_input(args: &InputArgs) -> Result<(Snapshot, String, RenderOptions), source::SourceError> {
+    let mut options = render_options(args);
+    let path = app_path(args);
+    let directory = match &args.from_config {
+        Some(app) => app.selection(),
+        None => {
+            let mut selection = Selection::at(path.clone());
+            if !args.include.is_empty() {
+                selection.include = args.include.clone();
+            }
+            selection.exclude = args.exclude.clone();
+            selection
+        }
+    };
+    let mut location = String::new();
+    let snapshot = render::read_source(&path, directory, &mut options, |selection, pinned| {
+        let (snapshot, at) = read(args, selection, pinned)?;
+        location = at;
+        Ok(snapshot)
+    })?;
+    Ok((snapshot, location, options))
+}
+
 /// A plain directory is read as is unless a revision is asked for; anything else is git.
-fn read(args: &InputArgs) -> Result<(Snapshot, String), source::SourceError> {
+/// `pinned` replaces the ref with a commit already resolved.
+fn read(
+    args: &InputArgs,
+    selection: &Selection,
+    pinned: Option<String>,
+) -> Result<(Snapshot, String), source::SourceError> {
     if let Some(app) = &args.from_config {
         let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-        return Ok((
-            source::fetch(&app.repo_spec(), &cache, &app.selection())?,
-            app.repo.clone(),
-        ));
+        let mut spec = app.repo_spec();
+        if let Some(sha) = pinned {
+            spec.reference = sha;
+        }
+        return Ok((source::fetch(&spec, &cache, selection)?, app.repo.clone()));
     }
-    let mut selection = Selection::at(args.path.clone());
-    if !args.include.is_empty() {
-        selection.include = args.include.clone();
-    }
-    selection.exclude = args.exclude.clone();
     let local = Path::new(&args.source);
     if local.is_dir() && args.reference.is_none() {
-        return Ok((source::read_dir(local, &selection)?, args.source.clone()));
+        return Ok((source::read_dir(local, selection)?, args.source.clone()));
     }
     let mut spec = RepoSpec::new(
         args.source.clone(),
-        args.reference.clone().unwrap_or_default(),
+        pinned
+            .or_else(|| args.reference.clone())
+            .unwrap_or_default(),
     );
     spec.credentials.username = args.username.clone();
     spec.credentials.password = args.password_file.clone().map(source::Secret::File);
@@ -168,7 +247,7 @@ fn read(args: &InputArgs) -> Result<(Snapshot, String), source::SourceError> {
     spec.credentials.known_hosts_file = args.known_hosts_file.clone();
     let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     Ok((
-        source::fetch(&spec, &cache, &selection)?,
+        source::fetch(&spec, &cache, selection)?,
         args.source.clone(),
     ))
 }

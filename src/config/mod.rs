@@ -18,6 +18,7 @@ use std::time::Duration;
 pub use duration::{format_duration, jittered, parse_duration};
 
 use crate::plan::Ordering;
+use crate::render::{HelmOptions, KustomizeOptions, RenderOptions, SourceKind};
 use crate::source::{Credentials, RepoSpec, Secret, Selection};
 
 /// The whole config file.
@@ -58,6 +59,12 @@ pub struct AppConfig {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub credentials: CredentialsConfig,
+    /// How `path` becomes manifests (YAML key `source`): auto, directory, kustomize or helm.
+    pub source: SourceKind,
+    /// `helm: {releaseName, valueFiles, values}`; the release name defaults to the app name.
+    pub helm: HelmOptions,
+    /// `kustomize: {allowRemoteBases}`.
+    pub kustomize: KustomizeOptions,
 }
 
 /// What a failed sync leaves behind.
@@ -153,6 +160,16 @@ impl AppConfig {
         }
         sel.exclude = self.exclude.clone();
         sel
+    }
+
+    /// How the render layer turns `path` into manifests, with the default limits.
+    pub fn render_options(&self) -> RenderOptions {
+        RenderOptions {
+            kind: self.source,
+            helm: self.helm.clone(),
+            kustomize: self.kustomize,
+            ..RenderOptions::default()
+        }
     }
 }
 

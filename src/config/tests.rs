@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::render::{HelmOptions, KustomizeOptions, SourceKind};
 
 const MINIMAL: &str = "\
 apps:
@@ -107,6 +108,12 @@ fn defaults_fill_what_is_left_out() {
         include: Vec::new(),
         exclude: Vec::new(),
         credentials: CredentialsConfig::default(),
+        source: SourceKind::Auto,
+        helm: HelmOptions {
+            release_name: "travel".into(),
+            ..HelmOptions::default()
+        },
+        kustomize: KustomizeOptions::default(),
     };
     assert_eq!(*app, want);
     assert_eq!(app.selection(), Selection::default());
@@ -443,5 +450,97 @@ fn apps_sharing_a_repo_are_grouped_for_one_fetch() {
             ("https://x/one.git".to_owned(), vec![0, 2, 3]),
             ("https://x/two.git".to_owned(), vec![1]),
         ]
+    );
+}
+
+#[test]
+fn render_fields_are_read() {
+    let config = parse_ok(&app_with(
+        "source: helm
+helm:
+  releaseName: shop
+  valueFiles: [envs/common.yaml, ./envs/prod.yaml]
+  values:
+    replicas: 3
+    ratio: 0.5
+    image: {tag: \"2.1\"}
+    hosts: [a, b]
+    debug: false",
+    ));
+    let app = &config.apps[0];
+    assert_eq!(app.source, SourceKind::Helm);
+    assert_eq!(app.helm.release_name, "shop");
+    assert_eq!(
+        app.helm.value_files,
+        ["envs/common.yaml", "./envs/prod.yaml"]
+    );
+    assert_eq!(
+        app.helm.values,
+        Some(serde_json::json!({
+            "replicas": 3, "ratio": 0.5, "image": {"tag": "2.1"}, "hosts": ["a", "b"],
+            "debug": false
+        }))
+    );
+    let options = app.render_options();
+    assert_eq!(options.kind, SourceKind::Helm);
+    assert_eq!(options.helm, app.helm);
+
+    let config = parse_ok(&app_with(
+        "source: kustomize\nkustomize:\n  allowRemoteBases: true",
+    ));
+    assert_eq!(config.apps[0].source, SourceKind::Kustomize);
+    assert!(config.apps[0].kustomize.allow_remote_bases);
+    // auto reads both blocks: the kind is only known once the tree is read.
+    let config = parse_ok(&app_with("helm: {releaseName: web}\nkustomize: {}"));
+    assert_eq!(config.apps[0].source, SourceKind::Auto);
+    assert_eq!(config.apps[0].helm.release_name, "web");
+}
+
+#[test]
+fn bad_render_fields_name_their_path() {
+    invalid(
+        &app_with("source: chart"),
+        "apps[0].source",
+        "is not one of auto, directory, kustomize, helm",
+    );
+    invalid(
+        &app_with("source: directory\nhelm: {releaseName: x}"),
+        "apps[0].helm",
+        "only read for a Helm app, and source is directory",
+    );
+    invalid(
+        &app_with("source: helm\nkustomize: {allowRemoteBases: true}"),
+        "apps[0].kustomize",
+        "only read for a Kustomize app",
+    );
+    invalid(
+        &app_with("helm: {releasename: x}"),
+        "apps[0].helm.releasename",
+        "did you mean releaseName?",
+    );
+    invalid(
+        &app_with("helm: {releaseName: Shop_1}"),
+        "apps[0].helm.releaseName",
+        "not a Helm release name",
+    );
+    invalid(
+        &app_with("helm: {valueFiles: [ok.yaml, ../secrets.yaml]}"),
+        "apps[0].helm.valueFiles[1]",
+        "inside the repository",
+    );
+    invalid(
+        &app_with("helm: {valueFiles: envs/prod.yaml}"),
+        "apps[0].helm.valueFiles",
+        "expected a list",
+    );
+    invalid(
+        &app_with("helm: {values: [1, 2]}"),
+        "apps[0].helm.values",
+        "expected a mapping, found a list",
+    );
+    invalid(
+        &app_with("kustomize: {allowRemoteBases: yes}"),
+        "apps[0].kustomize.allowRemoteBases",
+        "is not true or false",
     );
 }

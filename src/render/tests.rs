@@ -1,0 +1,190 @@
+//! Detection, tool lookup and error messages: no tool is run here (tests/render.rs runs them).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn detect_picks_the_kind_from_files_at_the_app_path() {
+    use SourceKind::*;
+    let cases: &[(&str, &[&str], SourceKind)] = &[
+        ("", &["deploy.yaml", "svc.yaml"], Directory),
+        ("", &["kustomization.yaml", "deploy.yaml"], Kustomize),
+        ("app", &["app/kustomization.yml"], Kustomize),
+        ("app", &["app/Kustomization"], Kustomize),
+        ("app/", &["app/Chart.yaml", "app/templates/x.yaml"], Helm),
+        ("./app", &["app/Chart.yaml"], Helm),
+        ("", &["Chart.yaml", "kustomization.yaml"], Kustomize),
+        // Markers elsewhere in the tree do not count.
+        (
+            "app",
+            &["app/x.yaml", "other/kustomization.yaml"],
+            Directory,
+        ),
+        ("app", &["app/sub/Chart.yaml", "Chart.yaml"], Directory),
+        ("app", &["application/kustomization.yaml"], Directory),
+        (
+            "app",
+            &["app/KUSTOMIZATION.yaml", "app/chart.yaml"],
+            Directory,
+        ),
+    ];
+    for (path, files, want) in cases {
+        assert_eq!(
+            detect(path, files.iter().copied()),
+            *want,
+            "{path:?} {files:?}"
+        );
+    }
+}
+
+#[test]
+fn source_kind_names_match_config_and_cli() {
+    let names: Vec<String> = SourceKind::ALL.iter().map(|k| k.to_string()).collect();
+    assert_eq!(names, ["auto", "directory", "kustomize", "helm"]);
+    for kind in SourceKind::ALL {
+        let parsed: SourceKind =
+            serde_json::from_value(serde_json::json!(kind.to_string())).unwrap();
+        assert_eq!(parsed, kind);
+        let value = <SourceKind as clap::ValueEnum>::from_str(&kind.to_string(), false).unwrap();
+        assert_eq!(value, kind);
+    }
+}
+
+#[test]
+fn directory_is_returned_unchanged_without_any_tool() {
+    let files = vec![SourceFile {
+        path: "app/deploy.yaml".into(),
+        data: b"kind: ConfigMap\n".to_vec(),
+    }];
+    let renderer = Renderer::new(Tools {
+        kustomize: Some(PathBuf::from("/nonexistent/kustomize")),
+        helm: Some(PathBuf::from("/nonexistent/helm")),
+    });
+    let options = RenderOptions::default();
+    let request = RenderRequest {
+        files: &files,
+        app_path: "app",
+        namespace: "default",
+        options: &options,
+    };
+    assert_eq!(renderer.render(&request).unwrap(), files);
+    assert_eq!(renderer.cached(), 0);
+}
+
+#[test]
+fn a_missing_tool_says_how_to_build_it() {
+    let files = vec![SourceFile {
+        path: "app/kustomization.yaml".into(),
+        data: b"resources: []\n".to_vec(),
+    }];
+    let renderer = Renderer::new(Tools {
+        kustomize: Some(PathBuf::from("/nonexistent/kustomize")),
+        helm: None,
+    });
+    let options = RenderOptions::default();
+    let request = RenderRequest {
+        files: &files,
+        app_path: "app",
+        namespace: "default",
+        options: &options,
+    };
+    let err = renderer.render(&request).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RenderError::ToolNotFound { .. }), "{err:?}");
+    for part in [
+        "kustomize",
+        "app",
+        "/nonexistent/kustomize",
+        "scripts/cluster.sh build kustomize",
+        "ORDO_KUSTOMIZE",
+    ] {
+        assert!(text.contains(part), "{part} missing in: {text}");
+    }
+}
+
+#[test]
+fn error_messages_name_the_tool_and_the_app() {
+    let failed = RenderError::ToolFailed {
+        tool: Tool::Helm,
+        app: "charts/shop".into(),
+        code: Some(1),
+        stderr: "Error: execution error at (shop/templates/x.yaml:3:4): boom".into(),
+    };
+    assert_eq!(
+        failed.to_string(),
+        "helm failed rendering charts/shop (exit code 1): Error: execution error at \
+         (shop/templates/x.yaml:3:4): boom"
+    );
+    let timeout = RenderError::Timeout {
+        tool: Tool::Kustomize,
+        app: ".".into(),
+        after: Duration::from_secs(2),
+    };
+    assert!(
+        timeout
+            .to_string()
+            .starts_with("kustomize rendering . did not finish within 2s"),
+        "{timeout}"
+    );
+    let big = RenderError::OutputTooLarge {
+        tool: Tool::Helm,
+        app: "c".into(),
+        limit: 1024,
+    };
+    assert!(big.to_string().contains("more than 1024 bytes"), "{big}");
+    let killed = RenderError::ToolFailed {
+        tool: Tool::Helm,
+        app: "c".into(),
+        code: None,
+        stderr: String::new(),
+    };
+    assert!(
+        killed.to_string().contains("killed by a signal"),
+        "{killed}"
+    );
+}
+
+#[test]
+fn app_paths_are_normalised_for_labels() {
+    assert_eq!(app_label(""), ".");
+    assert_eq!(app_label("./"), ".");
+    assert_eq!(app_label("/overlays//prod/"), "overlays/prod");
+}
+
+#[test]
+fn tools_from_env_default_to_path() {
+    // Only the shape: the test process's environment is not ours to change.
+    let tools = Tools::default();
+    assert_eq!(tools.kustomize, None);
+    assert_eq!(tools.helm, None);
+}
+
+#[test]
+fn tools_read_the_whole_tree_and_directories_their_selection() {
+    let directory = Selection::at("apps/web");
+    assert_eq!(
+        selection(SourceKind::Directory, directory.clone()),
+        directory
+    );
+    for kind in [SourceKind::Kustomize, SourceKind::Helm] {
+        let whole = selection(kind, directory.clone());
+        assert_eq!(
+            (whole.path.as_str(), whole.include.as_slice()),
+            ("", &["**".to_owned()][..])
+        );
+        assert!(whole.exclude.is_empty());
+    }
+    let markers = marker_selection("apps/web");
+    assert_eq!(markers.path, "apps/web");
+    assert_eq!(
+        markers.include,
+        [
+            "kustomization.yaml",
+            "kustomization.yml",
+            "Kustomization",
+            "Chart.yaml"
+        ]
+    );
+}
