@@ -9,12 +9,11 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 
-use crate::cluster::{ApplyOptions, Cluster, Resource};
+use crate::cluster::{Cluster, Group, Resource};
 use crate::diff::{self, SyncStatus};
+use crate::sync;
 
 /// One desired object the watch guards.
 #[derive(Clone)]
@@ -37,12 +36,11 @@ pub struct Drift {
     pub error: Option<String>,
 }
 
-type Key = (String, Option<String>, String);
-
 /// Runs until dropped. `on_drift` is called for each drifted object.
-/// `baseline`: each object as the sync left it (by id); the first listing checks only objects
-/// that differ from it, so drift between the end of the sync and the start of the watch is
-/// caught without a dry run of everything.
+/// `baseline`: each object as the sync left it (by id); a listing checks only objects that
+/// differ from it, so drift between the end of the sync and the start of the watch is caught
+/// without a dry run of everything. The watches are the cluster's shared ones (one per kind and
+/// namespace the app owns, filtered by its ApplySet label).
 pub async fn watch(
     cluster: Cluster,
     guarded: Vec<Guarded>,
@@ -52,82 +50,125 @@ pub async fn watch(
     force: bool,
     on_drift: Arc<dyn Fn(Drift) + Send + Sync>,
 ) {
-    // One watch per (kind, namespace) the app uses.
-    let mut scopes: Vec<(Resource, Option<String>)> = Vec::new();
-    for g in &guarded {
-        let seen = scopes.iter().any(|(r, ns)| {
-            r.api.plural == g.resource.api.plural
-                && r.api.group == g.resource.api.group
-                && *ns == g.namespace
+    let mut scopes: Vec<Scope> = Vec::new();
+    let mut fingerprints: HashMap<String, u64> = HashMap::new();
+    // Moved, not cloned: at 5,000 objects a second copy of every desired object is tens of MiB.
+    for g in guarded {
+        if let Some(print) = baseline.get(&g.id).map(fingerprint) {
+            fingerprints.insert(g.id.clone(), print);
+        }
+        let found = scopes.iter_mut().find(|s| {
+            s.resource.api.plural == g.resource.api.plural
+                && s.resource.api.group == g.resource.api.group
+                && s.namespace == g.namespace
         });
-        if !seen {
-            scopes.push((g.resource.clone(), g.namespace.clone()));
+        match found {
+            Some(scope) => {
+                scope.guarded.insert(g.name.clone(), g);
+            }
+            None => {
+                let group = cluster.watch(&g.resource, g.namespace.as_deref(), &selector);
+                scopes.push(Scope {
+                    resource: g.resource.clone(),
+                    namespace: g.namespace.clone(),
+                    changes: Some(group.subscribe()),
+                    group,
+                    guarded: HashMap::from([(g.name.clone(), g)]),
+                });
+            }
         }
     }
-    // Moved, not cloned: at 5,000 objects a second copy of every desired object is tens of MiB.
-    let by_key: HashMap<Key, Guarded> = guarded
-        .into_iter()
-        .map(|g| {
-            (
-                (
-                    g.resource.api.kind.clone(),
-                    g.namespace.clone(),
-                    g.name.clone(),
-                ),
-                g,
-            )
-        })
-        .collect();
-    let streams = scopes.into_iter().map(|(resource, ns)| {
-        let api = cluster.api(&resource, ns.as_deref());
-        let config = watcher::Config::default().labels(&selector);
-        watcher::watcher(api, config).default_backoff().boxed()
-    });
-    let mut events = stream::select_all(streams);
-    let mut fingerprints: HashMap<Key, u64> = by_key
-        .iter()
-        .filter_map(|(key, g)| Some((key.clone(), fingerprint(baseline.get(&g.id)?))))
-        .collect();
     drop(baseline);
-    while let Some(event) = events.next().await {
-        let Ok(event) = event else { continue };
-        match event {
-            Event::Init | Event::InitDone => {}
-            Event::InitApply(object) | Event::Apply(object) => {
-                let Ok(live) = serde_json::to_value(&object) else {
-                    continue;
-                };
-                let Some((key, guarded)) = lookup(&by_key, &live) else {
-                    continue;
-                };
-                let print = fingerprint(&live);
-                if fingerprints.get(&key) == Some(&print) {
-                    continue; // status-only or no-op change
+    let mut checker = Checker {
+        cluster,
+        self_heal,
+        force,
+        on_drift,
+        fingerprints,
+    };
+    // A group some other reader already listed sends no listing signal: look now.
+    for scope in &scopes {
+        if scope.group.listed() {
+            checker.everything(scope).await;
+        }
+    }
+    let mut changes = stream::select_all(scopes.iter_mut().enumerate().filter_map(|(i, scope)| {
+        let rx = scope.changes.take()?;
+        Some(
+            tokio_stream::wrappers::BroadcastStream::new(rx)
+                .map(move |change| (i, change))
+                .boxed(),
+        )
+    }));
+    while let Some((i, change)) = changes.next().await {
+        let scope = &scopes[i];
+        match change {
+            // A (re)listing, or this reader fell behind: every object may have moved.
+            Ok(name) if name.is_empty() => checker.everything(scope).await,
+            Err(_) => checker.everything(scope).await,
+            Ok(name) => {
+                if let Some(g) = scope.guarded.get(&*name) {
+                    checker.one(scope, g).await;
                 }
-                fingerprints.insert(key.clone(), print);
-                check(&cluster, guarded, Some(&live), self_heal, force, &on_drift).await;
-            }
-            Event::Delete(object) => {
-                let Ok(live) = serde_json::to_value(&object) else {
-                    continue;
-                };
-                let Some((key, guarded)) = lookup(&by_key, &live) else {
-                    continue;
-                };
-                fingerprints.remove(&key);
-                check(&cluster, guarded, None, self_heal, force, &on_drift).await;
             }
         }
     }
 }
 
-fn lookup<'a>(by_key: &'a HashMap<Key, Guarded>, live: &Value) -> Option<(Key, &'a Guarded)> {
-    let kind = live.get("kind").and_then(Value::as_str)?.to_owned();
-    let (ns, name) = crate::cluster::identity(live);
-    let (ns, name) = (ns.map(str::to_owned), name.to_owned());
-    let key = (kind, ns, name);
-    let guarded = by_key.get(&key)?;
-    Some((key, guarded))
+/// One kind in one namespace the app owns, read from the shared watch.
+struct Scope {
+    resource: Resource,
+    namespace: Option<String>,
+    group: Arc<Group>,
+    /// Taken when the watch loop starts; subscribed at once so nothing is missed before.
+    changes: Option<tokio::sync::broadcast::Receiver<Arc<str>>>,
+    /// The desired objects of this scope, by name.
+    guarded: HashMap<String, Guarded>,
+}
+
+struct Checker {
+    cluster: Cluster,
+    self_heal: bool,
+    force: bool,
+    on_drift: Arc<dyn Fn(Drift) + Send + Sync>,
+    /// Each object as last checked (normalized): a change of status only is not drift.
+    fingerprints: HashMap<String, u64>,
+}
+
+impl Checker {
+    async fn everything(&mut self, scope: &Scope) {
+        for g in scope.guarded.values() {
+            self.one(scope, g).await;
+        }
+    }
+
+    async fn one(&mut self, scope: &Scope, g: &Guarded) {
+        let Some(live) = scope.group.get(&g.name) else {
+            return; // not listed yet: the listing signal comes
+        };
+        match &live {
+            Some(live) => {
+                let print = fingerprint(live);
+                if self.fingerprints.insert(g.id.clone(), print) == Some(print) {
+                    return; // status-only or no-op change
+                }
+            }
+            None => {
+                if self.fingerprints.remove(&g.id).is_none() && !scope.group.listed() {
+                    return;
+                }
+            }
+        }
+        check(
+            &self.cluster,
+            g,
+            live.as_ref(),
+            self.self_heal,
+            self.force,
+            &self.on_drift,
+        )
+        .await;
+    }
 }
 
 fn fingerprint(live: &Value) -> u64 {
@@ -146,44 +187,23 @@ async fn check(
     force: bool,
     on_drift: &Arc<dyn Fn(Drift) + Send + Sync>,
 ) {
-    let (status, paths) = match live {
-        None => (SyncStatus::Missing, Vec::new()),
-        Some(live) => {
-            let dry = ApplyOptions {
-                dry_run: true,
-                force,
-            };
-            match cluster
-                .apply(&guarded.resource, &guarded.desired, dry)
-                .await
-            {
-                Ok(result) => (
-                    diff::compare(&result, Some(live)),
-                    diff::changed_paths(&result, live),
-                ),
-                Err(_) => return, // the next event or sync will tell
-            }
-        }
+    let Ok(comparison) =
+        sync::compare(cluster, &guarded.resource, &guarded.desired, live, force).await
+    else {
+        return; // the next event or sync will tell
     };
-    if status == SyncStatus::Synced {
+    if comparison.status == SyncStatus::Synced {
         return;
     }
     let mut drift = Drift {
         id: guarded.id.clone(),
-        status,
-        paths,
+        status: comparison.status,
+        paths: comparison.paths,
         corrected: false,
         error: None,
     };
     if self_heal {
-        let apply = ApplyOptions {
-            dry_run: false,
-            force,
-        };
-        match cluster
-            .apply(&guarded.resource, &guarded.desired, apply)
-            .await
-        {
+        match sync::apply(cluster, &guarded.resource, &guarded.desired, force).await {
             Ok(_) => drift.corrected = true,
             Err(e) => drift.error = Some(e.to_string()),
         }

@@ -12,10 +12,13 @@ use futures::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use super::{Cluster, Resource};
+
+/// Changes a whole-group reader may fall behind by before it must look at everything again.
+const CHANGES_BUFFERED: usize = 4096;
 
 /// (apiVersion/plural, namespace, label selector).
 type GroupKey = (String, Option<String>, String);
@@ -27,6 +30,12 @@ pub struct Group {
     signals: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// The watch's first listing is complete: absence from `objects` means absent.
     listed: RwLock<bool>,
+    /// A (re)listing in progress: it replaces `objects` when complete, so an object deleted
+    /// while the watch was down disappears too.
+    relisting: Mutex<Option<HashMap<String, Value>>>,
+    /// Every change by object name, and "" after a (re)listing: for readers that follow the
+    /// whole group (drift) rather than one object.
+    changed: broadcast::Sender<Arc<str>>,
     /// The watch feeding this group; stopped when the last user drops the group.
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -58,6 +67,17 @@ impl Group {
         Some(objects.get(name).cloned())
     }
 
+    /// Whether the first listing is complete.
+    pub fn listed(&self) -> bool {
+        self.listed.read().map(|l| *l).unwrap_or(false)
+    }
+
+    /// The names of changed objects as they change, "" after each (re)listing. A receiver
+    /// that lags behind gets `Lagged` and should look at every object again.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.changed.subscribe()
+    }
+
     /// A signal that changes whenever `name` changes (or the group is listed).
     pub fn changes(&self, name: &str) -> watch::Receiver<u64> {
         match self.signals.lock() {
@@ -70,6 +90,8 @@ impl Group {
     }
 
     fn signal(&self, name: Option<&str>) {
+        // No receiver is not an error: most groups have no whole-group reader.
+        let _ = self.changed.send(Arc::from(name.unwrap_or("")));
         let Ok(signals) = self.signals.lock() else {
             return;
         };
@@ -137,6 +159,8 @@ fn empty_group() -> Group {
         objects: RwLock::new(HashMap::new()),
         signals: Mutex::new(HashMap::new()),
         listed: RwLock::new(false),
+        relisting: Mutex::new(None),
+        changed: broadcast::channel(CHANGES_BUFFERED).0,
         task: Mutex::new(None),
     }
 }
@@ -154,15 +178,32 @@ where
             return;
         };
         match event {
-            Event::Apply(mut o) | Event::InitApply(mut o) => {
-                let name = o.metadata.name.clone().unwrap_or_default();
-                o.types = Some(kube::api::TypeMeta {
-                    api_version: types.0.clone(),
-                    kind: types.1.clone(),
-                });
-                if let (Some(value), Ok(mut objects)) =
-                    (crate::cluster::to_value(o), group.objects.write())
+            Event::Init => {
+                if let Ok(mut relisting) = group.relisting.lock() {
+                    *relisting = Some(HashMap::new());
+                }
+            }
+            Event::InitApply(o) => {
+                let (name, value) = typed(o, &types);
+                if let (Some(value), Ok(mut relisting)) = (value, group.relisting.lock())
+                    && let Some(listing) = relisting.as_mut()
                 {
+                    listing.insert(name, value);
+                }
+            }
+            Event::InitDone => {
+                let listing = group.relisting.lock().ok().and_then(|mut r| r.take());
+                if let (Some(listing), Ok(mut objects)) = (listing, group.objects.write()) {
+                    *objects = listing;
+                }
+                if let Ok(mut listed) = group.listed.write() {
+                    *listed = true;
+                }
+                group.signal(None);
+            }
+            Event::Apply(o) => {
+                let (name, value) = typed(o, &types);
+                if let (Some(value), Ok(mut objects)) = (value, group.objects.write()) {
                     objects.insert(name.clone(), value);
                 }
                 group.signal(Some(&name));
@@ -174,13 +215,16 @@ where
                 }
                 group.signal(Some(&name));
             }
-            Event::InitDone => {
-                if let Ok(mut listed) = group.listed.write() {
-                    *listed = true;
-                }
-                group.signal(None);
-            }
-            Event::Init => {}
         }
     }
+}
+
+/// The object's name and JSON, with the apiVersion and kind that listed items lack.
+fn typed(mut o: kube::api::DynamicObject, types: &(String, String)) -> (String, Option<Value>) {
+    let name = o.metadata.name.clone().unwrap_or_default();
+    o.types = Some(kube::api::TypeMeta {
+        api_version: types.0.clone(),
+        kind: types.1.clone(),
+    });
+    (name, crate::cluster::to_value(o))
 }

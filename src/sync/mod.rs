@@ -6,6 +6,7 @@
 //! graph); this module sequences I/O around them.
 
 pub mod applyset;
+mod compare;
 mod hooks;
 mod live;
 mod prepare;
@@ -24,6 +25,7 @@ use thiserror::Error;
 use tokio::time::Instant;
 
 pub use applyset::ApplySet;
+pub use compare::{Comparison, apply, compare, dry_run};
 pub use report::{Action, Event, ObjectReport, Outcome, SyncReport};
 
 use crate::cluster::{Cluster, ClusterError};

@@ -8,9 +8,10 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::applyset::{self, ApplySet, GROUP_KINDS_ANNOTATION, PART_OF_LABEL};
+use super::compare::dry_run;
 use super::report::{Action, ObjectReport, Outcome};
 use super::{ObjectState, State, SyncError, SyncOptions};
-use crate::cluster::{ApplyOptions, Cluster, ClusterError, Resource};
+use crate::cluster::{ApplyOptions, Cluster, ClusterError};
 use crate::diff::{self, SyncStatus};
 use crate::plan::{Plan, PlannedObject};
 
@@ -250,7 +251,7 @@ async fn validate(
                 };
                 // Compared as each answer arrives and dropped unless kept for a diff, so 5,000
                 // dry-run results are never all in memory at once.
-                let result = dry_run(cluster, &resource, &desired, options)
+                let result = dry_run(cluster, &resource, &desired, options.force_conflicts)
                     .await
                     .map(|dry| {
                         let status = diff::compare(&dry, live);
@@ -296,19 +297,6 @@ async fn validate(
         invalid.sort();
         Err(SyncError::Invalid(invalid))
     }
-}
-
-pub(super) async fn dry_run(
-    cluster: &Cluster,
-    resource: &Resource,
-    desired: &Value,
-    options: &SyncOptions,
-) -> Result<Value, ClusterError> {
-    let opts = ApplyOptions {
-        dry_run: true,
-        force: options.force_conflicts,
-    };
-    cluster.apply(resource, desired, opts).await
 }
 
 pub(super) fn is_immutable(e: &ClusterError) -> bool {

@@ -14,8 +14,8 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep};
 use tracing::Instrument;
 
+use super::compare::dry_run;
 use super::live::LiveView;
-use super::prepare::dry_run;
 use super::report::{Action, Event, Outcome};
 use super::schedule::Schedule;
 use super::{Reporter, State, SyncOptions};
@@ -178,7 +178,14 @@ pub(super) async fn converge(ctx: &Context<'_>, t: Target) -> Converged {
     };
     let mut status = t.status;
     if t.resource.is_none() {
-        match dry_run(ctx.cluster, &resource, &t.desired, ctx.options).await {
+        match dry_run(
+            ctx.cluster,
+            &resource,
+            &t.desired,
+            ctx.options.force_conflicts,
+        )
+        .await
+        {
             Ok(dry) => status = diff::compare(&dry, t.live.as_ref()),
             Err(e) => return fail(out, e.to_string()),
         }

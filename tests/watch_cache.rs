@@ -1,0 +1,141 @@
+//! The cluster's shared watch cache against the local control plane (`scripts/cluster.sh up`):
+//! one watch per (kind, namespace, selector) whoever asks, changes seen by every reader, a
+//! deletion during a re-listing not left behind, and no watch once nobody holds the group.
+//! Without KUBECONFIG it fails, never skips.
+
+mod common;
+use common::{kubeconfig, unique};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordo::cluster::{ApplyOptions, Cluster, Group};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn cluster() -> Cluster {
+    Cluster::connect(Some(std::path::Path::new(&kubeconfig())))
+        .await
+        .expect("the local cluster's kubeconfig works")
+}
+
+fn config_map(ns: &str, name: &str, value: &str, selector_value: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns, "labels": {"watch-test": selector_value}},
+        "data": {"v": value}
+    })
+}
+
+/// Waits until `check` holds for the group's view of `name`.
+async fn until(group: &Arc<Group>, name: &str, check: impl Fn(Option<&Value>) -> bool) {
+    let mut changes = group.changes(name);
+    let waited = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(seen) = group.get(name)
+                && check(seen.as_ref())
+            {
+                return;
+            }
+            let _ = changes.changed().await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "{name} did not reach the expected state");
+}
+
+fn value_of(o: Option<&Value>) -> Option<&str> {
+    o.and_then(|o| o.pointer("/data/v")).and_then(Value::as_str)
+}
+
+#[tokio::test]
+async fn readers_of_one_kind_and_namespace_share_one_watch_that_stops_with_the_last() {
+    let cluster = cluster().await;
+    let ns = unique("watch");
+    let namespaces = cluster
+        .resource("v1", "Namespace")
+        .await
+        .expect("namespaces");
+    let write = ApplyOptions {
+        dry_run: false,
+        force: true,
+    };
+    cluster
+        .apply(
+            &namespaces,
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            write,
+        )
+        .await
+        .expect("namespace created");
+    let maps = cluster
+        .resource("v1", "ConfigMap")
+        .await
+        .expect("configmaps");
+    let before = cluster.watches_running();
+
+    let first = cluster.watch(&maps, Some(&ns), "watch-test=a");
+    let second = cluster.watch(&maps, Some(&ns), "watch-test=a");
+    let other = cluster.watch(&maps, Some(&ns), "watch-test=b");
+    assert!(Arc::ptr_eq(&first, &second), "same key, same group");
+    assert!(
+        !Arc::ptr_eq(&first, &other),
+        "another selector, another watch"
+    );
+    assert_eq!(cluster.watches_running(), before + 2);
+
+    let mut all_changes = first.subscribe();
+    cluster
+        .apply(&maps, &config_map(&ns, "one", "1", "a"), write)
+        .await
+        .expect("applied");
+    cluster
+        .apply(&maps, &config_map(&ns, "unlabelled", "1", "b"), write)
+        .await
+        .expect("applied");
+    until(&second, "one", |o| value_of(o) == Some("1")).await;
+    until(&other, "unlabelled", |o| value_of(o) == Some("1")).await;
+    assert_eq!(
+        first.get("unlabelled"),
+        Some(None),
+        "the selector filters what a group holds"
+    );
+    let named = tokio::time::timeout(WAIT, async {
+        loop {
+            match all_changes.recv().await {
+                Ok(name) if &*name == "one" => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(named, Ok(true), "a whole-group reader hears of each change");
+
+    cluster
+        .delete(
+            &maps,
+            Some(&ns),
+            "one",
+            kube::api::PropagationPolicy::Background,
+        )
+        .await
+        .expect("deleted");
+    until(&first, "one", |o| o.is_none()).await;
+
+    drop((first, second, other));
+    assert_eq!(
+        cluster.watches_running(),
+        before,
+        "a group nobody holds is no longer watched"
+    );
+    let _ = cluster
+        .delete(
+            &namespaces,
+            None,
+            &ns,
+            kube::api::PropagationPolicy::Background,
+        )
+        .await;
+}
