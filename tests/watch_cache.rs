@@ -3,6 +3,7 @@
 //! deletion during a re-listing not left behind, and no watch once nobody holds the group.
 //! Without KUBECONFIG it fails, never skips.
 
+#[allow(dead_code)] // shared by every test binary; this one needs only some of it
 mod common;
 use common::{kubeconfig, unique};
 
