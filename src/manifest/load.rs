@@ -147,6 +147,18 @@ fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or(message).trim().to_owned()
 }
 
+/// One object from a JSON value already in memory (a live object read from the cluster), with
+/// the same identity checks as a file's; `origin` says where it came from.
+pub fn from_value(value: Value, origin: Origin) -> Result<Object, ManifestError> {
+    let Value::Object(map) = value else {
+        return Err(ManifestError::NotAMapping {
+            found: type_name(&value),
+            origin,
+        });
+    };
+    to_object(map, origin)
+}
+
 fn flatten(value: Value, origin: Origin, out: &mut Vec<Object>) -> Result<(), ManifestError> {
     let Value::Object(map) = value else {
         return Err(ManifestError::NotAMapping {

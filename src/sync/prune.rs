@@ -13,9 +13,8 @@ use super::prepare::old_group_kinds;
 use super::report::Event;
 use super::{Reporter, State, SyncError, SyncOptions};
 use crate::cluster::{Cluster, ClusterError};
-use crate::manifest::{self, ObjectId};
+use crate::manifest::{self, ObjectId, Origin};
 use crate::plan::{self, Ordering, Plan};
-use crate::source::SourceFile;
 
 pub(super) async fn prune(
     cluster: &Cluster,
@@ -139,32 +138,90 @@ fn live_id(group: &str, kind: &str, live: &Value) -> ObjectId {
     )
 }
 
-/// Indexes of `extraneous` in reverse plan order: the plan of the leaving objects, walked
-/// backwards, deletes dependents before what they depend on.
+/// Indexes of `extraneous` in reverse plan order: the leaving objects planned as the plan
+/// orders anything (tiers and inferred dependencies), walked backwards, delete dependents
+/// before what they depend on.
 fn reverse_dependency_order(extraneous: &[Extraneous]) -> Vec<usize> {
-    let files: Vec<SourceFile> = extraneous
+    let objects: Option<Vec<manifest::Object>> = extraneous
         .iter()
-        .enumerate()
-        .filter_map(|(i, e)| {
-            Some(SourceFile {
-                path: format!("live-{i}.json"),
-                data: serde_json::to_vec(&e.live).ok()?,
-            })
+        .map(|e| {
+            let origin = Origin {
+                file: format!("live {}", e.id),
+                document: 0,
+                line: None,
+            };
+            manifest::from_value(e.live.clone(), origin).ok()
         })
         .collect();
-    let planned = manifest::load(&files, "default")
-        .ok()
-        .and_then(|objects| plan::build(objects, Ordering::Tiers).ok());
+    let planned = objects.and_then(|objects| plan::build(objects, Ordering::Tiers).ok());
     match planned {
-        Some(p) => p
-            .order
-            .iter()
-            .rev()
-            .filter_map(|&i| {
-                let id = &p.objects[i].object.id;
-                extraneous.iter().position(|e| &e.id == id)
-            })
-            .collect(),
+        // Built from `extraneous` in order: plan object i is extraneous[i].
+        Some(p) => p.order.iter().rev().copied().collect(),
         None => (0..extraneous.len()).rev().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::discovery::ApiResource;
+    use serde_json::json;
+
+    use super::*;
+
+    fn leaving(group: &str, version: &str, kind: &str, live: Value) -> Extraneous {
+        let api_version = if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        };
+        Extraneous {
+            id: live_id(group, kind, &live),
+            live,
+            resource: crate::cluster::Resource {
+                api: ApiResource {
+                    group: group.into(),
+                    version: version.into(),
+                    api_version,
+                    kind: kind.into(),
+                    plural: format!("{}s", kind.to_ascii_lowercase()),
+                },
+                namespaced: true,
+            },
+        }
+    }
+
+    #[test]
+    fn leaving_objects_are_deleted_dependents_first() {
+        let config = leaving(
+            "",
+            "v1",
+            "ConfigMap",
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "api-config", "namespace": "shop"}}),
+        );
+        let api = leaving(
+            "apps",
+            "v1",
+            "Deployment",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "api", "namespace": "shop"},
+                   "spec": {"selector": {"matchLabels": {"app": "api"}},
+                            "template": {"metadata": {"labels": {"app": "api"}},
+                                         "spec": {"containers": [{"name": "api", "image": "api:1",
+                                                  "envFrom": [{"configMapRef": {"name": "api-config"}}]}]}}}}),
+        );
+        let monitor = leaving(
+            "monitoring.coreos.com",
+            "v1",
+            "ServiceMonitor",
+            json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+                   "metadata": {"name": "api", "namespace": "shop"}}),
+        );
+        let leaving = [config, api, monitor];
+        let names: Vec<String> = reverse_dependency_order(&leaving)
+            .into_iter()
+            .map(|i| leaving[i].id.kind.clone())
+            .collect();
+        assert_eq!(names, ["ServiceMonitor", "Deployment", "ConfigMap"]);
     }
 }
