@@ -291,7 +291,7 @@ pub fn resources(plan: &Plan, report: Option<&SyncReport>) -> Vec<ResourceState>
                 tier: p.tier,
                 tier_reason: p.tier_reason.message.clone(),
                 sync: match reported.map(|o| o.outcome) {
-                    Some(Outcome::Healthy) => SyncStatus::Synced,
+                    Some(Outcome::Healthy | Outcome::NotRun) => SyncStatus::Synced,
                     Some(_) => reported.map_or(SyncStatus::OutOfSync, |o| o.sync),
                     None => SyncStatus::OutOfSync,
                 },
@@ -338,7 +338,12 @@ pub fn entry(
             let error = report
                 .objects
                 .iter()
-                .find(|o| !matches!(o.outcome, Outcome::Healthy | Outcome::Blocked))
+                .find(|o| {
+                    !matches!(
+                        o.outcome,
+                        Outcome::Healthy | Outcome::Blocked | Outcome::NotRun
+                    )
+                })
                 .map(|o| format!("{}: {}", o.id, o.message.clone().unwrap_or_default()));
             let timings = report
                 .objects

@@ -305,6 +305,7 @@ fn outcome_word(outcome: Outcome) -> &'static str {
         Outcome::Blocked => "blocked",
         Outcome::TimedOut => "timed out",
         Outcome::Failed => "failed",
+        Outcome::NotRun => "not run",
     }
 }
 
@@ -313,7 +314,7 @@ fn summary(report: &SyncReport, dry_run: bool) -> String {
     let failed = report
         .objects
         .iter()
-        .filter(|o| o.outcome != Outcome::Healthy)
+        .filter(|o| !matches!(o.outcome, Outcome::Healthy | Outcome::NotRun))
         .count();
     let verb = if dry_run {
         "Dry run of"

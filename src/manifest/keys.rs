@@ -34,7 +34,21 @@ pub const TOOLING_ANNOTATION: &str = "applyset.kubernetes.io/tooling";
 pub const GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contains-group-kinds";
 pub const NAMESPACES_ANNOTATION: &str = "applyset.kubernetes.io/additional-namespaces";
 
+/// Written by ordo on hook instances (not ApplySet members): which app's hook this is, as a
+/// short digest, so a new instance can find and replace the previous one.
+pub const HOOK_OF_LABEL: &str = "ordo.dev/hook-of";
+
 // Other tools' keys that ordo honours.
+/// Argo CD's hook phases: `PreSync`, `Sync`, `PostSync`, `SyncFail`, `Skip` (comma-separated).
+pub const ARGO_HOOK_ANNOTATION: &str = "argocd.argoproj.io/hook";
+/// `HookSucceeded`, `HookFailed`, `BeforeHookCreation` (comma-separated).
+pub const ARGO_HOOK_DELETE_POLICY_ANNOTATION: &str = "argocd.argoproj.io/hook-delete-policy";
+/// Helm's hook events (`pre-install`, `post-upgrade`…), mapped to phases as Argo CD maps them.
+pub const HELM_HOOK_ANNOTATION: &str = "helm.sh/hook";
+/// Helm's order of hooks within an event.
+pub const HELM_HOOK_WEIGHT_ANNOTATION: &str = "helm.sh/hook-weight";
+/// `hook-succeeded`, `hook-failed`, `before-hook-creation` (comma-separated).
+pub const HELM_HOOK_DELETE_POLICY_ANNOTATION: &str = "helm.sh/hook-delete-policy";
 /// Argo CD's waves, for people migrating: ordered before inferred edges.
 pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
 /// The Kubernetes recommended label naming a workload's role (`frontend`, `database`…).

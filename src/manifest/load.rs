@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::keys::{ARGO_HOOK_ANNOTATION, HELM_HOOK_ANNOTATION};
 use super::object::{is_builtin_cluster_scoped, split_api_version};
 use super::{ManifestError, Object, ObjectId, Origin};
 use crate::source::SourceFile;
@@ -197,12 +198,21 @@ fn to_object(map: Map<String, Value>, origin: Origin) -> Result<Object, Manifest
     };
     let name = match metadata.get("name") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        // A hook runs afresh for each revision: the sync names each instance, so its id is the
+        // prefix (Argo CD allows generateName on hooks only, for the same reason).
         Some(Value::String(_)) | None if metadata.contains_key("generateName") => {
-            return Err(bad(
-                &origin,
-                "metadata.generateName",
-                "is not supported: a GitOps object needs a fixed metadata.name to be tracked",
-            ));
+            match metadata.get("generateName") {
+                Some(Value::String(prefix)) if !prefix.is_empty() && is_hook(metadata) => {
+                    prefix.clone()
+                }
+                _ => {
+                    return Err(bad(
+                        &origin,
+                        "metadata.generateName",
+                        "is only supported on hooks (argocd.argoproj.io/hook, helm.sh/hook): a GitOps object needs a fixed metadata.name to be tracked",
+                    ));
+                }
+            }
         }
         Some(Value::String(_)) | None => return Err(missing(&origin, "metadata.name")),
         Some(_) => return Err(bad(&origin, "metadata.name", "must be a string")),
@@ -235,6 +245,14 @@ fn to_object(map: Map<String, Value>, origin: Origin) -> Result<Object, Manifest
         manifest: Value::Object(map),
         origin,
     })
+}
+
+/// Whether the metadata marks a hook (which may use generateName).
+fn is_hook(metadata: &Map<String, Value>) -> bool {
+    let annotations = metadata.get("annotations").and_then(Value::as_object);
+    [ARGO_HOOK_ANNOTATION, HELM_HOOK_ANNOTATION]
+        .iter()
+        .any(|key| annotations.is_some_and(|a| a.contains_key(*key)))
 }
 
 fn check_string_map(

@@ -72,6 +72,18 @@ pub struct Object {
 }
 
 impl Object {
+    /// `metadata.generateName` of a hook without a fixed name (its id's name is the prefix).
+    pub fn generate_name(&self) -> Option<&str> {
+        let named = self
+            .at("/metadata/name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if named {
+            return None;
+        }
+        self.at("/metadata/generateName").and_then(Value::as_str)
+    }
+
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.manifest
             .pointer("/metadata/annotations")

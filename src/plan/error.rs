@@ -30,6 +30,14 @@ pub enum PlanError {
         value: String,
     },
 
+    /// `detail`: the annotation, its value and what was expected.
+    #[error("{origin}: {id} has annotation {detail}")]
+    Annotation {
+        id: String,
+        origin: Origin,
+        detail: String,
+    },
+
     #[error(
         "dependency cycle through an explicit dependency: {cycle}; remove or change one of these edges (ordo.dev/depends-on, ordo.dev/tier or sync waves)"
     )]

@@ -7,6 +7,7 @@ mod error;
 mod explicit;
 mod graph;
 mod hash;
+mod hook;
 mod refs;
 mod tier;
 mod workload;
@@ -21,6 +22,7 @@ pub use error::PlanError;
 pub use explicit::{DEPENDS_ON_ANNOTATION, SYNC_WAVE_ANNOTATION};
 pub use graph::{Graph, Node};
 pub use hash::CONFIG_HASH_ANNOTATION;
+pub use hook::{DeletePolicy, Hook, HookPhase};
 pub use tier::{TIER_ANNOTATION, Tier, TierReason, TierRule};
 pub use workload::pod_template_pointer;
 
@@ -58,6 +60,8 @@ pub struct PlannedObject {
     pub config_hash: Option<String>,
     /// 1-based position in the apply order.
     pub step: usize,
+    /// Set for hooks: applied in their phase rather than with the rest.
+    pub hook: Option<Hook>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,7 +108,18 @@ pub fn build(objects: Vec<Object>, ordering: Ordering) -> Result<Plan, PlanError
         origin: objects[e.index].origin.clone(),
         value: e.value,
     })?;
-    let waves = explicit::sync_waves(&objects)?;
+    let hooks = objects
+        .iter()
+        .map(hook::hook_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut waves = explicit::sync_waves(&objects)?;
+    // A hook outside the Sync phase is ordered by its weight within its phase (hook.rs), not
+    // by the waves of the objects it runs apart from.
+    for (wave, hook) in waves.iter_mut().zip(&hooks) {
+        if hook.as_ref().is_some_and(|h| !h.runs_in(HookPhase::Sync)) {
+            *wave = 0;
+        }
+    }
     let lookup = refs::Lookup::new(&objects);
     let mut edges = refs::inferred_edges(&objects, &lookup, &index);
     edges.extend(explicit::depends_on_edges(&objects)?);
@@ -129,14 +144,16 @@ pub fn build(objects: Vec<Object>, ordering: Ordering) -> Result<Plan, PlanError
         .zip(waves)
         .zip(hashes)
         .zip(steps)
+        .zip(hooks)
         .map(
-            |((((object, (tier, tier_reason)), wave), config_hash), step)| PlannedObject {
+            |(((((object, (tier, tier_reason)), wave), config_hash), step), hook)| PlannedObject {
                 object,
                 tier,
                 tier_reason,
                 wave,
                 config_hash,
                 step,
+                hook,
             },
         )
         .collect();

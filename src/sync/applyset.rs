@@ -41,6 +41,11 @@ impl ApplySet {
         format!("{PART_OF_LABEL}={}", self.id)
     }
 
+    /// `ordo.dev/hook-of=<id>`, for the app's hook instances (not members).
+    pub fn hook_selector(&self) -> String {
+        format!("{}={}", crate::manifest::keys::HOOK_OF_LABEL, self.id)
+    }
+
     /// The parent object listing the group-kinds and extra namespaces its members use.
     pub fn parent(&self, group_kinds: &BTreeSet<String>, namespaces: &BTreeSet<String>) -> Value {
         let others: Vec<&str> = namespaces

@@ -29,7 +29,7 @@ pub use compare::{Comparison, apply, compare, dry_run};
 pub use report::{Action, Event, ObjectReport, Outcome, SyncReport};
 
 use crate::cluster::{Cluster, ClusterError};
-use crate::plan::Plan;
+use crate::plan::{HookPhase, Plan};
 
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -177,18 +177,32 @@ pub async fn sync(
     prepare::ensure_parent(cluster, plan, &mut state, &applyset, options, true).await?;
     let ctx = walk::Context {
         cluster,
-        live: live::LiveView::new(cluster, applyset.selector()),
+        live: live::LiveView::new(cluster, applyset.selector(), applyset.hook_selector()),
         options,
         permits: tokio::sync::Semaphore::new(options.concurrency.max(1)),
         deadline: started + options.timeout,
         reporter: &reporter,
         started,
     };
-    walk::walk(&ctx, plan, &mut state).await;
     let mut pruned = Vec::new();
-    if state.all_healthy_but_hooks() {
-        hooks::run(&ctx, plan, &mut state).await;
+    // What the PreSync hooks need comes first (their config, their database), then they run.
+    let before = hooks::needed_by(plan, &state, HookPhase::PreSync);
+    if before.contains(&true) {
+        walk::walk(&ctx, plan, &mut state, Some(&before)).await;
     }
+    let ready = state.healthy_where(plan, &before);
+    if ready && hooks::run_phase(&ctx, plan, &mut state, HookPhase::PreSync).await {
+        walk::walk(&ctx, plan, &mut state, None).await;
+        if state.all_healthy_but_hooks() {
+            hooks::run_phase(&ctx, plan, &mut state, HookPhase::PostSync).await;
+        }
+    } else {
+        state.block_all(&reason_pre_sync_failed(&state));
+    }
+    if !state.all_healthy() && !options.cancelled() {
+        hooks::run_phase(&ctx, plan, &mut state, HookPhase::SyncFail).await;
+    }
+    hooks::mark_not_run(&mut state);
     if state.all_healthy() && options.prune {
         pruned = prune::prune(
             cluster, plan, &state, &applyset, options, &reporter, started,
@@ -203,6 +217,20 @@ pub async fn sync(
         cluster,
         writes_before,
     ))
+}
+
+/// Why nothing was applied: the PreSync hook that failed.
+fn reason_pre_sync_failed(state: &State) -> String {
+    let failed = state.objects.iter().find(|o| {
+        o.hook
+            .as_ref()
+            .is_some_and(|h| h.runs_in(HookPhase::PreSync))
+            && !matches!(o.report.outcome, Outcome::Healthy | Outcome::Pending)
+    });
+    match failed {
+        Some(o) => format!("not applied: PreSync hook {} did not complete", o.report.id),
+        None => "not applied: the PreSync hooks did not complete".to_owned(),
+    }
 }
 
 /// One object's difference between git and the cluster.
@@ -228,9 +256,11 @@ pub async fn diff(
         ..options.clone()
     };
     let state = prepare::prepare(cluster, plan, &applyset, options).await?;
+    // Hooks are not the app's resources: an instance deleted after it ran is not a difference.
     let mut diffs: Vec<ObjectDiff> = plan
         .order
         .iter()
+        .filter(|&&i| state.objects[i].hook.is_none())
         .map(|&i| {
             let o = &state.objects[i];
             let desired = o.dry_run.as_ref().unwrap_or(&o.desired);
@@ -274,7 +304,8 @@ pub(crate) struct ObjectState {
     pub recreate: bool,
     /// Custom resource whose CRD is applied in this same sync: validated once it exists.
     pub deferred: bool,
-    pub hook: bool,
+    /// Set for hooks: they run in their phase (`hooks.rs`), not with the others.
+    pub hook: Option<crate::plan::Hook>,
     pub report: ObjectReport,
 }
 
@@ -286,16 +317,49 @@ impl State {
             .count()
     }
 
+    /// Every object Healthy, and every hook that ran completed (a hook that did not run yet
+    /// does not count against it).
     fn all_healthy(&self) -> bool {
-        self.objects
-            .iter()
-            .all(|o| o.report.outcome == Outcome::Healthy)
+        self.objects.iter().all(|o| match &o.hook {
+            None => o.report.outcome == Outcome::Healthy,
+            Some(_) => matches!(
+                o.report.outcome,
+                Outcome::Healthy | Outcome::Pending | Outcome::NotRun
+            ),
+        })
     }
 
-    /// Healthy apart from the post-sync hooks, which run only then.
+    /// Healthy apart from the hooks of later phases, which run only then.
     fn all_healthy_but_hooks(&self) -> bool {
-        self.objects
+        self.objects.iter().all(|o| {
+            o.report.outcome == Outcome::Healthy
+                || o.hook.as_ref().is_some_and(|h| !h.runs_in(HookPhase::Sync))
+        })
+    }
+
+    /// Whether every object (hooks aside) among `nodes` is Healthy.
+    fn healthy_where(&self, plan: &Plan, nodes: &[bool]) -> bool {
+        plan.graph
+            .nodes
             .iter()
-            .all(|o| o.hook || o.report.outcome == Outcome::Healthy)
+            .zip(nodes)
+            .all(|(n, wanted)| match n {
+                crate::plan::Node::Object { index } if *wanted => {
+                    let o = &self.objects[*index];
+                    o.hook.is_some() || o.report.outcome == Outcome::Healthy
+                }
+                _ => true,
+            })
+    }
+
+    /// After a failed PreSync hook nothing else is applied: every object still waiting says
+    /// why.
+    fn block_all(&mut self, reason: &str) {
+        for o in &mut self.objects {
+            if o.hook.is_none() && o.report.outcome == Outcome::Pending {
+                o.report.outcome = Outcome::Blocked;
+                o.report.message = Some(reason.to_owned());
+            }
+        }
     }
 }

@@ -13,9 +13,9 @@ use super::report::{Action, ObjectReport, Outcome};
 use super::{ObjectState, State, SyncError, SyncOptions};
 use crate::cluster::{ApplyOptions, Cluster, ClusterError};
 use crate::diff::{self, SyncStatus};
+use crate::manifest::keys::HOOK_OF_LABEL;
 use crate::plan::{Plan, PlannedObject};
 
-pub use crate::manifest::keys::HOOK_ANNOTATION;
 pub use crate::manifest::keys::RECREATE_ANNOTATION;
 /// Objects in a namespace this sync creates are validated here, which every cluster has.
 const STAND_IN_NAMESPACE: &str = "default";
@@ -41,15 +41,19 @@ pub(super) async fn prepare(
                 None
             }
         };
+        let member = applyset::member(o, applyset, p.config_hash.as_deref());
         objects.push(ObjectState {
-            desired: applyset::member(o, applyset, p.config_hash.as_deref()),
+            desired: match &p.hook {
+                Some(_) => super::hooks::instance(member, applyset, &options.revision),
+                None => member,
+            },
             deferred: resource.is_none(),
             resource,
             live: None,
             dry_run: None,
             status: SyncStatus::Missing,
             recreate: false,
-            hook: o.id.is("batch", "Job") && o.annotation(HOOK_ANNOTATION) == Some("post-sync"),
+            hook: p.hook.clone(),
             report: initial_report(p),
         });
     }
@@ -163,14 +167,13 @@ async fn read_live(
     let fetched = stream::iter(unlisted)
         .map(|i| {
             let resource = objects[i].resource.clone();
-            let id = &plan.objects[i].object.id;
+            // The desired object's own name: a hook instance's differs from its id's.
+            let (ns, name) = crate::cluster::identity(&objects[i].desired);
             async move {
                 let Some(resource) = resource else {
                     return Ok((i, None));
                 };
-                let live = cluster
-                    .get(&resource, id.namespace.as_deref(), &id.name)
-                    .await?;
+                let live = cluster.get(&resource, ns, name).await?;
                 Ok::<_, ClusterError>((i, live))
             }
         })
@@ -187,7 +190,14 @@ async fn read_live(
                     PART_OF_LABEL.replace('/', "~1")
                 ))
                 .and_then(Value::as_str);
-            if owner != Some(applyset.id.as_str()) && !options.adopt {
+            let hook_of = live
+                .pointer(&format!(
+                    "/metadata/labels/{}",
+                    HOOK_OF_LABEL.replace('/', "~1")
+                ))
+                .and_then(Value::as_str);
+            let ours = owner == Some(applyset.id.as_str()) || hook_of == Some(applyset.id.as_str());
+            if !ours && !options.adopt {
                 let whose = owner.map_or("no ApplySet".to_owned(), |o| format!("ApplySet {o}"));
                 foreign.push(format!(
                     "{} (belongs to {whose})",

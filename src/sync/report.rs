@@ -36,6 +36,9 @@ pub enum Outcome {
     TimedOut,
     /// The API server refused it.
     Failed,
+    /// A hook whose phase did not come in this sync (SyncFail when nothing failed), or one
+    /// never applied by a sync (Skip).
+    NotRun,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,7 +79,9 @@ pub struct SyncReport {
 impl SyncReport {
     /// Every object Healthy.
     pub fn succeeded(&self) -> bool {
-        self.objects.iter().all(|o| o.outcome == Outcome::Healthy)
+        self.objects
+            .iter()
+            .all(|o| matches!(o.outcome, Outcome::Healthy | Outcome::NotRun))
     }
 }
 
@@ -125,7 +130,7 @@ pub(super) fn finish(
     let objects: Vec<ObjectReport> = state.objects.iter().map(|o| o.report.clone()).collect();
     let health = crate::health::worst(objects.iter().map(|o| {
         match o.outcome {
-            Outcome::Healthy => HealthStatus::Healthy,
+            Outcome::Healthy | Outcome::NotRun => HealthStatus::Healthy,
             Outcome::Degraded | Outcome::Failed | Outcome::Blocked => HealthStatus::Degraded,
             Outcome::TimedOut | Outcome::Pending => o
                 .health

@@ -15,6 +15,7 @@ use tokio::time::{Instant, sleep};
 use tracing::Instrument;
 
 use super::compare::dry_run;
+use super::hooks;
 use super::live::LiveView;
 use super::report::{Action, Event, Outcome};
 use super::schedule::Schedule;
@@ -22,7 +23,7 @@ use super::{Reporter, State, SyncOptions};
 use crate::cluster::{ApplyOptions, Cluster, ClusterError, Group, Resource, identity};
 use crate::diff::{self, SyncStatus};
 use crate::health::{self, Health};
-use crate::plan::{Node, Plan};
+use crate::plan::{HookPhase, Node, Plan};
 
 /// What one object's convergence hands back.
 pub(super) struct Converged {
@@ -47,7 +48,14 @@ pub(super) struct Context<'a> {
     pub started: Instant,
 }
 
-pub(super) async fn walk(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
+/// Walks the graph; with `scope`, only the nodes it marks (a set closed under their needs).
+/// Objects already Healthy (converged by an earlier walk of this sync) are done at once.
+pub(super) async fn walk(
+    ctx: &Context<'_>,
+    plan: &Plan,
+    state: &mut State,
+    scope: Option<&[bool]>,
+) {
     let (options, reporter) = (ctx.options, ctx.reporter);
     let graph = &plan.graph;
     let mut schedule = Schedule::new(&graph.needs, graph.dependents());
@@ -56,19 +64,33 @@ pub(super) async fn walk(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
         FuturesUnordered::new();
     loop {
         while let Some(node) = schedule.start() {
+            if scope.is_some_and(|s| !s[node]) {
+                continue;
+            }
             let Node::Object { index } = graph.nodes[node] else {
                 schedule.done(node);
                 continue;
             };
             let o = &state.objects[index];
+            if o.hook.is_none() && o.report.outcome == Outcome::Healthy {
+                schedule.done(node);
+                continue;
+            }
             if options.cancelled() {
                 // Leave it Pending: the next sync picks it up.
                 schedule.drop_node(node);
                 continue;
             }
-            if o.hook {
-                // Post-sync hooks run after everything else is Healthy (hooks.rs).
-                schedule.done(node);
+            if let Some(hook) = &o.hook {
+                // Hooks of the other phases run in theirs (hooks.rs); Sync hooks run here, in
+                // the plan's order, as an instance for this revision.
+                if hook.runs_in(HookPhase::Sync) {
+                    let target = hooks::target(state, index, &options.revision);
+                    let span = tracing::debug_span!("hook", id = %target.id);
+                    running.push(Box::pin(converge(ctx, target).instrument(span)));
+                } else {
+                    schedule.done(node);
+                }
                 continue;
             }
             let target = Target {
@@ -80,6 +102,7 @@ pub(super) async fn walk(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
                 status: o.status,
                 recreate: o.recreate,
                 ignore_health: health::ignored(&o.desired),
+                hook: false,
             };
             let span = tracing::debug_span!("object", id = %target.id);
             running.push(Box::pin(converge(ctx, target).instrument(span)));
@@ -90,6 +113,9 @@ pub(super) async fn walk(ctx: &Context<'_>, plan: &Plan, state: &mut State) {
         // Object nodes come first in the graph: an object's node is its index.
         let node = done.index;
         record(state, &done);
+        if state.objects[node].hook.is_some() {
+            hooks::clean_up(ctx, state, node, done.outcome == Outcome::Healthy).await;
+        }
         if done.outcome == Outcome::Healthy {
             schedule.done(node);
         } else {
@@ -145,6 +171,8 @@ pub(super) struct Target {
     pub status: SyncStatus,
     pub recreate: bool,
     pub ignore_health: bool,
+    /// A hook instance: not an ApplySet member, watched by its own label.
+    pub hook: bool,
 }
 
 /// Applies the object when it differs, then waits until it is Healthy, Degraded or out of time.
@@ -298,7 +326,7 @@ async fn wait_healthy(
             return out;
         }
         if group.is_none() {
-            let g = ctx.live.group(resource, ns);
+            let g = ctx.live.group(resource, ns, t.hook);
             changes = Some(g.changes(name));
             group = Some(g);
             continue;
