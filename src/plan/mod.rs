@@ -1,6 +1,7 @@
 //! The plan: every object with its tier (and why), the dependency edges (and why), the graph
 //! the scheduler walks, and one apply order. Pure: objects in, plan out.
 
+mod command_line;
 mod discovery;
 mod edge;
 mod error;
@@ -11,6 +12,8 @@ mod refs;
 mod tier;
 mod workload;
 
+#[cfg(test)]
+mod repository_tests;
 #[cfg(test)]
 mod tests;
 
@@ -99,14 +102,23 @@ impl Plan {
 /// Classifies, infers edges, orders. Errors name the object and what to change.
 pub fn build(objects: Vec<Object>, ordering: Ordering) -> Result<Plan, PlanError> {
     let index = workload::WorkloadIndex::new(&objects);
+    let lookup = refs::Lookup::new(&objects);
+    let services = discovery::ServiceNames::new(&objects);
+    let namings: Vec<Vec<discovery::Naming>> = objects
+        .iter()
+        .map(|o| {
+            workload::pod_spec(o)
+                .map(|spec| discovery::named_by_pod(o, spec, &objects, &lookup, &services))
+                .unwrap_or_default()
+        })
+        .collect();
     let tiers = tier::classify(&objects, &index).map_err(|e| PlanError::UnknownTier {
         id: objects[e.index].id.to_string(),
         origin: objects[e.index].origin.clone(),
         value: e.value,
     })?;
     let waves = explicit::sync_waves(&objects)?;
-    let lookup = refs::Lookup::new(&objects);
-    let mut edges = refs::inferred_edges(&objects, &lookup, &index);
+    let mut edges = refs::inferred_edges(&objects, &lookup, &index, &namings);
     edges.extend(explicit::depends_on_edges(&objects)?);
     edges.sort_by_key(|e| (e.from, e.to));
     let stages: Vec<graph::Stage> = tiers
