@@ -6,6 +6,7 @@ mod discovery;
 mod edge;
 mod error;
 mod explicit;
+mod frontend;
 mod graph;
 mod hash;
 mod refs;
@@ -112,7 +113,12 @@ pub fn build(objects: Vec<Object>, ordering: Ordering) -> Result<Plan, PlanError
                 .unwrap_or_default()
         })
         .collect();
-    let tiers = tier::classify(&objects, &index).map_err(|e| PlanError::UnknownTier {
+    let evidence = tier::Evidence {
+        index: &index,
+        lookup: &lookup,
+        namings: &namings,
+    };
+    let tiers = tier::classify(&objects, &evidence).map_err(|e| PlanError::UnknownTier {
         id: objects[e.index].id.to_string(),
         origin: objects[e.index].origin.clone(),
         value: e.value,

@@ -376,8 +376,11 @@ fn inferred_edge_against_tier_order_is_dropped_with_a_warning() {
         "api:1",
         "          env: [{name: WEB_URL, value: \"http://web:80\"}]\n",
     );
+    // api has a Service, so it is not a client of the frontend (a load generator) but a
+    // backend that names it.
     let yaml = [
         deployment("api", "", &api),
+        service("api", "api"),
         deployment("web", "", &container("nginx:1", "")),
         service("web", "web"),
     ]
