@@ -3,6 +3,7 @@
 
 use super::tests::{container, deployment, edge, index_of, plan, service, tier};
 use super::*;
+use crate::manifest;
 
 fn exposed_service(name: &str, selects: &str, kind: &str) -> String {
     format!(
@@ -304,5 +305,72 @@ fn database_client_jobs_are_backend_after_their_database() {
         reason_of(&p, "CronJob/backup"),
         "runs a database client against Service/postgres"
     );
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+fn boutique() -> Plan {
+    let snapshot = crate::source::read_dir(
+        std::path::Path::new("tests/fixtures/online-boutique"),
+        &crate::source::Selection::default(),
+    )
+    .expect("fixture reads");
+    let objects = manifest::load(&snapshot.files, "boutique").expect("fixture loads");
+    build(objects, Ordering::Tiers).expect("fixture plans")
+}
+
+#[test]
+fn online_boutique_puts_its_frontend_last_and_its_cart_store_first() {
+    let p = boutique();
+    let cases = [
+        ("Deployment/frontend", Tier::Frontend, TierRule::Exposure),
+        (
+            "Service/frontend-external",
+            Tier::Frontend,
+            TierRule::FollowsWorkload,
+        ),
+        ("Deployment/redis-cart", Tier::Database, TierRule::Image),
+        ("Deployment/cartservice", Tier::Backend, TierRule::Default),
+        (
+            "Deployment/checkoutservice",
+            Tier::Backend,
+            TierRule::Default,
+        ),
+        (
+            "Deployment/loadgenerator",
+            Tier::Frontend,
+            TierRule::FrontendClient,
+        ),
+    ];
+    for (id, want_tier, want_rule) in cases {
+        assert_eq!(tier(&p, id), (want_tier, want_rule), "{id}");
+    }
+    assert_eq!(
+        reason_of(&p, "Deployment/frontend"),
+        "reached from outside through Service/frontend-external (LoadBalancer)"
+    );
+    assert_eq!(
+        edge(&p, "Deployment/cartservice", "Deployment/redis-cart").map(|e| e.1),
+        Some("env REDIS_ADDR names Service/redis-cart".to_owned())
+    );
+    for service in [
+        "productcatalogservice",
+        "currencyservice",
+        "cartservice",
+        "recommendationservice",
+        "shippingservice",
+        "checkoutservice",
+        "adservice",
+    ] {
+        let to = format!("Deployment/{service}");
+        assert_eq!(
+            edge(&p, "Deployment/frontend", &to).map(|e| e.0),
+            Some(Rule::NamesService),
+            "frontend -> {service}"
+        );
+    }
+    assert!(edge(&p, "Deployment/loadgenerator", "Deployment/frontend").is_some());
+    let step = |id: &str| p.objects[index_of(&p, id)].step;
+    assert!(step("Deployment/loadgenerator") > step("Deployment/frontend"));
+    assert!(step("Deployment/cartservice") > step("Deployment/redis-cart"));
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
