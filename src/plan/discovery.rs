@@ -143,43 +143,68 @@ pub fn named_by_pod(
     if services.is_empty() {
         return Vec::new();
     }
-    let ns = object.namespace_or_default();
     let mut found = Vec::new();
-    let mut push = |hits: Vec<usize>, rule: Rule, place: &dyn Fn() -> Place| {
-        for service in hits {
-            found.push(Naming {
-                service,
-                rule,
-                place: place(),
-            });
-        }
-    };
     for container in containers(spec) {
-        for env in container
-            .get("env")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(name), Some(value)) = (
-                env.get("name").and_then(Value::as_str),
-                env.get("value").and_then(Value::as_str),
-            ) {
-                let hits = services.named_in_entry(ns, name, value);
-                push(hits, Rule::NamesService, &|| Place::Env(name.to_owned()));
-            }
-        }
-        let words = command_line::words(container);
-        for candidate in command_line::candidates(&words) {
-            let hits = match candidate.hint {
-                Hint::HostFlag => services.named_as_host(ns, candidate.value),
-                Hint::Key(key) => services.named_in_entry(ns, key, candidate.value),
-            };
-            push(hits, Rule::NamesService, &|| {
-                Place::CommandLine(candidate.shown.clone())
+        named_by_container(object, container, services, &mut found);
+    }
+    named_in_config_maps(object, spec, objects, lookup, services, &mut found);
+    found
+}
+
+fn naming(found: &mut Vec<Naming>, hits: Vec<usize>, rule: Rule, place: impl Fn() -> Place) {
+    found.extend(hits.into_iter().map(|service| Naming {
+        service,
+        rule,
+        place: place(),
+    }));
+}
+
+/// Env values and command line of one container.
+fn named_by_container(
+    object: &Object,
+    container: &Value,
+    services: &ServiceNames,
+    found: &mut Vec<Naming>,
+) {
+    let ns = object.namespace_or_default();
+    for env in container
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(name), Some(value)) = (
+            env.get("name").and_then(Value::as_str),
+            env.get("value").and_then(Value::as_str),
+        ) {
+            let hits = services.named_in_entry(ns, name, value);
+            naming(found, hits, Rule::NamesService, || {
+                Place::Env(name.to_owned())
             });
         }
     }
+    let words = command_line::words(container);
+    for candidate in command_line::candidates(&words) {
+        let hits = match candidate.hint {
+            Hint::HostFlag => services.named_as_host(ns, candidate.value),
+            Hint::Key(key) => services.named_in_entry(ns, key, candidate.value),
+        };
+        naming(found, hits, Rule::NamesService, || {
+            Place::CommandLine(candidate.shown.clone())
+        });
+    }
+}
+
+/// Entries and files of the ConfigMaps the pod reads.
+fn named_in_config_maps(
+    object: &Object,
+    spec: &Value,
+    objects: &[Object],
+    lookup: &Lookup,
+    services: &ServiceNames,
+    found: &mut Vec<Naming>,
+) {
+    let ns = object.namespace_or_default();
     for r in config_refs(spec)
         .into_iter()
         .filter(|r| r.kind == "ConfigMap")
@@ -205,13 +230,12 @@ pub fn named_by_pod(
             } else {
                 (Rule::NamesService, services.named_in_entry(ns, hint, value))
             };
-            push(hits, rule, &|| Place::ConfigMap {
+            naming(found, hits, rule, || Place::ConfigMap {
                 name: r.name.to_owned(),
                 key: key.clone(),
             });
         }
     }
-    found
 }
 
 /// Host candidates in a text, each with whether a port or URL scheme marks it as a host.
