@@ -259,7 +259,15 @@ fn by_peers(
     peers: &Peers,
 ) -> Option<(Tier, TierReason)> {
     let object = &objects[i];
+    let job = object.id.is("batch", "Job") || object.id.is("batch", "CronJob");
+    let maybe_database_client =
+        job && rule == TierRule::Image && tier == Tier::Database && only_database_images(object);
+    let maybe_frontend_client =
+        rule == TierRule::Default && is_workload(object) && !peers.served.contains(&i);
     let namings = evidence.namings.get(i)?;
+    if namings.is_empty() || !(maybe_database_client || maybe_frontend_client) {
+        return None;
+    }
     // Each named Service with the first tiers of the workloads it selects.
     let named: Vec<(&str, Vec<Option<Tier>>)> = namings
         .iter()
@@ -278,8 +286,7 @@ fn by_peers(
             .find(|(_, tiers)| tiers.contains(&Some(wanted)))
             .map(|(name, _)| *name)
     };
-    let job = object.id.is("batch", "Job") || object.id.is("batch", "CronJob");
-    if job && rule == TierRule::Image && tier == Tier::Database && only_database_images(object) {
+    if maybe_database_client {
         let service = first_named(Tier::Database)?;
         return Some((
             Tier::Backend,
@@ -292,11 +299,7 @@ fn by_peers(
     let only_frontends = named
         .iter()
         .all(|(_, tiers)| !tiers.is_empty() && tiers.iter().all(|t| *t == Some(Tier::Frontend)));
-    if rule == TierRule::Default
-        && is_workload(object)
-        && !peers.served.contains(&i)
-        && only_frontends
-    {
+    if maybe_frontend_client && only_frontends {
         let service = first_named(Tier::Frontend)?;
         return Some((
             Tier::Frontend,
