@@ -8,7 +8,13 @@
 
 use std::collections::HashMap;
 
-use crate::manifest::Object;
+use serde_json::Value;
+
+use super::command_line::{self, Hint};
+use super::edge::Rule;
+use super::refs::{Lookup, config_refs};
+use super::workload::containers;
+use crate::manifest::{Object, ObjectId};
 
 pub struct ServiceNames {
     /// `svc.ns`, `svc.ns.svc`, `svc.ns.svc.cluster.local` -> Service index.
@@ -57,6 +63,12 @@ impl ServiceNames {
         self.resolve(namespace, value, key_names_host)
     }
 
+    /// Services named by a word that is a host by position (`-h postgres`): a bare name is
+    /// trusted.
+    pub fn named_as_host(&self, namespace: &str, value: &str) -> Vec<usize> {
+        self.resolve(namespace, value, true)
+    }
+
     /// Services named in a file (nginx.conf, prometheus.yml): only with a port or a scheme,
     /// or fully qualified.
     pub fn named_in_file(&self, namespace: &str, text: &str) -> Vec<usize> {
@@ -84,6 +96,145 @@ impl ServiceNames {
             }
         }
         found
+    }
+}
+
+/// A Service a pod spec names, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Naming {
+    /// Index of the Service.
+    pub service: usize,
+    pub rule: Rule,
+    pub place: Place,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// The value of an env var.
+    Env(String),
+    /// Words of the command line, as written (`-h postgres`).
+    CommandLine(String),
+    /// A key of a ConfigMap the pod reads.
+    ConfigMap { name: String, key: String },
+}
+
+impl Naming {
+    /// The sentence for an edge or a tier reason: where the name was found.
+    pub fn reason(&self, service: &ObjectId) -> String {
+        let svc = format!("{}/{}", service.kind, service.name);
+        match &self.place {
+            Place::Env(var) => format!("env {var} names {svc}"),
+            Place::CommandLine(words) => format!("command line connects to {svc} ({words})"),
+            Place::ConfigMap { name, key } => format!("ConfigMap/{name} key {key} names {svc}"),
+        }
+    }
+}
+
+/// Services of the set that a workload names in env values, on its command lines and in the
+/// ConfigMaps it reads. Computed once per workload: tiers (database clients, callers of a
+/// frontend) and edges both read it.
+pub fn named_by_pod(
+    object: &Object,
+    spec: &Value,
+    objects: &[Object],
+    lookup: &Lookup,
+    services: &ServiceNames,
+) -> Vec<Naming> {
+    if services.is_empty() {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for container in containers(spec) {
+        named_by_container(object, container, services, &mut found);
+    }
+    named_in_config_maps(object, spec, objects, lookup, services, &mut found);
+    found
+}
+
+fn naming(found: &mut Vec<Naming>, hits: Vec<usize>, rule: Rule, place: impl Fn() -> Place) {
+    found.extend(hits.into_iter().map(|service| Naming {
+        service,
+        rule,
+        place: place(),
+    }));
+}
+
+/// Env values and command line of one container.
+fn named_by_container(
+    object: &Object,
+    container: &Value,
+    services: &ServiceNames,
+    found: &mut Vec<Naming>,
+) {
+    let ns = object.namespace_or_default();
+    for env in container
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(name), Some(value)) = (
+            env.get("name").and_then(Value::as_str),
+            env.get("value").and_then(Value::as_str),
+        ) {
+            let hits = services.named_in_entry(ns, name, value);
+            naming(found, hits, Rule::NamesService, || {
+                Place::Env(name.to_owned())
+            });
+        }
+    }
+    let words = command_line::words(container);
+    for candidate in command_line::candidates(&words) {
+        let hits = match candidate.hint {
+            Hint::HostFlag => services.named_as_host(ns, candidate.value),
+            Hint::Key(key) => services.named_in_entry(ns, key, candidate.value),
+        };
+        naming(found, hits, Rule::NamesService, || {
+            Place::CommandLine(candidate.shown.clone())
+        });
+    }
+}
+
+/// Entries and files of the ConfigMaps the pod reads.
+fn named_in_config_maps(
+    object: &Object,
+    spec: &Value,
+    objects: &[Object],
+    lookup: &Lookup,
+    services: &ServiceNames,
+    found: &mut Vec<Naming>,
+) {
+    let ns = object.namespace_or_default();
+    for r in config_refs(spec)
+        .into_iter()
+        .filter(|r| r.kind == "ConfigMap")
+    {
+        let Some(cm) = lookup.find("", "ConfigMap", object.id.namespace.as_deref(), r.name) else {
+            continue;
+        };
+        let data = objects[cm].at("/data").and_then(Value::as_object);
+        for (key, value) in data.into_iter().flatten() {
+            let Some(value) = value.as_str() else {
+                continue;
+            };
+            if r.key.is_some_and(|k| k != key) {
+                continue;
+            }
+            // A key read into an env var is named by that var (`DB_HOST` from key `host`).
+            let hint = r.env.unwrap_or(key);
+            let (rule, hits) = if value.contains('\n') {
+                (
+                    Rule::ConfigFileNamesService,
+                    services.named_in_file(ns, value),
+                )
+            } else {
+                (Rule::NamesService, services.named_in_entry(ns, hint, value))
+            };
+            naming(found, hits, rule, || Place::ConfigMap {
+                name: r.name.to_owned(),
+                key: key.clone(),
+            });
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! The plan: every object with its tier (and why), the dependency edges (and why), the graph
 //! the scheduler walks, and one apply order. Pure: objects in, plan out.
 
+mod command_line;
 mod discovery;
 mod edge;
 mod error;
 mod explicit;
+mod frontend;
 mod graph;
 mod hash;
 mod hook;
@@ -12,6 +14,8 @@ mod refs;
 mod tier;
 mod workload;
 
+#[cfg(test)]
+mod repository_tests;
 #[cfg(test)]
 mod tests;
 
@@ -103,7 +107,22 @@ impl Plan {
 /// Classifies, infers edges, orders. Errors name the object and what to change.
 pub fn build(objects: Vec<Object>, ordering: Ordering) -> Result<Plan, PlanError> {
     let index = workload::WorkloadIndex::new(&objects);
-    let tiers = tier::classify(&objects, &index).map_err(|e| PlanError::UnknownTier {
+    let lookup = refs::Lookup::new(&objects);
+    let services = discovery::ServiceNames::new(&objects);
+    let namings: Vec<Vec<discovery::Naming>> = objects
+        .iter()
+        .map(|o| {
+            workload::pod_spec(o)
+                .map(|spec| discovery::named_by_pod(o, spec, &objects, &lookup, &services))
+                .unwrap_or_default()
+        })
+        .collect();
+    let evidence = tier::Evidence {
+        index: &index,
+        lookup: &lookup,
+        namings: &namings,
+    };
+    let tiers = tier::classify(&objects, &evidence).map_err(|e| PlanError::UnknownTier {
         id: objects[e.index].id.to_string(),
         origin: objects[e.index].origin.clone(),
         value: e.value,
@@ -120,8 +139,7 @@ pub fn build(objects: Vec<Object>, ordering: Ordering) -> Result<Plan, PlanError
             *wave = 0;
         }
     }
-    let lookup = refs::Lookup::new(&objects);
-    let mut edges = refs::inferred_edges(&objects, &lookup, &index);
+    let mut edges = refs::inferred_edges(&objects, &lookup, &index, &namings);
     edges.extend(explicit::depends_on_edges(&objects)?);
     edges.sort_by_key(|e| (e.from, e.to));
     let stages: Vec<graph::Stage> = tiers

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::discovery::ServiceNames;
+use super::discovery::Naming;
 use super::edge::{Edge, Rule};
 use super::tier::{followed_workloads, scale_target};
 use super::workload::{Selector, WorkloadIndex, containers, pod_spec};
@@ -89,9 +89,13 @@ impl Edges<'_> {
     }
 }
 
-/// Every inferred edge of the set.
-pub fn inferred_edges(objects: &[Object], lookup: &Lookup, index: &WorkloadIndex) -> Vec<Edge> {
-    let services = ServiceNames::new(objects);
+/// Every inferred edge of the set. `namings[i]`: the Services object `i` names.
+pub fn inferred_edges(
+    objects: &[Object],
+    lookup: &Lookup,
+    index: &WorkloadIndex,
+    namings: &[Vec<Naming>],
+) -> Vec<Edge> {
     let mut edges = Edges {
         objects,
         out: Vec::new(),
@@ -100,7 +104,9 @@ pub fn inferred_edges(objects: &[Object], lookup: &Lookup, index: &WorkloadIndex
         structural(i, object, lookup, &mut edges);
         if let Some(spec) = pod_spec(object) {
             pod_template(i, object, spec, lookup, &mut edges);
-            service_discovery(i, object, spec, lookup, &services, index, &mut edges);
+        }
+        if let Some(named) = namings.get(i) {
+            service_discovery(i, named, index, &mut edges);
         }
         by_kind(i, object, lookup, index, &mut edges);
     }
@@ -311,98 +317,19 @@ fn pod_template(i: usize, object: &Object, spec: &Value, lookup: &Lookup, edges:
     }
 }
 
-/// Host names in env values, args and the ConfigMaps a pod reads that name a Service of the
-/// set: the workload depends on the workloads that Service selects.
-fn service_discovery(
-    i: usize,
-    object: &Object,
-    spec: &Value,
-    lookup: &Lookup,
-    services: &ServiceNames,
-    index: &WorkloadIndex,
-    edges: &mut Edges,
-) {
-    let ns = object.namespace_or_default();
-    let mut found: Vec<(usize, Rule, String)> = Vec::new();
-    for container in containers(spec) {
-        for env in container
-            .get("env")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(name), Some(value)) = (
-                env.get("name").and_then(Value::as_str),
-                env.get("value").and_then(Value::as_str),
-            ) {
-                for svc in services.named_in_entry(ns, name, value) {
-                    found.push((svc, Rule::NamesService, format!("env {name}")));
-                }
-            }
-        }
-        let args = ["command", "args"]
-            .into_iter()
-            .filter_map(|k| container.get(k).and_then(Value::as_array))
-            .flatten()
-            .filter_map(Value::as_str);
-        let mut previous = "";
-        for arg in args {
-            let (key, value) = arg.split_once('=').unwrap_or((previous, arg));
-            for svc in services.named_in_entry(ns, key, value) {
-                found.push((svc, Rule::NamesService, format!("arg {arg}")));
-            }
-            previous = arg;
-        }
-    }
-    for r in config_refs(spec)
-        .into_iter()
-        .filter(|r| r.kind == "ConfigMap")
-    {
-        let Some(cm) = lookup.find("", "ConfigMap", object.id.namespace.as_deref(), r.name) else {
-            continue;
-        };
-        let data = edges.objects[cm].at("/data").and_then(Value::as_object);
-        for (key, value) in data.into_iter().flatten() {
-            let Some(value) = value.as_str() else {
-                continue;
-            };
-            if r.key.is_some_and(|k| k != key) {
-                continue;
-            }
-            // A key read into an env var is named by that var (`DB_HOST` from key `host`).
-            let hint = r.env.unwrap_or(key);
-            let file_like = value.contains('\n');
-            let (rule, hits) = if file_like {
-                (
-                    Rule::ConfigFileNamesService,
-                    services.named_in_file(ns, value),
-                )
-            } else {
-                (Rule::NamesService, services.named_in_entry(ns, hint, value))
-            };
-            for svc in hits {
-                found.push((svc, rule, format!("ConfigMap/{} key {key}", r.name)));
-            }
-        }
-    }
-    for (svc, rule, place) in found {
-        let service = &edges.objects[svc];
+/// Host names in env values, command lines and the ConfigMaps a pod reads that name a Service
+/// of the set (found by `discovery::named_by_pod`): the workload depends on the workloads that
+/// Service selects.
+fn service_discovery(i: usize, namings: &[Naming], index: &WorkloadIndex, edges: &mut Edges) {
+    for naming in namings {
+        let service = &edges.objects[naming.service];
+        let reason = naming.reason(&service.id);
         let targets = followed_workloads(service, edges.objects, index);
         if targets.is_empty() {
-            edges.add(
-                i,
-                svc,
-                rule,
-                format!("{place} names {}", short(&service.id)),
-            );
+            edges.add(i, naming.service, naming.rule, reason.clone());
         }
         for target in targets {
-            edges.add(
-                i,
-                target,
-                rule,
-                format!("{place} names {}", short(&service.id)),
-            );
+            edges.add(i, target, naming.rule, reason.clone());
         }
     }
 }
@@ -483,22 +410,7 @@ fn by_kind(i: usize, object: &Object, lookup: &Lookup, index: &WorkloadIndex, ed
 fn ingress(i: usize, object: &Object, lookup: &Lookup, index: &WorkloadIndex, edges: &mut Edges) {
     let ns = object.id.namespace.as_deref();
     let objects = edges.objects;
-    let mut services: Vec<&str> = object
-        .at("/spec/rules")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.pointer("/http/paths").and_then(Value::as_array))
-        .flatten()
-        .filter_map(|p| p.pointer("/backend/service/name").and_then(Value::as_str))
-        .collect();
-    if let Some(default) = object
-        .at("/spec/defaultBackend/service/name")
-        .and_then(Value::as_str)
-    {
-        services.push(default);
-    }
-    for name in services {
+    for name in ingress_backends(object) {
         let Some(svc) = lookup.find("", "Service", ns, name) else {
             continue;
         };
@@ -544,6 +456,26 @@ fn ingress(i: usize, object: &Object, lookup: &Lookup, index: &WorkloadIndex, ed
             );
         }
     }
+}
+
+/// Names of the Services an Ingress routes to: its rules' paths, then its default backend.
+pub fn ingress_backends(ingress: &Object) -> Vec<&str> {
+    let mut services: Vec<&str> = ingress
+        .at("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.pointer("/http/paths").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|p| p.pointer("/backend/service/name").and_then(Value::as_str))
+        .collect();
+    if let Some(default) = ingress
+        .at("/spec/defaultBackend/service/name")
+        .and_then(Value::as_str)
+    {
+        services.push(default);
+    }
+    services
 }
 
 fn bindings(i: usize, object: &Object, lookup: &Lookup, edges: &mut Edges) {

@@ -5,7 +5,7 @@ use super::*;
 use crate::manifest;
 use crate::source::SourceFile;
 
-fn plan_with(yaml: &str, ordering: Ordering) -> Result<Plan, PlanError> {
+pub(super) fn plan_with(yaml: &str, ordering: Ordering) -> Result<Plan, PlanError> {
     let file = SourceFile {
         path: "app.yaml".into(),
         data: yaml.as_bytes().to_vec(),
@@ -14,28 +14,28 @@ fn plan_with(yaml: &str, ordering: Ordering) -> Result<Plan, PlanError> {
     build(objects, ordering)
 }
 
-fn plan(yaml: &str) -> Plan {
+pub(super) fn plan(yaml: &str) -> Plan {
     plan_with(yaml, Ordering::Tiers).expect("plan builds")
 }
 
-fn index_of(plan: &Plan, id: &str) -> usize {
+pub(super) fn index_of(plan: &Plan, id: &str) -> usize {
     plan.objects
         .iter()
         .position(|p| p.object.id.to_string() == id || short(&p.object.id) == id)
         .unwrap_or_else(|| panic!("{id} not in plan"))
 }
 
-fn short(id: &crate::manifest::ObjectId) -> String {
+pub(super) fn short(id: &crate::manifest::ObjectId) -> String {
     format!("{}/{}", id.kind, id.name)
 }
 
-fn tier(plan: &Plan, id: &str) -> (Tier, TierRule) {
+pub(super) fn tier(plan: &Plan, id: &str) -> (Tier, TierRule) {
     let p = &plan.objects[index_of(plan, id)];
     (p.tier, p.tier_reason.rule)
 }
 
 /// The edge from -> to, if any: (rule, reason).
-fn edge(plan: &Plan, from: &str, to: &str) -> Option<(Rule, String)> {
+pub(super) fn edge(plan: &Plan, from: &str, to: &str) -> Option<(Rule, String)> {
     let (f, t) = (index_of(plan, from), index_of(plan, to));
     plan.edges
         .iter()
@@ -43,17 +43,17 @@ fn edge(plan: &Plan, from: &str, to: &str) -> Option<(Rule, String)> {
         .map(|e| (e.rule, e.reason.clone()))
 }
 
-fn deployment(name: &str, extra_meta: &str, pod_spec: &str) -> String {
+pub(super) fn deployment(name: &str, extra_meta: &str, pod_spec: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n{extra_meta}spec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n{pod_spec}\n---\n"
     )
 }
 
-fn container(image: &str, extra: &str) -> String {
+pub(super) fn container(image: &str, extra: &str) -> String {
     format!("      containers:\n        - name: main\n          image: {image}\n{extra}")
 }
 
-fn service(name: &str, selects: &str) -> String {
+pub(super) fn service(name: &str, selects: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector: {{app: {selects}}}\n  ports: [{{port: 80}}]\n---\n"
     )
@@ -217,7 +217,7 @@ fn service_names_in_env_args_and_config_files_become_edges() {
         ("Deployment/db", Some("env DB_HOST names Service/db")),
         (
             "Deployment/cache",
-            Some("arg --cache=redis://cache:6379/0 names Service/cache"),
+            Some("command line connects to Service/cache (--cache=redis://cache:6379/0)"),
         ),
         ("Deployment/mq", Some("env QUEUE_URL names Service/mq")),
         (
@@ -376,8 +376,11 @@ fn inferred_edge_against_tier_order_is_dropped_with_a_warning() {
         "api:1",
         "          env: [{name: WEB_URL, value: \"http://web:80\"}]\n",
     );
+    // api has a Service, so it is not a client of the frontend (a load generator) but a
+    // backend that names it.
     let yaml = [
         deployment("api", "", &api),
+        service("api", "api"),
         deployment("web", "", &container("nginx:1", "")),
         service("web", "web"),
     ]
@@ -520,6 +523,17 @@ fn config_hash_changes_with_data_not_key_order_and_can_be_disabled() {
         ),
         None
     );
+}
+
+/// The plan of a directory of the repository (examples, fixtures), as `ordo plan` reads it.
+pub(super) fn plan_dir(dir: &str, namespace: &str) -> Plan {
+    let snapshot = crate::source::read_dir(
+        std::path::Path::new(dir),
+        &crate::source::Selection::default(),
+    )
+    .expect("fixture reads");
+    let objects = manifest::load(&snapshot.files, namespace).expect("fixture loads");
+    build(objects, Ordering::Tiers).expect("fixture plans")
 }
 
 #[test]

@@ -1,13 +1,18 @@
 //! Tiers: every object is config, database, backend, frontend or monitoring, with the rule that
 //! decided it. Precedence: annotation > component label > kind (and objects that follow their
-//! workload) > container image > default.
+//! workload) > database client > container image > exposure > frontend name > frontend
+//! client > default.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::discovery::Naming;
+use super::frontend::{exposed_workloads, named_frontend};
+use super::refs::Lookup;
 use super::workload::{Selector, WorkloadIndex, is_workload, pod_spec};
 use crate::manifest::Object;
 
@@ -65,7 +70,15 @@ pub enum TierRule {
     ComponentLabel,
     Kind,
     FollowsWorkload,
+    /// A Job or CronJob running a database's client image against a database.
+    DatabaseClient,
     Image,
+    /// Reached from outside the cluster (LoadBalancer, NodePort, Ingress backend).
+    Exposure,
+    /// Named like a frontend (`frontend`, `web`, `ui`, `www`).
+    Name,
+    /// A workload that calls a frontend (a load generator, a smoke test).
+    FrontendClient,
     Default,
 }
 
@@ -82,26 +95,48 @@ pub struct UnknownTier {
     pub value: String,
 }
 
-/// Decides the tier of every object. Workload-like objects first, then those that follow a
-/// workload (Services, PDBs, HPAs, NetworkPolicies), which need their workload's tier.
+/// What tiers are decided from, besides the objects themselves.
+pub struct Evidence<'a> {
+    pub index: &'a WorkloadIndex,
+    pub lookup: &'a Lookup<'a>,
+    /// `namings[i]`: the Services object `i` names (env, command line, ConfigMaps).
+    pub namings: &'a [Vec<Naming>],
+}
+
+/// Decides the tier of every object. Workload-like objects first, then a second look at the
+/// workloads whose tier depends on whom they talk to (database clients, frontend clients),
+/// then those that follow a workload (Services, PDBs, HPAs, NetworkPolicies).
 pub fn classify(
     objects: &[Object],
-    index: &WorkloadIndex,
+    evidence: &Evidence,
 ) -> Result<Vec<(Tier, TierReason)>, UnknownTier> {
+    let exposed = exposed_workloads(objects, evidence.lookup, evidence.index);
     let mut decided: Vec<Option<(Tier, TierReason)>> = Vec::with_capacity(objects.len());
     for (i, object) in objects.iter().enumerate() {
         let explicit = by_annotation(object).map_err(|value| UnknownTier { index: i, value })?;
         decided.push(
             explicit
                 .or_else(|| by_component(object))
-                .or_else(|| (!is_follower(object)).then(|| by_kind_image_default(object))),
+                .or_else(|| (!is_follower(object)).then(|| by_evidence(object, exposed.get(&i)))),
         );
+    }
+    let peers = Peers {
+        first: decided.iter().map(|d| d.as_ref().map(|t| t.0)).collect(),
+        served: served_workloads(objects, evidence.index),
+    };
+    for (i, slot) in decided.iter_mut().enumerate() {
+        let Some((tier, why)) = slot.as_ref() else {
+            continue;
+        };
+        if let Some(better) = by_peers(i, objects, (*tier, why.rule), evidence, &peers) {
+            *slot = Some(better);
+        }
     }
     let mut tiers = Vec::with_capacity(objects.len());
     for (i, object) in objects.iter().enumerate() {
         let tier = match decided[i].take() {
             Some(t) => t,
-            None => follow(object, objects, index, &decided, &tiers)
+            None => follow(object, objects, evidence.index, &decided, &tiers)
                 .unwrap_or_else(|| unfollowed(object)),
         };
         tiers.push(tier);
@@ -157,7 +192,13 @@ fn is_follower(object: &Object) -> bool {
         || id.is("networking.k8s.io", "NetworkPolicy")
 }
 
-fn by_kind_image_default(object: &Object) -> (Tier, TierReason) {
+/// Kind > image > exposure > name > default, from the object alone.
+///
+/// A database or monitoring image is stronger evidence than exposure: a postgres opened on a
+/// NodePort for a desktop client is still the database, Grafana behind an Ingress is still
+/// monitoring. A frontend image agrees with exposure, so images simply go first. Exposure is
+/// stronger than a name, which is only a habit. An explicit label or annotation beats all.
+fn by_evidence(object: &Object, exposed: Option<&String>) -> (Tier, TierReason) {
     if let Some(tier) = tier_of_kind(&object.id.group, &object.id.kind) {
         return (
             tier,
@@ -170,12 +211,120 @@ fn by_kind_image_default(object: &Object) -> (Tier, TierReason) {
             reason(TierRule::Image, format!("image {image} is {tier}")),
         );
     }
-    let what = if is_workload(object) {
+    let workload = is_workload(object);
+    if workload && let Some(how) = exposed {
+        return (Tier::Frontend, reason(TierRule::Exposure, how.clone()));
+    }
+    if workload && let Some(name) = named_frontend(object) {
+        return (Tier::Frontend, reason(TierRule::Name, name));
+    }
+    let what = if workload {
         "workloads default to backend"
     } else {
         "unclassified objects default to backend"
     };
     (Tier::Backend, reason(TierRule::Default, what.to_owned()))
+}
+
+/// What the second look knows of the other workloads.
+struct Peers {
+    /// Tiers from the object alone.
+    first: Vec<Option<Tier>>,
+    /// Workloads some Service of the set selects: something may call them.
+    served: HashSet<usize>,
+}
+
+fn served_workloads(objects: &[Object], index: &WorkloadIndex) -> HashSet<usize> {
+    objects
+        .iter()
+        .filter(|o| o.id.is("", "Service"))
+        .flat_map(|s| followed_workloads(s, objects, index))
+        .collect()
+}
+
+/// A second look at a workload whose tier depends on the workloads it talks to:
+/// - a Job or CronJob that only runs database images and connects to a database is that
+///   database's client (`pg_dump`, `psql`, `redis-cli`): backend, after it, not a database.
+///   Deployments are left alone: a redis replica names its primary and is a database.
+/// - a workload that only the default put in backend, that no Service selects (nothing calls
+///   it) and that calls only frontends is their client (a load generator, a smoke test):
+///   frontend tier, after them. As a backend it would be applied first and its edge dropped.
+///   A backend that names a frontend (`CORS_ORIGIN=http://web:3000`) has a Service or calls
+///   other backends too, and stays.
+fn by_peers(
+    i: usize,
+    objects: &[Object],
+    (tier, rule): (Tier, TierRule),
+    evidence: &Evidence,
+    peers: &Peers,
+) -> Option<(Tier, TierReason)> {
+    let object = &objects[i];
+    let job = object.id.is("batch", "Job") || object.id.is("batch", "CronJob");
+    let maybe_database_client =
+        job && rule == TierRule::Image && tier == Tier::Database && only_database_images(object);
+    let maybe_frontend_client =
+        rule == TierRule::Default && is_workload(object) && !peers.served.contains(&i);
+    let namings = evidence.namings.get(i)?;
+    if namings.is_empty() || !(maybe_database_client || maybe_frontend_client) {
+        return None;
+    }
+    // Each named Service with the first tiers of the workloads it selects.
+    let named: Vec<(&str, Vec<Option<Tier>>)> = namings
+        .iter()
+        .map(|n| {
+            let service = &objects[n.service];
+            let tiers = followed_workloads(service, objects, evidence.index)
+                .into_iter()
+                .map(|w| peers.first.get(w).copied().flatten())
+                .collect();
+            (service.id.name.as_str(), tiers)
+        })
+        .collect();
+    let first_named = |wanted: Tier| {
+        named
+            .iter()
+            .find(|(_, tiers)| tiers.contains(&Some(wanted)))
+            .map(|(name, _)| *name)
+    };
+    if maybe_database_client {
+        let service = first_named(Tier::Database)?;
+        return Some((
+            Tier::Backend,
+            reason(
+                TierRule::DatabaseClient,
+                format!("runs a database client against Service/{service}"),
+            ),
+        ));
+    }
+    let only_frontends = named
+        .iter()
+        .all(|(_, tiers)| !tiers.is_empty() && tiers.iter().all(|t| *t == Some(Tier::Frontend)));
+    if maybe_frontend_client && only_frontends {
+        let service = first_named(Tier::Frontend)?;
+        return Some((
+            Tier::Frontend,
+            reason(
+                TierRule::FrontendClient,
+                format!("calls only frontends (Service/{service}) and nothing calls it"),
+            ),
+        ));
+    }
+    None
+}
+
+/// Every main container runs a database image (init containers only prepare).
+fn only_database_images(object: &Object) -> bool {
+    let images: Vec<&str> = pod_spec(object)
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("image").and_then(Value::as_str))
+        .collect();
+    !images.is_empty()
+        && images
+            .iter()
+            .all(|image| tier_of_image(image) == Some(Tier::Database))
 }
 
 /// The kind table. Kept as data so adding a kind is adding a line.
