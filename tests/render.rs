@@ -432,7 +432,8 @@ fn ordo_plan_detects_and_renders_the_staging_overlay() {
         &[
             "\nconfig (",
             "ConfigMap/staging-web-config-",
-            "\nbackend (",
+            // A workload named "...-web" is a frontend (plan/frontend.rs).
+            "\nfrontend (",
             "Deployment/staging-web",
             "-> ConfigMap/staging-web-config-",
         ],

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::cluster::{Cluster, Group, Resource};
 use crate::diff::{self, SyncStatus};
-use crate::sync;
+use crate::plan::Plan;
+use crate::sync::{self, ApplySet, applyset};
 
 /// One desired object the watch guards.
 #[derive(Clone)]
@@ -34,6 +35,26 @@ pub struct Drift {
     pub paths: Vec<String>,
     pub corrected: bool,
     pub error: Option<String>,
+}
+
+/// What a sync of `plan` owns, as the drift watch guards it: every object but the hooks
+/// (which are not the app's resources) and kinds the server does not serve.
+pub(super) async fn guarded(cluster: &Cluster, plan: &Plan, applyset: &ApplySet) -> Vec<Guarded> {
+    let mut guarded = Vec::new();
+    for p in plan.objects.iter().filter(|p| p.hook.is_none()) {
+        let o = &p.object;
+        let Ok(resource) = cluster.resource(&o.api_version, &o.id.kind).await else {
+            continue;
+        };
+        guarded.push(Guarded {
+            id: o.id.to_string(),
+            resource,
+            namespace: o.id.namespace.clone(),
+            name: o.id.name.clone(),
+            desired: applyset::member(o, applyset, p.config_hash.as_deref()),
+        });
+    }
+    guarded
 }
 
 /// Runs until dropped. `on_drift` is called for each drifted object.

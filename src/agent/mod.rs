@@ -114,6 +114,7 @@ impl Agent {
         let (mode, mode_rx) = watch::channel(initial);
         let views: SharedViews = Arc::new(Views::new(cluster.clone()));
         let renderer = Arc::new(Renderer::new(Tools::from_env()));
+        let capabilities = Arc::new(revision::CapabilitiesCache::default());
         let mut tasks = JoinSet::new();
         let mut apps = BTreeMap::new();
         for app in &config.apps {
@@ -122,6 +123,7 @@ impl Agent {
                 app.clone(),
                 views.clone(),
                 renderer.clone(),
+                capabilities.clone(),
                 cluster.clone(),
                 cache_dir.clone(),
                 metrics.clone(),
@@ -210,6 +212,7 @@ fn spawn_app(
     config: AppConfig,
     views: SharedViews,
     renderer: Arc<Renderer>,
+    capabilities: Arc<revision::CapabilitiesCache>,
     cluster: Cluster,
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
@@ -237,6 +240,7 @@ fn spawn_app(
             metrics,
             desired: desired_tx,
             renderer,
+            capabilities,
         },
         state_tx,
         command_rx,

@@ -11,7 +11,7 @@ use tokio::time::sleep;
 use tracing::{Instrument, info, warn};
 
 use super::decide::{self, Ended, short};
-use super::drift::{self, Drift, Guarded};
+use super::drift::{self, Drift};
 use super::progress::progress;
 use super::revision;
 use super::state::{self, AppState, Phase, Trigger};
@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::render::Renderer;
 use crate::source::{self, CommitInfo};
-use crate::sync::{self, ApplySet, Event, SyncError, SyncOptions, SyncReport, applyset};
+use crate::sync::{self, ApplySet, Event, SyncError, SyncOptions, SyncReport};
 
 /// What an app's task talks to besides its channels.
 pub(super) struct Io {
@@ -33,6 +33,7 @@ pub(super) struct Io {
     pub desired: watch::Sender<Option<Arc<Desired>>>,
     /// Shared by every app: renders are cached by their inputs.
     pub renderer: Arc<Renderer>,
+    pub capabilities: Arc<revision::CapabilitiesCache>,
 }
 
 pub(super) struct App {
@@ -56,6 +57,8 @@ pub(super) struct App {
     known: Option<Arc<sync::Fingerprints>>,
     /// When the stored pin was last read.
     pin_checked: Option<tokio::time::Instant>,
+    /// What the cluster serves, for Helm's `.Capabilities` (shared by every app).
+    capabilities: Arc<revision::CapabilitiesCache>,
 }
 
 impl App {
@@ -84,6 +87,7 @@ impl App {
             pending: None,
             known: None,
             pin_checked: None,
+            capabilities: io.capabilities,
         }
     }
 
@@ -355,11 +359,16 @@ impl App {
         let mut spec = self.config.repo_spec();
         spec.reference = reference.to_owned();
         let asked = std::time::Instant::now();
+        let capabilities = self
+            .capabilities
+            .get(&self.cluster, &self.config.name)
+            .await;
         let revision = revision::load(
             spec,
             self.cache_dir.clone(),
             self.config.clone(),
             self.renderer.clone(),
+            capabilities,
         )
         .await;
         self.metrics.git_fetch(
@@ -545,20 +554,7 @@ impl App {
             task.abort();
         }
         let applyset = ApplySet::for_app(&self.config.name, &self.config.namespace);
-        let mut guarded = Vec::new();
-        for p in &plan.objects {
-            let o = &p.object;
-            let Ok(resource) = self.cluster.resource(&o.api_version, &o.id.kind).await else {
-                continue;
-            };
-            guarded.push(Guarded {
-                id: o.id.to_string(),
-                resource,
-                namespace: o.id.namespace.clone(),
-                name: o.id.name.clone(),
-                desired: applyset::member(o, &applyset, p.config_hash.as_deref()),
-            });
-        }
+        let guarded = drift::guarded(&self.cluster, plan, &applyset).await;
         let tx = self.drift_tx.clone();
         let on_drift: Arc<dyn Fn(Drift) + Send + Sync> = Arc::new(move |d| {
             let _ = tx.send(d);

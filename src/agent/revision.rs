@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::cluster::Cluster;
 use crate::config::AppConfig;
 use crate::manifest;
 use crate::plan::{self, Plan};
@@ -18,14 +20,44 @@ pub(super) struct Revision {
     pub plan: Result<Plan, String>,
 }
 
+/// What the target cluster serves, for Helm's `.Capabilities`: its version and API versions.
+pub(super) type Capabilities = Option<(String, Vec<String>)>;
+
+/// The cluster's version and API versions, shared by every app of the agent: asked at most
+/// every 10 minutes, and only when some revision is read (cost follows change).
+#[derive(Default)]
+pub(super) struct CapabilitiesCache {
+    asked: tokio::sync::Mutex<Option<(tokio::time::Instant, (String, Vec<String>))>>,
+}
+
+impl CapabilitiesCache {
+    /// `None` when the API server cannot say: Helm then renders with its defaults.
+    pub async fn get(&self, cluster: &Cluster, app: &str) -> Capabilities {
+        let mut asked = self.asked.lock().await;
+        let fresh = asked
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(600));
+        if !fresh {
+            match cluster.capabilities().await {
+                Ok(c) => *asked = Some((tokio::time::Instant::now(), c)),
+                Err(e) => {
+                    tracing::warn!(app, error = %e, "cannot read the cluster's API versions for Helm");
+                }
+            }
+        }
+        asked.as_ref().map(|(_, c)| c.clone())
+    }
+}
+
 /// `Err` only when git could not be read: not the commit's fault.
 pub(super) async fn load(
     spec: RepoSpec,
     cache_dir: PathBuf,
     config: AppConfig,
     renderer: Arc<Renderer>,
+    capabilities: Capabilities,
 ) -> Result<Revision, SourceError> {
-    tokio::task::spawn_blocking(move || read(&spec, &cache_dir, &config, &renderer))
+    tokio::task::spawn_blocking(move || read(&spec, &cache_dir, &config, &renderer, capabilities))
         .await
         .map_err(|e| SourceError::Task(e.to_string()))?
 }
@@ -35,8 +67,13 @@ fn read(
     cache_dir: &std::path::Path,
     config: &AppConfig,
     renderer: &Renderer,
+    capabilities: Capabilities,
 ) -> Result<Revision, SourceError> {
     let mut options = config.render_options();
+    if let Some((version, apis)) = capabilities {
+        options.helm.kube_version = Some(version);
+        options.helm.api_versions = apis;
+    }
     let snapshot = crate::render::read_source(
         &config.path,
         config.selection(),

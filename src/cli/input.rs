@@ -89,7 +89,22 @@ pub struct Loaded {
 
 /// Reads, loads and plans. Errors are one line for the user.
 pub fn load(args: &InputArgs) -> Result<Loaded, String> {
-    let (snapshot, location, options) = read_input(args).map_err(|e| e.to_string())?;
+    load_for(args, || None)
+}
+
+/// Like [`load`], rendering a Helm chart for the cluster `capabilities` describes (its version
+/// and API versions, for `.Capabilities`), as the agent does; asked only for Helm sources.
+pub fn load_for(
+    args: &InputArgs,
+    capabilities: impl FnOnce() -> Option<(String, Vec<String>)>,
+) -> Result<Loaded, String> {
+    let (snapshot, location, mut options) = read_input(args).map_err(|e| e.to_string())?;
+    if options.kind == SourceKind::Helm
+        && let Some((version, apis)) = capabilities()
+    {
+        options.helm.kube_version = Some(version);
+        options.helm.api_versions = apis;
+    }
     let revision = match &snapshot.commit {
         Some(c) => c.sha.clone(),
         None => content_hash(&snapshot),

@@ -128,7 +128,11 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
     if let Err(message) = input::resolve(&mut args.input, args.cluster.app.as_deref()) {
         return error(&message);
     }
-    let loaded = match input::load(&args.input) {
+    let (rt, cluster) = match connect(&args.cluster) {
+        Ok(c) => c,
+        Err(message) => return error(&message),
+    };
+    let loaded = match input::load_for(&args.input, || rt.block_on(capabilities(&cluster))) {
         Ok(l) => l,
         Err(message) => return error(&message),
     };
@@ -156,16 +160,9 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
             println!("{line}");
         }
     });
-    let result = runtime().and_then(|rt| {
-        rt.block_on(async {
-            let cluster = Cluster::connect(args.cluster.kubeconfig.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
-            sync::sync(&cluster, &loaded.plan, &opts, reporter)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    });
+    let result = rt
+        .block_on(sync::sync(&cluster, &loaded.plan, &opts, reporter))
+        .map_err(|e| e.to_string());
     let report = match result {
         Ok(r) => r,
         Err(message) => return error(&message),
@@ -189,21 +186,18 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
     if let Err(message) = input::resolve(&mut args.input, args.cluster.app.as_deref()) {
         return error(&message);
     }
-    let loaded = match input::load(&args.input) {
+    let (rt, cluster) = match connect(&args.cluster) {
+        Ok(c) => c,
+        Err(message) => return error(&message),
+    };
+    let loaded = match input::load_for(&args.input, || rt.block_on(capabilities(&cluster))) {
         Ok(l) => l,
         Err(message) => return error(&message),
     };
     let opts = options(&args.input, &args.cluster, loaded.revision.clone());
-    let result = runtime().and_then(|rt| {
-        rt.block_on(async {
-            let cluster = Cluster::connect(args.cluster.kubeconfig.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
-            sync::diff(&cluster, &loaded.plan, &opts)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    });
+    let result = rt
+        .block_on(sync::diff(&cluster, &loaded.plan, &opts))
+        .map_err(|e| e.to_string());
     let diffs = match result {
         Ok(d) => d,
         Err(message) => return error(&message),
@@ -231,6 +225,21 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The runtime and a client for the cluster of `--kubeconfig` (no request is made yet).
+fn connect(args: &ClusterArgs) -> Result<(tokio::runtime::Runtime, Cluster), String> {
+    let rt = runtime()?;
+    let cluster = rt
+        .block_on(Cluster::connect(args.kubeconfig.as_deref()))
+        .map_err(|e| e.to_string())?;
+    Ok((rt, cluster))
+}
+
+/// What the cluster serves, for Helm charts' `.Capabilities`, as the agent renders them;
+/// `None` when it cannot say (the sync itself then reports the cluster's error).
+async fn capabilities(cluster: &Cluster) -> Option<(String, Vec<String>)> {
+    cluster.capabilities().await.ok()
 }
 
 fn error(message: &str) -> ExitCode {

@@ -209,6 +209,37 @@ impl Cluster {
         Ok(())
     }
 
+    /// What the cluster serves, as Helm's `.Capabilities` wants it: the server's version
+    /// (`v1.34.4`) and every `group/version` and `group/version/Kind` it serves.
+    pub async fn capabilities(&self) -> Result<(String, Vec<String>), ClusterError> {
+        let info = self
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| map_error("get", "/version", e))?;
+        if self.discovery.read().await.is_none() {
+            self.refresh_discovery().await?;
+        }
+        let guard = self.discovery.read().await;
+        let mut apis = Vec::new();
+        for group in guard.iter().flat_map(|d| d.groups()) {
+            for version in group.versions() {
+                let gv = if group.name().is_empty() {
+                    version.to_owned()
+                } else {
+                    format!("{}/{version}", group.name())
+                };
+                for (resource, _) in group.versioned_resources(version) {
+                    apis.push(format!("{gv}/{}", resource.kind));
+                }
+                apis.push(gv);
+            }
+        }
+        apis.sort();
+        apis.dedup();
+        Ok((info.git_version, apis))
+    }
+
     /// Resolves apiVersion + kind to a resource, discovering once more on a miss.
     pub async fn resource(&self, api_version: &str, kind: &str) -> Result<Resource, ClusterError> {
         if let Some(found) = self.lookup(api_version, kind).await {
