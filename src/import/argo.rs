@@ -270,14 +270,17 @@ fn directory(object: &Value, app: &mut App, findings: &mut Findings) {
         app.source = Some(SourceKind::Directory);
     }
     let recurse = flag(object, "spec.source.directory.recurse").unwrap_or(false);
-    match text(object, "spec.source.directory.include") {
+    let include = text(object, "spec.source.directory.include");
+    match include.and_then(|g| fields::glob(g, "spec.source.directory.include", findings)) {
         Some(include) => app.include = vec![include],
         None if !recurse => app.include = TOP_LEVEL.map(str::to_owned).to_vec(),
         None => {}
     }
-    if let Some(exclude) = text(object, "spec.source.directory.exclude") {
-        app.exclude = vec![exclude];
-    }
+    let exclude = text(object, "spec.source.directory.exclude");
+    app.exclude = exclude
+        .and_then(|g| fields::glob(g, "spec.source.directory.exclude", findings))
+        .into_iter()
+        .collect();
     if !recurse {
         findings.note(
             "spec.source.directory.recurse",
@@ -297,7 +300,8 @@ fn directory(object: &Value, app: &mut App, findings: &mut Findings) {
 fn helm(object: &Value, path: Option<&str>, findings: &mut Findings) -> Helm {
     let base = "spec.source.helm";
     let mut helm = Helm {
-        release_name: text(object, "spec.source.helm.releaseName"),
+        release_name: text(object, "spec.source.helm.releaseName")
+            .and_then(|r| fields::release_name(r, "spec.source.helm.releaseName", findings)),
         ..Helm::default()
     };
     if let Some(Value::Array(files)) = get(object, "spec.source.helm.valueFiles") {

@@ -114,6 +114,43 @@ pub(crate) fn dns_label(name: &str, field: &str, findings: &mut Findings) -> Str
     label
 }
 
+/// `name` if ordo takes it as a Helm release name (helm's rule: at most 53 lowercase letters,
+/// digits, '-' and '.'); otherwise a finding, and `None` so the app name is used.
+pub(crate) fn release_name(name: String, field: &str, findings: &mut Findings) -> Option<String> {
+    let valid = name.len() <= 53
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid {
+        findings.lost(
+            field,
+            format!(
+                "{name:?} is not a Helm release name ordo accepts (at most 53 lowercase \
+                 letters, digits, '-' and '.') — the app name is used; set helm.releaseName by \
+                 hand, keeping the release's objects' names in mind"
+            ),
+        );
+    }
+    valid.then_some(name)
+}
+
+/// `glob` if ordo's file matcher compiles it; otherwise a finding.
+pub(crate) fn glob(glob: String, field: &str, findings: &mut Findings) -> Option<String> {
+    let compiles = globset::GlobBuilder::new(&glob)
+        .literal_separator(true)
+        .build()
+        .is_ok();
+    if !compiles {
+        findings.lost(
+            field,
+            format!("{glob:?} is not a glob ordo reads — set it by hand"),
+        );
+    }
+    compiles.then_some(glob)
+}
+
 /// At most `max` bytes of a label (ASCII by construction), without a trailing '-'.
 pub(crate) fn truncate_label(label: &str, max: usize) -> String {
     let cut: String = label.chars().take(max).collect();

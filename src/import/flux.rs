@@ -360,6 +360,10 @@ fn git_source<'a>(
         return None;
     };
     used[index] = true;
+    if text(repo, "spec.url").is_none() {
+        findings.lost(path, format!("{id} has no spec.url — nothing to sync"));
+        return None;
+    }
     Some(repo)
 }
 
@@ -466,8 +470,11 @@ fn release_helm(object: &Value, app: &App, findings: &mut Findings) -> Helm {
         Some(Value::Object(map)) if !map.is_empty() => Some(map.clone()),
         _ => None,
     };
+    let release_name = (release != app.name)
+        .then(|| fields::release_name(release, "spec.releaseName", findings))
+        .flatten();
     Helm {
-        release_name: (release != app.name).then_some(release),
+        release_name,
         value_files,
         values,
     }

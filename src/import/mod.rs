@@ -204,13 +204,19 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, ImportErr
         .map_err(|e| ImportError::Syntax {
             origin: origin.to_owned(),
             line: e.location().map(|l| l.line()).filter(|l| *l > 0),
-            message: e.to_string().lines().next().unwrap_or_default().to_owned(),
+            message: first_line(&e.to_string()),
         })?;
     let mut objects = Vec::new();
     for document in documents {
         flatten(document, &mut objects);
     }
     Ok(objects)
+}
+
+/// The parser's message without its own `error: ` prefix (the CLI adds one).
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
 
 fn flatten(document: Value, into: &mut Vec<Value>) {
@@ -266,16 +272,30 @@ pub fn translate(objects: &[Value], inputs: &str) -> Result<Import, ImportError>
     if apps.is_empty() {
         return Err(ImportError::NothingTranslated {
             objects: relevant,
-            findings,
+            findings: tidy(findings),
         });
     }
     rename_duplicates(&mut apps, &mut findings);
+    let findings = tidy(findings);
     let config = config_text(&apps, &findings);
     Ok(Import {
         config,
         apps,
         findings,
     })
+}
+
+/// Each finding once (two consumers of one GitRepository may report the same thing about it),
+/// what the user must act on first, then what only changed on the way.
+fn tidy(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut unique: Vec<Finding> = Vec::with_capacity(findings.len());
+    for finding in findings {
+        if !unique.contains(&finding) {
+            unique.push(finding);
+        }
+    }
+    unique.sort_by_key(|f| f.kind == FindingKind::Note);
+    unique
 }
 
 /// ordo app names are unique: the second `web` becomes `web-2` (then `web-3`…), never a name

@@ -474,3 +474,52 @@ fn findings_read_as_one_line_each() {
         "not translated: Kustomization flux-system/apps: spec.decryption: what — what to do"
     );
 }
+
+#[test]
+fn values_ordo_would_refuse_become_findings_not_broken_configs() {
+    let long = "a".repeat(60);
+    let cases = [
+        (
+            application(
+                "a",
+                json!({"source": {"repoURL": "r", "helm": {"releaseName": "Bad_Name"}}}),
+            ),
+            "spec.source.helm.releaseName",
+        ),
+        (
+            application(
+                "a",
+                json!({"source": {"repoURL": "r", "directory": {"include": "{a,"}}}),
+            ),
+            "spec.source.directory.include",
+        ),
+        (
+            application("a", json!({"source": {"repoURL": "r", "path": "../up"}})),
+            "spec.source.path",
+        ),
+        (
+            json!({
+                "apiVersion": "helm.toolkit.fluxcd.io/v2",
+                "kind": "HelmRelease",
+                "metadata": {"name": long, "namespace": "flux-system"},
+                "spec": {"targetNamespace": "web", "interval": "100ms",
+                         "chart": {"spec": {"chart": "./c",
+                                   "sourceRef": {"kind": "GitRepository", "name": "r"}}}},
+            }),
+            "spec.releaseName",
+        ),
+    ];
+    for (object, field) in cases {
+        let imported = translate(&[object, git_repository(json!({}))], "x").unwrap();
+        loaded(&imported);
+        assert!(
+            imported.findings.iter().any(|f| f.field == field),
+            "{field}: {:?}",
+            imported.findings
+        );
+    }
+    let mut no_url = git_repository(json!({}));
+    no_url["spec"]["url"] = Value::Null;
+    let err = translate(&[no_url, kustomization()], "x").unwrap_err();
+    assert!(err.to_string().contains("none translates"), "{err}");
+}
