@@ -15,14 +15,14 @@ and HelmRelease objects, and writes one ordo app for each Application, Kustomiza
 HelmRelease whose source is a git repository. Other objects are skipped. Directories are read
 recursively (.yaml, .yml, .json); `-` reads standard input.
 
-What maps: repository URL, revision (HEAD and a Flux branch, tag or commit), path, destination
-or target namespace, automated prune / selfHeal / allowEmpty, intervals and timeouts, Helm
-release name, values files (Argo CD's, relative to the app path, become repository paths),
-values and parameters (merged into helm.values), Argo CD's source type. Everything else is a
-finding, printed to stderr and at the top of the config: `not translated: <object>: <field>:
-<what> — <what to do>`, or `note:` for what was translated differently from how it was
-written. Secrets are never copied: a GitRepository's secretRef becomes a commented-out
-credentials block naming the files to mount.
+What maps: repository URL; revision (Argo CD's targetRevision, HEAD meaning the default
+branch; a Flux branch, tag or commit); path; destination or target namespace; automated
+prune, selfHeal and allowEmpty; intervals and timeouts; Helm release name, values files (Argo
+CD's, relative to the app path, become repository paths), values and parameters (merged into
+helm.values); Argo CD's source type. Everything else is a finding, printed to stderr and at
+the top of the config: `not translated: <object>: <field>: <what> — <what to do>`, or `note:`
+for what was translated differently from how it was written. Secrets are never copied: a
+GitRepository's secretRef becomes a commented-out credentials block naming the files to mount.
 
 Exit codes: 0 the config was written (even with findings), 2 bad input: an unreadable file, a
 YAML error (file and line named), no Argo CD or Flux object, or none that becomes an app.
