@@ -40,41 +40,7 @@ pub(super) fn is_argo(object: &Value) -> bool {
 /// The app for an `Application`; `None` (with findings saying why) when there is none.
 pub(super) fn translate(object: &Value, all: &mut Vec<Finding>) -> Option<App> {
     let mut findings = Findings::new(fields::object_id(object), all);
-    if fields::kind(object) == "ApplicationSet" {
-        findings.lost(
-            "spec.generators",
-            "ApplicationSet generators are not translated — translate each generated \
-             Application: kubectl get applications -n argocd -o yaml > apps.yaml, then \
-             ordo import apps.yaml",
-        );
-        return None;
-    }
-    if get(object, "spec.source").is_none() {
-        let (field, message) = if get(object, "spec.sources").is_some() {
-            (
-                "spec.sources",
-                "multi-source Applications are not translated — write one ordo app per source \
-                 that holds manifests; values files from another source must be copied into \
-                 the chart's repository",
-            )
-        } else {
-            ("spec.source", "is missing — nothing to sync")
-        };
-        findings.lost(field, message);
-        return None;
-    }
-    if let Some(chart) = text(object, "spec.source.chart") {
-        let repo = text(object, "spec.source.repoURL").unwrap_or_default();
-        let version = text(object, "spec.source.targetRevision").unwrap_or_default();
-        findings.lost(
-            "spec.source.chart",
-            format!(
-                "chart {chart} {version} from the chart repository {repo}: charts from a chart \
-                 repository are not supported yet — vendor the chart into git (helm pull \
-                 {chart} --repo {repo} --version {version} --untar) and point an app with \
-                 source: helm at it"
-            ),
-        );
+    if !translatable(object, &mut findings) {
         return None;
     }
     let Some(repo) = text(object, "spec.source.repoURL") else {
@@ -117,6 +83,49 @@ pub(super) fn translate(object: &Value, all: &mut Vec<Finding>) -> Option<App> {
     Some(app)
 }
 
+/// `false`, with the finding saying why, for what makes no app: an ApplicationSet, a
+/// multi-source Application, a chart from a chart repository.
+fn translatable(object: &Value, findings: &mut Findings) -> bool {
+    if fields::kind(object) == "ApplicationSet" {
+        findings.lost(
+            "spec.generators",
+            "ApplicationSet generators are not translated — translate each generated \
+             Application: kubectl get applications -n argocd -o yaml > apps.yaml, then \
+             ordo import apps.yaml",
+        );
+        return false;
+    }
+    if get(object, "spec.source").is_none() {
+        let (field, message) = if get(object, "spec.sources").is_some() {
+            (
+                "spec.sources",
+                "multi-source Applications are not translated — write one ordo app per source \
+                 that holds manifests; values files from another source must be copied into \
+                 the chart's repository",
+            )
+        } else {
+            ("spec.source", "is missing — nothing to sync")
+        };
+        findings.lost(field, message);
+        return false;
+    }
+    if let Some(chart) = text(object, "spec.source.chart") {
+        let repo = text(object, "spec.source.repoURL").unwrap_or_default();
+        let version = text(object, "spec.source.targetRevision").unwrap_or_default();
+        findings.lost(
+            "spec.source.chart",
+            format!(
+                "chart {chart} {version} from the chart repository {repo}: charts from a chart \
+                 repository are not supported yet — vendor the chart into git (helm pull \
+                 {chart} --repo {repo} --version {version} --untar) and point an app with \
+                 source: helm at it"
+            ),
+        );
+        return false;
+    }
+    true
+}
+
 /// `false` (with a finding) for a semver range, which ordo cannot follow.
 fn plain_revision(revision: &str, findings: &mut Findings) -> bool {
     let range = revision.contains(['*', '^', '~', '>', '<', '=', ' ', '|']);
@@ -133,9 +142,20 @@ fn plain_revision(revision: &str, findings: &mut Findings) -> bool {
 }
 
 fn destination_namespace(object: &Value, findings: &mut Findings) -> String {
-    let written = text(object, "spec.destination.namespace").or_else(|| fields::namespace(object));
-    match written {
-        Some(ns) => dns_label(&ns, "spec.destination.namespace", findings),
+    if let Some(ns) = text(object, "spec.destination.namespace") {
+        return dns_label(&ns, "spec.destination.namespace", findings);
+    }
+    match fields::namespace(object) {
+        Some(ns) => {
+            findings.note(
+                "spec.destination.namespace",
+                format!(
+                    "not set: the Application's own namespace {ns:?} is written — objects \
+                     that name no namespace go there; change it if that is not meant"
+                ),
+            );
+            dns_label(&ns, "metadata.namespace", findings)
+        }
         None => {
             findings.note(
                 "spec.destination.namespace",
@@ -457,7 +477,7 @@ fn set(values: &mut Map<String, Value>, path: &[String], value: Value) {
 }
 
 /// Deep merge, `from` winning, as helm merges values.
-pub(super) fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
+fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
     for (key, value) in from {
         match (into.get_mut(&key), value) {
             (Some(Value::Object(old)), Value::Object(new)) => merge(old, new),

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{App, Finding, FindingKind};
+use super::{App, Finding, FindingKind, one_line};
 
 /// The config text for `apps`, with `findings` in the header.
 pub fn config_text(apps: &[App], findings: &[Finding]) -> String {
@@ -39,7 +39,7 @@ pub fn config_text(apps: &[App], findings: &[Finding]) -> String {
 }
 
 fn write_app(out: &mut String, app: &App) {
-    out.push_str(&format!("  # from {}\n", app.origin));
+    out.push_str(&format!("  # from {}\n", one_line(&app.origin)));
     out.push_str(&format!("  - name: {}\n", scalar(&app.name)));
     let mut line = |key: &str, value: String| out.push_str(&format!("    {key}: {value}\n"));
     line("repo", scalar(&app.repo));
@@ -99,7 +99,12 @@ fn write_app(out: &mut String, app: &App) {
 /// A commented-out `credentials:` block naming the files of the mounted Secret (Flux's key
 /// names), since ordo never reads a secret from its config.
 fn write_credentials_hint(out: &mut String, secret: &str, repo: &str) {
-    let name = secret.rsplit('/').next().unwrap_or(secret);
+    let secret = one_line(secret);
+    let name = secret
+        .rsplit('/')
+        .next()
+        .unwrap_or(&secret)
+        .replace(' ', "-");
     let dir = format!("/etc/ordo/git/{name}");
     out.push_str(&format!(
         "    # The GitRepository read its credentials from the Secret {secret}. Mount it into\n\

@@ -13,6 +13,31 @@ const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 const HELM_GROUP: &str = "helm.toolkit.fluxcd.io";
 
 const GIT_REPOSITORY_KEYS: &[&str] = &["url", "ref", "secretRef", "interval", "timeout"];
+/// GitRepository fields ordo has no equivalent for, with what to do instead.
+const GIT_REPOSITORY_FEATURES: &[(&str, &str)] = &[
+    ("verify", "ordo does not verify commit signatures yet"),
+    (
+        "ignore",
+        "translate the ignore patterns into exclude globs by hand",
+    ),
+    (
+        "include",
+        "ordo reads one repository per app — make another app for it",
+    ),
+    ("recurseSubmodules", "ordo does not fetch submodules"),
+    (
+        "provider",
+        "ordo authenticates with a token or an SSH key (credentials)",
+    ),
+    (
+        "proxySecretRef",
+        "ordo uses the agent's HTTPS_PROXY environment",
+    ),
+    (
+        "suspend",
+        "leave the app out of the config until it should sync",
+    ),
+];
 const KUSTOMIZATION_KEYS: &[&str] = &[
     "sourceRef",
     "path",
@@ -232,30 +257,7 @@ fn git_repository_findings(repo: &Value, used: bool, all: &mut Vec<Finding>) {
             ),
         );
     }
-    for (key, message) in [
-        ("verify", "ordo does not verify commit signatures yet"),
-        (
-            "ignore",
-            "translate the ignore patterns into exclude globs by hand",
-        ),
-        (
-            "include",
-            "ordo reads one repository per app — make another app for it",
-        ),
-        ("recurseSubmodules", "ordo does not fetch submodules"),
-        (
-            "provider",
-            "ordo authenticates with a token or an SSH key (credentials)",
-        ),
-        (
-            "proxySecretRef",
-            "ordo uses the agent's HTTPS_PROXY environment",
-        ),
-        (
-            "suspend",
-            "leave the app out of the config until it should sync",
-        ),
-    ] {
+    for (key, message) in GIT_REPOSITORY_FEATURES {
         if get(repo, &format!("spec.{key}")).is_some() {
             findings.lost(
                 &format!("spec.{key}"),
@@ -264,15 +266,7 @@ fn git_repository_findings(repo: &Value, used: bool, all: &mut Vec<Finding>) {
         }
     }
     let mut known = GIT_REPOSITORY_KEYS.to_vec();
-    known.extend([
-        "verify",
-        "ignore",
-        "include",
-        "recurseSubmodules",
-        "provider",
-        "proxySecretRef",
-        "suspend",
-    ]);
+    known.extend(GIT_REPOSITORY_FEATURES.iter().map(|(key, _)| *key));
     fields::unhandled_keys(repo, "spec", &known, "not an ordo option", &mut findings);
 }
 

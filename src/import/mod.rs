@@ -187,14 +187,23 @@ impl<'a> Findings<'a> {
         self.push(field, message.into(), FindingKind::Note);
     }
 
+    /// Values quoted from the input may hold line breaks: a finding stays one line, on stderr
+    /// and in the config's comment header (where a line break would end the comment).
     fn push(&mut self, field: &str, message: String, kind: FindingKind) {
         self.list.push(Finding {
-            object: self.object.clone(),
-            field: field.to_owned(),
-            message,
+            object: one_line(&self.object),
+            field: one_line(field),
+            message: one_line(&message),
             kind,
         });
     }
+}
+
+/// `text` with control characters (line breaks included) as spaces.
+pub(crate) fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Parses one file's text (YAML, multi-document; JSON is YAML too) into its documents, with

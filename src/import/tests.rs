@@ -523,3 +523,19 @@ fn values_ordo_would_refuse_become_findings_not_broken_configs() {
     let err = translate(&[no_url, kustomization()], "x").unwrap_err();
     assert!(err.to_string().contains("none translates"), "{err}");
 }
+
+#[test]
+fn line_breaks_in_input_values_cannot_escape_a_comment() {
+    let mut object = application("a\nlisten: 10.0.0.1:1", json!({}));
+    object["spec"]["project"] = json!("p\napiTokenFile: /x");
+    let imported = translate(&[object], "x").unwrap();
+    let config = loaded(&imported);
+    assert_eq!(config.listen, crate::config::DEFAULT_LISTEN);
+    assert_eq!(config.api_token_file, None);
+    assert!(
+        imported
+            .findings
+            .iter()
+            .all(|f| !f.to_string().contains('\n'))
+    );
+}
