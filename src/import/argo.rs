@@ -111,14 +111,17 @@ fn translatable(object: &Value, findings: &mut Findings) -> bool {
     }
     if let Some(chart) = text(object, "spec.source.chart") {
         let repo = text(object, "spec.source.repoURL").unwrap_or_default();
-        let version = text(object, "spec.source.targetRevision").unwrap_or_default();
+        let version = text(object, "spec.source.targetRevision");
+        let (shown, pin) = match &version {
+            Some(v) => (format!(" {v}"), format!(" --version '{v}'")),
+            None => (String::new(), String::new()),
+        };
         findings.lost(
             "spec.source.chart",
             format!(
-                "chart {chart} {version} from the chart repository {repo}: charts from a chart \
+                "chart {chart}{shown} from the chart repository {repo}: charts from a chart \
                  repository are not supported yet — vendor the chart into git (helm pull \
-                 {chart} --repo {repo} --version {version} --untar) and point an app with \
-                 source: helm at it"
+                 {chart} --repo {repo}{pin} --untar) and point an app with source: helm at it"
             ),
         );
         return false;

@@ -482,19 +482,30 @@ fn chart_repository_finding(
 ) {
     let all: Vec<&Value> = objects.iter().collect();
     let (_, id, found) = source(object, "spec.chart.spec.sourceRef", &all);
-    let url = found
-        .and_then(|(_, o)| text(o, "spec.url"))
-        .map(|u| format!(" ({u})"))
-        .unwrap_or_default();
-    let version = text(object, "spec.chart.spec.version")
-        .map(|v| format!(" {v}"))
+    let url = found.and_then(|(_, o)| text(o, "spec.url"));
+    let version = text(object, "spec.chart.spec.version");
+    // The exact command when the repository was read: `helm pull` takes an OCI reference
+    // whole, a classic repository with --repo.
+    let pull = match &url {
+        Some(u) if u.starts_with("oci://") => format!("helm pull {u}/{chart}"),
+        Some(u) => format!("helm pull {chart} --repo {u}"),
+        None => format!("helm pull {chart}"),
+    };
+    let pin = version
+        .as_ref()
+        .map(|v| format!(" --version '{v}'"))
         .unwrap_or_default();
     findings.lost(
         "spec.chart.spec.sourceRef",
         format!(
-            "chart {chart}{version} from {id}{url}: charts from a chart repository are not \
-             supported yet — vendor the chart into git (helm pull --untar) and point an app \
-             with source: helm at it"
+            "chart {chart}{} from {id}{}: charts from a chart repository are not supported \
+             yet — vendor the chart into git ({pull}{pin} --untar) and point an app with \
+             source: helm at it",
+            version
+                .as_ref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default(),
+            url.as_ref().map(|u| format!(" ({u})")).unwrap_or_default(),
         ),
     );
 }
