@@ -180,11 +180,9 @@ fn charts_from_chart_repositories_and_application_sets_make_no_app() {
     let Err(ImportError::NothingTranslated { findings, .. }) = import(&[FLUX_HELM_REPO]) else {
         panic!("no app expected")
     };
-    assert!(
-        findings[0]
-            .message
-            .contains("https://charts.bitnami.com/bitnami")
-    );
+    assert!(findings[0].message.contains(
+        "(helm pull redis --repo https://charts.bitnami.com/bitnami --version '19.x' --untar)"
+    ));
 }
 
 #[test]
