@@ -537,3 +537,38 @@ fn line_breaks_in_input_values_cannot_escape_a_comment() {
             .all(|f| !f.to_string().contains('\n'))
     );
 }
+
+#[test]
+fn argo_helm_values_merge_in_argo_cd_order() {
+    // (helm block, values ordo writes)
+    let cases = [
+        (
+            json!({"values": "a: 1\nb: {c: 2}\n", "valuesObject": {"b": {"d": 3}}}),
+            json!({"a": 1, "b": {"c": 2, "d": 3}}),
+        ),
+        (
+            json!({"valuesObject": {"a": 1}, "parameters": [{"name": "a", "value": "2"}]}),
+            json!({"a": 2}),
+        ),
+        (
+            json!({"parameters": [
+                {"name": "x\\.y.z", "value": "on"},
+                {"name": "n", "value": "null"},
+                {"name": "f", "value": "1.5"},
+                {"name": "s", "value": "7", "forceString": true},
+            ]}),
+            json!({"x.y": {"z": "on"}, "n": null, "f": "1.5", "s": "7"}),
+        ),
+        (
+            json!({"parameters": [{"name": "list[0].a", "value": "1"}]}),
+            Value::Null,
+        ),
+    ];
+    for (helm, want) in cases {
+        let source = json!({"repoURL": "r", "path": "c", "helm": helm});
+        let imported = translate(&[application("a", json!({"source": source}))], "x").unwrap();
+        let app = loaded(&imported).apps.remove(0);
+        let got = app.helm.values.unwrap_or(Value::Null);
+        assert_eq!(got, want, "{helm}");
+    }
+}
