@@ -191,7 +191,8 @@ fn charts_from_a_chart_repository_and_application_sets_alone_are_bad_input() {
 
 #[test]
 fn a_directory_is_read_recursively_and_json_is_for_scripts() {
-    // argo/ then flux/nested/, in name order; hidden directories and other files are skipped.
+    // argo/ then flux/nested/, in name order; hidden directories, charts (templates are no
+    // YAML) and other files are skipped.
     let dir = tempfile::tempdir().unwrap();
     let copy = |name: &str, to: &str| {
         let target = dir.path().join(to);
@@ -205,8 +206,14 @@ fn a_directory_is_read_recursively_and_json_is_for_scripts() {
     copy("flux-helmrelease-git.yaml", "flux/hr.yaml");
     copy("argo-helm.yaml", ".git/ignored.yaml");
     copy("argo-helm.yaml", "flux/notes.txt");
+    copy("argo-helm.yaml", "charts/shop/Chart.yaml");
+    std::fs::create_dir_all(dir.path().join("charts/shop/templates")).unwrap();
+    let template = "kind: ConfigMap\n{{- if .Values.x }}\ndata: {{ .Values.x | toYaml }}\n";
+    std::fs::write(dir.path().join("charts/shop/templates/cm.yaml"), template).unwrap();
     let out = ordo(&["import", dir.path().to_str().unwrap(), "-o", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("charts/shop: a Helm chart"), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let names: Vec<&str> = json["apps"]
         .as_array()

@@ -13,7 +13,8 @@ pub const AFTER_HELP: &str = "\
 Reads Argo CD Applications (and names ApplicationSets) and Flux GitRepository, Kustomization
 and HelmRelease objects, and writes one ordo app for each Application, Kustomization and
 HelmRelease whose source is a git repository. Other objects are skipped. Directories are read
-recursively (.yaml, .yml, .json); `-` reads standard input.
+recursively (.yaml, .yml, .json), except hidden ones and Helm charts (their templates are no
+YAML until rendered); `-` reads standard input.
 
 What maps: repository URL; revision (Argo CD's targetRevision, HEAD meaning the default
 branch; a Flux branch, tag or commit); path; destination or target namespace; automated
@@ -153,6 +154,15 @@ fn collect_files(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> Result<(
         if named || manifest {
             files.push(path.to_owned());
         }
+        return Ok(());
+    }
+    // A chart's templates are Go templates, not YAML, until helm renders them: reading them
+    // would fail the whole import of a GitOps repository that vendors a chart.
+    if path.join("Chart.yaml").is_file() {
+        eprintln!(
+            "skipped {}: a Helm chart (its templates are not manifests until rendered)",
+            path.display()
+        );
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)

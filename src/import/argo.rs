@@ -240,7 +240,9 @@ fn sync_option(option: &str, findings: &mut Findings) {
     let (key, value) = option.split_once('=').unwrap_or((option, ""));
     let enabled = value.eq_ignore_ascii_case("true");
     match key {
-        "CreateNamespace" if !enabled => {}
+        // Argo CD's defaults: nothing to translate.
+        "CreateNamespace" | "Replace" if !enabled => {}
+        "Prune" | "Validate" if enabled => {}
         "CreateNamespace" => findings.lost(
             &field,
             "ordo does not create the app's namespace — create it beforehand, or add a \
