@@ -44,7 +44,7 @@ pub(super) fn translate(object: &Value, all: &mut Vec<Finding>) -> Option<App> {
         return None;
     }
     let Some(repo) = text(object, "spec.source.repoURL") else {
-        findings.lost("spec.source.repoURL", "is missing — nothing to sync");
+        findings.not_translated("spec.source.repoURL", "is missing — nothing to sync");
         return None;
     };
     let name = dns_label(&fields::name(object), "metadata.name", &mut findings);
@@ -56,7 +56,7 @@ pub(super) fn translate(object: &Value, all: &mut Vec<Finding>) -> Option<App> {
     app.path = match fields::repo_dir(&text(object, "spec.source.path").unwrap_or_default()) {
         Ok(path) => path,
         Err(path) => {
-            findings.lost(
+            findings.not_translated(
                 "spec.source.path",
                 format!("{path:?} is not inside the repository — set path by hand"),
             );
@@ -87,7 +87,7 @@ pub(super) fn translate(object: &Value, all: &mut Vec<Finding>) -> Option<App> {
 /// multi-source Application, a chart from a chart repository.
 fn translatable(object: &Value, findings: &mut Findings) -> bool {
     if fields::kind(object) == "ApplicationSet" {
-        findings.lost(
+        findings.not_translated(
             "spec.generators",
             "ApplicationSet generators are not translated — translate each generated \
              Application: kubectl get applications -n argocd -o yaml > apps.yaml, then \
@@ -106,7 +106,7 @@ fn translatable(object: &Value, findings: &mut Findings) -> bool {
         } else {
             ("spec.source", "is missing — nothing to sync")
         };
-        findings.lost(field, message);
+        findings.not_translated(field, message);
         return false;
     }
     if let Some(chart) = text(object, "spec.source.chart") {
@@ -116,7 +116,7 @@ fn translatable(object: &Value, findings: &mut Findings) -> bool {
             Some(v) => (format!(" {v}"), format!(" --version '{v}'")),
             None => (String::new(), String::new()),
         };
-        findings.lost(
+        findings.not_translated(
             "spec.source.chart",
             format!(
                 "chart {chart}{shown} from the chart repository {repo}: charts from a chart \
@@ -133,7 +133,7 @@ fn translatable(object: &Value, findings: &mut Findings) -> bool {
 fn plain_revision(revision: &str, findings: &mut Findings) -> bool {
     let range = revision.contains(['*', '^', '~', '>', '<', '=', ' ', '|']);
     if range {
-        findings.lost(
+        findings.not_translated(
             "spec.source.targetRevision",
             format!(
                 "{revision:?} is a version range; ordo follows a branch, a tag or a commit — \
@@ -179,7 +179,7 @@ fn destination(object: &Value, findings: &mut Findings) {
             (Some(s), _) if s != IN_CLUSTER_SERVER => ("spec.destination.server", s),
             (_, c) => ("spec.destination.name", c.unwrap_or_default()),
         };
-        findings.lost(
+        findings.not_translated(
             field,
             format!(
                 "{target}: ordo syncs the cluster it runs in — run an ordo agent in that \
@@ -188,7 +188,7 @@ fn destination(object: &Value, findings: &mut Findings) {
         );
     }
     if let Some(project) = text(object, "spec.project").filter(|p| p != "default") {
-        findings.lost(
+        findings.not_translated(
             "spec.project",
             format!(
                 "{project}: ordo has no projects — what the agent may apply is bounded by the \
@@ -207,7 +207,7 @@ fn sync_policy(object: &Value, app: &mut App, findings: &mut Findings) {
             app.self_heal = flag(auto, "selfHeal").unwrap_or(false);
             app.allow_empty = flag(auto, "allowEmpty").unwrap_or(false);
         }
-        None => findings.lost(
+        None => findings.not_translated(
             "spec.syncPolicy.automated",
             "the Application syncs only when asked; ordo always syncs a new commit \
              automatically — written with prune: false and selfHeal: false, the cautious \
@@ -243,7 +243,7 @@ fn sync_option(option: &str, findings: &mut Findings) {
         // Argo CD's defaults: nothing to translate.
         "CreateNamespace" | "Replace" if !enabled => {}
         "Prune" | "Validate" if enabled => {}
-        "CreateNamespace" => findings.lost(
+        "CreateNamespace" => findings.not_translated(
             &field,
             "ordo does not create the app's namespace — create it beforehand, or add a \
              Namespace manifest at the app path (ordo applies namespaces first)",
@@ -253,17 +253,17 @@ fn sync_option(option: &str, findings: &mut Findings) {
             &field,
             "ordo already skips objects unchanged since the last healthy sync",
         ),
-        "Replace" if enabled => findings.lost(
+        "Replace" if enabled => findings.not_translated(
             &field,
             "ordo applies, it does not replace — annotate objects whose immutable fields \
              change with ordo.dev/recreate: \"true\"",
         ),
-        "Prune" if !enabled => findings.lost(
+        "Prune" if !enabled => findings.not_translated(
             &field,
             "ordo has no app-wide prune exception — annotate the objects to keep with \
              ordo.dev/prune: \"false\"",
         ),
-        _ => findings.lost(&field, "not an ordo option — nothing equivalent to set"),
+        _ => findings.not_translated(&field, "not an ordo option — nothing equivalent to set"),
     }
 }
 
@@ -276,7 +276,7 @@ fn source_kind(object: &Value, app: &mut App, findings: &mut Findings) {
         app.source = Some(SourceKind::Kustomize);
         let at = app.path.as_deref().unwrap_or(".");
         for key in fields::keys(object, "spec.source.kustomize") {
-            findings.lost(
+            findings.not_translated(
                 &format!("spec.source.kustomize.{key}"),
                 format!("not an ordo option — set {key} in the kustomization.yaml at {at}"),
             );
@@ -342,7 +342,7 @@ fn helm(object: &Value, path: Option<&str>, findings: &mut Findings) -> Helm {
                     );
                     helm.value_files.push(repo_file);
                 }
-                None => findings.lost(
+                None => findings.not_translated(
                     "spec.source.helm.valueFiles",
                     format!(
                         "{file:?} is not a file of the repository — copy it into the \
@@ -382,7 +382,7 @@ fn inline_values(object: &Value, values: &mut Map<String, Value>, findings: &mut
         match serde_saphyr::from_str::<Value>(&written) {
             Ok(Value::Object(map)) => merge(values, map),
             Ok(Value::Null) => {}
-            _ => findings.lost(
+            _ => findings.not_translated(
                 "spec.source.helm.values",
                 "is not a YAML mapping — write the values under helm.values by hand",
             ),
@@ -390,7 +390,7 @@ fn inline_values(object: &Value, values: &mut Map<String, Value>, findings: &mut
     }
     match get(object, "spec.source.helm.valuesObject") {
         Some(Value::Object(map)) => merge(values, map.clone()),
-        Some(_) => findings.lost(
+        Some(_) => findings.not_translated(
             "spec.source.helm.valuesObject",
             "is not a mapping — write the values under helm.values by hand",
         ),
@@ -411,7 +411,7 @@ fn parameters(object: &Value, values: &mut Map<String, Value>, findings: &mut Fi
         let force_string = flag(parameter, "forceString").unwrap_or(false);
         let field = format!("spec.source.helm.parameters[{name}]");
         let Some(path) = set_path(&name) else {
-            findings.lost(
+            findings.not_translated(
                 &field,
                 "list indexes in a parameter name are not translated — write the value under \
                  helm.values by hand",

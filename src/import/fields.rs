@@ -83,7 +83,7 @@ pub(crate) fn unhandled_keys(
 ) {
     for key in keys(value, path) {
         if !handled.contains(&key) {
-            findings.lost(&format!("{path}.{key}"), advice);
+            findings.not_translated(&format!("{path}.{key}"), advice);
         }
     }
 }
@@ -124,7 +124,7 @@ pub(crate) fn release_name(name: String, field: &str, findings: &mut Findings) -
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
     if !valid {
-        findings.lost(
+        findings.not_translated(
             field,
             format!(
                 "{name:?} is not a Helm release name ordo accepts (at most 53 lowercase \
@@ -143,7 +143,7 @@ pub(crate) fn glob(glob: String, field: &str, findings: &mut Findings) -> Option
         .build()
         .is_ok();
     if !compiles {
-        findings.lost(
+        findings.not_translated(
             field,
             format!("{glob:?} is not a glob ordo reads — set it by hand"),
         );
@@ -234,7 +234,7 @@ pub(crate) fn duration(object: &Value, path: &str, findings: &mut Findings) -> O
         .map(format_duration)
         .filter(|f| parse_duration(f).is_some());
     if ordo.is_none() {
-        findings.lost(
+        findings.not_translated(
             path,
             format!(
                 "{written:?} is not a duration ordo accepts (1s to a year, e.g. 30s, 5m, 1h30m) \

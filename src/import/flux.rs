@@ -188,13 +188,13 @@ fn app_from_git(consumer: &Value, repo: &Value, findings: &mut Findings) -> App 
 fn findings_common(consumer: &Value, findings: &mut Findings) {
     if let Some(Value::Array(deps)) = get(consumer, "spec.dependsOn") {
         let names: Vec<String> = deps.iter().filter_map(|d| text(d, "name")).collect();
-        findings.lost(
+        findings.not_translated(
             "spec.dependsOn",
             format!("{}: {NO_APP_DEPENDENCIES}", names.join(", ")),
         );
     }
     if flag(consumer, "spec.suspend") == Some(true) {
-        findings.lost(
+        findings.not_translated(
             "spec.suspend",
             "ordo has no suspended apps — leave the app out of the config until it should sync",
         );
@@ -222,7 +222,7 @@ fn git_ref(repo: &Value) -> Option<String> {
 fn git_repository_findings(repo: &Value, used: bool, all: &mut Vec<Finding>) {
     let mut findings = Findings::new(fields::object_id(repo), all);
     if !used {
-        findings.lost(
+        findings.not_translated(
             "",
             "no Kustomization or HelmRelease read uses it, so it is no app — import it with the \
              objects that use it",
@@ -230,7 +230,7 @@ fn git_repository_findings(repo: &Value, used: bool, all: &mut Vec<Finding>) {
         return;
     }
     if let Some(range) = text(repo, "spec.ref.semver") {
-        findings.lost(
+        findings.not_translated(
             "spec.ref.semver",
             format!(
                 "{range:?}: ordo follows a branch, a tag or a commit — the default branch is \
@@ -241,13 +241,13 @@ fn git_repository_findings(repo: &Value, used: bool, all: &mut Vec<Finding>) {
     if let Some(name) =
         text(repo, "spec.ref.name").filter(|n| git_ref(repo).is_none() && !n.is_empty())
     {
-        findings.lost(
+        findings.not_translated(
             "spec.ref.name",
             format!("{name}: only refs/heads/* and refs/tags/* are followed — set ref by hand"),
         );
     }
     if let Some(secret) = text(repo, "spec.secretRef.name") {
-        findings.lost(
+        findings.not_translated(
             "spec.secretRef",
             format!(
                 "Secret {secret} holds the git credentials; ordo reads credentials from files — \
@@ -259,7 +259,7 @@ fn git_repository_findings(repo: &Value, used: bool, all: &mut Vec<Finding>) {
     }
     for (key, message) in GIT_REPOSITORY_FEATURES {
         if get(repo, &format!("spec.{key}")).is_some() {
-            findings.lost(
+            findings.not_translated(
                 &format!("spec.{key}"),
                 format!("not translated — {message}"),
             );
@@ -294,28 +294,28 @@ fn kustomization(
 
 fn kustomization_findings(object: &Value, at: &str, findings: &mut Findings) {
     if get(object, "spec.decryption").is_some() {
-        findings.lost(
+        findings.not_translated(
             "spec.decryption",
             "ordo does not decrypt SOPS files — decrypt in the cluster instead (e.g. Sealed \
              Secrets or External Secrets) and commit only what can be applied as is",
         );
     }
     if get(object, "spec.postBuild").is_some() {
-        findings.lost(
+        findings.not_translated(
             "spec.postBuild",
             "ordo does not substitute ${variables} — render them in CI or use Kustomize \
              replacements in the kustomization.yaml",
         );
     }
     if flag(object, "spec.force") == Some(true) {
-        findings.lost(
+        findings.not_translated(
             "spec.force",
             "annotate objects whose immutable fields change with ordo.dev/recreate: \"true\"",
         );
     }
     for key in KUSTOMIZE_FEATURES {
         if get(object, &format!("spec.{key}")).is_some() {
-            findings.lost(
+            findings.not_translated(
                 &format!("spec.{key}"),
                 format!("not an ordo option — set {key} in the kustomization.yaml at {at}"),
             );
@@ -337,7 +337,7 @@ fn git_source<'a>(
 ) -> Option<&'a Value> {
     let (kind, id, found) = source(consumer, path, repos);
     if kind != "GitRepository" {
-        findings.lost(
+        findings.not_translated(
             path,
             format!(
                 "{id}: ordo reads git repositories only — push the manifests to git and \
@@ -347,7 +347,7 @@ fn git_source<'a>(
         return None;
     }
     let Some((index, repo)) = found else {
-        findings.lost(
+        findings.not_translated(
             path,
             format!("{id} is not among the files read — import it too: ordo needs its url"),
         );
@@ -355,7 +355,7 @@ fn git_source<'a>(
     };
     used[index] = true;
     if text(repo, "spec.url").is_none() {
-        findings.lost(path, format!("{id} has no spec.url — nothing to sync"));
+        findings.not_translated(path, format!("{id} has no spec.url — nothing to sync"));
         return None;
     }
     Some(repo)
@@ -365,7 +365,7 @@ fn repo_path(object: &Value, path: &str, findings: &mut Findings) -> Option<Stri
     match fields::repo_dir(&text(object, path).unwrap_or_default()) {
         Ok(dir) => dir,
         Err(written) => {
-            findings.lost(
+            findings.not_translated(
                 path,
                 format!("{written:?} is not inside the repository — set path by hand"),
             );
@@ -384,7 +384,7 @@ fn helm_release(
     let mut findings = Findings::new(fields::object_id(object), all);
     if let Some(kind) = text(object, "spec.chartRef.kind") {
         let name = text(object, "spec.chartRef.name").unwrap_or_default();
-        findings.lost(
+        findings.not_translated(
             "spec.chartRef",
             format!(
                 "{kind} {name}: charts from a chart repository are not supported yet — vendor \
@@ -419,7 +419,7 @@ fn helm_release(
     );
     app.helm = Some(release_helm(object, &app, &mut findings));
     if get(object, "spec.valuesFrom").is_some() {
-        findings.lost(
+        findings.not_translated(
             "spec.valuesFrom",
             "ordo reads values from git only — copy non-secret values into a values file of \
              the repository and list it in helm.valueFiles",
@@ -454,7 +454,7 @@ fn release_helm(object: &Value, app: &App, findings: &mut Findings) -> Helm {
     for file in listed {
         match fields::repo_dir(file) {
             Ok(Some(path)) => value_files.push(path),
-            _ => findings.lost(
+            _ => findings.not_translated(
                 "spec.chart.spec.valuesFiles",
                 format!("{file:?} is not a file of the repository — set valueFiles by hand"),
             ),
@@ -495,7 +495,7 @@ fn chart_repository_finding(
         .as_ref()
         .map(|v| format!(" --version '{v}'"))
         .unwrap_or_default();
-    findings.lost(
+    findings.not_translated(
         "spec.chart.spec.sourceRef",
         format!(
             "chart {chart}{} from {id}{}: charts from a chart repository are not supported \

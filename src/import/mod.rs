@@ -179,7 +179,7 @@ impl<'a> Findings<'a> {
         Findings { object, list }
     }
 
-    pub(crate) fn lost(&mut self, field: &str, message: impl Into<String>) {
+    pub(crate) fn not_translated(&mut self, field: &str, message: impl Into<String>) {
         self.push(field, message.into(), FindingKind::NotTranslated);
     }
 
