@@ -285,7 +285,8 @@ fn kustomization(
     findings.note(
         "spec.interval",
         "Flux re-applies at every interval, undoing drift: written as selfHeal: true, which \
-         corrects drift as soon as it is seen",
+         corrects drift as soon as it is seen; ordo's interval (how often git is polled) is \
+         the GitRepository's",
     );
     let at = app.path.clone().unwrap_or_else(|| ".".to_owned());
     kustomization_findings(object, &at, &mut findings);
