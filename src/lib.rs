@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod diff;
 pub mod health;
+pub mod import;
 pub mod manifest;
 pub mod metrics;
 pub mod plan;

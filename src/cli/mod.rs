@@ -1,6 +1,7 @@
 //! The command line: argument parsing and the commands. Each command returns an exit code in
 //! kubectl's convention; errors are printed once, here at the edge.
 
+mod import;
 mod input;
 mod plan;
 mod plan_output;
@@ -45,6 +46,9 @@ pub enum Command {
     Rollback(Box<run::PinArgs>),
     /// Lift a pin: the app follows its branch again.
     Unpin(Box<run::PinArgs>),
+    /// Translate Argo CD Applications and Flux Kustomizations / HelmReleases into an ordo config.
+    #[command(after_help = import::AFTER_HELP)]
+    Import(Box<import::ImportArgs>),
     /// Print the version, the git commit it was built from and the Kubernetes API it targets.
     Version,
 }
@@ -62,6 +66,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => run::status(*args),
         Command::Rollback(args) => run::pin(*args, false),
         Command::Unpin(args) => run::pin(*args, true),
+        Command::Import(args) => import::run(*args),
         Command::Version => {
             println!(
                 "ordo {} (commit {}, Kubernetes API {})",
