@@ -113,22 +113,19 @@ impl Agent {
         };
         let (mode, mode_rx) = watch::channel(initial);
         let views: SharedViews = Arc::new(Views::new(cluster.clone()));
-        let renderer = Arc::new(Renderer::new(Tools::from_env()));
-        let capabilities = Arc::new(revision::CapabilitiesCache::default());
+        let shared = Shared {
+            views: views.clone(),
+            renderer: Arc::new(Renderer::new(Tools::from_env())),
+            capabilities: Arc::new(revision::CapabilitiesCache::default()),
+            cluster: cluster.clone(),
+            cache_dir,
+            metrics: metrics.clone(),
+        };
         let mut tasks = JoinSet::new();
         let mut apps = BTreeMap::new();
         for app in &config.apps {
             metrics.register_app(&app.name);
-            let (handle, task) = spawn_app(
-                app.clone(),
-                views.clone(),
-                renderer.clone(),
-                capabilities.clone(),
-                cluster.clone(),
-                cache_dir.clone(),
-                metrics.clone(),
-                mode_rx.clone(),
-            );
+            let (handle, task) = spawn_app(app.clone(), &shared, mode_rx.clone());
             tasks.spawn(task);
             apps.insert(app.name.clone(), handle);
         }
@@ -208,14 +205,19 @@ async fn log_requests(cluster: Cluster, mut stop: watch::Receiver<bool>) {
     }
 }
 
-fn spawn_app(
-    config: AppConfig,
+/// What every app's task shares with the others.
+struct Shared {
     views: SharedViews,
     renderer: Arc<Renderer>,
     capabilities: Arc<revision::CapabilitiesCache>,
     cluster: Cluster,
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
+}
+
+fn spawn_app(
+    config: AppConfig,
+    shared: &Shared,
     mode: watch::Receiver<Mode>,
 ) -> (
     AppHandle,
@@ -235,12 +237,12 @@ fn spawn_app(
     let app = reconcile::App::new(
         config,
         reconcile::Io {
-            cluster,
-            cache_dir,
-            metrics,
+            cluster: shared.cluster.clone(),
+            cache_dir: shared.cache_dir.clone(),
+            metrics: shared.metrics.clone(),
             desired: desired_tx,
-            renderer,
-            capabilities,
+            renderer: shared.renderer.clone(),
+            capabilities: shared.capabilities.clone(),
         },
         state_tx,
         command_rx,
@@ -251,7 +253,7 @@ fn spawn_app(
             state: state_rx,
             commands: command_tx,
             desired: desired_rx,
-            views,
+            views: shared.views.clone(),
         },
         app.run().instrument(span),
     )

@@ -27,8 +27,11 @@ pub(super) type Capabilities = Option<(String, Vec<String>)>;
 /// every 10 minutes, and only when some revision is read (cost follows change).
 #[derive(Default)]
 pub(super) struct CapabilitiesCache {
-    asked: tokio::sync::Mutex<Option<(tokio::time::Instant, (String, Vec<String>))>>,
+    asked: tokio::sync::Mutex<Option<Asked>>,
 }
+
+/// The answer, and when it was given.
+type Asked = (tokio::time::Instant, (String, Vec<String>));
 
 impl CapabilitiesCache {
     /// `None` when the API server cannot say: Helm then renders with its defaults.
