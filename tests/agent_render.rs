@@ -9,7 +9,7 @@ mod common;
 #[path = "chart/support.rs"]
 mod support;
 
-use common::{bare_repo, client, commit_and_push, kubeconfig, unique};
+use common::{bare_repo, client, commit_and_push, kubeconfig, served_address, unique};
 use support::k8s_bin;
 
 use std::path::Path;
@@ -155,6 +155,7 @@ apps:
             .env("KUBECONFIG", kubeconfig())
             .env("ORDO_KUSTOMIZE", k8s_bin("kustomize"))
             .env("ORDO_HELM", k8s_bin("helm"))
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
@@ -232,4 +233,38 @@ apps:
         .expect("the pre-install hook ran");
     let labels = migrate.metadata.labels.unwrap_or_default();
     assert!(labels.contains_key("ordo.dev/hook-of"), "{labels:?}");
+
+    // The API says how each app was rendered and where each object came from.
+    let address = served_address(&std::fs::read_to_string(&log).unwrap_or_default())
+        .expect("the agent logs its address");
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    for (app, kind, file) in [
+        (&chart_ns, "helm", "shop/templates/deployment.yaml (helm)"),
+        (
+            &overlay_ns,
+            "kustomize",
+            "kustomize/overlays/staging (kustomize)",
+        ),
+    ] {
+        let text = http
+            .get(&format!("http://{address}/api/v1/apps/{app}"))
+            .call()
+            .and_then(|mut r| r.body_mut().read_to_string())
+            .unwrap_or_else(|e| panic!("GET app {app}: {e}"));
+        let doc: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(doc["sourceKind"], kind, "{doc}");
+        let sources: Vec<&str> = doc["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["source"].as_str())
+            .collect();
+        assert!(
+            sources.iter().any(|s| s.starts_with(file)),
+            "{file} in {sources:?}"
+        );
+    }
 }

@@ -393,6 +393,8 @@ impl App {
                 author: String::new(),
                 time: 0,
             });
+        let kind = revision.kind.to_string();
+        self.update(|s| s.source_kind = Some(kind));
         let plan = match revision.plan {
             // Shared with the published `Desired`: one copy of the manifests, not two.
             Ok(p) => Arc::new(p),

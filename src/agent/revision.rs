@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::config::AppConfig;
 use crate::manifest;
 use crate::plan::{self, Plan};
-use crate::render::{RenderRequest, Renderer};
+use crate::render::{RenderRequest, Renderer, SourceKind};
 use crate::source::{self, RepoSpec, Snapshot, SourceError};
 
 /// A revision read from git: its snapshot, and its plan or why it cannot be applied (a bad
@@ -18,6 +18,8 @@ use crate::source::{self, RepoSpec, Snapshot, SourceError};
 pub(super) struct Revision {
     pub snapshot: Snapshot,
     pub plan: Result<Plan, String>,
+    /// The source kind it was read as (`auto` resolved).
+    pub kind: SourceKind,
 }
 
 /// What the target cluster serves, for Helm's `.Capabilities`: its version and API versions.
@@ -99,5 +101,9 @@ fn read(
         .map_err(|e| e.to_string())
         .and_then(|files| manifest::load(&files, &config.namespace).map_err(|e| e.to_string()))
         .and_then(|objects| plan::build(objects, config.ordering).map_err(|e| e.to_string()));
-    Ok(Revision { snapshot, plan })
+    Ok(Revision {
+        snapshot,
+        plan,
+        kind: options.kind,
+    })
 }

@@ -124,6 +124,8 @@ pub struct ResourceState {
     pub name: String,
     pub tier: Tier,
     pub tier_reason: String,
+    /// Where it came from: its file, or the Helm template or Kustomize build that made it.
+    pub source: String,
     pub sync: SyncStatus,
     pub health: Option<HealthStatus>,
     pub message: Option<String>,
@@ -139,6 +141,9 @@ pub struct AppState {
     pub reference: String,
     pub path: String,
     pub namespace: String,
+    /// How the files at `path` became manifests: `directory`, `kustomize` or `helm` (known once
+    /// a revision was read).
+    pub source_kind: Option<String>,
     pub phase: Phase,
     /// The revision the cluster was last synced to.
     pub revision: Option<CommitInfo>,
@@ -169,6 +174,7 @@ impl AppState {
             reference: reference.to_owned(),
             path: path.to_owned(),
             namespace: namespace.to_owned(),
+            source_kind: None,
             phase: Phase::Idle,
             revision: None,
             head: None,
@@ -290,6 +296,7 @@ pub fn resources(plan: &Plan, report: Option<&SyncReport>) -> Vec<ResourceState>
                 name: p.object.id.name.clone(),
                 tier: p.tier,
                 tier_reason: p.tier_reason.message.clone(),
+                source: p.object.origin.to_string(),
                 sync: match reported.map(|o| o.outcome) {
                     Some(Outcome::Healthy | Outcome::NotRun) => SyncStatus::Synced,
                     Some(_) => reported.map_or(SyncStatus::OutOfSync, |o| o.sync),

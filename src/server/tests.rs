@@ -154,6 +154,7 @@ fn shop_state(state: &mut AppState) {
         name: name.into(),
         tier,
         tier_reason: "by kind".into(),
+        source: "deploy/shop.yaml document 0".into(),
         sync: SyncStatus::Synced,
         health: Some(HealthStatus::Healthy),
         message: None,

@@ -20,6 +20,7 @@ pub fn content(app: &AppState, now: f64, actions: bool) -> (Markup, Markup) {
                 p.repo {
                     span.repo-url { (app.repo) } " @ " span.ref { (app.reference) }
                     @if !app.path.is_empty() && app.path != "." { " · " span.path { (app.path) } }
+                    @if let Some(kind) = &app.source_kind { " · " span.source-kind title="How the path's files became manifests" { (kind) } }
                     " · namespace " span.ns { (app.namespace) }
                 }
             }

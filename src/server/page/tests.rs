@@ -22,6 +22,7 @@ fn resource(kind: &str, name: &str, tier: Tier, deps: &[&str]) -> ResourceState 
         name: name.into(),
         tier,
         tier_reason: format!("{kind} is {tier}"),
+        source: format!("deploy/{name}.yaml document 0"),
         sync: SyncStatus::Synced,
         health: Some(HealthStatus::Healthy),
         message: None,
