@@ -174,7 +174,7 @@ pub async fn sync(
             writes_before,
         ));
     }
-    prepare::ensure_parent(cluster, plan, &mut state, &applyset, options, true).await?;
+    applyset::ensure_parent(cluster, plan, &mut state, &applyset, options, true).await?;
     let ctx = walk::Context {
         cluster,
         live: live::LiveView::new(cluster, applyset.selector(), applyset.hook_selector()),
@@ -208,7 +208,7 @@ pub async fn sync(
             cluster, plan, &state, &applyset, options, &reporter, started,
         )
         .await?;
-        prepare::ensure_parent(cluster, plan, &mut state, &applyset, options, false).await?;
+        applyset::ensure_parent(cluster, plan, &mut state, &applyset, options, false).await?;
     }
     Ok(report::finish(
         &state,
@@ -275,7 +275,7 @@ pub async fn diff(
             }
         })
         .collect();
-    for e in prune::find_extraneous(cluster, plan, &state, &applyset).await? {
+    for e in applyset::find_extraneous(cluster, plan, &state, &applyset).await? {
         diffs.push(ObjectDiff {
             id: e.id.to_string(),
             status: crate::diff::SyncStatus::Extraneous,

@@ -1,5 +1,7 @@
 //! Ownership by the Kubernetes ApplySet convention (KEP-3659), so `kubectl` can read it: one
-//! parent Secret per app, every member labelled with the parent's id. Pure.
+//! parent Secret per app, every member labelled with the parent's id. This file is pure (ids,
+//! labels, the parent object); `parent.rs` writes the parent, `prune_set.rs` finds the members
+//! that left git.
 
 use std::collections::BTreeSet;
 
@@ -9,6 +11,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::Object;
+
+mod parent;
+mod prune_set;
+
+pub(super) use parent::ensure_parent;
+#[cfg(test)]
+pub(super) use prune_set::live_id;
+pub(crate) use prune_set::{Extraneous, find_extraneous};
 
 pub use crate::manifest::keys::{
     GROUP_KINDS_ANNOTATION, ID_LABEL, NAMESPACES_ANNOTATION, PART_OF_LABEL, PRUNE_ANNOTATION,

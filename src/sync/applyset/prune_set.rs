@@ -1,0 +1,99 @@
+//! The ApplySet's prune set: members in the cluster (by label, for every group-kind the parent
+//! lists or the plan uses) that the plan no longer has, except those marked to keep.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::parent::old_group_kinds;
+use super::{ApplySet, PRUNE_ANNOTATION, group_kind, parse_group_kinds};
+use crate::cluster::{Cluster, ClusterError};
+use crate::manifest::ObjectId;
+use crate::plan::Plan;
+use crate::sync::{State, SyncError};
+
+/// An owned object that is no longer in git.
+pub(crate) struct Extraneous {
+    pub id: ObjectId,
+    pub live: Value,
+    pub resource: crate::cluster::Resource,
+}
+
+/// Members of the ApplySet (by label, across namespaces, for every group-kind the parent
+/// lists or the plan uses) that the plan no longer has, except those marked to keep.
+pub(crate) async fn find_extraneous(
+    cluster: &Cluster,
+    plan: &Plan,
+    state: &State,
+    applyset: &ApplySet,
+) -> Result<Vec<Extraneous>, SyncError> {
+    let desired: HashSet<&ObjectId> = plan.objects.iter().map(|p| &p.object.id).collect();
+    let mut kinds = old_group_kinds(state.parent.as_ref());
+    kinds.extend(
+        plan.objects
+            .iter()
+            .map(|p| group_kind(&p.object.id.group, &p.object.id.kind)),
+    );
+    let mut extraneous = Vec::new();
+    for gk in kinds {
+        let (group, kind) = parse_group_kinds(&gk).pop().unwrap_or_default();
+        let Some(resource) = resource_for(cluster, &group, &kind).await? else {
+            continue;
+        };
+        for live in cluster
+            .list(&resource, None, Some(&applyset.selector()))
+            .await?
+        {
+            let id = live_id(&group, &kind, &live);
+            let keep = live
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(PRUNE_ANNOTATION))
+                .and_then(Value::as_str)
+                == Some("false");
+            if !desired.contains(&id) && !keep {
+                extraneous.push(Extraneous {
+                    id,
+                    live,
+                    resource: resource.clone(),
+                });
+            }
+        }
+    }
+    Ok(extraneous)
+}
+
+/// The kind as served now; None when the server no longer serves it (its CRD is gone, and so
+/// are its objects).
+async fn resource_for(
+    cluster: &Cluster,
+    group: &str,
+    kind: &str,
+) -> Result<Option<crate::cluster::Resource>, SyncError> {
+    let versions = ["v1", "v2", "v1beta1", "v1alpha1"];
+    for version in versions {
+        let api_version = if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        };
+        match cluster.resource(&api_version, kind).await {
+            Ok(r) => return Ok(Some(r)),
+            Err(ClusterError::UnknownKind { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+pub(in crate::sync) fn live_id(group: &str, kind: &str, live: &Value) -> ObjectId {
+    let meta = |f: &str| {
+        live.pointer(&format!("/metadata/{f}"))
+            .and_then(Value::as_str)
+    };
+    ObjectId::new(
+        group,
+        kind,
+        meta("namespace"),
+        meta("name").unwrap_or_default(),
+    )
+}
