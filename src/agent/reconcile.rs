@@ -356,53 +356,17 @@ impl App {
     /// Fetches, plans and syncs one revision; records the outcome.
     async fn sync_revision(&mut self, reference: &str, target: &str, trigger: Trigger) -> Ended {
         let started = now();
-        let mut spec = self.config.repo_spec();
-        spec.reference = reference.to_owned();
-        let asked = std::time::Instant::now();
-        let capabilities = self
-            .capabilities
-            .get(&self.cluster, &self.config.name)
-            .await;
-        let revision = revision::load(
-            spec,
-            self.cache_dir.clone(),
-            self.config.clone(),
-            self.renderer.clone(),
-            capabilities,
-        )
-        .await;
-        self.metrics.git_fetch(
-            &self.config.name,
-            revision.is_ok(),
-            asked.elapsed().as_secs_f64(),
-        );
-        let revision = match revision {
-            Ok(r) => r,
-            Err(e) => {
-                self.update(|s| s.last_error = Some(format!("source: {e}")));
-                return Ended::Failed;
-            }
-        };
-        let commit = revision
-            .snapshot
-            .commit
-            .clone()
-            .unwrap_or_else(|| CommitInfo {
-                sha: target.to_owned(),
-                message: String::new(),
-                author: String::new(),
-                time: 0,
-            });
-        let kind = revision.kind.to_string();
-        self.update(|s| s.source_kind = Some(kind));
-        let plan = match revision.plan {
-            // Shared with the published `Desired`: one copy of the manifests, not two.
-            Ok(p) => Arc::new(p),
-            Err(e) => {
+        let (commit, plan) = match self.read_revision(reference, target).await {
+            Ok((commit, Ok(plan))) => (commit, plan),
+            Ok((commit, Err(e))) => {
                 let message = format!("revision {} cannot be applied: {e}", short(&commit.sha));
                 warn!(app = %self.config.name, revision = %commit.sha, error = %e, "bad commit");
                 self.finish(&commit, trigger, started, Err(&message)).await;
                 return Ended::Rejected;
+            }
+            Err(e) => {
+                self.update(|s| s.last_error = Some(format!("source: {e}")));
+                return Ended::Failed;
             }
         };
         // The watch guards the previous revision: it must not "heal" what this sync changes.
@@ -446,6 +410,43 @@ impl App {
             self.watch_drift(&plan, baseline).await;
         }
         ended
+    }
+
+    /// Fetches, renders and plans one revision: its commit, and its plan (shared with the
+    /// published `Desired`: one copy of the manifests, not two) or why it cannot be applied.
+    async fn read_revision(
+        &mut self,
+        reference: &str,
+        target: &str,
+    ) -> Result<(CommitInfo, Result<Arc<Plan>, String>), source::SourceError> {
+        let mut spec = self.config.repo_spec();
+        spec.reference = reference.to_owned();
+        let asked = std::time::Instant::now();
+        let capabilities = self
+            .capabilities
+            .get(&self.cluster, &self.config.name)
+            .await;
+        let config = self.config.clone();
+        let renderer = self.renderer.clone();
+        let revision =
+            revision::load(spec, self.cache_dir.clone(), config, renderer, capabilities).await;
+        let seconds = asked.elapsed().as_secs_f64();
+        self.metrics
+            .git_fetch(&self.config.name, revision.is_ok(), seconds);
+        let revision = revision?;
+        let commit = revision
+            .snapshot
+            .commit
+            .clone()
+            .unwrap_or_else(|| CommitInfo {
+                sha: target.to_owned(),
+                message: String::new(),
+                author: String::new(),
+                time: 0,
+            });
+        let kind = revision.kind.to_string();
+        self.update(|s| s.source_kind = Some(kind));
+        Ok((commit, revision.plan.map(Arc::new)))
     }
 
     /// Runs the sync; a newer head or a shutdown cancels it (in-flight requests finish).

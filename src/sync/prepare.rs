@@ -161,6 +161,18 @@ async fn read_live(
     if !forbidden.is_empty() {
         return Err(SyncError::Forbidden(forbidden));
     }
+    get_unlisted(cluster, plan, objects, applyset, options).await
+}
+
+/// A GET for each desired object the lists did not return; one that exists and is neither a
+/// member nor a hook instance of this app is someone else's.
+async fn get_unlisted(
+    cluster: &Cluster,
+    plan: &Plan,
+    objects: &mut [ObjectState],
+    applyset: &ApplySet,
+    options: &SyncOptions,
+) -> Result<(), SyncError> {
     let unlisted: Vec<usize> = (0..objects.len())
         .filter(|&i| objects[i].live.is_none() && objects[i].resource.is_some())
         .collect();
@@ -184,19 +196,9 @@ async fn read_live(
     for result in fetched {
         let (i, live) = result?;
         if let Some(live) = &live {
-            let owner = live
-                .pointer(&format!(
-                    "/metadata/labels/{}",
-                    PART_OF_LABEL.replace('/', "~1")
-                ))
-                .and_then(Value::as_str);
-            let hook_of = live
-                .pointer(&format!(
-                    "/metadata/labels/{}",
-                    HOOK_OF_LABEL.replace('/', "~1")
-                ))
-                .and_then(Value::as_str);
-            let ours = owner == Some(applyset.id.as_str()) || hook_of == Some(applyset.id.as_str());
+            let owner = label(live, PART_OF_LABEL);
+            let ours = owner == Some(applyset.id.as_str())
+                || label(live, HOOK_OF_LABEL) == Some(applyset.id.as_str());
             if !ours && !options.adopt {
                 let whose = owner.map_or("no ApplySet".to_owned(), |o| format!("ApplySet {o}"));
                 foreign.push(format!(
@@ -214,6 +216,12 @@ async fn read_live(
     }
 }
 
+fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object
+        .pointer(&format!("/metadata/labels/{}", key.replace('/', "~1")))
+        .and_then(Value::as_str)
+}
+
 /// Server-side dry run of every object that can be checked now; compares each result with
 /// the live object.
 async fn validate(
@@ -229,20 +237,7 @@ async fn validate(
         .filter(|(p, o)| p.object.id.is("", "Namespace") && o.live.is_none())
         .map(|(p, _)| p.object.id.name.clone())
         .collect();
-    // Unchanged since the previous sync on both sides: its dry run would say Synced again.
-    let mut unchanged = vec![false; objects.len()];
-    if let Some(known) = &options.known {
-        for (i, o) in objects.iter_mut().enumerate() {
-            let same = o.live.as_ref().is_some_and(|live| {
-                known.get(&o.report.id) == Some(&super::Fingerprint::of(&o.desired, live))
-            });
-            if same {
-                unchanged[i] = true;
-                o.status = SyncStatus::Synced;
-                o.report.sync = SyncStatus::Synced;
-            }
-        }
-    }
+    let unchanged = mark_unchanged(objects, options);
     let checks = stream::iter(0..objects.len())
         .filter(|&i| std::future::ready(!objects[i].deferred && !unchanged[i]))
         .map(|i| {
@@ -307,6 +302,26 @@ async fn validate(
         invalid.sort();
         Err(SyncError::Invalid(invalid))
     }
+}
+
+/// Objects unchanged since the previous sync on both sides (their dry run would say Synced
+/// again) are marked Synced; returns which.
+fn mark_unchanged(objects: &mut [ObjectState], options: &SyncOptions) -> Vec<bool> {
+    let mut unchanged = vec![false; objects.len()];
+    let Some(known) = &options.known else {
+        return unchanged;
+    };
+    for (i, o) in objects.iter_mut().enumerate() {
+        let same = o.live.as_ref().is_some_and(|live| {
+            known.get(&o.report.id) == Some(&super::Fingerprint::of(&o.desired, live))
+        });
+        if same {
+            unchanged[i] = true;
+            o.status = SyncStatus::Synced;
+            o.report.sync = SyncStatus::Synced;
+        }
+    }
+    unchanged
 }
 
 pub(super) fn is_immutable(e: &ClusterError) -> bool {

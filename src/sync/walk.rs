@@ -305,25 +305,7 @@ async fn wait_healthy(
             health::Wait::Pending(_) => None,
         };
         if let Some((outcome, message)) = done {
-            out.outcome = outcome;
-            let at = ctx.started.elapsed();
-            match outcome {
-                Outcome::Healthy => {
-                    out.healthy_at = Some(at);
-                    (ctx.reporter)(&Event::Healthy {
-                        id: t.id.clone(),
-                        waited: since.elapsed(),
-                        elapsed: at,
-                        changed: out.action != Action::Unchanged,
-                    });
-                }
-                Outcome::Degraded | Outcome::TimedOut => {
-                    ctx_event_failed(ctx, &t.id, outcome, message.as_deref().unwrap_or_default());
-                }
-                _ => {}
-            }
-            out.message = message;
-            return out;
+            return end_wait(ctx, t, out, since, outcome, message);
         }
         if group.is_none() {
             let g = ctx.live.group(resource, ns, t.hook);
@@ -344,6 +326,36 @@ async fn wait_healthy(
             }
         }
     }
+}
+
+/// Records how a wait ended and reports it.
+fn end_wait(
+    ctx: &Context<'_>,
+    t: &Target,
+    mut out: Converged,
+    since: Instant,
+    outcome: Outcome,
+    message: Option<String>,
+) -> Converged {
+    out.outcome = outcome;
+    let at = ctx.started.elapsed();
+    match outcome {
+        Outcome::Healthy => {
+            out.healthy_at = Some(at);
+            (ctx.reporter)(&Event::Healthy {
+                id: t.id.clone(),
+                waited: since.elapsed(),
+                elapsed: at,
+                changed: out.action != Action::Unchanged,
+            });
+        }
+        Outcome::Degraded | Outcome::TimedOut => {
+            ctx_event_failed(ctx, &t.id, outcome, message.as_deref().unwrap_or_default());
+        }
+        _ => {}
+    }
+    out.message = message;
+    out
 }
 
 /// Server-side apply, retried with backoff while the API server is unreachable or overloaded.
