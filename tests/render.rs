@@ -253,6 +253,18 @@ fn a_second_render_of_the_same_input_is_served_from_the_cache() {
     let again = render(&renderer, &files, "overlays/staging", &options).unwrap();
     assert_eq!(renderer.cached(), 1);
     assert_eq!(first, again);
+    // A commit that touches only what this overlay does not reach renders nothing.
+    let mut elsewhere = files.clone();
+    let other = elsewhere
+        .iter_mut()
+        .find(|f| f.path == "overlays/production/replicas.yaml")
+        .unwrap();
+    other.data = text(&other.data)
+        .replace("replicas:", "replicas: 9 #")
+        .into_bytes();
+    let unaffected = render(&renderer, &elsewhere, "overlays/staging", &options).unwrap();
+    assert_eq!(renderer.cached(), 1, "served from the cache");
+    assert_eq!(unaffected, first);
     let mut changed = files.clone();
     let patch = changed
         .iter_mut()

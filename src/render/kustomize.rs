@@ -56,12 +56,14 @@ pub(super) fn render(
 }
 
 /// Walks the kustomizations reachable from `app_path`, refusing entries that leave the
-/// repository and (unless allowed) remote bases.
+/// repository and (unless allowed) remote bases; returns the directories reached (what the
+/// build reads: kustomize's default load restrictor keeps each kustomization's files under
+/// its own directory).
 pub(super) fn check_references(
     files: &[SourceFile],
     app_path: &str,
     allow_remote: bool,
-) -> Result<(), RenderError> {
+) -> Result<HashSet<String>, RenderError> {
     let paths: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
     let dirs = directories(files);
     let start = app_dir(app_path);
@@ -103,7 +105,7 @@ pub(super) fn check_references(
             }
         }
     }
-    Ok(())
+    Ok(seen)
 }
 
 /// Every directory holding a file, including the root "".

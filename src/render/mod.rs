@@ -17,6 +17,7 @@
 mod cache;
 mod error;
 mod helm;
+mod inputs;
 mod kustomize;
 mod sandbox;
 
@@ -304,6 +305,17 @@ impl Renderer {
         let app = app_label(request.app_path);
         let program = self.tools.locate(tool, &app)?;
         let version = self.version(tool, &program, &app, &request.options.limits)?;
+        let inputs = inputs::select(
+            request.files,
+            kind,
+            request.app_path,
+            &request.options.helm.value_files,
+            request.options.kustomize.allow_remote_bases,
+        )?;
+        let request = &RenderRequest {
+            files: &inputs,
+            ..*request
+        };
         let key = cache::key(
             request.files,
             request.app_path,
