@@ -363,3 +363,59 @@ fn ordo_plan_plans_an_encrypted_secret_without_printing_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_kustomize_base_holding_a_sops_file_is_refused_not_applied_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, recipient) = keygen(dir.path(), "keys.txt");
+    let repo = dir.path().join("repo");
+    for sub in ["base", "overlay"] {
+        std::fs::create_dir_all(repo.join(sub)).unwrap();
+    }
+    let sealed = sops_encrypt(
+        &repo.join("base"),
+        "secret.yaml",
+        &secret_yaml(),
+        &recipient,
+        &["--encrypted-regex", "^(data|stringData)$"],
+    );
+    std::fs::write(repo.join("base/secret.yaml"), sealed).unwrap();
+    std::fs::write(
+        repo.join("base/kustomization.yaml"),
+        "resources: [secret.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("overlay/kustomization.yaml"),
+        "resources: [../base]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .arg("plan")
+        .arg(&repo)
+        .args(["--path", "overlay"])
+        .env(decrypt::KEY_FILE_ENV, &keys)
+        .env("ORDO_KUSTOMIZE", k8s_bin("kustomize"))
+        .output()
+        .expect("ordo runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("holds SOPS-encrypted values"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+
+    // Under the app path itself, the file is refused before the render runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .arg("plan")
+        .arg(&repo)
+        .args(["--path", "base"])
+        .env(decrypt::KEY_FILE_ENV, &keys)
+        .env("ORDO_KUSTOMIZE", k8s_bin("kustomize"))
+        .output()
+        .expect("ordo runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("base/secret.yaml: SOPS-encrypted files are only"),
+        "{stderr}"
+    );
+}

@@ -108,6 +108,10 @@ fn read(
             })
             .map_err(|e| e.to_string())
     })
+    .and_then(|files| {
+        decrypt::refuse_ciphertext(&files, &options).map_err(|e| e.to_string())?;
+        Ok(files)
+    })
     .and_then(|files| manifest::load(&files, &config.namespace).map_err(|e| e.to_string()))
     .and_then(|objects| plan::build(objects, config.ordering).map_err(|e| e.to_string()));
     Ok(Revision { snapshot, plan })

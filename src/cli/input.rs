@@ -135,6 +135,7 @@ pub fn load_for(
             ),
             e => e.to_string(),
         })?;
+    decrypt::refuse_ciphertext(&files, &options).map_err(|e| e.to_string())?;
     let objects = manifest::load(&files, &args.namespace).map_err(|e| e.to_string())?;
     let ordering = match args.ordering {
         OrderingArg::Tiers => Ordering::Tiers,

@@ -50,6 +50,13 @@ pub enum DecryptError {
          render would need the cleartext written to its temporary directory"
     )]
     Rendered { file: String, kind: String },
+    /// A render read a SOPS file from outside the app path (a Kustomize base elsewhere in
+    /// the repository): its output holds ciphertext, which must not be applied as data.
+    #[error(
+        "{file}: the {kind} render's output holds SOPS-encrypted values (ENC[…]); SOPS files \
+         are only decrypted for plain directory sources"
+    )]
+    CiphertextRendered { file: String, kind: String },
 }
 
 impl DecryptError {

@@ -134,6 +134,29 @@ pub fn for_render<'a>(
     })
 }
 
+/// After a Kustomize or Helm render: refuses output that still holds SOPS values, which a
+/// render copies from an encrypted file outside the app path (a base in `../`). A plain
+/// directory's SOPS files are all decrypted, so only rendered output is looked at.
+pub fn refuse_ciphertext(
+    rendered: &[SourceFile],
+    options: &RenderOptions,
+) -> Result<(), DecryptError> {
+    if !matches!(options.kind, SourceKind::Kustomize | SourceKind::Helm) {
+        return Ok(());
+    }
+    const MARK: &[u8] = b"ENC[AES256_GCM,data:";
+    match rendered
+        .iter()
+        .find(|f| f.data.windows(MARK.len()).any(|w| w == MARK))
+    {
+        Some(f) => Err(DecryptError::CiphertextRendered {
+            file: f.path.clone(),
+            kind: options.kind.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Whether `file` is a SOPS file: a cheap look at the bytes first, so plain manifests are
 /// not parsed twice.
 pub fn is_encrypted(file: &SourceFile) -> bool {

@@ -124,3 +124,23 @@ fn for_render_decrypts_directories_and_refuses_what_a_render_reads() {
     let out = for_render(&files, "other", &kustomize, Some(&keys)).unwrap();
     assert_eq!(out.count(), 0);
 }
+
+#[test]
+fn rendered_output_holding_ciphertext_is_refused() {
+    let kustomize = RenderOptions {
+        kind: SourceKind::Kustomize,
+        ..RenderOptions::default()
+    };
+    let rendered = [SourceFile {
+        path: "overlays/prod (kustomize)".into(),
+        data: sops_secret(None).data,
+    }];
+    let err = refuse_ciphertext(&rendered, &kustomize).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("overlays/prod (kustomize): the kustomize render"),
+        "{err}"
+    );
+    // A plain directory's files were all decrypted before; nothing to look at.
+    assert!(refuse_ciphertext(&rendered, &RenderOptions::default()).is_ok());
+}
