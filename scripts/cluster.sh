@@ -22,6 +22,7 @@ readonly K8S_VERSION=v1.34.4
 readonly HELM_VERSION=v3.22.0
 # Pinned in scripts/k8s-tools/kustomize/go.mod; v5.7.x is the newest line that builds with Go 1.26.
 readonly KUSTOMIZE_VERSION=v5.7.1
+readonly AGE_VERSION=v1.2.1
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
@@ -47,7 +48,7 @@ readonly UP_TIMEOUT="${ORDO_CLUSTER_TIMEOUT:-120}"
 
 # Start order; `down` stops in reverse.
 readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
-readonly ALL_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kustomize)
+readonly ALL_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kustomize sops age-keygen)
 
 T0=$(date +%s.%N)
 
@@ -115,6 +116,11 @@ build_spec() {
     # render cache key, so set it rather than leave "(devel)".
     kustomize)
       echo "kustomize|sigs.k8s.io/kustomize/kustomize/v5| -X sigs.k8s.io/kustomize/api/provenance.version=$KUSTOMIZE_VERSION" ;;
+    # Only tests use these: they encrypt SOPS fixtures at test time (tests/decrypt.rs), so
+    # what ordo decrypts is what the real sops writes.
+    sops)
+      echo "sops|github.com/getsops/sops/v3/cmd/sops|" ;;
+    age-keygen) echo "age|filippo.io/age/cmd/age-keygen| -X main.Version=$AGE_VERSION" ;;
     *) die "unknown binary '$1' (known: ${ALL_BINARIES[*]})" ;;
   esac
 }

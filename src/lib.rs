@@ -10,6 +10,7 @@ pub mod agent;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod decrypt;
 pub mod diff;
 pub mod health;
 pub mod import;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cluster::Cluster;
 use crate::config::AppConfig;
+use crate::decrypt;
 use crate::manifest;
 use crate::plan::{self, Plan};
 use crate::render::{RenderRequest, Renderer, SourceKind};
@@ -91,16 +92,30 @@ fn read(
             source::fetch(&spec, cache_dir, selection)
         },
     )?;
-    let plan = renderer
-        .render(&RenderRequest {
-            files: &snapshot.files,
-            app_path: &config.path,
-            namespace: &config.namespace,
-            options: &options,
-        })
-        .map_err(|e| e.to_string())
-        .and_then(|files| manifest::load(&files, &config.namespace).map_err(|e| e.to_string()))
-        .and_then(|objects| plan::build(objects, config.ordering).map_err(|e| e.to_string()));
+    // A file that does not decrypt, or whose MAC does not match, is the commit's fault.
+    let plan = decrypt::for_render(
+        &snapshot.files,
+        &config.path,
+        &options,
+        config.decryption_key_file(),
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|files| {
+        renderer
+            .render(&RenderRequest {
+                files: &files,
+                app_path: &config.path,
+                namespace: &config.namespace,
+                options: &options,
+            })
+            .map_err(|e| e.to_string())
+    })
+    .and_then(|files| {
+        decrypt::refuse_ciphertext(&files, &options).map_err(|e| e.to_string())?;
+        Ok(files)
+    })
+    .and_then(|files| manifest::load(&files, &config.namespace).map_err(|e| e.to_string()))
+    .and_then(|objects| plan::build(objects, config.ordering).map_err(|e| e.to_string()));
     Ok(Revision {
         snapshot,
         plan,

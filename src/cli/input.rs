@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::default_cache_dir;
 use super::plan_output::PlanSource;
 use crate::config::AppConfig;
+use crate::decrypt;
 use crate::manifest;
 use crate::plan::{self, Ordering, Plan};
 use crate::render::{self, HelmOptions, RenderOptions, RenderRequest, Renderer, SourceKind, Tools};
@@ -71,6 +72,10 @@ pub struct InputArgs {
     /// known_hosts for SSH remotes (default ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts_file: Option<PathBuf>,
+    /// age identity file that opens SOPS-encrypted files (`AGE-SECRET-KEY-1…` lines); they are
+    /// decrypted in memory. With --config, the app's decryption.keyFile comes first.
+    #[arg(long, value_name = "FILE", env = crate::decrypt::KEY_FILE_ENV)]
+    pub decryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -109,10 +114,16 @@ pub fn load_for(
         Some(c) => c.sha.clone(),
         None => content_hash(&snapshot),
     };
+    let key_file = match &args.from_config {
+        Some(app) if app.decryption.is_some() => app.decryption_key_file(),
+        _ => args.decryption_key_file.as_deref(),
+    };
+    let decrypted = decrypt::for_render(&snapshot.files, &app_path(args), &options, key_file)
+        .map_err(|e| e.to_string())?;
     let renderer = Renderer::new(Tools::from_env());
     let files = renderer
         .render(&RenderRequest {
-            files: &snapshot.files,
+            files: &decrypted,
             app_path: &app_path(args),
             namespace: &args.namespace,
             options: &options,
@@ -124,6 +135,7 @@ pub fn load_for(
             ),
             e => e.to_string(),
         })?;
+    decrypt::refuse_ciphertext(&files, &options).map_err(|e| e.to_string())?;
     let objects = manifest::load(&files, &args.namespace).map_err(|e| e.to_string())?;
     let ordering = match args.ordering {
         OrderingArg::Tiers => Ordering::Tiers,

@@ -65,6 +65,36 @@ pub struct AppConfig {
     pub helm: HelmOptions,
     /// `kustomize: {allowRemoteBases}`.
     pub kustomize: KustomizeOptions,
+    /// `decryption: {provider: sops, keyFile}`: how SOPS files of the app are decrypted;
+    /// `None` leaves them encrypted, and a revision holding one is a bad commit.
+    pub decryption: Option<Decryption>,
+}
+
+/// Decryption of an app's SOPS files (issue #16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decryption {
+    pub provider: DecryptionProvider,
+    /// An age identity file (`AGE-SECRET-KEY-1…` lines), e.g. a mounted Secret; read when a
+    /// revision holds an encrypted file, so a rotated key is picked up without a restart.
+    pub key_file: PathBuf,
+}
+
+/// Who encrypted the files; only SOPS (with age keys) today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecryptionProvider {
+    Sops,
+}
+
+impl DecryptionProvider {
+    pub const ALL: [DecryptionProvider; 1] = [DecryptionProvider::Sops];
+}
+
+impl std::fmt::Display for DecryptionProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DecryptionProvider::Sops => "sops",
+        })
+    }
 }
 
 /// What a failed sync leaves behind.
@@ -170,6 +200,11 @@ impl AppConfig {
             kustomize: self.kustomize,
             ..RenderOptions::default()
         }
+    }
+
+    /// The key file SOPS files are decrypted with, when the app configures decryption.
+    pub fn decryption_key_file(&self) -> Option<&Path> {
+        self.decryption.as_ref().map(|d| d.key_file.as_path())
     }
 }
 

@@ -114,6 +114,7 @@ fn defaults_fill_what_is_left_out() {
             ..HelmOptions::default()
         },
         kustomize: KustomizeOptions::default(),
+        decryption: None,
     };
     assert_eq!(*app, want);
     assert_eq!(app.selection(), Selection::default());
@@ -543,4 +544,58 @@ fn bad_render_fields_name_their_path() {
         "apps[0].kustomize.allowRemoteBases",
         "is not true or false",
     );
+}
+
+#[test]
+fn decryption_names_a_key_file() {
+    let config = parse_ok(&app_with(
+        "decryption:\n  provider: sops\n  keyFile: /etc/ordo/age/keys.txt",
+    ));
+    let app = &config.apps[0];
+    assert_eq!(
+        app.decryption,
+        Some(Decryption {
+            provider: DecryptionProvider::Sops,
+            key_file: "/etc/ordo/age/keys.txt".into(),
+        })
+    );
+    assert_eq!(
+        app.decryption_key_file(),
+        Some(Path::new("/etc/ordo/age/keys.txt"))
+    );
+    assert_eq!(parse_ok(&app_with("")).apps[0].decryption_key_file(), None);
+}
+
+#[test]
+fn decryption_is_checked_field_by_field() {
+    let cases = [
+        (
+            "provider: sops",
+            "apps[0].decryption.keyFile",
+            "is required",
+        ),
+        ("keyFile: /k", "apps[0].decryption.provider", "is required"),
+        (
+            "provider: vault\n  keyFile: /k",
+            "apps[0].decryption.provider",
+            "sops",
+        ),
+        (
+            "provider: sops\n  key: AGE-SECRET-KEY-1X",
+            "apps[0].decryption.key",
+            "secrets are not written inline; use keyFile",
+        ),
+        (
+            "provider: sops\n  keyfile: /k",
+            "apps[0].decryption.keyfile",
+            "did you mean keyFile?",
+        ),
+    ];
+    for (extra, path, fragment) in cases {
+        invalid(
+            &app_with(&format!("decryption:\n  {extra}")),
+            path,
+            fragment,
+        );
+    }
 }

@@ -15,6 +15,8 @@ use crate::plan::Ordering;
 use crate::render::{HelmOptions, KustomizeOptions, SourceKind};
 use crate::source::Secret;
 
+mod decryption;
+
 const ROOT_KEYS: &[&str] = &[
     "listen",
     "cacheDir",
@@ -45,6 +47,7 @@ const APP_KEYS: &[&str] = &[
     "source",
     "helm",
     "kustomize",
+    "decryption",
 ];
 const HELM_KEYS: &[&str] = &["releaseName", "valueFiles", "values"];
 const KUSTOMIZE_KEYS: &[&str] = &["allowRemoteBases"];
@@ -136,6 +139,7 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
             Some(c) => credentials(f.file, c.node, c.path)?,
             None => CredentialsConfig::default(),
         },
+        decryption: decryption::read(f)?,
     })
 }
 

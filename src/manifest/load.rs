@@ -85,7 +85,7 @@ fn parse_yaml(path: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
 
 /// Input budgets: bounded aliases, depth and size, so an alias bomb or a pathological file
 /// fails fast with an error instead of eating the agent's memory.
-fn yaml_options() -> serde_saphyr::Options {
+pub fn yaml_options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_documents = 50_000;
     budget.max_aliases = 10_000;

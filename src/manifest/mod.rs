@@ -6,5 +6,5 @@ mod load;
 mod object;
 
 pub use error::ManifestError;
-pub use load::{from_value, load, parse_file};
+pub use load::{from_value, load, parse_file, yaml_options};
 pub use object::{Object, ObjectId, Origin, is_builtin_cluster_scoped, split_api_version};

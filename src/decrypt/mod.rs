@@ -1,0 +1,274 @@
+//! SOPS files decrypted in memory, between the fetch and the render (issue #16).
+//!
+//! A file is a SOPS file when it is YAML or JSON and its (first) document has a top-level
+//! `sops` mapping. Its data key is opened with an age identity of the app's key file, every
+//! value the selectors say was encrypted is decrypted (AES-256-GCM, bound to its path), and
+//! the MAC over all values is checked before anything is returned: a file that fails is a
+//! bad commit, and nothing of it is applied. The format follows sops v3.13 (`sops.go`,
+//! `aes/cipher.go`, `stores/`), checked against files the real sops writes
+//! (`tests/decrypt.rs`).
+//!
+//! The cleartext file keeps its path and is written as JSON text (one document per `---` for
+//! YAML paths: YAML is a superset of JSON, so `manifest::load` reads it either way). It is
+//! never logged, never written to disk, and wiped when the [`Decrypted`] set is dropped.
+//! Kustomize and Helm renders write their inputs to a temporary directory, so encrypted files
+//! that such a render reads are refused rather than decrypted ([`DecryptError::Rendered`]).
+//!
+//! Pure apart from reading the key file.
+
+mod error;
+mod keys;
+mod metadata;
+mod tree;
+mod value;
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+use zeroize::{Zeroize, Zeroizing};
+
+pub use error::DecryptError;
+pub use keys::Identities;
+
+use crate::render::{RenderOptions, SourceKind, app_dir};
+use crate::source::SourceFile;
+use metadata::Metadata;
+use tree::Walk;
+use value::DataKey;
+
+/// The environment variable sops reads its age key file from; the CLI honours it too.
+pub const KEY_FILE_ENV: &str = "SOPS_AGE_KEY_FILE";
+
+/// A snapshot's files with the SOPS ones decrypted; the cleartext is wiped on drop.
+pub struct Decrypted<'a> {
+    files: Cow<'a, [SourceFile]>,
+    /// Indexes of the files holding cleartext.
+    cleartext: Vec<usize>,
+}
+
+impl std::ops::Deref for Decrypted<'_> {
+    type Target = [SourceFile];
+    fn deref(&self) -> &[SourceFile] {
+        &self.files
+    }
+}
+
+impl Drop for Decrypted<'_> {
+    fn drop(&mut self) {
+        if let Cow::Owned(files) = &mut self.files {
+            for &i in &self.cleartext {
+                if let Some(file) = files.get_mut(i) {
+                    file.data.zeroize();
+                }
+            }
+        }
+    }
+}
+
+impl Decrypted<'_> {
+    /// How many files were decrypted.
+    pub fn count(&self) -> usize {
+        self.cleartext.len()
+    }
+}
+
+/// Decrypts the SOPS files of `files` for a render of `options.kind` at `app_path`, with the
+/// identities of `key_file` (read only when a SOPS file is found). For Kustomize and Helm,
+/// a SOPS file under the app path or named as a values file is refused; one elsewhere in the
+/// tree is left encrypted, as the render never reads it.
+pub fn for_render<'a>(
+    files: &'a [SourceFile],
+    app_path: &str,
+    options: &RenderOptions,
+    key_file: Option<&Path>,
+) -> Result<Decrypted<'a>, DecryptError> {
+    let encrypted: Vec<usize> = (0..files.len())
+        .filter(|&i| is_encrypted(&files[i]))
+        .collect();
+    let unchanged = || Decrypted {
+        files: Cow::Borrowed(files),
+        cleartext: Vec::new(),
+    };
+    if encrypted.is_empty() {
+        return Ok(unchanged());
+    }
+    if matches!(options.kind, SourceKind::Kustomize | SourceKind::Helm) {
+        let dir = app_dir(app_path);
+        let read_by_render = |f: &SourceFile| {
+            dir.is_empty()
+                || f.path.starts_with(&format!("{dir}/"))
+                || options.helm.value_files.contains(&f.path)
+        };
+        return match encrypted
+            .iter()
+            .map(|&i| &files[i])
+            .find(|f| read_by_render(f))
+        {
+            Some(f) => Err(DecryptError::Rendered {
+                file: f.path.clone(),
+                kind: options.kind.to_string(),
+            }),
+            None => Ok(unchanged()),
+        };
+    }
+    let identities = match key_file {
+        Some(path) => Identities::load(path)?,
+        None => {
+            let first = &files[encrypted[0]];
+            let recipients = parse(first)?.1.all_recipients();
+            return Err(DecryptError::NoKey {
+                file: first.path.clone(),
+                recipients,
+            });
+        }
+    };
+    let mut out = files.to_vec();
+    for &i in &encrypted {
+        out[i] = decrypt_file(&files[i], &identities)?;
+    }
+    Ok(Decrypted {
+        files: Cow::Owned(out),
+        cleartext: encrypted,
+    })
+}
+
+/// After a Kustomize or Helm render: refuses output that still holds SOPS values, which a
+/// render copies from an encrypted file outside the app path (a base in `../`). A plain
+/// directory's SOPS files are all decrypted, so only rendered output is looked at.
+pub fn refuse_ciphertext(
+    rendered: &[SourceFile],
+    options: &RenderOptions,
+) -> Result<(), DecryptError> {
+    if !matches!(options.kind, SourceKind::Kustomize | SourceKind::Helm) {
+        return Ok(());
+    }
+    const MARK: &[u8] = b"ENC[AES256_GCM,data:";
+    match rendered
+        .iter()
+        .find(|f| f.data.windows(MARK.len()).any(|w| w == MARK))
+    {
+        Some(f) => Err(DecryptError::CiphertextRendered {
+            file: f.path.clone(),
+            kind: options.kind.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether `file` is a SOPS file: a cheap look at the bytes first, so plain manifests are
+/// not parsed twice.
+pub fn is_encrypted(file: &SourceFile) -> bool {
+    let text = String::from_utf8_lossy(&file.data);
+    text.contains("sops") && text.contains("mac") && split(file).is_some()
+}
+
+/// Decrypts one SOPS file with `identities`; the result keeps the path.
+pub fn decrypt_file(
+    file: &SourceFile,
+    identities: &Identities,
+) -> Result<SourceFile, DecryptError> {
+    let (mut documents, meta) = parse(file)?;
+    let (recipient, key) = data_key(&file.path, &meta, identities)?;
+    let mut walk = Walk::new(&file.path, &recipient, &meta, &key);
+    for doc in &mut documents {
+        walk.document(doc)?;
+    }
+    walk.verify_mac()?;
+    Ok(SourceFile {
+        path: file.path.clone(),
+        data: emit(&documents),
+    })
+}
+
+/// The documents of a SOPS file without their `sops` mappings, and its metadata.
+fn parse(file: &SourceFile) -> Result<(Vec<Value>, Metadata), DecryptError> {
+    let (documents, sops) = split(file)
+        .ok_or_else(|| DecryptError::malformed(&file.path, "sops", "no top-level sops mapping"))?;
+    let meta = Metadata::read(&file.path, &sops)?;
+    Ok((documents, meta))
+}
+
+/// The documents and the `sops` mapping; `None` when the file is no SOPS file (or does not
+/// parse: then it is the manifest loader's to report). sops keeps the metadata in the first
+/// document (and a copy in every other one of a multi-document YAML file) and hashes all
+/// documents into one MAC.
+fn split(file: &SourceFile) -> Option<(Vec<Value>, Map<String, Value>)> {
+    let text = std::str::from_utf8(&file.data).ok()?;
+    let mut documents: Vec<Value> = if file.path.ends_with(".json") {
+        vec![serde_json::from_str(text).ok()?]
+    } else if file.path.ends_with(".yaml") || file.path.ends_with(".yml") {
+        serde_saphyr::from_multiple_with_options(text, crate::manifest::yaml_options()).ok()?
+    } else {
+        return None;
+    };
+    documents.retain(|d| !d.is_null());
+    let Some(Value::Object(sops)) = documents
+        .first_mut()
+        .and_then(Value::as_object_mut)
+        .and_then(|first| first.shift_remove("sops"))
+    else {
+        return None;
+    };
+    for doc in documents.iter_mut().skip(1) {
+        if let Some(map) = doc.as_object_mut() {
+            map.shift_remove("sops");
+        }
+    }
+    Some((documents, sops))
+}
+
+/// Opens the data key with the first age stanza an identity matches; returns its recipient.
+fn data_key(
+    file: &str,
+    meta: &Metadata,
+    identities: &Identities,
+) -> Result<(String, DataKey), DecryptError> {
+    for stanza in &meta.age {
+        let armored = age::armor::ArmoredReader::new(stanza.enc.as_bytes());
+        let Ok(decryptor) = age::Decryptor::new(armored) else {
+            return Err(DecryptError::malformed(
+                file,
+                "sops.age.enc",
+                "not an armored age file",
+            ));
+        };
+        let Ok(mut reader) = decryptor.decrypt(identities.iter()) else {
+            continue;
+        };
+        let mut bytes = Zeroizing::new(Vec::new());
+        if reader.read_to_end(&mut bytes).is_err() || bytes.len() != 32 {
+            return Err(DecryptError::malformed(
+                file,
+                "sops.age.enc",
+                "the data key is not 32 bytes",
+            ));
+        }
+        let mut key: DataKey = Zeroizing::new([0; 32]);
+        key.copy_from_slice(&bytes);
+        return Ok((stanza.recipient.clone(), key));
+    }
+    Err(DecryptError::NoMatchingKey {
+        file: file.to_owned(),
+        key_file: identities.origin().to_owned(),
+        recipients: meta.all_recipients(),
+    })
+}
+
+/// JSON text, documents separated by `---` (only YAML paths ever hold several).
+fn emit(documents: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, doc) in documents.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\n---\n");
+        }
+        // Writing a `Value` to memory cannot fail.
+        let _ = serde_json::to_writer(&mut out, doc);
+    }
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests;
