@@ -544,3 +544,6 @@ fn bad_render_fields_name_their_path() {
         "is not true or false",
     );
 }
+
+/// `helm.repoURL` and its companions.
+mod remote_chart;
