@@ -30,6 +30,9 @@ use support::k8s_bin;
 
 const USER: &str = "ci";
 const PASSWORD: &str = "pull-s3cret-7781";
+/// [`PASSWORD`] hashed with bcrypt (cost 4, so the registry checks it fast), for the
+/// registry's htpasswd file.
+const PASSWORD_BCRYPT: &str = "$2b$04$9tVjOhHSlAuzHBxoXP.wVuklgxt/kRGVJvgv6TPGV09pTfzxh5XcO";
 /// The version the fixture chart is published under (the fixture itself says 0.1.0).
 const VERSION: &str = "0.2.0";
 
@@ -229,14 +232,31 @@ fn a_version_the_repository_lacks_is_named_with_the_chart() {
 }
 
 #[test]
-fn a_chart_from_an_oci_registry_renders() {
+fn a_chart_from_an_oci_registry_with_basic_auth_renders() {
     let packages = Packages::build();
-    let registry = OciRegistry::start();
-    registry.push(&packages.shop, &packages.helm_home());
-    let mut remote = RemoteChart::new(&format!("{}/shop", registry.url()), None, VERSION).unwrap();
-    remote.plain_http = true;
-    let rendered = render(&renderer(), &values_tree(), "", &helm_options(remote)).unwrap();
+    let registry = OciRegistry::start(USER, PASSWORD_BCRYPT);
+    registry.push(&packages.shop, &packages.helm_home(), USER, PASSWORD);
+    let oci = |password: &str| {
+        let mut remote =
+            RemoteChart::new(&format!("{}/shop", registry.url()), None, VERSION).unwrap();
+        remote.plain_http = true;
+        remote.username = Some(USER.into());
+        remote.password_file = Some(secret_file(packages.dir.path(), "password", password));
+        helm_options(remote)
+    };
+    let rendered = render(&renderer(), &values_tree(), "", &oci(PASSWORD)).unwrap();
     assert_rendered_shop(&rendered);
+
+    let wrong = "wrong-oci-pw-0917";
+    let message = render(&renderer(), &values_tree(), "", &oci(wrong))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("refused the credentials"), "{message}");
+    assert!(
+        message.contains(&format!("{}/shop", registry.url())),
+        "{message}"
+    );
+    assert!(!message.contains(wrong), "{message}");
 }
 
 #[test]

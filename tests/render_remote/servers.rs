@@ -132,7 +132,7 @@ http {{
     )
 }
 
-/// distribution's registry with its storage in a temp dir; no auth (helm logs in nowhere).
+/// distribution's registry with its storage in a temp dir, behind basic auth (htpasswd).
 pub struct OciRegistry {
     registry: Child,
     port: u16,
@@ -140,14 +140,19 @@ pub struct OciRegistry {
 }
 
 impl OciRegistry {
-    pub fn start() -> Self {
+    /// `bcrypt` is the password's bcrypt hash: distribution's htpasswd takes no other, and
+    /// nothing on the machine is sure to make one, so the test carries it.
+    pub fn start(user: &str, bcrypt: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let port = free_port();
+        std::fs::write(d.join("htpasswd"), format!("{user}:{bcrypt}\n")).unwrap();
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
-            d.join("storage").display()
+             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: charts\n    \
+             path: {}\n",
+            d.join("storage").display(),
+            d.join("htpasswd").display()
         );
         std::fs::write(d.join("config.yml"), config).unwrap();
         let log = std::fs::File::create(d.join("registry.log")).unwrap();
@@ -172,13 +177,13 @@ impl OciRegistry {
         format!("oci://127.0.0.1:{}/charts", self.port)
     }
 
-    pub fn push(&self, package: &Path, helm_home: &Path) {
+    pub fn push(&self, package: &Path, helm_home: &Path, user: &str, password: &str) {
         run_ok(
             helm(helm_home)
                 .arg("push")
                 .arg(package)
                 .arg(self.url())
-                .arg("--plain-http"),
+                .args(["--plain-http", "--username", user, "--password", password]),
         );
     }
 }
