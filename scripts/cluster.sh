@@ -23,6 +23,8 @@ readonly HELM_VERSION=v3.22.0
 # Pinned in scripts/k8s-tools/kustomize/go.mod; v5.7.x is the newest line that builds with Go 1.26.
 readonly KUSTOMIZE_VERSION=v5.7.1
 readonly AGE_VERSION=v1.2.1
+# Pinned in scripts/k8s-tools/registry/go.mod.
+readonly REGISTRY_VERSION=v3.0.0
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
@@ -48,7 +50,7 @@ readonly UP_TIMEOUT="${ORDO_CLUSTER_TIMEOUT:-120}"
 
 # Start order; `down` stops in reverse.
 readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
-readonly ALL_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kustomize sops age-keygen)
+readonly ALL_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kustomize sops age-keygen registry)
 
 T0=$(date +%s.%N)
 
@@ -121,6 +123,10 @@ build_spec() {
     sops)
       echo "sops|github.com/getsops/sops/v3/cmd/sops|" ;;
     age-keygen) echo "age|filippo.io/age/cmd/age-keygen| -X main.Version=$AGE_VERSION" ;;
+    # The OCI registry (distribution v3) that tests/render_remote.rs pushes Helm charts to;
+    # its version is printed by `registry --version`, nothing renders with it.
+    registry)
+      echo "registry|github.com/distribution/distribution/v3/cmd/registry| -X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION" ;;
     *) die "unknown binary '$1' (known: ${ALL_BINARIES[*]})" ;;
   esac
 }

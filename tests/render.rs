@@ -292,6 +292,7 @@ fn shop_options() -> RenderOptions {
             values: Some(serde_json::json!({"greeting": "inline"})),
             kube_version: Some("v1.31.0".into()),
             api_versions: vec!["monitoring.coreos.com/v1".into()],
+            remote: None,
         },
         ..RenderOptions::default()
     }

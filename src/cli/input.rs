@@ -11,14 +11,19 @@ use crate::config::AppConfig;
 use crate::decrypt;
 use crate::manifest;
 use crate::plan::{self, Ordering, Plan};
-use crate::render::{self, HelmOptions, RenderOptions, RenderRequest, Renderer, SourceKind, Tools};
+use crate::render::{
+    self, HelmOptions, RemoteChart, RenderOptions, RenderRequest, Renderer, RepoKind, SourceKind,
+    Tools,
+};
 use crate::source::{self, RepoSpec, Selection, Snapshot};
 
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// A directory of manifests, or a git repository (URL, or a local path with --ref).
     /// Not needed with --config.
-    #[arg(required_unless_present = "config", default_value = "")]
+    /// Optional with --helm-repo: the chart then comes from the repository, and only values
+    /// files (--values) are read from here.
+    #[arg(required_unless_present_any = ["config", "helm_repo"], default_value = "")]
     pub source: String,
     /// The agent's config file: repository, ref, path, namespace, ordering, file globs and
     /// credentials come from the app named by --app (flags given as well are ignored).
@@ -57,6 +62,25 @@ pub struct InputArgs {
     /// later ones win.
     #[arg(long = "values", value_name = "FILE")]
     pub values: Vec<String>,
+    /// Pull the chart from this chart repository (https://…) or OCI registry (oci://…)
+    /// instead of reading it from the path; needs --chart-version.
+    #[arg(long, value_name = "URL")]
+    pub helm_repo: Option<String>,
+    /// The chart's name in --helm-repo (for oci://, optional: the URL's last element).
+    #[arg(long, value_name = "NAME", requires = "helm_repo")]
+    pub chart: Option<String>,
+    /// The chart's exact version (like 1.2.3; ranges are refused).
+    #[arg(long, value_name = "VERSION", requires = "helm_repo")]
+    pub chart_version: Option<String>,
+    /// User for --helm-repo (with --helm-password-file).
+    #[arg(long, value_name = "USER", requires = "helm_password_file")]
+    pub helm_username: Option<String>,
+    /// File holding the password or token for --helm-repo.
+    #[arg(long, value_name = "FILE", requires = "helm_username")]
+    pub helm_password_file: Option<PathBuf>,
+    /// Talk plain HTTP to an oci:// registry (a local or test registry).
+    #[arg(long, requires = "helm_repo")]
+    pub helm_plain_http: bool,
     /// Where git repositories are cached.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -103,7 +127,7 @@ pub fn load_for(
     args: &InputArgs,
     capabilities: impl FnOnce() -> Option<(String, Vec<String>)>,
 ) -> Result<Loaded, String> {
-    let (snapshot, location, mut options) = read_input(args).map_err(|e| e.to_string())?;
+    let (snapshot, location, mut options) = read_input(args)?;
     if options.kind == SourceKind::Helm
         && let Some((version, apis)) = capabilities()
     {
@@ -202,26 +226,69 @@ fn app_path(args: &InputArgs) -> String {
     }
 }
 
-fn render_options(args: &InputArgs) -> RenderOptions {
-    match &args.from_config {
-        Some(app) => app.render_options(),
-        None => RenderOptions {
-            kind: args.source_kind,
-            helm: HelmOptions {
-                release_name: args.release_name.clone().unwrap_or_default(),
-                value_files: args.values.clone(),
-                ..HelmOptions::default()
-            },
-            ..RenderOptions::default()
-        },
+fn render_options(args: &InputArgs) -> Result<RenderOptions, String> {
+    if let Some(app) = &args.from_config {
+        return Ok(app.render_options());
     }
+    let remote = remote_chart(args)?;
+    let kind = match (&remote, args.source_kind) {
+        (Some(_), SourceKind::Auto | SourceKind::Helm) => SourceKind::Helm,
+        (Some(_), other) => {
+            return Err(format!(
+                "--helm-repo pulls a Helm chart, and --source says {other}; leave --source \
+                 out or say helm"
+            ));
+        }
+        (None, kind) => kind,
+    };
+    Ok(RenderOptions {
+        kind,
+        helm: HelmOptions {
+            release_name: args.release_name.clone().unwrap_or_default(),
+            value_files: args.values.clone(),
+            remote,
+            ..HelmOptions::default()
+        },
+        ..RenderOptions::default()
+    })
+}
+
+/// The chart of --helm-repo, checked as the config file's `helm.repoURL` is.
+fn remote_chart(args: &InputArgs) -> Result<Option<RemoteChart>, String> {
+    let Some(url) = &args.helm_repo else {
+        return Ok(None);
+    };
+    let Some(version) = &args.chart_version else {
+        return Err(format!(
+            "--helm-repo {url} needs --chart-version: an exact version (like 1.2.3)"
+        ));
+    };
+    let mut remote = RemoteChart::new(url, args.chart.as_deref(), version)
+        .map_err(|e| format!("--helm-repo: {e}"))?;
+    remote.username = args.helm_username.clone();
+    remote.password_file = args.helm_password_file.clone();
+    remote.plain_http = args.helm_plain_http;
+    if remote.plain_http && remote.kind() != RepoKind::Oci {
+        return Err("--helm-plain-http only applies to an oci:// registry".to_owned());
+    }
+    Ok(Some(remote))
 }
 
 /// Reads what the source kind needs: the selected manifest files for a directory, the whole
 /// tree for kustomize and helm (a kustomization or chart may read any file of it). For `auto`,
 /// first only the marker files at the app path, then the rest from the same commit.
-fn read_input(args: &InputArgs) -> Result<(Snapshot, String, RenderOptions), source::SourceError> {
-    let mut options = render_options(args);
+fn read_input(args: &InputArgs) -> Result<(Snapshot, String, RenderOptions), String> {
+    let mut options = render_options(args)?;
+    if args.from_config.is_none() && args.source.is_empty() {
+        // A chart from --helm-repo with nothing from git or a directory: no values files.
+        let location = options
+            .helm
+            .remote
+            .as_ref()
+            .map(|r| r.location())
+            .unwrap_or_default();
+        return Ok((Snapshot::default(), location, options));
+    }
     let path = app_path(args);
     let directory = match &args.from_config {
         Some(app) => app.selection(),
@@ -239,7 +306,8 @@ fn read_input(args: &InputArgs) -> Result<(Snapshot, String, RenderOptions), sou
         let (snapshot, at) = read(args, selection, pinned)?;
         location = at;
         Ok(snapshot)
-    })?;
+    })
+    .map_err(|e: source::SourceError| e.to_string())?;
     Ok((snapshot, location, options))
 }
 

@@ -599,3 +599,5 @@ fn decryption_is_checked_field_by_field() {
         );
     }
 }
+/// `helm.repoURL` and its companions.
+mod remote_chart;

@@ -85,6 +85,14 @@ pub enum RenderError {
     Kustomization { file: String, message: String },
     #[error("{app}: {message}")]
     Input { app: String, message: String },
+    /// `helm pull` or `helm dependency build` failed. `message` names the chart, its version
+    /// and where it was looked for; a password never appears in it.
+    #[error("{app}: {tool}: {message}")]
+    Fetch {
+        tool: Tool,
+        app: String,
+        message: String,
+    },
     #[error("cannot prepare the {tool} render of {app} ({path}): {source}")]
     Io {
         tool: Tool,

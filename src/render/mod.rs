@@ -19,8 +19,10 @@ mod error;
 mod helm;
 mod inputs;
 mod kustomize;
+mod remote;
 mod sandbox;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use cache::{CAPACITY as CACHE_CAPACITY, key as cache_key};
 pub use error::{RenderError, Tool};
 pub use helm::split_output as split_helm_output;
+pub use remote::{RemoteChart, RepoKind, check_exact_version};
 
 use crate::source::{Selection, Snapshot, SourceFile};
 
@@ -139,6 +142,10 @@ pub fn read_source<E>(
     mut read: impl FnMut(&Selection, Option<String>) -> Result<Snapshot, E>,
 ) -> Result<Snapshot, E> {
     let mut pinned = None;
+    if options.kind == SourceKind::Auto && options.helm.remote.is_some() {
+        // A chart from a repository is Helm whatever the path holds (values files only).
+        options.kind = SourceKind::Helm;
+    }
     if options.kind == SourceKind::Auto {
         let found = read(&marker_selection(app_path), None)?;
         options.kind = detect(app_path, found.files.iter().map(|f| f.path.as_str()));
@@ -185,6 +192,9 @@ pub struct HelmOptions {
     pub kube_version: Option<String>,
     /// `--api-versions`, for `.Capabilities.APIVersions.Has`.
     pub api_versions: Vec<String>,
+    /// A chart pulled from a chart repository or an OCI registry instead of the app path;
+    /// the repository then only holds the values files.
+    pub remote: Option<RemoteChart>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -270,6 +280,32 @@ impl Tools {
     }
 }
 
+/// The repository files a render's result depends on: all of them for a chart or overlay in
+/// git (a kustomization or chart may read anywhere in it), only the values files for a remote
+/// chart, whose other inputs (repository, chart, exact version) are in the options. A commit
+/// touching other files then renders nothing new and pulls nothing. An exact version is
+/// taken as immutable, as Argo CD and Flux take it; a registry could re-push one, which only
+/// a digest pin would catch.
+fn keyed_files<'a>(request: &RenderRequest<'a>, tool: Tool) -> Cow<'a, [SourceFile]> {
+    let helm = &request.options.helm;
+    if helm.remote.is_none() || tool != Tool::Helm {
+        return Cow::Borrowed(request.files);
+    }
+    let wanted = |path: &str| {
+        helm.value_files
+            .iter()
+            .any(|v| v.trim_start_matches("./") == path)
+    };
+    Cow::Owned(
+        request
+            .files
+            .iter()
+            .filter(|f| wanted(&f.path))
+            .cloned()
+            .collect(),
+    )
+}
+
 /// Renders apps, remembering the last [`CACHE_CAPACITY`] renders. Shared by every app of an
 /// agent (it is `Sync`); renders of different apps may run at once.
 #[derive(Default)]
@@ -294,6 +330,7 @@ impl Renderer {
     pub fn render(&self, request: &RenderRequest) -> Result<Vec<SourceFile>, RenderError> {
         let files = request.files.iter().map(|f| f.path.as_str());
         let kind = match request.options.kind {
+            SourceKind::Auto if request.options.helm.remote.is_some() => SourceKind::Helm,
             SourceKind::Auto => detect(request.app_path, files),
             kind => kind,
         };
@@ -317,7 +354,7 @@ impl Renderer {
             ..*request
         };
         let key = cache::key(
-            request.files,
+            &keyed_files(request, tool),
             request.app_path,
             request.namespace,
             request.options,

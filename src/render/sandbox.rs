@@ -70,6 +70,14 @@ impl Sandbox {
         std::fs::create_dir_all(path).map_err(|e| self.io(path, e))
     }
 
+    /// A new directory at `rel` (relative to the sandbox root, outside `repo/`), for what a
+    /// tool downloads.
+    pub(super) fn dir(&self, rel: &str) -> Result<PathBuf, RenderError> {
+        let path = self.dir.path().join(rel);
+        self.create_dir(&path)?;
+        Ok(path)
+    }
+
     /// Writes `data` at `rel` (relative to the sandbox root, '/'-separated, already checked).
     pub(super) fn write(&self, rel: &str, data: &[u8]) -> Result<PathBuf, RenderError> {
         let path = self.dir.path().join(rel);

@@ -188,3 +188,48 @@ fn tools_read_the_whole_tree_and_directories_their_selection() {
         ]
     );
 }
+
+#[test]
+fn a_remote_chart_is_keyed_by_its_values_files_only() {
+    let file = |path: &str, data: &str| SourceFile {
+        path: path.into(),
+        data: data.as_bytes().to_vec(),
+    };
+    let tree = vec![
+        file("envs/prod.yaml", "replicas: 2\n"),
+        file("README.md", "x\n"),
+    ];
+    let mut options = RenderOptions {
+        kind: SourceKind::Helm,
+        ..RenderOptions::default()
+    };
+    options.helm.value_files = vec!["./envs/prod.yaml".into()];
+    let request = |files, options| RenderRequest {
+        files,
+        app_path: "",
+        namespace: "default",
+        options,
+    };
+    // A chart in git: every file counts, it may read any of them.
+    assert_eq!(keyed_files(&request(&tree, &options), Tool::Helm).len(), 2);
+    let mut remote = options.clone();
+    remote.helm.remote = Some(RemoteChart::new("https://c.test", Some("shop"), "1.0.0").unwrap());
+    let keyed = keyed_files(&request(&tree, &remote), Tool::Helm);
+    assert_eq!(keyed.len(), 1);
+    assert_eq!(keyed[0].path, "envs/prod.yaml");
+}
+
+#[test]
+fn a_remote_chart_makes_an_auto_app_helm_without_reading_markers() {
+    let mut options = RenderOptions::default();
+    options.helm.remote =
+        Some(RemoteChart::new("oci://r.test/charts/shop", None, "1.0.0").unwrap());
+    let mut reads = Vec::new();
+    let read = |selection: &Selection, pinned: Option<String>| {
+        reads.push((selection.include.clone(), pinned));
+        Ok::<_, std::convert::Infallible>(Snapshot::default())
+    };
+    read_source("envs", Selection::at("envs"), &mut options, read).unwrap();
+    assert_eq!(options.kind, SourceKind::Helm);
+    assert_eq!(reads, vec![(vec!["**".to_owned()], None)]);
+}

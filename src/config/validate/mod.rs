@@ -5,6 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod render;
+
+use render::{helm, kustomize};
+
 use super::node::{Entry, Node, Value};
 use super::suggest::suggest;
 use super::{
@@ -12,7 +16,7 @@ use super::{
     DEFAULT_TIMEOUT, MIN_INTERVAL, OnFailure, duration,
 };
 use crate::plan::Ordering;
-use crate::render::{HelmOptions, KustomizeOptions, SourceKind};
+use crate::render::SourceKind;
 use crate::source::Secret;
 
 mod decryption;
@@ -49,8 +53,6 @@ const APP_KEYS: &[&str] = &[
     "kustomize",
     "decryption",
 ];
-const HELM_KEYS: &[&str] = &["releaseName", "valueFiles", "values"];
-const KUSTOMIZE_KEYS: &[&str] = &["allowRemoteBases"];
 const CREDENTIAL_KEYS: &[&str] = &[
     "username",
     "passwordFile",
@@ -109,8 +111,14 @@ pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
 fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
     let name = f.required("name")?.dns_label()?;
     let source = f.one_of_or("source", &SourceKind::ALL)?;
+    let helm = helm(f, source, &name)?;
+    // A chart from a repository is Helm whatever the path in git holds (values files only).
+    let source = match (&helm.remote, source) {
+        (Some(_), SourceKind::Auto) => SourceKind::Helm,
+        _ => source,
+    };
     Ok(AppConfig {
-        helm: helm(f, source, &name)?,
+        helm,
         kustomize: kustomize(f, source)?,
         source,
         name,
@@ -141,90 +149,6 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
         },
         decryption: decryption::read(f)?,
     })
-}
-
-/// `helm:` of an app; refused when `source` says the app is no chart, since it would be
-/// silently ignored.
-fn helm(app: &Fields, source: SourceKind, name: &str) -> Result<HelmOptions, ConfigError> {
-    let Some(field) = app.get("helm") else {
-        return Ok(HelmOptions {
-            release_name: name.to_owned(),
-            ..HelmOptions::default()
-        });
-    };
-    if !matches!(source, SourceKind::Auto | SourceKind::Helm) {
-        return Err(field.fail(format!(
-            "is only read for a Helm app, and source is {source}"
-        )));
-    }
-    let f = Fields::open(app.file, field.node, field.path, HELM_KEYS, &[])?;
-    let release_name = match f.get("releaseName") {
-        Some(r) => r.release_name()?,
-        None => name.to_owned(),
-    };
-    let value_files = match f.get("valueFiles") {
-        Some(list) => list
-            .items()?
-            .iter()
-            .map(|item| item.repo_file())
-            .collect::<Result<_, _>>()?,
-        None => Vec::new(),
-    };
-    let values = match f.get("values") {
-        Some(v) if matches!(v.node.value, Value::Map(_)) => Some(json(v.node)),
-        Some(v) => return Err(v.fail(format!("expected a mapping, found {}", v.node.value.kind()))),
-        None => None,
-    };
-    Ok(HelmOptions {
-        release_name,
-        value_files,
-        values,
-        ..HelmOptions::default()
-    })
-}
-
-fn kustomize(app: &Fields, source: SourceKind) -> Result<KustomizeOptions, ConfigError> {
-    let Some(field) = app.get("kustomize") else {
-        return Ok(KustomizeOptions::default());
-    };
-    if !matches!(source, SourceKind::Auto | SourceKind::Kustomize) {
-        return Err(field.fail(format!(
-            "is only read for a Kustomize app, and source is {source}"
-        )));
-    }
-    let f = Fields::open(app.file, field.node, field.path, KUSTOMIZE_KEYS, &[])?;
-    Ok(KustomizeOptions {
-        allow_remote_bases: f.bool_or("allowRemoteBases", false)?,
-    })
-}
-
-/// Inline Helm values as JSON, which is what the render layer writes for `helm -f`.
-fn json(node: &Node) -> serde_json::Value {
-    use serde_json::Value as Json;
-    match &node.value {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Number(n) => n
-            .parse::<i64>()
-            .map(Json::from)
-            .or_else(|_| n.parse::<u64>().map(Json::from))
-            .ok()
-            .or_else(|| {
-                n.parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Json::Number)
-            })
-            .unwrap_or_else(|| Json::String(n.clone())),
-        Value::Str(s) => Json::String(s.clone()),
-        Value::Seq(items) => Json::Array(items.iter().map(json).collect()),
-        Value::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|e| (e.key.clone(), json(&e.value)))
-                .collect(),
-        ),
-    }
 }
 
 fn credentials(file: &str, node: &Node, path: String) -> Result<CredentialsConfig, ConfigError> {

@@ -1,9 +1,11 @@
-//! `helm template` of a chart in the repository, its output split per template.
-//!
-//! Left out in this slice: charts from a chart repository or an OCI registry, and
-//! `helm dependency build`; dependencies must be vendored under the chart's `charts/`.
+//! `helm template` of a chart, its output split per template. The chart is a directory of
+//! the repository, or pulled from a chart repository or an OCI registry into the render's
+//! sandbox first (see `pull`); either way it is then rendered the same way.
 
-use std::path::Path;
+mod pull;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use super::error::{RenderError, Tool};
 use super::sandbox::{Sandbox, run};
@@ -21,29 +23,35 @@ pub(super) fn render(
         app: app.clone(),
         message,
     };
-    let chart_file = if dir.is_empty() {
-        "Chart.yaml".to_owned()
-    } else {
-        format!("{dir}/Chart.yaml")
-    };
-    if !request.files.iter().any(|f| f.path == chart_file) {
-        return Err(input(format!(
-            "no {chart_file} in the repository; a Helm app's path must be a chart directory"
-        )));
+    if options.remote.is_none() {
+        let chart_file = if dir.is_empty() {
+            "Chart.yaml".to_owned()
+        } else {
+            format!("{dir}/Chart.yaml")
+        };
+        if !request.files.iter().any(|f| f.path == chart_file) {
+            return Err(input(format!(
+                "no {chart_file} in the repository; a Helm app's path must be a chart \
+                 directory, or set helm.repoURL for a chart from a repository"
+            )));
+        }
     }
-    let release = release_name(&options.release_name, &dir).map_err(input)?;
+    let named_after = options.remote.as_ref().map_or(dir.as_str(), |r| &r.chart);
+    let release = release_name(&options.release_name, named_after).map_err(input)?;
     let sandbox = Sandbox::new(Tool::Helm, &app)?;
     sandbox.extract(request.files)?;
-    let home = sandbox.home();
-    let mut command = sandbox.command(program);
-    command
-        .env("HELM_CACHE_HOME", home.join("helm/cache"))
-        .env("HELM_CONFIG_HOME", home.join("helm/config"))
-        .env("HELM_DATA_HOME", home.join("helm/data"))
-        .arg("template")
-        .arg(&release)
-        .arg(sandbox.repo().join(&dir))
-        .args(["--namespace", request.namespace, "--include-crds"]);
+    let limits = &request.options.limits;
+    let chart: PathBuf = match &options.remote {
+        Some(remote) => pull::pull(&sandbox, program, remote, &app, limits)?,
+        None => sandbox.repo().join(&dir),
+    };
+    pull::build_dependencies(&sandbox, program, &chart, &app, limits)?;
+    let mut command = command(&sandbox, program);
+    command.arg("template").arg(&release).arg(&chart).args([
+        "--namespace",
+        request.namespace,
+        "--include-crds",
+    ]);
     for file in &options.value_files {
         let rel = values_file(file, request.files).map_err(input)?;
         command.arg("-f").arg(sandbox.repo().join(rel));
@@ -60,11 +68,29 @@ pub(super) fn render(
     for api in &options.api_versions {
         command.args(["--api-versions", api]);
     }
-    let out = run(command, Tool::Helm, &app, &request.options.limits)?;
+    let out = run(command, Tool::Helm, &app, limits)?;
     Ok(split_output(&String::from_utf8_lossy(&out), &app))
 }
 
-/// The release name: the one given, else the chart directory's name. Checked to start with a
+/// helm in the sandbox, with every directory it reads or writes inside it: no repository
+/// list, registry login or cache of the host (or of another app's render) is ever seen.
+fn command(sandbox: &Sandbox, program: &Path) -> Command {
+    let helm = sandbox.home().join("helm");
+    let mut command = sandbox.command(program);
+    command
+        .env("HELM_CACHE_HOME", helm.join("cache"))
+        .env("HELM_CONFIG_HOME", helm.join("config"))
+        .env("HELM_DATA_HOME", helm.join("data"))
+        .env("HELM_REGISTRY_CONFIG", helm.join("config/registry.json"))
+        .env(
+            "HELM_REPOSITORY_CONFIG",
+            helm.join("config/repositories.yaml"),
+        )
+        .env("HELM_REPOSITORY_CACHE", helm.join("cache/repository"));
+    command
+}
+
+/// The release name: the one given, else the chart directory's (or remote chart's) name. Checked to start with a
 /// letter or digit so it can never be read as a flag.
 fn release_name(given: &str, dir: &str) -> Result<String, String> {
     let name = if given.is_empty() {

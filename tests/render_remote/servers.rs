@@ -1,0 +1,244 @@
+//! The two kinds of place a Helm chart is pulled from, started for one test and stopped on
+//! drop: a chart repository (nginx serving `index.yaml` and `.tgz` files, `/private/` behind
+//! basic auth, `/open/` without) and an OCI registry (distribution's `registry`, built by
+//! `scripts/cluster.sh build registry`). Both on a free loopback port, in a temp dir, no root.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::support::k8s_bin;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+const NGINX_HINT: &str = "run scripts/install-deps.sh (it installs nginx)";
+
+/// helm with every home in `home`, so tests never read or write the user's helm config.
+pub fn helm(home: &Path) -> Command {
+    let mut command = Command::new(k8s_bin("helm"));
+    command
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    command
+}
+
+/// Runs `command`, failing the test with its stderr.
+pub fn run_ok(command: &mut Command) -> String {
+    let out = command.output().expect("the command runs");
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A chart repository: `/private/` (user and password) and `/open/` (anyone) are
+/// directories of packaged charts with their `index.yaml`.
+pub struct ChartRepository {
+    nginx: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl ChartRepository {
+    pub fn start(user: &str, password: &str) -> Self {
+        let nginx_bin = find_program("nginx");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for sub in ["srv/private", "srv/open", "tmp"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        std::fs::write(
+            d.join("htpasswd"),
+            format!("{user}:{}\n", apr1_hash(password)),
+        )
+        .unwrap();
+        let port = free_port();
+        std::fs::write(d.join("nginx.conf"), nginx_conf(d, port)).unwrap();
+        let nginx = Command::new(&nginx_bin)
+            .arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .arg("-e")
+            .arg(d.join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start nginx: {e}; {NGINX_HINT}"));
+        let mut server = ChartRepository { nginx, port, dir };
+        let log = server.dir.path().join("error.log");
+        wait_for_port(&mut server.nginx, port, "nginx", &log);
+        server
+    }
+
+    /// `private` or `open`.
+    pub fn url(&self, area: &str) -> String {
+        format!("http://127.0.0.1:{}/{area}", self.port)
+    }
+
+    /// Copies the packages into the area and indexes it, as `helm repo index` does for a
+    /// real repository.
+    pub fn publish(&self, area: &str, packages: &[PathBuf], helm_home: &Path) {
+        let dest = self.dir.path().join("srv").join(area);
+        for package in packages {
+            std::fs::copy(package, dest.join(package.file_name().unwrap())).unwrap();
+        }
+        run_ok(helm(helm_home).args(["repo", "index"]).arg(&dest));
+    }
+}
+
+impl Drop for ChartRepository {
+    fn drop(&mut self) {
+        let _ = self.nginx.kill();
+        let _ = self.nginx.wait();
+    }
+}
+
+/// One nginx process (no master, no daemon), so it never switches user and dies with kill.
+fn nginx_conf(d: &Path, port: u16) -> String {
+    let d = d.display();
+    format!(
+        r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/tmp/body;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    proxy_temp_path {d}/tmp/proxy;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    types {{ application/x-yaml yaml; application/gzip tgz; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/srv;
+        location /private/ {{
+            auth_basic "charts";
+            auth_basic_user_file {d}/htpasswd;
+        }}
+        location /open/ {{ }}
+    }}
+}}
+"#
+    )
+}
+
+/// distribution's registry with its storage in a temp dir, behind basic auth (htpasswd).
+pub struct OciRegistry {
+    registry: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl OciRegistry {
+    /// `bcrypt` is the password's bcrypt hash: distribution's htpasswd takes no other, and
+    /// nothing on the machine is sure to make one, so the test carries it.
+    pub fn start(user: &str, bcrypt: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let port = free_port();
+        std::fs::write(d.join("htpasswd"), format!("{user}:{bcrypt}\n")).unwrap();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: charts\n    \
+             path: {}\n",
+            d.join("storage").display(),
+            d.join("htpasswd").display()
+        );
+        std::fs::write(d.join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(d.join("registry.log")).unwrap();
+        let mut registry = Command::new(k8s_bin("registry"))
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the registry starts");
+        wait_for_port(&mut registry, port, "registry", &d.join("registry.log"));
+        OciRegistry {
+            registry,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// `oci://127.0.0.1:PORT/charts`, where `push` puts charts.
+    pub fn url(&self) -> String {
+        format!("oci://127.0.0.1:{}/charts", self.port)
+    }
+
+    pub fn push(&self, package: &Path, helm_home: &Path, user: &str, password: &str) {
+        run_ok(
+            helm(helm_home)
+                .arg("push")
+                .arg(package)
+                .arg(self.url())
+                .args(["--plain-http", "--username", user, "--password", password]),
+        );
+    }
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        let _ = self.registry.kill();
+        let _ = self.registry.wait();
+    }
+}
+
+/// Polls until the server accepts connections (bounded), failing with its log if it exits.
+fn wait_for_port(child: &mut Child, port: u16, name: &str, log: &Path) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let log = || std::fs::read_to_string(log).unwrap_or_default();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited ({status}) before serving: {}", log());
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not serving on port {port} after {READY_TIMEOUT:?}: {}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// nginx lives in sbin, which is not on every user's PATH.
+fn find_program(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is not installed: {NGINX_HINT}"))
+}
+
+fn apr1_hash(password: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["passwd", "-apr1", password])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl: {e}; {NGINX_HINT}"));
+    assert!(out.status.success(), "openssl passwd failed");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A port the kernel just handed out; the server binds it right after we release it.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
