@@ -98,6 +98,13 @@ pub fn load_for(
     args: &InputArgs,
     capabilities: impl FnOnce() -> Option<(String, Vec<String>)>,
 ) -> Result<Loaded, String> {
+    if args.from_config.is_none() && source::has_password(&args.source) {
+        return Err(format!(
+            "{} carries a password: remove it from the URL and pass it with --password-file \
+             (and the user with --username), so it stays out of shell history and process lists",
+            source::without_user_info(&args.source)
+        ));
+    }
     let (snapshot, location, mut options) = read_input(args).map_err(|e| e.to_string())?;
     if options.kind == SourceKind::Helm
         && let Some((version, apis)) = capabilities()
@@ -244,7 +251,8 @@ fn read(
         if let Some(sha) = pinned {
             spec.reference = sha;
         }
-        return Ok((source::fetch(&spec, &cache, selection)?, app.repo.clone()));
+        let shown = source::without_user_info(&app.repo);
+        return Ok((source::fetch(&spec, &cache, selection)?, shown));
     }
     let local = Path::new(&args.source);
     if local.is_dir() && args.reference.is_none() {
@@ -263,7 +271,7 @@ fn read(
     let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     Ok((
         source::fetch(&spec, &cache, selection)?,
-        args.source.clone(),
+        source::without_user_info(&args.source),
     ))
 }
 
