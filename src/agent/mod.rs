@@ -5,6 +5,7 @@
 mod decide;
 mod drift;
 pub mod lease;
+mod persisted;
 mod progress;
 mod reconcile;
 mod revision;

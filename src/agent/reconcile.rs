@@ -182,6 +182,13 @@ impl App {
                     self.update(|s| s.persisted = persisted);
                     return;
                 }
+                Err(e) if e.is_unreadable() => {
+                    // Reading again gives the same: go on with the state in memory, the error
+                    // on the page until a sync stores a good state again.
+                    warn!(app = %self.config.name, error = %e, "stored state unreadable");
+                    self.update(|s| s.last_error = Some(e.to_string()));
+                    return;
+                }
                 Err(e) => {
                     warn!(app = %self.config.name, error = %e, "cannot read persisted state; retrying");
                     // Tried once: readiness must not hang on an app that cannot work (say, a
