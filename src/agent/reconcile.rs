@@ -34,6 +34,7 @@ pub(super) struct Io {
     /// Shared by every app: renders are cached by their inputs.
     pub renderer: Arc<Renderer>,
     pub capabilities: Arc<revision::CapabilitiesCache>,
+    pub hash_keys: Arc<super::hash_key::HashKeys>,
 }
 
 pub(super) struct App {
@@ -59,6 +60,7 @@ pub(super) struct App {
     pin_checked: Option<tokio::time::Instant>,
     /// What the cluster serves, for Helm's `.Capabilities` (shared by every app).
     capabilities: Arc<revision::CapabilitiesCache>,
+    hash_keys: Arc<super::hash_key::HashKeys>,
 }
 
 impl App {
@@ -88,6 +90,7 @@ impl App {
             known: None,
             pin_checked: None,
             capabilities: io.capabilities,
+            hash_keys: io.hash_keys,
         }
     }
 
@@ -370,12 +373,24 @@ impl App {
             .capabilities
             .get(&self.cluster, &self.config.name)
             .await;
+        // No key, no sync: see hash_key.rs for why there is no fallback.
+        let key = match self
+            .hash_keys
+            .get(&self.cluster, &self.config.namespace)
+            .await
+        {
+            Ok(key) => key,
+            Err(e) => {
+                self.update(|s| s.last_error = Some(e.to_string()));
+                return Ended::Failed;
+            }
+        };
         let revision = revision::load(
             spec,
             self.cache_dir.clone(),
             self.config.clone(),
             self.renderer.clone(),
-            capabilities,
+            (capabilities, key),
         )
         .await;
         self.metrics.git_fetch(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::cluster::Cluster;
 use crate::config::AppConfig;
 use crate::manifest;
-use crate::plan::{self, Plan};
+use crate::plan::{self, ConfigHashKey, Plan};
 use crate::render::{RenderRequest, Renderer};
 use crate::source::{self, RepoSpec, Snapshot, SourceError};
 
@@ -58,11 +58,13 @@ pub(super) async fn load(
     cache_dir: PathBuf,
     config: AppConfig,
     renderer: Arc<Renderer>,
-    capabilities: Capabilities,
+    (capabilities, key): (Capabilities, ConfigHashKey),
 ) -> Result<Revision, SourceError> {
-    tokio::task::spawn_blocking(move || read(&spec, &cache_dir, &config, &renderer, capabilities))
-        .await
-        .map_err(|e| SourceError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        read(&spec, &cache_dir, &config, &renderer, capabilities, &key)
+    })
+    .await
+    .map_err(|e| SourceError::Task(e.to_string()))?
 }
 
 fn read(
@@ -71,6 +73,7 @@ fn read(
     config: &AppConfig,
     renderer: &Renderer,
     capabilities: Capabilities,
+    key: &ConfigHashKey,
 ) -> Result<Revision, SourceError> {
     let mut options = config.render_options();
     if let Some((version, apis)) = capabilities {
@@ -98,6 +101,8 @@ fn read(
         })
         .map_err(|e| e.to_string())
         .and_then(|files| manifest::load(&files, &config.namespace).map_err(|e| e.to_string()))
-        .and_then(|objects| plan::build(objects, config.ordering).map_err(|e| e.to_string()));
+        .and_then(|objects| {
+            plan::build_keyed(objects, config.ordering, key).map_err(|e| e.to_string())
+        });
     Ok(Revision { snapshot, plan })
 }

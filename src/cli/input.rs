@@ -9,7 +9,7 @@ use super::default_cache_dir;
 use super::plan_output::PlanSource;
 use crate::config::AppConfig;
 use crate::manifest;
-use crate::plan::{self, Ordering, Plan};
+use crate::plan::{self, ConfigHashKey, Ordering, Plan};
 use crate::render::{self, HelmOptions, RenderOptions, RenderRequest, Renderer, SourceKind, Tools};
 use crate::source::{self, RepoSpec, Selection, Snapshot};
 
@@ -87,15 +87,17 @@ pub struct Loaded {
     pub revision: String,
 }
 
-/// Reads, loads and plans. Errors are one line for the user.
+/// Reads, loads and plans, with config hashes for display only (the public key: `ordo plan`
+/// has no cluster to read the install's key from). Errors are one line for the user.
 pub fn load(args: &InputArgs) -> Result<Loaded, String> {
-    load_for(args, || None)
+    load_for(args, &ConfigHashKey::display(), || None)
 }
 
 /// Like [`load`], rendering a Helm chart for the cluster `capabilities` describes (its version
 /// and API versions, for `.Capabilities`), as the agent does; asked only for Helm sources.
 pub fn load_for(
     args: &InputArgs,
+    key: &ConfigHashKey,
     capabilities: impl FnOnce() -> Option<(String, Vec<String>)>,
 ) -> Result<Loaded, String> {
     if args.from_config.is_none() && source::has_password(&args.source) {
@@ -136,7 +138,7 @@ pub fn load_for(
         OrderingArg::Tiers => Ordering::Tiers,
         OrderingArg::Graph => Ordering::Graph,
     };
-    let plan = plan::build(objects, ordering).map_err(|e| e.to_string())?;
+    let plan = plan::build_keyed(objects, ordering, key).map_err(|e| e.to_string())?;
     Ok(Loaded {
         plan,
         source: PlanSource {
