@@ -60,16 +60,28 @@ pub(super) async fn load(
     renderer: Arc<Renderer>,
     (capabilities, key): (Capabilities, ConfigHashKey),
 ) -> Result<Revision, SourceError> {
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        read(&spec, &cache_dir, &config, &renderer, capabilities, &key)
+        let git = Git {
+            spec: &spec,
+            cache_dir: &cache_dir,
+            runtime: &runtime,
+        };
+        read(&git, &config, &renderer, capabilities, &key)
     })
     .await
     .map_err(|e| SourceError::Task(e.to_string()))?
 }
 
+/// Where `read` fetches from, and the runtime its fetches are watched on.
+struct Git<'a> {
+    spec: &'a RepoSpec,
+    cache_dir: &'a std::path::Path,
+    runtime: &'a tokio::runtime::Handle,
+}
+
 fn read(
-    spec: &RepoSpec,
-    cache_dir: &std::path::Path,
+    git: &Git<'_>,
     config: &AppConfig,
     renderer: &Renderer,
     capabilities: Capabilities,
@@ -85,11 +97,17 @@ fn read(
         config.selection(),
         &mut options,
         |selection, pinned| {
-            let mut spec = spec.clone();
+            let mut spec = git.spec.clone();
             if let Some(sha) = pinned {
                 spec.reference = sha;
             }
-            source::fetch(&spec, cache_dir, selection)
+            // Through the async wrapper, whose watchdog gives up on a silent server; this
+            // blocking-pool thread may wait on it.
+            git.runtime.block_on(source::fetch_async(
+                spec,
+                git.cache_dir.to_path_buf(),
+                selection.clone(),
+            ))
         },
     )?;
     let plan = renderer
