@@ -286,3 +286,17 @@ fn diff_and_sync_with_a_config_name_the_app_or_list_the_choices() {
         "a source or --config is required"
     );
 }
+
+#[test]
+fn a_password_in_the_url_is_refused_without_being_shown() {
+    // Nothing listens there: the refusal must come before any network use.
+    let out = ordo(&["plan", "https://bot:s3cret@127.0.0.1:9/team/deploy.git"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--password-file"), "{stderr}");
+    assert!(
+        stderr.contains("https://127.0.0.1:9/team/deploy.git"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}

@@ -4,7 +4,9 @@
 
 mod decide;
 mod drift;
+pub mod hash_key;
 pub mod lease;
+mod persisted;
 mod progress;
 mod reconcile;
 mod revision;
@@ -105,6 +107,19 @@ impl Agent {
         metrics: Arc<Metrics>,
         leader: watch::Receiver<bool>,
     ) -> Agent {
+        Self::start_keyed(config, cluster, cache_dir, metrics, leader, None)
+    }
+
+    /// [`Agent::start`], reading the config-hash key from `key_namespace` (ordo's own), or
+    /// when None from each app's namespace.
+    pub fn start_keyed(
+        config: &Config,
+        cluster: Cluster,
+        cache_dir: PathBuf,
+        metrics: Arc<Metrics>,
+        leader: watch::Receiver<bool>,
+        key_namespace: Option<String>,
+    ) -> Agent {
         let (shutdown, stop) = watch::channel(false);
         let initial = if *leader.borrow() {
             Mode::Lead
@@ -120,6 +135,7 @@ impl Agent {
             cluster: cluster.clone(),
             cache_dir,
             metrics: metrics.clone(),
+            hash_keys: Arc::new(hash_key::HashKeys::new(key_namespace)),
         };
         let mut tasks = JoinSet::new();
         let mut apps = BTreeMap::new();
@@ -213,6 +229,7 @@ struct Shared {
     cluster: Cluster,
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
+    hash_keys: Arc<hash_key::HashKeys>,
 }
 
 fn spawn_app(
@@ -243,6 +260,7 @@ fn spawn_app(
             desired: desired_tx,
             renderer: shared.renderer.clone(),
             capabilities: shared.capabilities.clone(),
+            hash_keys: shared.hash_keys.clone(),
         },
         state_tx,
         command_rx,

@@ -34,6 +34,7 @@ pub(super) struct Io {
     /// Shared by every app: renders are cached by their inputs.
     pub renderer: Arc<Renderer>,
     pub capabilities: Arc<revision::CapabilitiesCache>,
+    pub hash_keys: Arc<super::hash_key::HashKeys>,
 }
 
 pub(super) struct App {
@@ -59,6 +60,7 @@ pub(super) struct App {
     pin_checked: Option<tokio::time::Instant>,
     /// What the cluster serves, for Helm's `.Capabilities` (shared by every app).
     capabilities: Arc<revision::CapabilitiesCache>,
+    hash_keys: Arc<super::hash_key::HashKeys>,
 }
 
 impl App {
@@ -88,6 +90,7 @@ impl App {
             known: None,
             pin_checked: None,
             capabilities: io.capabilities,
+            hash_keys: io.hash_keys,
         }
     }
 
@@ -180,6 +183,13 @@ impl App {
             match store::load(&self.cluster, &self.config.name, &self.config.namespace).await {
                 Ok(persisted) => {
                     self.update(|s| s.persisted = persisted);
+                    return;
+                }
+                Err(e) if e.is_unreadable() => {
+                    // Reading again gives the same: go on with the state in memory, the error
+                    // on the page until a sync stores a good state again.
+                    warn!(app = %self.config.name, error = %e, "stored state unreadable");
+                    self.update(|s| s.last_error = Some(e.to_string()));
                     return;
                 }
                 Err(e) => {
@@ -365,7 +375,7 @@ impl App {
                 return Ended::Rejected;
             }
             Err(e) => {
-                self.update(|s| s.last_error = Some(format!("source: {e}")));
+                self.update(|s| s.last_error = Some(e));
                 return Ended::Failed;
             }
         };
@@ -418,7 +428,13 @@ impl App {
         &mut self,
         reference: &str,
         target: &str,
-    ) -> Result<(CommitInfo, Result<Arc<Plan>, String>), source::SourceError> {
+    ) -> Result<(CommitInfo, Result<Arc<Plan>, String>), String> {
+        // No key, no sync: see hash_key.rs for why there is no fallback.
+        let key = self
+            .hash_keys
+            .get(&self.cluster, &self.config.namespace)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut spec = self.config.repo_spec();
         spec.reference = reference.to_owned();
         let asked = std::time::Instant::now();
@@ -428,12 +444,12 @@ impl App {
             .await;
         let config = self.config.clone();
         let renderer = self.renderer.clone();
-        let revision =
-            revision::load(spec, self.cache_dir.clone(), config, renderer, capabilities).await;
+        let cache_dir = self.cache_dir.clone();
+        let revision = revision::load(spec, cache_dir, config, renderer, (capabilities, key)).await;
         let seconds = asked.elapsed().as_secs_f64();
         self.metrics
             .git_fetch(&self.config.name, revision.is_ok(), seconds);
-        let revision = revision?;
+        let revision = revision.map_err(|e| format!("source: {e}"))?;
         let commit = revision
             .snapshot
             .commit

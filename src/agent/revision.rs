@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::config::AppConfig;
 use crate::decrypt;
 use crate::manifest;
-use crate::plan::{self, Plan};
+use crate::plan::{self, ConfigHashKey, Plan};
 use crate::render::{RenderRequest, Renderer, SourceKind};
 use crate::source::{self, RepoSpec, Snapshot, SourceError};
 
@@ -61,19 +61,34 @@ pub(super) async fn load(
     cache_dir: PathBuf,
     config: AppConfig,
     renderer: Arc<Renderer>,
-    capabilities: Capabilities,
+    (capabilities, key): (Capabilities, ConfigHashKey),
 ) -> Result<Revision, SourceError> {
-    tokio::task::spawn_blocking(move || read(&spec, &cache_dir, &config, &renderer, capabilities))
-        .await
-        .map_err(|e| SourceError::Task(e.to_string()))?
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let git = Git {
+            spec: &spec,
+            cache_dir: &cache_dir,
+            runtime: &runtime,
+        };
+        read(&git, &config, &renderer, capabilities, &key)
+    })
+    .await
+    .map_err(|e| SourceError::Task(e.to_string()))?
+}
+
+/// Where `read` fetches from, and the runtime its fetches are watched on.
+struct Git<'a> {
+    spec: &'a RepoSpec,
+    cache_dir: &'a std::path::Path,
+    runtime: &'a tokio::runtime::Handle,
 }
 
 fn read(
-    spec: &RepoSpec,
-    cache_dir: &std::path::Path,
+    git: &Git<'_>,
     config: &AppConfig,
     renderer: &Renderer,
     capabilities: Capabilities,
+    key: &ConfigHashKey,
 ) -> Result<Revision, SourceError> {
     let mut options = config.render_options();
     if let Some((version, apis)) = capabilities {
@@ -85,11 +100,17 @@ fn read(
         config.selection(),
         &mut options,
         |selection, pinned| {
-            let mut spec = spec.clone();
+            let mut spec = git.spec.clone();
             if let Some(sha) = pinned {
                 spec.reference = sha;
             }
-            source::fetch(&spec, cache_dir, selection)
+            // Through the async wrapper, whose watchdog gives up on a silent server; this
+            // blocking-pool thread may wait on it.
+            git.runtime.block_on(source::fetch_async(
+                spec,
+                git.cache_dir.to_path_buf(),
+                selection.clone(),
+            ))
         },
     )?;
     // A file that does not decrypt, or whose MAC does not match, is the commit's fault.
@@ -115,7 +136,9 @@ fn read(
         Ok(files)
     })
     .and_then(|files| manifest::load(&files, &config.namespace).map_err(|e| e.to_string()))
-    .and_then(|objects| plan::build(objects, config.ordering).map_err(|e| e.to_string()));
+    .and_then(|objects| {
+        plan::build_keyed(objects, config.ordering, key).map_err(|e| e.to_string())
+    });
     Ok(Revision {
         snapshot,
         plan,

@@ -86,9 +86,10 @@ pub struct Pin {
     pub manual: bool,
 }
 
-/// What survives a restart, stored next to the ApplySet parent.
+/// What survives a restart, stored next to the ApplySet parent. A field missing from what is
+/// stored (written by an older ordo) reads as empty.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Persisted {
     pub history: Vec<HistoryEntry>,
     pub last_healthy: Option<String>,

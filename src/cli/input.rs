@@ -10,7 +10,7 @@ use super::plan_output::PlanSource;
 use crate::config::AppConfig;
 use crate::decrypt;
 use crate::manifest;
-use crate::plan::{self, Ordering, Plan};
+use crate::plan::{self, ConfigHashKey, Ordering, Plan};
 use crate::render::{
     self, HelmOptions, RemoteChart, RenderOptions, RenderRequest, Renderer, RepoKind, SourceKind,
     Tools,
@@ -116,17 +116,26 @@ pub struct Loaded {
     pub revision: String,
 }
 
-/// Reads, loads and plans. Errors are one line for the user.
+/// Reads, loads and plans, with config hashes for display only (the public key: `ordo plan`
+/// has no cluster to read the install's key from). Errors are one line for the user.
 pub fn load(args: &InputArgs) -> Result<Loaded, String> {
-    load_for(args, || None)
+    load_for(args, &ConfigHashKey::display(), || None)
 }
 
 /// Like [`load`], rendering a Helm chart for the cluster `capabilities` describes (its version
 /// and API versions, for `.Capabilities`), as the agent does; asked only for Helm sources.
 pub fn load_for(
     args: &InputArgs,
+    key: &ConfigHashKey,
     capabilities: impl FnOnce() -> Option<(String, Vec<String>)>,
 ) -> Result<Loaded, String> {
+    if args.from_config.is_none() && source::has_password(&args.source) {
+        return Err(format!(
+            "{} carries a password: remove it from the URL and pass it with --password-file \
+             (and the user with --username), so it stays out of shell history and process lists",
+            source::without_user_info(&args.source)
+        ));
+    }
     let (snapshot, location, mut options) = read_input(args)?;
     if options.kind == SourceKind::Helm
         && let Some((version, apis)) = capabilities()
@@ -165,7 +174,7 @@ pub fn load_for(
         OrderingArg::Tiers => Ordering::Tiers,
         OrderingArg::Graph => Ordering::Graph,
     };
-    let plan = plan::build(objects, ordering).map_err(|e| e.to_string())?;
+    let plan = plan::build_keyed(objects, ordering, key).map_err(|e| e.to_string())?;
     Ok(Loaded {
         plan,
         source: PlanSource {
@@ -324,7 +333,8 @@ fn read(
         if let Some(sha) = pinned {
             spec.reference = sha;
         }
-        return Ok((source::fetch(&spec, &cache, selection)?, app.repo.clone()));
+        let shown = source::without_user_info(&app.repo);
+        return Ok((source::fetch(&spec, &cache, selection)?, shown));
     }
     let local = Path::new(&args.source);
     if local.is_dir() && args.reference.is_none() {
@@ -343,7 +353,7 @@ fn read(
     let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     Ok((
         source::fetch(&spec, &cache, selection)?,
-        args.source.clone(),
+        source::without_user_info(&args.source),
     ))
 }
 

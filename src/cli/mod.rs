@@ -58,6 +58,16 @@ pub enum Command {
 pub const EXIT_BAD_INPUT: u8 = 2;
 
 pub fn run(cli: Cli) -> ExitCode {
+    // Before any thread or git operation: libgit2's socket timeouts are process-wide.
+    match crate::source::git_timeout_from_env() {
+        Ok(timeout) => {
+            crate::source::init_network_timeouts(timeout);
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
     match cli.command {
         Command::Plan(args) => plan::run(*args),
         Command::Diff(args) => sync::run_diff(*args),

@@ -55,6 +55,8 @@ struct JsonStep<'a> {
     tier: Tier,
     tier_reason: &'a TierReason,
     wave: i64,
+    /// Keyed with the public display key (no cluster, no install key): it shows which
+    /// workloads read config, and differs from the value a sync writes.
     config_hash: Option<&'a str>,
     file: &'a str,
     document: usize,

@@ -219,6 +219,17 @@ fn election(args: &RunArgs) -> Result<Option<lease::Election>, String> {
     }))
 }
 
+/// ordo's own namespace, where the config-hash key Secret lives: the Lease's, else
+/// POD_NAMESPACE, else the service account's. None outside a pod: each app's namespace then.
+fn own_namespace(args: &RunArgs) -> Option<String> {
+    args.lease_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .or_else(|| std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok())
+        .map(|ns| ns.trim().to_owned())
+        .filter(|ns| !ns.is_empty())
+}
+
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /// A token or secret from its file, trimmed; an empty file is an error, not "no secret".
@@ -359,12 +370,13 @@ async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>)
         &metrics,
         advertise_url(&args, ready.bound),
     );
-    let agent = Agent::start(
+    let agent = Agent::start_keyed(
         &config,
         ready.cluster,
         cache,
         metrics.clone(),
         leadership.leader.clone(),
+        own_namespace(&args),
     );
     let state = ServerState {
         apps: Arc::new(agent.apps.clone()),

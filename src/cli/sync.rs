@@ -51,6 +51,11 @@ pub struct ClusterArgs {
     /// Take ownership of existing objects ordo did not create.
     #[arg(long)]
     pub adopt: bool,
+    /// Namespace of the Secret ordo-config-hash-key (the key of ordo.dev/config-hash, created
+    /// there if absent): give the agent's namespace, so ordo sync and the agent stamp the same
+    /// hashes (default: the app's --namespace).
+    #[arg(long, value_name = "NS", env = "ORDO_NAMESPACE")]
+    pub key_namespace: Option<String>,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -132,7 +137,11 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
         Ok(c) => c,
         Err(message) => return error(&message),
     };
-    let loaded = match input::load_for(&args.input, || rt.block_on(capabilities(&cluster))) {
+    let key = match rt.block_on(hash_key(&cluster, &args.cluster, &args.input)) {
+        Ok(key) => key,
+        Err(message) => return error(&message),
+    };
+    let loaded = match input::load_for(&args.input, &key, || rt.block_on(capabilities(&cluster))) {
         Ok(l) => l,
         Err(message) => return error(&message),
     };
@@ -190,7 +199,11 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
         Ok(c) => c,
         Err(message) => return error(&message),
     };
-    let loaded = match input::load_for(&args.input, || rt.block_on(capabilities(&cluster))) {
+    let key = match rt.block_on(hash_key(&cluster, &args.cluster, &args.input)) {
+        Ok(key) => key,
+        Err(message) => return error(&message),
+    };
+    let loaded = match input::load_for(&args.input, &key, || rt.block_on(capabilities(&cluster))) {
         Ok(l) => l,
         Err(message) => return error(&message),
     };
@@ -225,6 +238,19 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The config-hash key of `--key-namespace`, else of the app's namespace. No key, no sync:
+/// see `agent/hash_key.rs`.
+async fn hash_key(
+    cluster: &Cluster,
+    args: &ClusterArgs,
+    input: &InputArgs,
+) -> Result<crate::plan::ConfigHashKey, String> {
+    let namespace = args.key_namespace.as_deref().unwrap_or(&input.namespace);
+    crate::agent::hash_key::load_or_create(cluster, namespace)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The runtime and a client for the cluster of `--kubeconfig` (no request is made yet).

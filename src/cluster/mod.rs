@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use kube::api::{
-    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
-    ValidationDirective,
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    PropagationPolicy, ValidationDirective,
 };
 use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -366,6 +366,31 @@ impl Cluster {
                 Some(token) => params = params.continue_token(&token),
                 None => return Ok(out),
             }
+        }
+    }
+
+    /// Creates an object unless one of its name exists: Ok(false) then, and the existing one is
+    /// left as it is. A POST, since a server-side apply cannot refuse to overwrite. Not behind
+    /// the write fence: it never changes what exists, so any replica may create what all of
+    /// them then read (the config-hash key).
+    pub async fn create(&self, resource: &Resource, object: &Value) -> Result<bool, ClusterError> {
+        let (namespace, name) = identity(object);
+        let verb = "create";
+        let object_of = |e| map_error(verb, &describe(resource, namespace, name), e);
+        let typed: DynamicObject =
+            serde_json::from_value(object.clone()).map_err(|e| ClusterError::Transport {
+                verb,
+                object: describe(resource, namespace, name),
+                message: format!("not an object: {e}"),
+            })?;
+        match self
+            .api(resource, namespace)
+            .create(&PostParams::default(), &typed)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            Err(e) => Err(object_of(e)),
         }
     }
 

@@ -290,6 +290,27 @@ fn bad_app_fields_name_their_path() {
 }
 
 #[test]
+fn repo_urls_with_a_password_are_refused_without_showing_it() {
+    let text = MINIMAL.replace(
+        "https://git.example.org/team/deploy.git",
+        "https://bot:s3cret@git.example.org/team/deploy.git",
+    );
+    invalid(&text, "apps[0].repo", "credentials.passwordFile");
+    let Err(e) = parse(&text, "test.yaml") else {
+        panic!("accepted a password in the URL");
+    };
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+    for allowed in [
+        "https://bot@git.example.org/team/deploy.git",
+        "ssh://git@git.example.org/team/deploy.git",
+        "git@git.example.org:team/deploy.git",
+    ] {
+        let config = parse_ok(&MINIMAL.replace("https://git.example.org/team/deploy.git", allowed));
+        assert_eq!(config.apps[0].repo, allowed);
+    }
+}
+
+#[test]
 fn credentials_take_secrets_only_by_reference() {
     let cases = [
         (

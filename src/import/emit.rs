@@ -42,7 +42,9 @@ fn write_app(out: &mut String, app: &App) {
     out.push_str(&format!("  # from {}\n", one_line(&app.origin)));
     out.push_str(&format!("  - name: {}\n", scalar(&app.name)));
     let mut line = |key: &str, value: String| out.push_str(&format!("    {key}: {value}\n"));
-    line("repo", scalar(&app.repo));
+    // A password in an imported URL would land in the config (often in git) and be refused
+    // at load: written without user info, with the credentials block as the way to give it.
+    line("repo", scalar(&crate::source::without_user_info(&app.repo)));
     if let Some(reference) = &app.reference {
         line("ref", scalar(reference));
     }

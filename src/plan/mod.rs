@@ -25,7 +25,7 @@ pub use edge::{Edge, Rule};
 pub use error::PlanError;
 pub use explicit::{DEPENDS_ON_ANNOTATION, SYNC_WAVE_ANNOTATION};
 pub use graph::{Graph, Node};
-pub use hash::CONFIG_HASH_ANNOTATION;
+pub use hash::{CONFIG_HASH_ANNOTATION, ConfigHashKey};
 pub use hook::{DeletePolicy, Hook, HookPhase};
 pub use tier::{TIER_ANNOTATION, Tier, TierReason, TierRule};
 pub use workload::pod_template_pointer;
@@ -104,8 +104,19 @@ impl Plan {
     }
 }
 
-/// Classifies, infers edges, orders. Errors name the object and what to change.
+/// [`build_keyed`] with the public display key for config hashes: for plans that are shown or
+/// compared by identity only (`ordo plan`, pruning), never for what a sync writes.
 pub fn build(objects: Vec<Object>, ordering: Ordering) -> Result<Plan, PlanError> {
+    build_keyed(objects, ordering, &ConfigHashKey::display())
+}
+
+/// Classifies, infers edges, orders, and stamps config hashes keyed with `key`. Errors name
+/// the object and what to change.
+pub fn build_keyed(
+    objects: Vec<Object>,
+    ordering: Ordering,
+    key: &ConfigHashKey,
+) -> Result<Plan, PlanError> {
     let index = workload::WorkloadIndex::new(&objects);
     let lookup = refs::Lookup::new(&objects);
     let services = discovery::ServiceNames::new(&objects);
@@ -150,7 +161,7 @@ pub fn build(objects: Vec<Object>, ordering: Ordering) -> Result<Plan, PlanError
     let ordered = graph::order(&objects, &stages, edges, ordering)?;
     let hashes: Vec<Option<String>> = objects
         .iter()
-        .map(|o| hash::config_hash(o, &lookup, &objects))
+        .map(|o| hash::config_hash(o, &lookup, &objects, key))
         .collect();
     let mut steps = vec![0; objects.len()];
     for (pos, &i) in ordered.order.iter().enumerate() {

@@ -85,6 +85,22 @@ pub enum SourceError {
         source: git2::Error,
     },
 
+    #[error(
+        "git server did not answer within {after} ({action} of {url}): check that the server \
+         is reachable from here, or raise ORDO_GIT_TIMEOUT if it is only slow"
+    )]
+    Timeout {
+        url: String,
+        action: &'static str,
+        after: String,
+    },
+
+    #[error(
+        "another fetch of {url} has held its cache for {after}: gave up waiting; the next \
+         reconcile tries again"
+    )]
+    CacheBusy { url: String, after: String },
+
     #[error("source task failed: {0}")]
     Task(String),
 }

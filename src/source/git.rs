@@ -6,14 +6,18 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
-use git2::{AutotagOption, Direction, FetchOptions, FetchPrune, Oid, Remote, Repository};
+use git2::{
+    AutotagOption, Direction, ErrorCode, FetchOptions, FetchPrune, Oid, Remote, Repository,
+};
 use sha2::{Digest, Sha256};
 
 use super::credentials::{Auth, Credentials};
 use super::git_tree::snapshot;
 use super::remote_url::{RemoteUrl, Transport};
+use super::timeout::{Activity, Watch, git_timeout, init_network_timeouts, seconds};
 use super::{Selection, Snapshot, SourceError};
 
 /// libgit2's GIT_FETCH_DEPTH_UNSHALLOW: fetch the history a shallow cache is missing.
@@ -30,6 +34,9 @@ pub struct RepoSpec {
     /// the remote's default branch.
     pub reference: String,
     pub credentials: Credentials,
+    /// How long the server may stay silent (and another fetch may hold the cache) before the
+    /// operation fails: `ORDO_GIT_TIMEOUT`, else 30 s.
+    pub timeout: Duration,
 }
 
 impl RepoSpec {
@@ -38,6 +45,7 @@ impl RepoSpec {
             url: url.into(),
             reference: reference.into(),
             credentials: Credentials::default(),
+            timeout: git_timeout(),
         }
     }
 }
@@ -49,6 +57,7 @@ pub fn remote_head(spec: &RepoSpec) -> Result<String, SourceError> {
     if let Some(sha) = full_sha(&spec.reference) {
         return Ok(sha.to_string());
     }
+    init_network_timeouts(spec.timeout);
     let auth = Auth::new(&url, &spec.credentials)?;
     let found = resolve_ref(&list_remote(&url, &auth)?, &spec.reference)
         .ok_or_else(|| ref_not_found(&url, spec))?;
@@ -58,15 +67,52 @@ pub fn remote_head(spec: &RepoSpec) -> Result<String, SourceError> {
 /// Fetches `spec` into the cache under `cache_dir` and reads the files `sel` selects from the
 /// commit's tree.
 pub fn fetch(spec: &RepoSpec, cache_dir: &Path, sel: &Selection) -> Result<Snapshot, SourceError> {
+    fetch_watched(spec, cache_dir, sel, &Activity::new())
+}
+
+/// [`fetch`], telling `activity` whenever the server sends something.
+///
+/// The ref is resolved (one network round trip) before the cache lock is taken; the lock is
+/// held only while writing into the cache, and waited for at most `spec.timeout`, so a silent
+/// server delays other apps of the same repository by at most that, and those of other
+/// repositories not at all.
+fn fetch_watched(
+    spec: &RepoSpec,
+    cache_dir: &Path,
+    sel: &Selection,
+    activity: &Activity,
+) -> Result<Snapshot, SourceError> {
     let url = RemoteUrl::parse(&spec.url)?;
+    init_network_timeouts(spec.timeout);
     let dir = cache_path(cache_dir, &spec.url);
+    let wanted = match full_sha(&spec.reference) {
+        Some(sha) => Wanted::Commit(sha),
+        None => {
+            let auth = Auth::new(&url, &spec.credentials)?;
+            let found = resolve_ref(&list_remote(&url, &auth)?, &spec.reference)
+                .ok_or_else(|| ref_not_found(&url, spec))?;
+            activity.touch();
+            Wanted::Ref(found)
+        }
+    };
     let lock = cache_lock(&dir);
-    // A poisoned lock only means another fetch panicked; the repository itself is still valid.
-    let _held = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _held = lock
+        .acquire(spec.timeout)
+        .ok_or_else(|| SourceError::CacheBusy {
+            url: url.redacted.clone(),
+            after: seconds(spec.timeout),
+        })?;
+    activity.touch();
     let repo = open_cache(&dir)?;
-    let oid = match full_sha(&spec.reference) {
-        Some(sha) => fetch_commit(&repo, &url, spec, sha)?,
-        None => fetch_ref(&repo, &url, spec)?,
+    let fetch = Fetch {
+        repo: &repo,
+        url: &url,
+        spec,
+        activity,
+    };
+    let oid = match wanted {
+        Wanted::Commit(sha) => fetch.commit(sha)?,
+        Wanted::Ref(found) => fetch.resolved(found)?,
     };
     let commit = repo.find_commit(oid).map_err(|source| SourceError::Cache {
         path: dir.clone(),
@@ -75,22 +121,34 @@ pub fn fetch(spec: &RepoSpec, cache_dir: &Path, sel: &Selection) -> Result<Snaps
     snapshot(&repo, &commit, sel)
 }
 
-/// [`remote_head`] on tokio's blocking pool (libgit2 blocks on the network).
-pub async fn remote_head_async(spec: RepoSpec) -> Result<String, SourceError> {
-    tokio::task::spawn_blocking(move || remote_head(&spec))
-        .await
-        .map_err(|e| SourceError::Task(e.to_string()))?
+/// What to fetch: a commit by id, or a ref already resolved on the remote.
+enum Wanted<'a> {
+    Commit(&'a str),
+    Ref(Resolved),
 }
 
-/// [`fetch`] on tokio's blocking pool.
+/// [`remote_head`] on tokio's blocking pool (libgit2 blocks on the network), given up after
+/// `spec.timeout` without an answer.
+pub async fn remote_head_async(spec: RepoSpec) -> Result<String, SourceError> {
+    let watch = Watch::new(&spec, "ls-remote");
+    watch
+        .run(Activity::new(), move |_| remote_head(&spec))
+        .await
+}
+
+/// [`fetch`] on tokio's blocking pool, given up after `spec.timeout` in which the server sent
+/// nothing (a large repository that keeps sending is not cut short).
 pub async fn fetch_async(
     spec: RepoSpec,
     cache_dir: PathBuf,
     sel: Selection,
 ) -> Result<Snapshot, SourceError> {
-    tokio::task::spawn_blocking(move || fetch(&spec, &cache_dir, &sel))
+    let watch = Watch::new(&spec, "fetch");
+    watch
+        .run(Activity::new(), move |activity| {
+            fetch_watched(&spec, &cache_dir, &sel, &activity)
+        })
         .await
-        .map_err(|e| SourceError::Task(e.to_string()))?
 }
 
 /// Where the cache of `url` lives. Keyed by the URL without its password, so rotating a
@@ -104,15 +162,48 @@ pub fn cache_path(cache_dir: &Path, url: &str) -> PathBuf {
     cache_dir.join("repos").join(hex)
 }
 
-/// One lock per cache repository in this process: two apps on the same repo must not fetch into
-/// it at once (libgit2 would fail on the ref lock files).
-fn cache_lock(dir: &Path) -> Arc<Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+/// One lock per cache repository in this process: two apps on the same repo must not write
+/// into it at once (libgit2 would fail on the ref lock files). Waiting for it is bounded, so a
+/// writer stuck on a silent server makes the others fail instead of hang.
+fn cache_lock(dir: &Path) -> Arc<CacheLock> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<CacheLock>>>> = OnceLock::new();
     let mut locks = LOCKS
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     locks.entry(dir.to_path_buf()).or_default().clone()
+}
+
+#[derive(Debug, Default)]
+struct CacheLock {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+impl CacheLock {
+    /// The lock, or None when another writer still holds it after `within`.
+    fn acquire(&self, within: Duration) -> Option<CacheGuard<'_>> {
+        // A poisoned lock only means another fetch panicked; the repository is still valid.
+        let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut busy, _) = self
+            .freed
+            .wait_timeout_while(busy, within, |busy| *busy)
+            .unwrap_or_else(|p| p.into_inner());
+        if *busy {
+            return None;
+        }
+        *busy = true;
+        Some(CacheGuard(self))
+    }
+}
+
+struct CacheGuard<'a>(&'a CacheLock);
+
+impl Drop for CacheGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.freed.notify_one();
+    }
 }
 
 /// Opens the cache, creating it on first use. The cache holds nothing that cannot be fetched
@@ -160,7 +251,7 @@ fn list_remote(url: &RemoteUrl, auth: &Auth) -> Result<Vec<Advertised>, SourceEr
     let mut remote = Remote::create_detached(url.raw.as_str()).map_err(git_err)?;
     let conn = remote
         .connect_auth(Direction::Fetch, Some(auth.callbacks()), None)
-        .map_err(|e| auth.explain(e, "ls-remote"))?;
+        .map_err(|e| network_error(url, auth, e, "ls-remote"))?;
     let heads = conn.list().map_err(git_err)?;
     Ok(heads
         .iter()
@@ -170,6 +261,24 @@ fn list_remote(url: &RemoteUrl, auth: &Auth) -> Result<Vec<Advertised>, SourceEr
             symref: h.symref_target().map(str::to_string),
         })
         .collect())
+}
+
+/// A libgit2 socket timeout becomes the timeout error (it names the bound and what to do);
+/// anything else is explained by what the credential callbacks saw.
+fn network_error(
+    url: &RemoteUrl,
+    auth: &Auth,
+    err: git2::Error,
+    action: &'static str,
+) -> SourceError {
+    if err.code() == ErrorCode::Timeout {
+        return SourceError::Timeout {
+            url: url.redacted.clone(),
+            action,
+            after: seconds(init_network_timeouts(git_timeout())),
+        };
+    }
+    auth.explain(err, action)
 }
 
 /// Branches win over tags of the same name, as in git's own ref lookup order.
@@ -204,73 +313,126 @@ fn local_ref(remote_ref: &str) -> String {
     )
 }
 
-fn fetch_ref(repo: &Repository, url: &RemoteUrl, spec: &RepoSpec) -> Result<Oid, SourceError> {
-    let auth = Auth::new(url, &spec.credentials)?;
-    let found = resolve_ref(&list_remote(url, &auth)?, &spec.reference)
-        .ok_or_else(|| ref_not_found(url, spec))?;
-    let local = local_ref(&found.name);
-    if repo.find_commit(found.commit).is_ok() {
-        // Already fetched (a revert, or another branch at the same commit): no download.
-        pin(repo, &local, found.commit)?;
-        return Ok(found.commit);
-    }
-    download(
-        repo,
-        url,
-        &auth,
-        &[format!("+{}:{local}", found.name)],
-        Depth::Shallow,
-    )?;
-    repo.find_reference(&local)
-        .and_then(|r| r.peel_to_commit())
-        .map(|c| c.id())
-        // The ref vanished between the listing and the fetch.
-        .map_err(|_| ref_not_found(url, spec))
+/// One fetch into the cache, with the cache lock held.
+struct Fetch<'a> {
+    repo: &'a Repository,
+    url: &'a RemoteUrl,
+    spec: &'a RepoSpec,
+    activity: &'a Activity,
 }
 
-fn fetch_commit(
-    repo: &Repository,
-    url: &RemoteUrl,
-    spec: &RepoSpec,
-    sha: &str,
-) -> Result<Oid, SourceError> {
-    let oid = Oid::from_str(sha).map_err(|_| ref_not_found(url, spec))?;
-    let pinned = format!("refs/ordo/commits/{sha}");
-    if repo.find_commit(oid).is_ok() {
-        pin(repo, &pinned, oid)?;
-        return Ok(oid);
+impl Fetch<'_> {
+    /// The commit a ref resolved to, downloaded unless the cache has it already.
+    fn resolved(&self, found: Resolved) -> Result<Oid, SourceError> {
+        let (repo, url) = (self.repo, self.url);
+        let local = local_ref(&found.name);
+        if repo.find_commit(found.commit).is_ok() {
+            // Already fetched (a revert, or another branch at the same commit): no download.
+            pin(repo, &local, found.commit)?;
+            return Ok(found.commit);
+        }
+        let auth = Auth::new(url, &self.spec.credentials)?;
+        self.download(&auth, &[format!("+{}:{local}", found.name)], Depth::Shallow)?;
+        repo.find_reference(&local)
+            .and_then(|r| r.peel_to_commit())
+            .map(|c| c.id())
+            // The ref vanished between the listing and the fetch.
+            .map_err(|_| ref_not_found(url, self.spec))
     }
-    let auth = Auth::new(url, &spec.credentials)?;
-    // Servers that allow fetching a reachable commit by id (GitHub, GitLab) send just that one.
-    if url.transport != Transport::Local {
-        match download(
-            repo,
-            url,
-            &auth,
-            &[format!("+{sha}:{pinned}")],
-            Depth::Shallow,
-        ) {
-            Ok(()) if repo.find_commit(oid).is_ok() => return Ok(oid),
-            Err(e) if Auth::is_fatal(&e) => return Err(e),
-            _ => {}
+
+    fn commit(&self, sha: &str) -> Result<Oid, SourceError> {
+        let (repo, url) = (self.repo, self.url);
+        let oid = Oid::from_str(sha).map_err(|_| ref_not_found(url, self.spec))?;
+        let pinned = format!("refs/ordo/commits/{sha}");
+        if repo.find_commit(oid).is_ok() {
+            pin(repo, &pinned, oid)?;
+            return Ok(oid);
+        }
+        let auth = Auth::new(url, &self.spec.credentials)?;
+        // Servers that allow fetching a reachable commit by id (GitHub, GitLab) send just that
+        // one.
+        if url.transport != Transport::Local {
+            match self.download(&auth, &[format!("+{sha}:{pinned}")], Depth::Shallow) {
+                Ok(()) if repo.find_commit(oid).is_ok() => return Ok(oid),
+                Err(e) if Auth::is_fatal(&e) || matches!(e, SourceError::Timeout { .. }) => {
+                    return Err(e);
+                }
+                _ => {}
+            }
+        }
+        // Others (plain `git http-backend`, the local transport) only serve advertised refs:
+        // take every branch and tag with full history and look for the commit there.
+        let all = [
+            "+refs/heads/*:refs/ordo/heads/*",
+            "+refs/tags/*:refs/ordo/tags/*",
+        ]
+        .map(String::from);
+        self.download(&auth, &all, Depth::Full)?;
+        if repo.find_commit(oid).is_err() {
+            return Err(SourceError::CommitNotFound {
+                url: url.redacted.clone(),
+                sha: sha.to_string(),
+            });
+        }
+        pin(repo, &pinned, oid)?;
+        Ok(oid)
+    }
+
+    fn download(&self, auth: &Auth, refspecs: &[String], depth: Depth) -> Result<(), SourceError> {
+        let depth = match depth {
+            // libgit2's local transport refuses any depth; a local clone is cheap anyway.
+            Depth::Shallow if self.url.transport == Transport::Local => 0,
+            Depth::Shallow => 1,
+            Depth::Full if self.repo.is_shallow() => DEPTH_UNSHALLOW,
+            Depth::Full => 0,
+        };
+        let result = self.download_once(auth, refspecs, depth);
+        match result {
+            // A server or transport without shallow support: fall back to a full fetch.
+            Err(SourceError::Git { ref source, .. })
+                if depth == 1 && source.raw_code() == GIT_ENOTSUPPORTED =>
+            {
+                self.download_once(auth, refspecs, 0)
+            }
+            other => other,
         }
     }
-    // Others (plain `git http-backend`, the local transport) only serve advertised refs: take
-    // every branch and tag with full history and look for the commit there.
-    let all = [
-        "+refs/heads/*:refs/ordo/heads/*",
-        "+refs/tags/*:refs/ordo/tags/*",
-    ]
-    .map(String::from);
-    download(repo, url, &auth, &all, Depth::Full)?;
-    if repo.find_commit(oid).is_err() {
-        return Err(SourceError::CommitNotFound {
-            url: url.redacted.clone(),
-            sha: sha.to_string(),
+
+    fn download_once(
+        &self,
+        auth: &Auth,
+        refspecs: &[String],
+        depth: i32,
+    ) -> Result<(), SourceError> {
+        let url = self.url;
+        let mut remote = self
+            .repo
+            .remote_anonymous(url.raw.as_str())
+            .map_err(|source| SourceError::Git {
+                url: url.redacted.clone(),
+                action: "fetch",
+                source,
+            })?;
+        let mut callbacks = auth.callbacks();
+        // Every packet the server sends tells the watchdog it is alive.
+        callbacks.transfer_progress(|_| {
+            self.activity.touch();
+            true
         });
+        callbacks.sideband_progress(|_| {
+            self.activity.touch();
+            true
+        });
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(callbacks)
+            .download_tags(AutotagOption::None)
+            .prune(FetchPrune::Off)
+            .update_fetchhead(false)
+            .depth(depth);
+        remote
+            .fetch(refspecs, Some(&mut opts), Some("ordo: fetch"))
+            .map_err(|e| network_error(url, auth, e, "fetch"))
     }
-    pin(repo, &pinned, oid)?;
-    Ok(oid)
 }
 
 /// Points our ref at `oid`, so the commit a snapshot came from stays reachable in the cache.
@@ -289,57 +451,6 @@ enum Depth {
     Shallow,
     /// Everything reachable, unshallowing the cache if needed.
     Full,
-}
-
-fn download(
-    repo: &Repository,
-    url: &RemoteUrl,
-    auth: &Auth,
-    refspecs: &[String],
-    depth: Depth,
-) -> Result<(), SourceError> {
-    let depth = match depth {
-        // libgit2's local transport refuses any depth; a local clone is cheap anyway.
-        Depth::Shallow if url.transport == Transport::Local => 0,
-        Depth::Shallow => 1,
-        Depth::Full if repo.is_shallow() => DEPTH_UNSHALLOW,
-        Depth::Full => 0,
-    };
-    let result = download_once(repo, url, auth, refspecs, depth);
-    match result {
-        // A server or transport without shallow support: fall back to a full fetch.
-        Err(SourceError::Git { ref source, .. })
-            if depth == 1 && source.raw_code() == GIT_ENOTSUPPORTED =>
-        {
-            download_once(repo, url, auth, refspecs, 0)
-        }
-        other => other,
-    }
-}
-
-fn download_once(
-    repo: &Repository,
-    url: &RemoteUrl,
-    auth: &Auth,
-    refspecs: &[String],
-    depth: i32,
-) -> Result<(), SourceError> {
-    let mut remote =
-        repo.remote_anonymous(url.raw.as_str())
-            .map_err(|source| SourceError::Git {
-                url: url.redacted.clone(),
-                action: "fetch",
-                source,
-            })?;
-    let mut opts = FetchOptions::new();
-    opts.remote_callbacks(auth.callbacks())
-        .download_tags(AutotagOption::None)
-        .prune(FetchPrune::Off)
-        .update_fetchhead(false)
-        .depth(depth);
-    remote
-        .fetch(refspecs, Some(&mut opts), Some("ordo: fetch"))
-        .map_err(|e| auth.explain(e, "fetch"))
 }
 
 /// A full commit id (abbreviations are ambiguous and cannot be fetched by id).

@@ -11,14 +11,19 @@ mod git_tree;
 mod known_hosts;
 mod remote_url;
 mod select;
+mod timeout;
 mod walk;
 
 pub use credentials::{Credentials, Secret};
 pub use dir::read_dir;
 pub use error::SourceError;
 pub use git::{RepoSpec, cache_path, fetch, fetch_async, remote_head, remote_head_async};
-pub use remote_url::{repo_key, without_user_info};
+pub use remote_url::{has_password, repo_key, without_user_info};
 pub use select::{Limits, Selection};
+pub use timeout::{
+    DEFAULT_GIT_TIMEOUT, GIT_TIMEOUT_ENV, git_timeout, git_timeout_from_env, init_network_timeouts,
+    parse_git_timeout,
+};
 
 /// The commit a snapshot was read from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

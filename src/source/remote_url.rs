@@ -93,6 +93,20 @@ pub fn without_user_info(url: &str) -> String {
     format!("{scheme}://{host}{path}")
 }
 
+/// Whether `url` carries a password in its user info (`https://user:token@host/…`). Such URLs
+/// are refused where they are configured: the password would end up in process listings, shell
+/// history, config repositories and logs. A user alone (`ssh://git@host/…`) is no secret.
+pub fn has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.trim().split_once("://") else {
+        // `[user@]host:path` has no room for a password, and a path is no URL.
+        return false;
+    };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(user_info, _)| user_info.contains(':'))
+}
+
 /// A repository URL reduced to what names the repository, so the forms a provider sends
 /// (`https://host/o/r.git`, `git@host:o/r.git`, `ssh://git@host:22/o/r`) and the one configured
 /// compare equal: no scheme, user info or port, the host in lower case, no trailing `.git` or
@@ -213,6 +227,22 @@ mod tests {
         assert_eq!(u.port, Some(8443));
         assert_eq!(u.user.as_deref(), Some("alice"));
         assert!(!u.redacted.contains("s3cret"));
+    }
+
+    #[test]
+    fn only_user_info_with_a_colon_is_a_password() {
+        assert!(has_password("https://bot:token@h/r.git"));
+        assert!(has_password("ssh://git:pw@h:22/r"));
+        for url in [
+            "https://bot@h/r.git",
+            "ssh://git@h/r",
+            "git@h:org/r.git",
+            "https://h:8443/r.git",
+            "/srv/git/r",
+            "https://h/r@v1:x",
+        ] {
+            assert!(!has_password(url), "{url}");
+        }
     }
 
     #[test]

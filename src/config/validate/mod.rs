@@ -122,7 +122,7 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
         kustomize: kustomize(f, source)?,
         source,
         name,
-        repo: f.required("repo")?.string()?,
+        repo: f.required("repo")?.repo_url()?,
         reference: f
             .get("ref")
             .map(|r| r.string())
@@ -436,6 +436,21 @@ impl<'a> Field<'a> {
     }
 
     /// A DNS-1123 label (RFC 1123): names and namespaces end up in object names and labels.
+    /// A repository URL without a password in it: passwords come from files or the
+    /// environment, never from the config (which is often in git itself).
+    fn repo_url(&self) -> Result<String, ConfigError> {
+        let url = self.string()?;
+        if crate::source::has_password(&url) {
+            return Err(self.fail(format!(
+                "{:?} carries a password: remove it from the URL and give it with \
+                 credentials.passwordFile or credentials.passwordEnv (and the user with \
+                 credentials.username)",
+                crate::source::without_user_info(&url)
+            )));
+        }
+        Ok(url)
+    }
+
     fn dns_label(&self) -> Result<String, ConfigError> {
         let s = self.string()?;
         let valid = s.len() <= 63

@@ -1,0 +1,238 @@
+//! [`Persisted`] as it is stored: held to a byte budget before it is written, and checked when
+//! it is read back, since the ConfigMap is outside git and anyone with write access to the
+//! namespace can edit it. Pure: values in, values out.
+
+use super::state::Persisted;
+
+/// What the stored state may take, well under the 1 MiB a ConfigMap holds (etcd's request
+/// limit), leaving room for metadata and the managed-fields record of every apply.
+pub const STATE_BUDGET: usize = 512 * 1024;
+
+/// What was cut to fit the budget, for a warning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    /// History entries that lost their per-object timings.
+    pub timings: usize,
+    /// History entries dropped, oldest first.
+    pub entries: usize,
+}
+
+/// `state` as JSON of at most `budget` bytes. Per-object timings go first, from the oldest
+/// entry on, then the oldest entries; the pin, the last healthy and the failed revision are
+/// never cut, nor is the history entry of a pinned revision (the pin is only believed on read
+/// when its revision is in the history). Err with the size when even that is too large.
+pub fn encode(state: &Persisted, budget: usize) -> Result<(String, Trimmed), usize> {
+    let mut trimmed = Trimmed::default();
+    let mut kept = state.clone();
+    // Sizes are worked out per part rather than by serializing the whole state after each
+    // cut: 20 entries of a large app are megabytes.
+    let mut size = to_json(&kept).len();
+    for entry in kept.history.iter_mut().rev() {
+        if size <= budget {
+            break;
+        }
+        if !entry.objects.is_empty() {
+            size -= to_json(&entry.objects).len() - "[]".len();
+            entry.objects = Vec::new();
+            trimmed.timings += 1;
+        }
+    }
+    let pinned = kept.pin.as_ref().map(|p| p.revision.clone());
+    let mut i = kept.history.len();
+    while size > budget && i > 0 {
+        i -= 1;
+        if pinned.as_deref() == Some(kept.history[i].revision.as_str()) {
+            continue;
+        }
+        let separator = usize::from(kept.history.len() > 1);
+        size -= to_json(&kept.history.remove(i)).len() + separator;
+        trimmed.entries += 1;
+    }
+    let text = to_json(&kept);
+    if text.len() > budget {
+        return Err(text.len());
+    }
+    Ok((text, trimmed))
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    // Serializing plain structs of strings and numbers cannot fail; an empty string would be
+    // caught by the read check rather than stored silently.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Why stored state cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable(pub String);
+
+/// Reads stored state. Unparseable text is an error (never an empty state: that would forget
+/// a pin and the history). A pin that is not a full commit SHA of the stored history is
+/// dropped, and a warning names it.
+pub fn decode(text: &str) -> Result<(Persisted, Vec<String>), Unreadable> {
+    let mut state: Persisted = serde_json::from_str(text).map_err(|e| Unreadable(e.to_string()))?;
+    let mut warnings = Vec::new();
+    if let Some(pin) = &state.pin {
+        let problem = if !is_full_sha(&pin.revision) {
+            Some("not a full 40-hex commit SHA")
+        } else if !state.history.iter().any(|h| h.revision == pin.revision) {
+            Some("not a revision of the stored history")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            warnings.push(format!(
+                "stored pin {} ignored: {problem}; the app follows its ref",
+                shown(&pin.revision)
+            ));
+            state.pin = None;
+        }
+    }
+    Ok((state, warnings))
+}
+
+fn is_full_sha(revision: &str) -> bool {
+    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// An untrusted value for a log line: quoted and escaped, at most 60 characters.
+fn shown(value: &str) -> String {
+    let short: String = value.chars().take(60).collect();
+    let ellipsis = if short.len() < value.len() { "…" } else { "" };
+    format!("{short:?}{ellipsis}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::state::{
+        Action, HistoryEntry, ObjectTiming, Outcome, Pin, SyncResult, Trigger,
+    };
+
+    fn sha(n: usize) -> String {
+        format!("{n:040x}")
+    }
+
+    fn entry(n: usize, objects: usize) -> HistoryEntry {
+        HistoryEntry {
+            revision: sha(n),
+            message: format!("commit {n}"),
+            author: "dev".into(),
+            trigger: Trigger::Interval,
+            started: 1.0,
+            finished: 2.0,
+            result: SyncResult::Succeeded,
+            error: None,
+            objects: (0..objects)
+                .map(|i| ObjectTiming {
+                    id: format!("apps/Deployment/shop/web-{i:04}"),
+                    action: Action::Configured,
+                    outcome: Outcome::Healthy,
+                    applied_at: Some(1.5),
+                    healthy_at: Some(1.75),
+                })
+                .collect(),
+        }
+    }
+
+    /// 20 syncs of a 1,000-object app, newest first, pinned to the oldest.
+    fn large() -> Persisted {
+        Persisted {
+            history: (0..20).rev().map(|n| entry(n, 1000)).collect(),
+            last_healthy: Some(sha(19)),
+            pin: Some(Pin {
+                revision: sha(0),
+                reason: "rolled back".into(),
+                head_at_pin: sha(19),
+                manual: false,
+            }),
+            failed_revision: Some(sha(18)),
+        }
+    }
+
+    #[test]
+    fn small_state_is_stored_as_is() {
+        let state = Persisted {
+            history: vec![entry(1, 3)],
+            ..Persisted::default()
+        };
+        let (text, trimmed) = encode(&state, STATE_BUDGET).unwrap();
+        assert_eq!(trimmed, Trimmed::default());
+        assert_eq!(decode(&text).unwrap().0, state);
+    }
+
+    #[test]
+    fn over_budget_the_oldest_timings_go_first() {
+        let state = large();
+        assert!(to_json(&state).len() > 1024 * 1024, "the case must be real");
+        let (text, trimmed) = encode(&state, STATE_BUDGET).unwrap();
+        assert!(text.len() <= STATE_BUDGET);
+        assert_eq!(trimmed.entries, 0);
+        let (stored, _) = decode(&text).unwrap();
+        assert_eq!(stored.history.len(), 20);
+        // The newest entries keep their timings, the oldest lost theirs.
+        assert_eq!(stored.history[0].objects.len(), 1000);
+        assert!(stored.history[19].objects.is_empty());
+        assert_eq!(
+            (stored.pin, stored.last_healthy, stored.failed_revision),
+            (state.pin, state.last_healthy, state.failed_revision)
+        );
+    }
+
+    #[test]
+    fn then_the_oldest_entries_go_but_never_the_pinned_one() {
+        let mut state = large();
+        for h in &mut state.history {
+            h.message = "x".repeat(10_000);
+        }
+        let (text, trimmed) = encode(&state, 40_000).unwrap();
+        assert!(text.len() <= 40_000);
+        assert_eq!(trimmed.timings, 20);
+        assert!(trimmed.entries > 0);
+        let (stored, warnings) = decode(&text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(stored.pin, state.pin);
+        assert_eq!(stored.history[0].revision, sha(19), "the newest stays");
+        assert!(stored.history.iter().any(|h| h.revision == sha(0)));
+        assert_eq!(stored.failed_revision, Some(sha(18)));
+    }
+
+    #[test]
+    fn what_cannot_fit_is_an_error_with_its_size() {
+        let mut state = large();
+        state.pin.as_mut().unwrap().reason = "y".repeat(5_000);
+        assert!(encode(&state, 1_000).unwrap_err() > 5_000);
+    }
+
+    #[test]
+    fn unparseable_state_is_an_error_not_an_empty_state() {
+        assert!(decode("{\"history\": [").is_err());
+        assert!(decode("42").is_err());
+        assert!(decode("{\"pin\": \"main\"}").is_err());
+        assert_eq!(decode("{}").unwrap().0, Persisted::default());
+    }
+
+    #[test]
+    fn a_pin_must_be_a_full_sha_of_the_stored_history() {
+        let pinned = |revision: &str| {
+            let mut state = large();
+            state.pin.as_mut().unwrap().revision = revision.into();
+            decode(&to_json(&state)).unwrap()
+        };
+        let (kept, warnings) = pinned(&sha(3));
+        assert_eq!(kept.pin.unwrap().revision, sha(3));
+        assert!(warnings.is_empty());
+        for (revision, why) in [
+            ("main", "not a full 40-hex commit SHA"),
+            (&sha(3)[..12], "not a full 40-hex commit SHA"),
+            (&"f".repeat(40), "not a revision of the stored history"),
+        ] {
+            let (state, warnings) = pinned(revision);
+            assert_eq!(state.pin, None, "{revision}");
+            assert!(warnings[0].contains(why), "{warnings:?}");
+            assert!(
+                warnings[0].contains(&format!("{revision:?}")),
+                "{warnings:?}"
+            );
+        }
+    }
+}
