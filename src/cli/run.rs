@@ -220,7 +220,8 @@ fn election(args: &RunArgs) -> Result<Option<lease::Election>, String> {
 }
 
 /// ordo's own namespace, where the config-hash key Secret lives: the Lease's, else
-/// POD_NAMESPACE, else the service account's. None outside a pod: each app's namespace then.
+/// POD_NAMESPACE, else the service account's; outside a pod `default`, which every cluster has
+/// (an app's own namespace may not exist before its first sync creates it).
 fn own_namespace(args: &RunArgs) -> Option<String> {
     args.lease_namespace
         .clone()
@@ -228,7 +229,11 @@ fn own_namespace(args: &RunArgs) -> Option<String> {
         .or_else(|| std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok())
         .map(|ns| ns.trim().to_owned())
         .filter(|ns| !ns.is_empty())
+        .or_else(|| Some(DEFAULT_KEY_NAMESPACE.to_owned()))
 }
+
+/// Where the config-hash key lives when ordo runs outside a pod and is told nothing else.
+pub const DEFAULT_KEY_NAMESPACE: &str = "default";
 
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 

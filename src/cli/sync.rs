@@ -53,7 +53,7 @@ pub struct ClusterArgs {
     pub adopt: bool,
     /// Namespace of the Secret ordo-config-hash-key (the key of ordo.dev/config-hash, created
     /// there if absent): give the agent's namespace, so ordo sync and the agent stamp the same
-    /// hashes (default: the app's --namespace).
+    /// hashes (default: `default`, where an agent outside a pod keeps it too).
     #[arg(long, value_name = "NS", env = "ORDO_NAMESPACE")]
     pub key_namespace: Option<String>,
     /// Requests in flight at once.
@@ -137,7 +137,7 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
         Ok(c) => c,
         Err(message) => return error(&message),
     };
-    let key = match rt.block_on(hash_key(&cluster, &args.cluster, &args.input)) {
+    let key = match rt.block_on(hash_key(&cluster, &args.cluster)) {
         Ok(key) => key,
         Err(message) => return error(&message),
     };
@@ -199,7 +199,7 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
         Ok(c) => c,
         Err(message) => return error(&message),
     };
-    let key = match rt.block_on(hash_key(&cluster, &args.cluster, &args.input)) {
+    let key = match rt.block_on(hash_key(&cluster, &args.cluster)) {
         Ok(key) => key,
         Err(message) => return error(&message),
     };
@@ -240,14 +240,16 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
     }
 }
 
-/// The config-hash key of `--key-namespace`, else of the app's namespace. No key, no sync:
-/// see `agent/hash_key.rs`.
+/// The config-hash key of `--key-namespace`, else of the `default` namespace (the app's own
+/// may not exist before this sync creates it). No key, no sync: see `agent/hash_key.rs`.
 async fn hash_key(
     cluster: &Cluster,
     args: &ClusterArgs,
-    input: &InputArgs,
 ) -> Result<crate::plan::ConfigHashKey, String> {
-    let namespace = args.key_namespace.as_deref().unwrap_or(&input.namespace);
+    let namespace = args
+        .key_namespace
+        .as_deref()
+        .unwrap_or(super::run::DEFAULT_KEY_NAMESPACE);
     crate::agent::hash_key::load_or_create(cluster, namespace)
         .await
         .map_err(|e| e.to_string())

@@ -213,6 +213,17 @@ fn namespaced_rbac_grants_roles_in_the_listed_namespaces_only() {
         );
     }
     assert_lease_role(&r, "ordo", &ns, "ordo");
+    // The agent's config-hash key lives in the release namespace, outside the granted ones.
+    let key_role = r.one("Role", "ordo-config-hash-key");
+    assert_eq!(key_role["metadata"]["namespace"], ns.as_str());
+    assert_eq!(
+        key_role["rules"][1]["resourceNames"],
+        json!(["ordo-config-hash-key"])
+    );
+    assert_eq!(
+        r.one("RoleBinding", "ordo-config-hash-key")["roleRef"]["name"],
+        "ordo-config-hash-key"
+    );
     let namespaces: BTreeSet<&str> = r
         .all("Role")
         .iter()
