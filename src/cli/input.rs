@@ -119,14 +119,14 @@ pub struct Loaded {
 /// Reads, loads and plans, with config hashes for display only (the public key: `ordo plan`
 /// has no cluster to read the install's key from). Errors are one line for the user.
 pub fn load(args: &InputArgs) -> Result<Loaded, String> {
-    load_for(args, &ConfigHashKey::display(), || None)
+    load_for(args, || Ok(ConfigHashKey::display()), || None)
 }
 
 /// Like [`load`], rendering a Helm chart for the cluster `capabilities` describes (its version
 /// and API versions, for `.Capabilities`), as the agent does; asked only for Helm sources.
 pub fn load_for(
     args: &InputArgs,
-    key: &ConfigHashKey,
+    key: impl FnOnce() -> Result<ConfigHashKey, String>,
     capabilities: impl FnOnce() -> Option<(String, Vec<String>)>,
 ) -> Result<Loaded, String> {
     if args.from_config.is_none() && source::has_password(&args.source) {
@@ -174,7 +174,14 @@ pub fn load_for(
         OrderingArg::Tiers => Ordering::Tiers,
         OrderingArg::Graph => Ordering::Graph,
     };
-    let plan = plan::build_keyed(objects, ordering, key).map_err(|e| e.to_string())?;
+    // The key is asked for only when a workload reads config: a sync with nothing to hash
+    // needs no right on the key's Secret.
+    let unkeyed = plan::build(objects.clone(), ordering).map_err(|e| e.to_string())?;
+    let plan = if unkeyed.objects.iter().any(|p| p.config_hash.is_some()) {
+        plan::build_keyed(objects, ordering, &key()?).map_err(|e| e.to_string())?
+    } else {
+        unkeyed
+    };
     Ok(Loaded {
         plan,
         source: PlanSource {

@@ -137,11 +137,8 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
         Ok(c) => c,
         Err(message) => return error(&message),
     };
-    let key = match rt.block_on(hash_key(&cluster, &args.cluster)) {
-        Ok(key) => key,
-        Err(message) => return error(&message),
-    };
-    let loaded = match input::load_for(&args.input, &key, || rt.block_on(capabilities(&cluster))) {
+    let key = || rt.block_on(hash_key(&cluster, &args.cluster));
+    let loaded = match input::load_for(&args.input, key, || rt.block_on(capabilities(&cluster))) {
         Ok(l) => l,
         Err(message) => return error(&message),
     };
@@ -199,11 +196,8 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
         Ok(c) => c,
         Err(message) => return error(&message),
     };
-    let key = match rt.block_on(hash_key(&cluster, &args.cluster)) {
-        Ok(key) => key,
-        Err(message) => return error(&message),
-    };
-    let loaded = match input::load_for(&args.input, &key, || rt.block_on(capabilities(&cluster))) {
+    let key = || rt.block_on(hash_key(&cluster, &args.cluster));
+    let loaded = match input::load_for(&args.input, key, || rt.block_on(capabilities(&cluster))) {
         Ok(l) => l,
         Err(message) => return error(&message),
     };
