@@ -198,6 +198,13 @@ impl Persisted {
     }
 }
 
+/// A per-app seed for interval jitter, so apps sharing an interval do not poll in lockstep.
+pub fn seed(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 pub fn short(sha: &str) -> &str {
     sha.get(..MIN_REVISION_PREFIX).unwrap_or(sha)
 }

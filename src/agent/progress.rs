@@ -1,6 +1,10 @@
 //! What a running sync's events mean for the published snapshot: each object's node on the
 //! status page follows the sync as it happens, and the app shows its current step. Pure.
 
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
 use super::state::AppState;
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
@@ -56,6 +60,16 @@ impl AppState {
         }
         self.current_step = Some(p.step);
     }
+}
+
+/// Every change to a snapshot goes through here, so its `version` moves with it (the status
+/// page caches what it rendered per version).
+pub(super) fn publish(state: &watch::Sender<Arc<AppState>>, change: impl FnOnce(&mut AppState)) {
+    state.send_modify(|arc| {
+        let s = Arc::make_mut(arc);
+        change(s);
+        s.version += 1;
+    });
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use tokio::task::JoinHandle;
 use tokio::time::sleep;
 use tracing::{Instrument, info, warn};
 
-use super::decide::{self, Ended, short};
+use super::decide::{self, Ended, seed, short};
 use super::drift::{self, Drift};
-use super::progress::progress;
+use super::progress::{progress, publish};
 use super::revision;
 use super::state::{self, AppState, Phase, Trigger};
 use super::{Command, Desired, Mode, store};
@@ -590,26 +590,9 @@ impl App {
     }
 }
 
-/// Every change to a snapshot goes through here, so its `version` moves with it (the status
-/// page caches what it rendered per version).
-fn publish(state: &watch::Sender<Arc<AppState>>, change: impl FnOnce(&mut AppState)) {
-    state.send_modify(|arc| {
-        let s = Arc::make_mut(arc);
-        change(s);
-        s.version += 1;
-    });
-}
-
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default()
-}
-
-/// A per-app seed for interval jitter, so apps sharing an interval do not poll in lockstep.
-fn seed(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

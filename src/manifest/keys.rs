@@ -51,7 +51,34 @@ pub const HELM_HOOK_WEIGHT_ANNOTATION: &str = "helm.sh/hook-weight";
 pub const HELM_HOOK_DELETE_POLICY_ANNOTATION: &str = "helm.sh/hook-delete-policy";
 /// Argo CD's waves, for people migrating: ordered before inferred edges.
 pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
+/// Argo CD's per-object sync options (`Prune=false`, `Delete=false`, `Replace=true`,
+/// `SkipDryRunOnMissingResource=true`…), comma-separated; see [`has_sync_option`].
+pub const SYNC_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/sync-options";
+/// Helm's `keep`: never delete the object (Argo CD reads it as `Delete=false`).
+pub const HELM_RESOURCE_POLICY_ANNOTATION: &str = "helm.sh/resource-policy";
 /// The Kubernetes recommended label naming a workload's role (`frontend`, `database`…).
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 /// kubectl's client-side apply record: ignored in diffs.
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Whether `annotations` (an object's `metadata.annotations`) list Argo CD sync option `option`
+/// (`Name=value`, compared without spaces, the name case-sensitive as in Argo CD).
+pub fn has_sync_option(annotations: Option<&serde_json::Value>, option: &str) -> bool {
+    annotations
+        .and_then(|a| a.get(SYNC_OPTIONS_ANNOTATION))
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|v| v.split(',').any(|o| o.trim() == option))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_options_are_found_in_a_comma_separated_list() {
+        let a = serde_json::json!({SYNC_OPTIONS_ANNOTATION: "Validate=false, Prune=false"});
+        assert!(has_sync_option(Some(&a), "Prune=false"));
+        assert!(!has_sync_option(Some(&a), "Delete=false"));
+        assert!(!has_sync_option(None, "Prune=false"));
+    }
+}

@@ -13,7 +13,7 @@ use super::report::{Action, ObjectReport, Outcome};
 use super::{ObjectState, State, SyncError, SyncOptions};
 use crate::cluster::{Cluster, ClusterError};
 use crate::diff::{self, SyncStatus};
-use crate::manifest::keys::HOOK_OF_LABEL;
+use crate::manifest::keys::{HOOK_OF_LABEL, has_sync_option};
 use crate::plan::{Plan, PlannedObject};
 
 pub use crate::manifest::keys::RECREATE_ANNOTATION;
@@ -33,7 +33,15 @@ pub(super) async fn prepare(
         let o = &p.object;
         let resource = match cluster.resource(&o.api_version, &o.id.kind).await {
             Ok(r) => Some(r),
-            Err(ClusterError::UnknownKind { .. }) if crd_in_plan(plan, &o.id.group, &o.id.kind) => {
+            // Validated once the kind exists: its CRD comes in this sync, or Argo CD's
+            // SkipDryRunOnMissingResource says it will exist by the time it is applied.
+            Err(ClusterError::UnknownKind { .. })
+                if crd_in_plan(plan, &o.id.group, &o.id.kind)
+                    || has_sync_option(
+                        o.at("/metadata/annotations"),
+                        "SkipDryRunOnMissingResource=true",
+                    ) =>
+            {
                 None
             }
             Err(e) => {
@@ -285,7 +293,7 @@ async fn validate(
                 o.status = status;
                 o.dry_run = dry;
             }
-            Err(e) if is_immutable(&e) && (object.id.is("batch", "Job") || object.annotation(RECREATE_ANNOTATION) == Some("true")) => {
+            Err(e) if is_immutable(&e) && (object.id.is("batch", "Job") || object.annotation(RECREATE_ANNOTATION) == Some("true") || has_sync_option(object.at("/metadata/annotations"), "Replace=true")) => {
                 o.recreate = true;
                 o.status = SyncStatus::OutOfSync;
             }

@@ -9,6 +9,7 @@ use super::parent::old_group_kinds;
 use super::{ApplySet, PRUNE_ANNOTATION, group_kind, parse_group_kinds};
 use crate::cluster::{Cluster, ClusterError};
 use crate::manifest::ObjectId;
+use crate::manifest::keys::{HELM_RESOURCE_POLICY_ANNOTATION, has_sync_option};
 use crate::plan::Plan;
 use crate::sync::{State, SyncError};
 
@@ -45,12 +46,7 @@ pub(crate) async fn find_extraneous(
             .await?
         {
             let id = live_id(&group, &kind, &live);
-            let keep = live
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(PRUNE_ANNOTATION))
-                .and_then(Value::as_str)
-                == Some("false");
-            if !desired.contains(&id) && !keep {
+            if !desired.contains(&id) && !kept(&live) {
                 extraneous.push(Extraneous {
                     id,
                     live,
@@ -60,6 +56,17 @@ pub(crate) async fn find_extraneous(
         }
     }
     Ok(extraneous)
+}
+
+/// Marked never to be pruned: ordo's `prune: "false"`, Argo CD's `Prune=false` or
+/// `Delete=false`, or Helm's `resource-policy: keep`.
+fn kept(live: &Value) -> bool {
+    let annotations = live.pointer("/metadata/annotations");
+    let annotation = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
+    annotation(PRUNE_ANNOTATION) == Some("false")
+        || annotation(HELM_RESOURCE_POLICY_ANNOTATION) == Some("keep")
+        || has_sync_option(annotations, "Prune=false")
+        || has_sync_option(annotations, "Delete=false")
 }
 
 /// The kind as served now; None when the server no longer serves it (its CRD is gone, and so
@@ -96,4 +103,28 @@ pub(in crate::sync) fn live_id(group: &str, kind: &str, live: &Value) -> ObjectI
         meta("namespace"),
         meta("name").unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn objects_marked_to_keep_are_never_pruned() {
+        let with = |a: Value| json!({"metadata": {"name": "x", "annotations": a}});
+        for kept_one in [
+            json!({"ordo.dev/prune": "false"}),
+            json!({"argocd.argoproj.io/sync-options": "Prune=false"}),
+            json!({"argocd.argoproj.io/sync-options": "ServerSideApply=true,Delete=false"}),
+            json!({"helm.sh/resource-policy": "keep"}),
+        ] {
+            assert!(kept(&with(kept_one.clone())), "{kept_one}");
+        }
+        assert!(!kept(&with(
+            json!({"argocd.argoproj.io/sync-options": "Replace=true"})
+        )));
+        assert!(!kept(&json!({"metadata": {"name": "x"}})));
+    }
 }
