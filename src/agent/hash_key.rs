@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError, Resource};
 use crate::manifest::keys::MANAGED_BY_LABEL;
 use crate::plan::ConfigHashKey;
 
@@ -83,7 +83,7 @@ pub async fn load_or_create(cluster: &Cluster, namespace: &str) -> Result<Config
         namespace: namespace.to_owned(),
         source,
     };
-    let resource = cluster.resource("v1", "Secret").await.map_err(failed)?;
+    let resource = Resource::secrets();
     if let Some(secret) = cluster
         .get(&resource, Some(namespace), SECRET_NAME)
         .await

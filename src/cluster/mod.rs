@@ -87,6 +87,16 @@ pub struct Resource {
     pub namespaced: bool,
 }
 
+impl Resource {
+    /// Core Secrets, which every API server serves: no discovery needed to reach ordo's own.
+    pub fn secrets() -> Resource {
+        Resource {
+            api: ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
+            namespaced: true,
+        }
+    }
+}
+
 /// How to apply.
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
