@@ -1,6 +1,10 @@
 //! `ordo plan` as a user runs it: the real binary on directories and real git repositories,
 //! its output, and its exit codes (0 planned, 2 bad input).
 
+#[allow(dead_code)] // shared by every test binary; this one needs only some of it
+mod common;
+use common::copy_dir;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -23,19 +27,6 @@ fn git(dir: &Path, args: &[&str]) {
         .status()
         .expect("git runs");
     assert!(status.success(), "git {args:?}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -390,30 +390,27 @@ fn a_kustomize_base_holding_a_sops_file_is_refused_not_applied_encrypted() {
         "resources: [../base]\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
-        .arg("plan")
-        .arg(&repo)
-        .args(["--path", "overlay"])
-        .env(decrypt::KEY_FILE_ENV, &keys)
-        .env("ORDO_KUSTOMIZE", k8s_bin("kustomize"))
-        .output()
-        .expect("ordo runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // `ordo plan` of one path of the repository: its exit code and stderr.
+    let plan = |path: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .arg("plan")
+            .arg(&repo)
+            .args(["--path", path])
+            .env(decrypt::KEY_FILE_ENV, &keys)
+            .env("ORDO_KUSTOMIZE", k8s_bin("kustomize"))
+            .output()
+            .expect("ordo runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stderr)
+    };
+    let (code, stderr) = plan("overlay");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("holds SOPS-encrypted values"), "{stderr}");
     assert!(!stderr.contains(PASSWORD), "{stderr}");
 
     // Under the app path itself, the file is refused before the render runs.
-    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
-        .arg("plan")
-        .arg(&repo)
-        .args(["--path", "base"])
-        .env(decrypt::KEY_FILE_ENV, &keys)
-        .env("ORDO_KUSTOMIZE", k8s_bin("kustomize"))
-        .output()
-        .expect("ordo runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = plan("base");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("base/secret.yaml: SOPS-encrypted files are only"),
         "{stderr}"

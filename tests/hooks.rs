@@ -4,9 +4,8 @@
 
 #[allow(dead_code)] // shared by every test binary; this one needs only some of it
 mod common;
-use common::{client, kubeconfig, unique};
+use common::{client, kubeconfig, report_objects, unique};
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -25,15 +24,6 @@ fn sync(dir: &Path, ns: &str, timeout: &str) -> (i32, Value, String) {
     let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code().unwrap_or(-1), report, stderr)
-}
-
-fn objects(report: &Value) -> HashMap<String, Value> {
-    report["objects"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no report: {report}"))
-        .iter()
-        .map(|o| (o["id"].as_str().unwrap_or_default().to_owned(), o.clone()))
-        .collect()
 }
 
 async fn list(client: &Client, api_version: &str, kind: &str, ns: &str) -> Vec<Value> {
@@ -167,7 +157,7 @@ fn hooks_run_in_their_phases_and_a_failed_pre_sync_hook_applies_nothing() {
 
     let (code, report, stderr) = sync(dir.path(), &ns, "2m");
     assert_eq!(code, 0, "{stderr}\n{report}");
-    let by_id = objects(&report);
+    let by_id = report_objects(&report);
     let outcome = |id: &str| by_id[id]["outcome"].as_str().unwrap_or_default().to_owned();
     let migrate = format!("Job/{ns}/migrate-");
     assert_eq!(outcome(&migrate), "Healthy");
@@ -233,7 +223,7 @@ spec:
     app(dir.path(), &ns, "api:2.0");
     let (code, report, stderr) = sync(dir.path(), &ns, "10s");
     assert_eq!(code, 1, "{stderr}\n{report}");
-    let by_id = objects(&report);
+    let by_id = report_objects(&report);
     let api = &by_id[&format!("Deployment/{ns}/api")];
     assert_eq!(api["outcome"], "Blocked", "{api}");
     assert!(

@@ -9,6 +9,8 @@
 #[allow(dead_code)]
 mod common;
 #[allow(dead_code)]
+mod render_support;
+#[allow(dead_code)]
 #[path = "chart/support.rs"]
 mod support;
 
@@ -18,11 +20,10 @@ use std::time::{Duration, Instant};
 
 use ordo::manifest::{self, Object};
 use ordo::plan::{self, Ordering};
-use ordo::render::{
-    HelmOptions, RenderError, RenderOptions, RenderRequest, Renderer, SourceKind, Tools,
-};
+use ordo::render::{HelmOptions, RenderError, RenderOptions, Renderer, SourceKind, Tools};
 use ordo::source::{self, Selection, SourceFile};
 
+use render_support::{find, render};
 use support::k8s_bin;
 
 fn fixtures(sub: &str) -> PathBuf {
@@ -56,32 +57,8 @@ fn helm() -> Renderer {
     })
 }
 
-fn render(
-    renderer: &Renderer,
-    files: &[SourceFile],
-    app_path: &str,
-    options: &RenderOptions,
-) -> Result<Vec<SourceFile>, RenderError> {
-    renderer.render(&RenderRequest {
-        files,
-        app_path,
-        namespace: "shop",
-        options,
-    })
-}
-
 fn objects(files: &[SourceFile]) -> Vec<Object> {
     manifest::load(files, "default").unwrap()
-}
-
-fn find<'a>(objects: &'a [Object], kind: &str, name: &str) -> &'a Object {
-    objects
-        .iter()
-        .find(|o| o.id.kind == kind && o.id.name == name)
-        .unwrap_or_else(|| {
-            let ids: Vec<String> = objects.iter().map(|o| o.id.to_string()).collect();
-            panic!("no {kind}/{name} among {ids:?}")
-        })
 }
 
 fn generated_config_map<'a>(objects: &'a [Object], prefix: &str) -> &'a Object {

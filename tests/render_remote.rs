@@ -9,6 +9,11 @@
 
 #[allow(dead_code)]
 mod common;
+#[allow(dead_code)] // shared with tests/source_git.rs; this one needs only its helpers
+#[path = "source_git/http_server.rs"]
+mod http_server;
+#[allow(dead_code)]
+mod render_support;
 #[path = "render_remote/servers.rs"]
 mod servers;
 #[allow(dead_code)]
@@ -18,13 +23,14 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ordo::manifest::{self, Object};
+use ordo::manifest;
 use ordo::render::{
-    HelmOptions, RemoteChart, RenderError, RenderOptions, RenderRequest, Renderer, SourceKind,
-    Tools,
+    HelmOptions, RemoteChart, RenderError, RenderOptions, Renderer, SourceKind, Tools,
 };
 use ordo::source::SourceFile;
 
+use common::copy_dir;
+use render_support::{find, render};
 use servers::{ChartRepository, OciRegistry, helm, run_ok};
 use support::k8s_bin;
 
@@ -71,19 +77,6 @@ impl Packages {
 
     fn helm_home(&self) -> PathBuf {
         self.dir.path().join("helm")
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
     }
 }
 
@@ -145,30 +138,6 @@ fn values_tree() -> Vec<SourceFile> {
         path: "envs/prod.yaml".into(),
         data: b"replicas: 3\ncache:\n  enabled: true\n".to_vec(),
     }]
-}
-
-fn render(
-    renderer: &Renderer,
-    files: &[SourceFile],
-    app_path: &str,
-    options: &RenderOptions,
-) -> Result<Vec<SourceFile>, RenderError> {
-    renderer.render(&RenderRequest {
-        files,
-        app_path,
-        namespace: "shop",
-        options,
-    })
-}
-
-fn find<'a>(objects: &'a [Object], kind: &str, name: &str) -> &'a Object {
-    objects
-        .iter()
-        .find(|o| o.id.kind == kind && o.id.name == name)
-        .unwrap_or_else(|| {
-            let ids: Vec<String> = objects.iter().map(|o| o.id.to_string()).collect();
-            panic!("no {kind}/{name} among {ids:?}")
-        })
 }
 
 /// The shop chart as rendered with the values of [`values_tree`] and [`helm_options`].

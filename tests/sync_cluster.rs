@@ -3,9 +3,8 @@
 //! fail, never skip.
 
 mod common;
-use common::{client, kubeconfig, unique};
+use common::{client, kubeconfig, report_objects, unique};
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -76,17 +75,8 @@ fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(path, body.replace(from, to)).unwrap();
 }
 
-fn objects(report: &Value) -> HashMap<String, Value> {
-    report["objects"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no report: {report}"))
-        .iter()
-        .map(|o| (o["id"].as_str().unwrap().to_owned(), o.clone()))
-        .collect()
-}
-
 fn changed(report: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = objects(report)
+    let mut ids: Vec<String> = report_objects(report)
         .into_iter()
         .filter(|(_, o)| o["action"] != "unchanged")
         .map(|(id, o)| format!("{id} {}", o["action"].as_str().unwrap()))
@@ -124,7 +114,7 @@ fn travel_app_syncs_in_plan_order_and_resyncs_with_zero_writes() {
     let dir = travel_app(&ns);
     let (code, report, stderr) = sync(dir.path(), &ns, &["--timeout", "3m"]);
     assert_eq!(code, 0, "{stderr}\n{report}");
-    let by_id = objects(&report);
+    let by_id = report_objects(&report);
     assert_eq!(by_id.len(), 17);
     assert!(
         by_id.values().all(|o| o["outcome"] == "Healthy"),
@@ -387,7 +377,7 @@ fn a_degraded_workload_blocks_its_dependents_and_fails_within_the_timeout() {
         started.elapsed() < Duration::from_secs(60),
         "fails fast on Degraded, before the timeout"
     );
-    let by_id = objects(&report);
+    let by_id = report_objects(&report);
     assert_eq!(
         by_id[&format!("Deployment/{ns}/broken")]["outcome"],
         "Degraded",
@@ -426,7 +416,7 @@ fn a_health_wait_never_outlives_the_timeout() {
         started.elapsed()
     );
     assert_eq!(
-        objects(&report)[&format!("Deployment/{ns}/stuck")]["outcome"],
+        report_objects(&report)[&format!("Deployment/{ns}/stuck")]["outcome"],
         "TimedOut"
     );
 }
@@ -501,7 +491,7 @@ fn an_immutable_field_change_is_refused_unless_recreate_is_allowed() {
     let (code, report, stderr) = sync(dir.path(), &ns, &["--timeout", "2m"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        objects(&report)[&format!("Deployment/{ns}/api")]["action"],
+        report_objects(&report)[&format!("Deployment/{ns}/api")]["action"],
         "recreated"
     );
 }
@@ -518,7 +508,7 @@ fn post_sync_hooks_run_last_once_per_revision() {
     std::fs::write(dir.path().join("app.yaml"), app("api:1")).unwrap();
     let (code, report, stderr) = sync(dir.path(), &ns, &["--timeout", "2m"]);
     assert_eq!(code, 0, "{stderr}\n{report}");
-    let by_id = objects(&report);
+    let by_id = report_objects(&report);
     let hook = &by_id[&format!("Job/{ns}/smoke")];
     assert_eq!(hook["outcome"], "Healthy", "{report}");
     let hook_applied = hook["appliedAt"].as_f64().unwrap();
@@ -541,7 +531,7 @@ fn post_sync_hooks_run_last_once_per_revision() {
     let (code, third, stderr) = sync(dir.path(), &ns, &["--timeout", "2m"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        objects(&third)[&format!("Job/{ns}/smoke")]["action"],
+        report_objects(&third)[&format!("Job/{ns}/smoke")]["action"],
         "recreated",
         "a new revision runs the hook again"
     );

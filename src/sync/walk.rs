@@ -14,13 +14,13 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep};
 use tracing::Instrument;
 
-use super::compare::dry_run;
+use super::compare::{apply, dry_run};
 use super::hooks;
 use super::live::LiveView;
 use super::report::{Action, Event, Outcome};
 use super::schedule::Schedule;
 use super::{Reporter, State, SyncOptions};
-use crate::cluster::{ApplyOptions, Cluster, ClusterError, Group, Resource, identity};
+use crate::cluster::{Cluster, ClusterError, Group, Resource, identity};
 use crate::diff::{self, SyncStatus};
 use crate::health::{self, Health};
 use crate::plan::{HookPhase, Node, Plan};
@@ -368,11 +368,7 @@ async fn apply_with_retry(
     loop {
         let result = {
             let _permit = ctx.permits.acquire().await;
-            let opts = ApplyOptions {
-                dry_run: false,
-                force: ctx.options.force_conflicts,
-            };
-            ctx.cluster.apply(resource, desired, opts).await
+            apply(ctx.cluster, resource, desired, ctx.options.force_conflicts).await
         };
         match result {
             Err(e)

@@ -95,3 +95,31 @@ pub fn served_address(log: &str) -> Option<String> {
         .and_then(|rest| rest.split_whitespace().next())
         .map(str::to_owned)
 }
+
+/// The objects of an `ordo sync -o json` report, by id.
+#[allow(dead_code)]
+pub fn report_objects(
+    report: &serde_json::Value,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    report["objects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no report: {report}"))
+        .iter()
+        .map(|o| (o["id"].as_str().unwrap_or_default().to_owned(), o.clone()))
+        .collect()
+}
+
+/// Copies a directory tree (fixtures into a test's own directory).
+#[allow(dead_code)]
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("directory created");
+    for entry in std::fs::read_dir(from).expect("directory read") {
+        let entry = entry.expect("entry read");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("file copied");
+        }
+    }
+}

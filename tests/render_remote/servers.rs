@@ -3,13 +3,14 @@
 //! basic auth, `/open/` without) and an OCI registry (distribution's `registry`, built by
 //! `scripts/cluster.sh build registry`). Both on a free loopback port, in a temp dir, no root.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::http_server::{apr1_hash, find_program, free_port};
 use crate::support::k8s_bin;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -213,32 +214,4 @@ fn wait_for_port(child: &mut Child, port: u16, name: &str, log: &Path) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// nginx lives in sbin, which is not on every user's PATH.
-fn find_program(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("`{name}` is not installed: {NGINX_HINT}"))
-}
-
-fn apr1_hash(password: &str) -> String {
-    let out = Command::new("openssl")
-        .args(["passwd", "-apr1", password])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run openssl: {e}; {NGINX_HINT}"));
-    assert!(out.status.success(), "openssl passwd failed");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A port the kernel just handed out; the server binds it right after we release it.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

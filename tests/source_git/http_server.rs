@@ -161,7 +161,7 @@ http {{
 }
 
 /// nginx and fcgiwrap live in sbin, which is not on every user's PATH.
-fn find_program(name: &str) -> PathBuf {
+pub fn find_program(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
@@ -181,7 +181,7 @@ fn http_backend() -> PathBuf {
     backend
 }
 
-fn apr1_hash(password: &str) -> String {
+pub fn apr1_hash(password: &str) -> String {
     let out = Command::new("openssl")
         .args(["passwd", "-apr1", password])
         .output()
@@ -190,8 +190,8 @@ fn apr1_hash(password: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A port the kernel just handed out; nginx binds it right after we release it.
-fn free_port() -> u16 {
+/// A port the kernel just handed out; the server binds it right after we release it.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
