@@ -3,7 +3,7 @@
 //! rollback, unpin) that the agent, the HTTP commands and `ordo rollback`/`ordo unpin` share.
 //! No clock, no I/O: `reconcile` fetches, asks here, and acts.
 
-use super::state::{AppState, HistoryEntry, Persisted, Pin, SyncResult, Trigger};
+use super::state::{AppState, HistoryEntry, Persisted, Pin, PruneHeld, SyncResult, Trigger};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::source::CommitInfo;
@@ -129,6 +129,16 @@ impl AppState {
             }
         }
     }
+}
+
+/// The revision a confirmation lets prune: the held one, when `asked` is empty or names it
+/// (a unique prefix is enough; a confirmation of a prune nobody saw confirms nothing).
+pub fn confirmable(held: Option<&PruneHeld>, asked: &str) -> Option<String> {
+    let held = held?;
+    let asked = asked.trim().to_ascii_lowercase();
+    let names_it = asked.is_empty()
+        || (asked.len() >= MIN_REVISION_PREFIX && held.revision.starts_with(&asked));
+    names_it.then(|| held.revision.clone())
 }
 
 /// Why a revision named by a person was not found in the history.
@@ -365,5 +375,24 @@ mod tests {
         assert_eq!(app.persisted.failed_revision, None);
         assert_eq!(app.sync_status, SyncStatus::Synced);
         assert_eq!(app.last_error, None);
+    }
+
+    #[test]
+    fn a_confirmation_names_the_held_prune_or_nothing() {
+        let held = PruneHeld {
+            revision: "0123456789abcdef0123456789abcdef01234567".into(),
+            objects: vec!["ConfigMap/shop/a".into()],
+        };
+        let full = Some(held.revision.clone());
+        for (asked, want) in [
+            ("", full.clone()),
+            ("0123456", full.clone()),
+            (" 0123456789ABCDEF ", full.clone()),
+            ("012345", None), // too short to name anything
+            ("fedcba9", None),
+        ] {
+            assert_eq!(confirmable(Some(&held), asked), want, "{asked:?}");
+        }
+        assert_eq!(confirmable(None, ""), None);
     }
 }

@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-pub use decide::{MIN_REVISION_PREFIX, RevisionLookup};
-pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, SyncResult, Trigger};
+pub use decide::{MIN_REVISION_PREFIX, RevisionLookup, confirmable};
+pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, PruneHeld, SyncResult, Trigger};
 pub use views::{SharedViews, ViewError, Views};
 
 use crate::cluster::Cluster;
@@ -44,6 +44,9 @@ pub enum Command {
     Rollback(String),
     /// Lift a pin and follow the branch again.
     Unpin,
+    /// Let the held prune of this revision (a full SHA, or empty for the one held now) go
+    /// ahead: one sync, that revision only.
+    ConfirmPrune(String),
 }
 
 /// What an app task does now.

@@ -11,7 +11,7 @@ use tokio::time::sleep;
 use tracing::{Instrument, info, warn};
 
 use super::decide::{self, Ended, seed, short};
-use super::drift::{self, Drift};
+use super::drift::Drift;
 use super::progress::{progress, publish};
 use super::revision;
 use super::state::{self, AppState, Phase, Trigger};
@@ -23,7 +23,9 @@ use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::render::Renderer;
 use crate::source::{self, CommitInfo};
-use crate::sync::{self, ApplySet, Event, SyncError, SyncOptions, SyncReport};
+use crate::sync::{self, Event, SyncError, SyncOptions, SyncReport};
+
+mod outcome;
 
 /// What an app's task talks to besides its channels.
 pub(super) struct Io {
@@ -61,6 +63,8 @@ pub(super) struct App {
     /// What the cluster serves, for Helm's `.Capabilities` (shared by every app).
     capabilities: Arc<revision::CapabilitiesCache>,
     hash_keys: Arc<super::hash_key::HashKeys>,
+    /// A held prune someone confirmed, for this revision only.
+    confirmed_prune: Option<String>,
 }
 
 impl App {
@@ -91,6 +95,7 @@ impl App {
             pin_checked: None,
             capabilities: io.capabilities,
             hash_keys: io.hash_keys,
+            confirmed_prune: None,
         }
     }
 
@@ -227,27 +232,12 @@ impl App {
                 self.update(|s| s.persisted.unpin());
                 Some(Trigger::Manual)
             }
-        }
-    }
-
-    fn on_drift(&mut self, d: Drift) {
-        let app = &self.config.name;
-        self.metrics.drift(app);
-        if d.corrected {
-            info!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, "drift corrected");
-        } else {
-            warn!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, error = ?d.error, "drift");
-        }
-        self.update(|s| {
-            s.drift_count += 1;
-            if !d.corrected {
-                s.sync_status = SyncStatus::OutOfSync;
-                if let Some(r) = s.resources.iter_mut().find(|r| r.id == d.id) {
-                    r.sync = d.status;
-                    r.message = Some(format!("drifted: {}", d.paths.join(", ")));
-                }
+            Command::ConfirmPrune(revision) => {
+                let held = self.state.borrow().prune_held.clone();
+                self.confirmed_prune = decide::confirmable(held.as_ref(), &revision);
+                self.confirmed_prune.as_ref().map(|_| Trigger::Manual)
             }
-        });
+        }
     }
 
     async fn reconcile(&mut self, trigger: Trigger) {
@@ -412,6 +402,7 @@ impl App {
             self.update(|s| {
                 s.resources = state::resources(&plan, Some(r));
                 s.health = r.health;
+                s.show_prune(&commit.sha, r);
             });
         }
         if ended == Ended::Succeeded {
@@ -475,6 +466,8 @@ impl App {
         let mut options = SyncOptions::new(self.config.name.clone(), self.config.namespace.clone());
         options.prune = self.config.prune;
         options.allow_empty = self.config.allow_empty;
+        options.prune_guard = self.config.prune_guard.clone();
+        options.confirm_prune = self.confirmed_prune.take().as_ref() == Some(&commit.sha);
         options.timeout = self.config.timeout;
         options.revision = commit.sha.clone();
         // What git wants, for diffs asked over HTTP while (and after) this sync runs.
@@ -530,63 +523,6 @@ impl App {
         };
         let ended = decide::ended(stopping, superseded, &result);
         (ended, result)
-    }
-
-    /// Records the history entry and publishes the outcome.
-    async fn finish(
-        &mut self,
-        commit: &CommitInfo,
-        trigger: Trigger,
-        started: f64,
-        outcome: Result<&SyncReport, &str>,
-    ) {
-        let mut entry = state::entry(commit, trigger, started, now(), outcome);
-        decide::settle(&mut entry, outcome.ok());
-        let result = entry.result;
-        self.metrics.sync_finished(
-            &self.config.name,
-            &format!("{result:?}"),
-            entry.finished - entry.started,
-        );
-        info!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, "sync finished");
-        self.update(|s| s.record_sync(entry, commit));
-        let persisted = self.state.borrow().persisted.clone();
-        if let Err(e) = store::save(
-            &self.cluster,
-            &self.config.name,
-            &self.config.namespace,
-            &persisted,
-        )
-        .await
-        {
-            warn!(app = %self.config.name, error = %e, "cannot persist history");
-        }
-    }
-
-    /// (Re)starts the watch on what this revision owns.
-    async fn watch_drift(
-        &mut self,
-        plan: &Plan,
-        baseline: std::collections::HashMap<String, serde_json::Value>,
-    ) {
-        if let Some(task) = self.drift_task.take() {
-            task.abort();
-        }
-        let applyset = ApplySet::for_app(&self.config.name, &self.config.namespace);
-        let guarded = drift::guarded(&self.cluster, plan, &applyset).await;
-        let tx = self.drift_tx.clone();
-        let on_drift: Arc<dyn Fn(Drift) + Send + Sync> = Arc::new(move |d| {
-            let _ = tx.send(d);
-        });
-        self.drift_task = Some(tokio::spawn(drift::watch(
-            self.cluster.clone(),
-            guarded,
-            baseline,
-            applyset.selector(),
-            self.config.self_heal,
-            true,
-            on_drift,
-        )));
     }
 }
 

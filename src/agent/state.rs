@@ -133,6 +133,15 @@ pub struct ResourceState {
     pub depends_on: Vec<Dependency>,
 }
 
+/// A prune held until someone confirms it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneHeld {
+    /// The revision whose sync held it: a confirmation is for this one only.
+    pub revision: String,
+    pub objects: Vec<String>,
+}
+
 /// The published snapshot of one app.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -155,6 +164,12 @@ pub struct AppState {
     pub current_step: Option<String>,
     pub last_error: Option<String>,
     pub drift_count: u64,
+    /// Objects that left git and wait for a confirmed prune (`POST …/confirm-prune`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune_held: Option<PruneHeld>,
+    /// Objects that left git and that prune never deletes, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prune_withheld: Vec<crate::sync::prune_guard::Withheld>,
     /// Unix seconds when the last reconcile ended (the first one makes the agent ready).
     pub reconciled_at: Option<f64>,
     pub resources: Vec<ResourceState>,
@@ -184,6 +199,8 @@ impl AppState {
             current_step: None,
             last_error: None,
             drift_count: 0,
+            prune_held: None,
+            prune_withheld: Vec::new(),
             reconciled_at: None,
             resources: Vec::new(),
             persisted: Persisted::default(),
@@ -193,6 +210,15 @@ impl AppState {
 }
 
 impl AppState {
+    /// What the last sync of `revision` left unpruned.
+    pub fn show_prune(&mut self, revision: &str, report: &SyncReport) {
+        self.prune_withheld = report.prune_withheld.clone();
+        self.prune_held = (!report.prune_awaiting_confirmation.is_empty()).then(|| PruneHeld {
+            revision: revision.to_owned(),
+            objects: report.prune_awaiting_confirmation.clone(),
+        });
+    }
+
     /// The app as the metrics see it: plain values, so `metrics` needs nothing of the agent.
     pub fn metrics_sample(&self) -> AppSample {
         AppSample {

@@ -73,6 +73,14 @@ pub struct SyncArgs {
     /// Allow --prune to delete everything when the source has no manifests.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Let --prune delete more than half of the app (when over 10 objects), and objects
+    /// marked `Prune=confirm`: without it such a prune is held and listed.
+    #[arg(long)]
+    pub confirm_prune: bool,
+    /// A protected kind --prune may delete (Namespace, CustomResourceDefinition,
+    /// PersistentVolume, PersistentVolumeClaim); repeat for several. Without it they stay.
+    #[arg(long = "prune-allow-kind", value_name = "KIND")]
+    pub prune_allow_kinds: Vec<String>,
     /// Upper bound for the whole sync, health waits included (e.g. 90s, 5m, 1h).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -150,7 +158,12 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
         opts.prune |= app.prune;
         opts.allow_empty |= app.allow_empty;
         opts.timeout = app.timeout;
+        opts.prune_guard = app.prune_guard.clone();
     }
+    opts.prune_guard
+        .allow_kinds
+        .extend(args.prune_allow_kinds.iter().cloned());
+    opts.confirm_prune = args.confirm_prune;
     opts.dry_run = args.dry_run;
     opts.force_conflicts = !args.no_force_conflicts;
     let json = args.output == Format::Json;
@@ -314,6 +327,13 @@ fn progress_line(event: &Event) -> String {
         }
         Event::Blocked { id, by } => format!("{:>9} {:<10} {id} (waits for {by})", "", "blocked"),
         Event::Pruned { id, elapsed } => format!("{} {:<10} {id}", at(elapsed), "pruned"),
+        Event::PruneAwaitingConfirmation { objects, of } => format!(
+            "{:>9} {:<10} {} of {of} objects left git; not pruned until confirmed (--confirm-prune): {}",
+            "",
+            "held",
+            objects.len(),
+            objects.join(", ")
+        ),
     }
 }
 
@@ -368,6 +388,15 @@ fn summary(report: &SyncReport, dry_run: bool) -> String {
     );
     if failed > 0 && !dry_run {
         line.push_str(&format!("; {failed} not healthy"));
+    }
+    for w in &report.prune_withheld {
+        line.push_str(&format!("\nnot pruned: {}: {}", w.id, w.reason));
+    }
+    if !report.prune_awaiting_confirmation.is_empty() {
+        line.push_str(&format!(
+            "\nprune held: {} object(s) wait for confirmation; re-run with --confirm-prune to delete them",
+            report.prune_awaiting_confirmation.len()
+        ));
     }
     line
 }

@@ -51,6 +51,8 @@ pub struct AppConfig {
     pub interval: Duration,
     pub timeout: Duration,
     pub prune: bool,
+    /// `pruneGuard`: what prune never deletes and when it asks first.
+    pub prune_guard: crate::sync::PruneGuard,
     pub self_heal: bool,
     pub allow_empty: bool,
     pub on_failure: OnFailure,

@@ -101,6 +101,7 @@ fn defaults_fill_what_is_left_out() {
         interval: Duration::from_secs(30),
         timeout: Duration::from_secs(300),
         prune: false,
+        prune_guard: crate::sync::PruneGuard::default(),
         self_heal: false,
         allow_empty: false,
         on_failure: OnFailure::Halt,
@@ -137,6 +138,10 @@ apps:
     interval: 1h30m
     timeout: 90s
     prune: true
+    pruneGuard:
+      allowKinds: [Namespace, PersistentVolumeClaim]
+      maxShare: \"25%\"
+      maxObjects: 3
     selfHeal: true
     allowEmpty: true
     onFailure: rollback
@@ -165,6 +170,14 @@ apps:
     assert_eq!(app.interval, Duration::from_secs(5400));
     assert_eq!(app.timeout, Duration::from_secs(90));
     assert!(app.prune && app.self_heal && app.allow_empty);
+    assert_eq!(
+        app.prune_guard,
+        crate::sync::PruneGuard {
+            allow_kinds: vec!["Namespace".into(), "PersistentVolumeClaim".into()],
+            max_percent: 25,
+            max_objects: 3,
+        }
+    );
     assert_eq!(
         (app.on_failure, app.ordering),
         (OnFailure::Rollback, Ordering::Graph)
@@ -235,6 +248,21 @@ fn bad_app_fields_name_their_path() {
             "allowEmpty: 1",
             "apps[0].allowEmpty",
             "1 is not true or false",
+        ),
+        (
+            "pruneGuard: {allowKinds: [Deployment]}",
+            "apps[0].pruneGuard.allowKinds[0]",
+            "\"Deployment\" is not a protected kind",
+        ),
+        (
+            "pruneGuard: {maxShare: 2}",
+            "apps[0].pruneGuard.maxShare",
+            "is not a share",
+        ),
+        (
+            "pruneGuard: {maxObjects: -1}",
+            "apps[0].pruneGuard.maxObjects",
+            "is not a whole number",
         ),
         (
             "onFailure: retry",

@@ -38,6 +38,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
             post(rollback).layer(limit()),
         ),
         ("/api/v1/apps/{name}/unpin", post(unpin).layer(limit())),
+        (
+            "/api/v1/apps/{name}/confirm-prune",
+            post(confirm_prune).layer(limit()),
+        ),
     ]
 }
 
@@ -318,6 +322,29 @@ async fn unpin(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     command_body(body)?;
     queue(&app, Command::Unpin, "unpin")
+}
+
+/// Lets a held prune go ahead: `{}` for the one held now, or `{"revision": "<sha>"}` to make
+/// sure it is the one the caller saw (409 when nothing, or another revision's prune, is held).
+async fn confirm_prune(
+    _: Authorized,
+    app: App,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = command_body(body)?;
+    let asked = body.get("revision").and_then(Value::as_str).unwrap_or("");
+    let held = app.handle.state.borrow().prune_held.clone();
+    let Some(revision) = crate::agent::confirmable(held.as_ref(), asked) else {
+        let detail = match held {
+            None => format!("{} has no prune waiting for confirmation", app.name),
+            Some(h) => format!(
+                "the prune waiting for confirmation is for revision {}, not {asked:?}; look at it again before confirming",
+                h.revision
+            ),
+        };
+        return Err(ApiError::new(StatusCode::CONFLICT, "Conflict", detail));
+    };
+    queue(&app, Command::ConfirmPrune(revision), "confirm-prune")
 }
 
 async fn rollback(

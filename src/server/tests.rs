@@ -567,6 +567,36 @@ async fn commands_with_the_token_are_queued_for_the_app() {
 }
 
 #[tokio::test]
+async fn a_prune_is_confirmed_only_while_one_is_held_and_for_its_revision() {
+    let mut f = Fixture::new(Some(TOKEN), None).await;
+    let confirm = |body: &str| post("/api/v1/apps/shop/confirm-prune", Some(TOKEN), body);
+    let (status, body) = json_of(f.send(confirm("")).await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no prune waiting")
+    );
+
+    f.update("shop", |s| {
+        s.prune_held = Some(crate::agent::PruneHeld {
+            revision: REV_B.to_owned(),
+            objects: vec!["ConfigMap/shop/a".into()],
+        })
+    });
+    let other = format!("{{\"revision\": \"{}\"}}", &REV_A[..7]);
+    assert_eq!(f.send(confirm(&other)).await.status(), StatusCode::CONFLICT);
+    f.nothing_received();
+    let seen = format!("{{\"revision\": \"{}\"}}", &REV_B[..7]);
+    assert_eq!(f.send(confirm(&seen)).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        f.received("shop"),
+        [Command::ConfirmPrune(REV_B.to_owned())]
+    );
+}
+
+#[tokio::test]
 async fn a_rollback_must_name_a_revision_of_the_history() {
     let mut f = Fixture::new(Some(TOKEN), None).await;
     let cases = [

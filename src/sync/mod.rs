@@ -11,6 +11,7 @@ mod hooks;
 mod live;
 mod prepare;
 mod prune;
+pub mod prune_guard;
 mod report;
 mod schedule;
 mod walk;
@@ -26,6 +27,7 @@ use tokio::time::Instant;
 
 pub use applyset::ApplySet;
 pub use compare::{Comparison, apply, compare, dry_run};
+pub use prune_guard::PruneGuard;
 pub use report::{Action, Event, ObjectReport, Outcome, SyncReport};
 
 use crate::cluster::{Cluster, ClusterError};
@@ -41,6 +43,10 @@ pub struct SyncOptions {
     pub prune: bool,
     /// Allow pruning everything when the desired set is empty.
     pub allow_empty: bool,
+    /// What prune never deletes and when it asks first.
+    pub prune_guard: PruneGuard,
+    /// A prune held by the guard (too large, or `Prune=confirm`) goes ahead.
+    pub confirm_prune: bool,
     /// Validate and diff only; write nothing.
     pub dry_run: bool,
     /// Bound on the whole sync, health waits included.
@@ -100,6 +106,8 @@ impl SyncOptions {
             namespace: namespace.into(),
             prune: false,
             allow_empty: false,
+            prune_guard: PruneGuard::default(),
+            confirm_prune: false,
             dry_run: false,
             timeout: Duration::from_secs(300),
             force_conflicts: true,
@@ -168,7 +176,7 @@ pub async fn sync(
     if options.dry_run {
         return Ok(report::finish(
             &state,
-            Vec::new(),
+            prune::Pruned::default(),
             started,
             cluster,
             writes_before,
@@ -184,7 +192,7 @@ pub async fn sync(
         reporter: &reporter,
         started,
     };
-    let mut pruned = Vec::new();
+    let mut pruned = prune::Pruned::default();
     // What the PreSync hooks need comes first (their config, their database), then they run.
     let before = hooks::needed_by(plan, &state, HookPhase::PreSync);
     if before.contains(&true) {
@@ -208,7 +216,11 @@ pub async fn sync(
             cluster, plan, &state, &applyset, options, &reporter, started,
         )
         .await?;
-        applyset::ensure_parent(cluster, plan, &mut state, &applyset, options, false).await?;
+        // Held objects stay recorded on the parent (their kinds and namespaces), so the
+        // confirmed prune still finds them.
+        if pruned.awaiting_confirmation.is_empty() {
+            applyset::ensure_parent(cluster, plan, &mut state, &applyset, options, false).await?;
+        }
     }
     Ok(report::finish(
         &state,

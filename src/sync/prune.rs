@@ -1,16 +1,28 @@
 //! Prune: delete the app's members that left git, only after the rest of the sync succeeded,
 //! in reverse dependency order (monitoring first, config last). Only objects labelled with the
-//! app's ApplySet id are candidates, and `ordo.dev/prune: "false"` keeps one.
+//! app's ApplySet id are candidates, and `ordo.dev/prune: "false"` keeps one; `prune_guard.rs`
+//! withholds what must not go and holds a large prune until it is confirmed.
 
 use kube::api::PropagationPolicy;
 use tokio::time::Instant;
 
 use super::applyset::{ApplySet, Extraneous, find_extraneous};
+use super::prune_guard::{Withheld, marked_confirm, never_pruned, too_many};
 use super::report::Event;
 use super::{Reporter, State, SyncError, SyncOptions};
 use crate::cluster::Cluster;
 use crate::manifest::{self, Origin};
 use crate::plan::{self, Ordering, Plan};
+
+/// What a prune did and did not do.
+#[derive(Debug, Default)]
+pub(super) struct Pruned {
+    pub deleted: Vec<String>,
+    /// Never deleted by prune, with the reason.
+    pub withheld: Vec<Withheld>,
+    /// Waiting for confirmation (`--confirm-prune`, the API, the page).
+    pub awaiting_confirmation: Vec<String>,
+}
 
 pub(super) async fn prune(
     cluster: &Cluster,
@@ -20,13 +32,38 @@ pub(super) async fn prune(
     options: &SyncOptions,
     reporter: &Reporter,
     started: Instant,
-) -> Result<Vec<String>, SyncError> {
-    let extraneous = find_extraneous(cluster, plan, state, applyset).await?;
-    if plan.objects.is_empty() && !extraneous.is_empty() && !options.allow_empty {
-        return Err(SyncError::EmptyPrune(extraneous.len()));
+) -> Result<Pruned, SyncError> {
+    let all = find_extraneous(cluster, plan, state, applyset).await?;
+    if plan.objects.is_empty() && !all.is_empty() && !options.allow_empty {
+        return Err(SyncError::EmptyPrune(all.len()));
+    }
+    let mut result = Pruned::default();
+    let mut extraneous = Vec::new();
+    for e in all {
+        match never_pruned(&e.id.group, &e.id.kind, &e.live, &options.prune_guard) {
+            Some(reason) => result.withheld.push(Withheld {
+                id: e.id.to_string(),
+                reason,
+            }),
+            None => extraneous.push(e),
+        }
+    }
+    let staying = plan.objects.iter().filter(|p| p.hook.is_none()).count();
+    let ask = too_many(extraneous.len(), staying, &options.prune_guard);
+    if !options.confirm_prune {
+        let (held, free): (Vec<_>, Vec<_>) = extraneous
+            .into_iter()
+            .partition(|e| ask || marked_confirm(&e.live));
+        result.awaiting_confirmation = held.iter().map(|e| e.id.to_string()).collect();
+        extraneous = free;
+    }
+    if !result.awaiting_confirmation.is_empty() {
+        reporter(&Event::PruneAwaitingConfirmation {
+            objects: result.awaiting_confirmation.clone(),
+            of: staying + result.awaiting_confirmation.len() + extraneous.len(),
+        });
     }
     let order = reverse_dependency_order(&extraneous);
-    let mut pruned = Vec::new();
     for i in order {
         let e = &extraneous[i];
         let deleted = cluster
@@ -42,10 +79,10 @@ pub(super) async fn prune(
                 id: e.id.to_string(),
                 elapsed: started.elapsed(),
             });
-            pruned.push(e.id.to_string());
+            result.deleted.push(e.id.to_string());
         }
     }
-    Ok(pruned)
+    Ok(result)
 }
 
 /// Indexes of `extraneous` in reverse plan order: the leaving objects planned as the plan

@@ -61,6 +61,13 @@ pub struct ObjectReport {
 pub struct SyncReport {
     pub objects: Vec<ObjectReport>,
     pub pruned: Vec<String>,
+    /// Objects that left git and that prune never deletes (protected kinds, controlled
+    /// objects), with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prune_withheld: Vec<super::prune_guard::Withheld>,
+    /// Objects that left git and wait for a confirmed prune.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prune_awaiting_confirmation: Vec<String>,
     pub health: HealthStatus,
     pub duration_seconds: f64,
     /// Write requests made by this sync (create, update, patch, delete; dry runs excluded).
@@ -118,11 +125,16 @@ pub enum Event {
         id: String,
         elapsed: Duration,
     },
+    /// A prune held back until someone confirms it: `objects` of the app's `of`.
+    PruneAwaitingConfirmation {
+        objects: Vec<String>,
+        of: usize,
+    },
 }
 
 pub(super) fn finish(
     state: &State,
-    pruned: Vec<String>,
+    pruned: super::prune::Pruned,
     started: Instant,
     cluster: &Cluster,
     writes_before: u64,
@@ -168,7 +180,9 @@ pub(super) fn finish(
         live,
         fingerprints,
         objects,
-        pruned,
+        pruned: pruned.deleted,
+        prune_withheld: pruned.withheld,
+        prune_awaiting_confirmation: pruned.awaiting_confirmation,
         health,
         duration_seconds: started.elapsed().as_secs_f64(),
         writes: cluster.requests().writes().saturating_sub(writes_before),

@@ -20,6 +20,7 @@ use crate::render::SourceKind;
 use crate::source::Secret;
 
 mod decryption;
+mod prune_guard;
 
 const ROOT_KEYS: &[&str] = &[
     "listen",
@@ -41,6 +42,7 @@ const APP_KEYS: &[&str] = &[
     "interval",
     "timeout",
     "prune",
+    "pruneGuard",
     "selfHeal",
     "allowEmpty",
     "onFailure",
@@ -137,6 +139,7 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
         interval: f.duration_or("interval", DEFAULT_INTERVAL)?,
         timeout: f.duration_or("timeout", DEFAULT_TIMEOUT)?,
         prune: f.bool_or("prune", false)?,
+        prune_guard: prune_guard::read(f)?,
         self_heal: f.bool_or("selfHeal", false)?,
         allow_empty: f.bool_or("allowEmpty", false)?,
         on_failure: f.one_of_or("onFailure", &OnFailure::ALL)?,

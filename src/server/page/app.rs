@@ -114,6 +114,18 @@ fn banners(app: &AppState, actions: bool) -> Markup {
                 (action_button("unpin", "Unpin", None, actions, false))
             }
         }
+        @if let Some(held) = &app.prune_held {
+            div.banner data-v="OutOfSync" {
+                (layout::icon("OutOfSync"))
+                div.banner-text {
+                    strong { "Prune held: " (held.objects.len()) " object(s) left git" }
+                    br;
+                    small { "More than the app's pruneGuard allows at once, or marked Prune=confirm: "
+                        (held.objects.join(", ")) }
+                }
+                (action_button("confirm-prune", "Confirm prune", Some(&held.revision), actions, false))
+            }
+        }
         @if let Some(error) = &app.last_error {
             div.banner data-v="Degraded" {
                 (layout::icon("Degraded"))

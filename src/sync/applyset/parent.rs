@@ -34,11 +34,16 @@ pub(in crate::sync) async fn ensure_parent(
     if keep_old_kinds {
         kinds.extend(old_group_kinds(state.parent.as_ref()));
     }
-    let namespaces: BTreeSet<String> = plan
+    let mut namespaces: BTreeSet<String> = plan
         .objects
         .iter()
         .filter_map(|p| p.object.id.namespace.clone())
         .collect();
+    if keep_old_kinds {
+        // Prune looks only in recorded namespaces: a namespace that left git stays recorded
+        // until what is in it was pruned.
+        namespaces.extend(old_namespaces(state.parent.as_ref()));
+    }
     let desired = applyset.parent(&kinds, &namespaces);
     if state
         .parent
@@ -69,6 +74,33 @@ pub(in crate::sync) fn old_group_kinds(parent: Option<&Value>) -> BTreeSet<Strin
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The namespaces the parent records besides its own.
+pub(in crate::sync) fn old_namespaces(parent: Option<&Value>) -> BTreeSet<String> {
+    parent
+        .and_then(|p| p.pointer("/metadata/annotations"))
+        .and_then(|a| a.get(NAMESPACES_ANNOTATION))
+        .and_then(Value::as_str)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                // Read from the cluster: only names a namespace can have.
+                .filter(|ns| is_dns_label(ns))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 fn parent_matches(live: &Value, desired: &Value) -> bool {

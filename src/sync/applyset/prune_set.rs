@@ -1,11 +1,12 @@
 //! The ApplySet's prune set: members in the cluster (by label, for every group-kind the parent
-//! lists or the plan uses) that the plan no longer has, except those marked to keep.
+//! lists or the plan uses, in the namespaces the parent records or the plan uses) that the plan
+//! no longer has, except those marked to keep.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::Value;
 
-use super::parent::old_group_kinds;
+use super::parent::{old_group_kinds, old_namespaces};
 use super::{ApplySet, PRUNE_ANNOTATION, group_kind, parse_group_kinds};
 use crate::cluster::{Cluster, ClusterError};
 use crate::manifest::ObjectId;
@@ -20,8 +21,10 @@ pub(crate) struct Extraneous {
     pub resource: crate::cluster::Resource,
 }
 
-/// Members of the ApplySet (by label, across namespaces, for every group-kind the parent
-/// lists or the plan uses) that the plan no longer has, except those marked to keep.
+/// Members of the ApplySet that the plan no longer has, except those marked to keep. Listed by
+/// label, for every group-kind the parent lists or the plan uses, and only in the namespaces
+/// the parent records or the plan uses: a labelled copy elsewhere is not the app's (the label's
+/// value is public), and the lists need no cluster-wide right for namespaced kinds.
 pub(crate) async fn find_extraneous(
     cluster: &Cluster,
     plan: &Plan,
@@ -35,27 +38,47 @@ pub(crate) async fn find_extraneous(
             .iter()
             .map(|p| group_kind(&p.object.id.group, &p.object.id.kind)),
     );
+    let namespaces = member_namespaces(plan, state, applyset);
     let mut extraneous = Vec::new();
     for gk in kinds {
         let (group, kind) = parse_group_kinds(&gk).pop().unwrap_or_default();
         let Some(resource) = resource_for(cluster, &group, &kind).await? else {
             continue;
         };
-        for live in cluster
-            .list(&resource, None, Some(&applyset.selector()))
-            .await?
-        {
-            let id = live_id(&group, &kind, &live);
-            if !desired.contains(&id) && !kept(&live) {
-                extraneous.push(Extraneous {
-                    id,
-                    live,
-                    resource: resource.clone(),
-                });
+        let scopes: Vec<Option<&str>> = if resource.namespaced {
+            namespaces.iter().map(|ns| Some(ns.as_str())).collect()
+        } else {
+            vec![None]
+        };
+        for scope in scopes {
+            for live in cluster
+                .list(&resource, scope, Some(&applyset.selector()))
+                .await?
+            {
+                let id = live_id(&group, &kind, &live);
+                if !desired.contains(&id) && !kept(&live) {
+                    extraneous.push(Extraneous {
+                        id,
+                        live,
+                        resource: resource.clone(),
+                    });
+                }
             }
         }
     }
     Ok(extraneous)
+}
+
+/// The parent's namespace, the namespaces its annotation records and those the plan uses.
+fn member_namespaces(plan: &Plan, state: &State, applyset: &ApplySet) -> BTreeSet<String> {
+    let mut namespaces = old_namespaces(state.parent.as_ref());
+    namespaces.insert(applyset.namespace.clone());
+    namespaces.extend(
+        plan.objects
+            .iter()
+            .filter_map(|p| p.object.id.namespace.clone()),
+    );
+    namespaces
 }
 
 /// Marked never to be pruned: ordo's `prune: "false"`, Argo CD's `Prune=false` or

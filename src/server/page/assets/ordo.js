@@ -173,6 +173,16 @@
           h('small', {}, 'It is not retried until the branch moves, someone syncs, or it is unpinned.')),
         actionButton('unpin', 'Unpin')));
     }
+    if (doc.pruneHeld) {
+      const held = doc.pruneHeld;
+      out.push(h('div', { class: 'banner', 'data-v': 'OutOfSync' }, icon('OutOfSync'),
+        h('div', { class: 'banner-text' },
+          h('strong', {}, `Prune held: ${held.objects.length} object(s) left git`),
+          h('br'),
+          h('small', {}, "More than the app's pruneGuard allows at once, or marked Prune=confirm: ",
+            held.objects.join(', '))),
+        actionButton('confirm-prune', 'Confirm prune', held.revision)));
+    }
     if (doc.lastError) {
       out.push(h('div', { class: 'banner', 'data-v': 'Degraded' }, icon('Degraded'),
         h('div', { class: 'banner-text' }, h('strong', {}, 'Last error'), h('br'), h('span', { class: 'err' }, doc.lastError))));
@@ -552,12 +562,14 @@
     sync: { path: 'sync', done: 'Sync requested.' },
     rollback: { path: 'rollback', done: 'Rollback requested.' },
     unpin: { path: 'unpin', done: 'Unpinned: the agent follows the branch again.' },
+    'confirm-prune': { path: 'confirm-prune', done: 'Prune confirmed: the agent deletes the held objects.' },
   };
 
   async function act(action, button) {
     const spec = ACTIONS[action];
-    const payload = action === 'rollback' ? { revision: button.dataset.revision } : {};
+    const payload = button.dataset.revision ? { revision: button.dataset.revision } : {};
     if (action === 'rollback' && !window.confirm(`Roll ${appName} back to ${short(payload.revision)}?`)) return;
+    if (action === 'confirm-prune' && !window.confirm(`Delete the objects ${appName} holds back from pruning?`)) return;
     let token = sessionStorage.getItem(TOKEN_KEY);
     let refused = '';
     for (let attempt = 0; attempt < 3; attempt++) {

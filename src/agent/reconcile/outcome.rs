@@ -1,0 +1,95 @@
+//! What follows a sync or a drift report: the history entry, the stored state, the drift
+//! watch on what the revision owns.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::{App, now};
+use crate::agent::decide;
+use crate::agent::drift::{self, Drift};
+use crate::agent::state::{self, Trigger};
+use crate::agent::store;
+use crate::diff::SyncStatus;
+use crate::plan::Plan;
+use crate::source::CommitInfo;
+use crate::sync::{ApplySet, SyncReport};
+
+impl App {
+    pub(super) fn on_drift(&mut self, d: Drift) {
+        let app = &self.config.name;
+        self.metrics.drift(app);
+        if d.corrected {
+            info!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, "drift corrected");
+        } else {
+            warn!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, error = ?d.error, "drift");
+        }
+        self.update(|s| {
+            s.drift_count += 1;
+            if !d.corrected {
+                s.sync_status = SyncStatus::OutOfSync;
+                if let Some(r) = s.resources.iter_mut().find(|r| r.id == d.id) {
+                    r.sync = d.status;
+                    r.message = Some(format!("drifted: {}", d.paths.join(", ")));
+                }
+            }
+        });
+    }
+
+    /// Records the history entry and publishes the outcome.
+    pub(super) async fn finish(
+        &mut self,
+        commit: &CommitInfo,
+        trigger: Trigger,
+        started: f64,
+        outcome: Result<&SyncReport, &str>,
+    ) {
+        let mut entry = state::entry(commit, trigger, started, now(), outcome);
+        decide::settle(&mut entry, outcome.ok());
+        let result = entry.result;
+        self.metrics.sync_finished(
+            &self.config.name,
+            &format!("{result:?}"),
+            entry.finished - entry.started,
+        );
+        info!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, "sync finished");
+        self.update(|s| s.record_sync(entry, commit));
+        let persisted = self.state.borrow().persisted.clone();
+        if let Err(e) = store::save(
+            &self.cluster,
+            &self.config.name,
+            &self.config.namespace,
+            &persisted,
+        )
+        .await
+        {
+            warn!(app = %self.config.name, error = %e, "cannot persist history");
+        }
+    }
+
+    /// (Re)starts the watch on what this revision owns.
+    pub(super) async fn watch_drift(
+        &mut self,
+        plan: &Plan,
+        baseline: std::collections::HashMap<String, serde_json::Value>,
+    ) {
+        if let Some(task) = self.drift_task.take() {
+            task.abort();
+        }
+        let applyset = ApplySet::for_app(&self.config.name, &self.config.namespace);
+        let guarded = drift::guarded(&self.cluster, plan, &applyset).await;
+        let tx = self.drift_tx.clone();
+        let on_drift: Arc<dyn Fn(Drift) + Send + Sync> = Arc::new(move |d| {
+            let _ = tx.send(d);
+        });
+        self.drift_task = Some(tokio::spawn(drift::watch(
+            self.cluster.clone(),
+            guarded,
+            baseline,
+            applyset.selector(),
+            self.config.self_heal,
+            true,
+            on_drift,
+        )));
+    }
+}
