@@ -65,6 +65,9 @@ pub(super) struct App {
     hash_keys: Arc<super::hash_key::HashKeys>,
     /// A held prune someone confirmed, for this revision only.
     confirmed_prune: Option<String>,
+    /// The client the app's syncs and drift watch use: ordo's own, or impersonating the
+    /// app's `serviceAccountName` (never ordo's own when that cannot be built).
+    apply_as: Result<Cluster, String>,
 }
 
 impl App {
@@ -76,7 +79,18 @@ impl App {
         mode: watch::Receiver<Mode>,
     ) -> Self {
         let (drift_tx, drift_rx) = mpsc::unbounded_channel();
+        let apply_as = match &config.service_account_name {
+            Some(account) => io
+                .cluster
+                .impersonating(&format!(
+                    "system:serviceaccount:{}:{account}",
+                    config.namespace
+                ))
+                .map_err(|e| e.to_string()),
+            None => Ok(io.cluster.clone()),
+        };
         App {
+            apply_as,
             config,
             cluster: io.cluster,
             cache_dir: io.cache_dir,
@@ -467,6 +481,7 @@ impl App {
         options.prune = self.config.prune;
         options.allow_empty = self.config.allow_empty;
         options.prune_guard = self.config.prune_guard.clone();
+        options.allow = self.config.allow.clone();
         options.confirm_prune = self.confirmed_prune.take().as_ref() == Some(&commit.sha);
         options.timeout = self.config.timeout;
         options.revision = commit.sha.clone();
@@ -485,7 +500,15 @@ impl App {
                 publish(&state, |s| s.show_progress(p));
             }
         });
-        let cluster = self.cluster.clone();
+        let cluster = match &self.apply_as {
+            Ok(cluster) => cluster.clone(),
+            Err(e) => {
+                let refused = Err(SyncError::Cluster(crate::cluster::ClusterError::Config(
+                    format!("cannot act as the app's serviceAccountName: {e}"),
+                )));
+                return (decide::ended(false, false, &refused), refused);
+            }
+        };
         let spec = self.config.repo_spec();
         let poll = self.config.interval.max(Duration::from_secs(1));
         let sync = sync::sync(&cluster, plan, &options, reporter);

@@ -56,6 +56,11 @@ pub struct ClusterArgs {
     /// hashes (default: `default`, where an agent outside a pod keeps it too).
     #[arg(long, value_name = "NS", env = "ORDO_NAMESPACE")]
     pub key_namespace: Option<String>,
+    /// Act as this user for every request of the sync (Kubernetes impersonation, as kubectl's
+    /// --as), e.g. system:serviceaccount:shop:deployer. With --config/--app, the app's
+    /// serviceAccountName is used when this is not given.
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: Option<String>,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -150,6 +155,10 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
         Ok(l) => l,
         Err(message) => return error(&message),
     };
+    let cluster = match acting_as(&rt, &cluster, &args.cluster, &args.input) {
+        Ok(c) => c,
+        Err(message) => return error(&message),
+    };
     let mut opts = options(&args.input, &args.cluster, loaded.revision.clone());
     opts.prune = args.prune;
     opts.allow_empty = args.allow_empty;
@@ -159,6 +168,7 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
         opts.allow_empty |= app.allow_empty;
         opts.timeout = app.timeout;
         opts.prune_guard = app.prune_guard.clone();
+        opts.allow = app.allow.clone();
     }
     opts.prune_guard
         .allow_kinds
@@ -214,7 +224,14 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
         Ok(l) => l,
         Err(message) => return error(&message),
     };
-    let opts = options(&args.input, &args.cluster, loaded.revision.clone());
+    let cluster = match acting_as(&rt, &cluster, &args.cluster, &args.input) {
+        Ok(c) => c,
+        Err(message) => return error(&message),
+    };
+    let mut opts = options(&args.input, &args.cluster, loaded.revision.clone());
+    if let Some(app) = &args.input.from_config {
+        opts.allow = app.allow.clone();
+    }
     let result = rt
         .block_on(sync::diff(&cluster, &loaded.plan, &opts))
         .map_err(|e| e.to_string());
@@ -260,6 +277,27 @@ async fn hash_key(
     crate::agent::hash_key::load_or_create(cluster, namespace)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The client the sync's requests go through: `--as`, else the config app's
+/// serviceAccountName, else the kubeconfig's own user. (The config-hash key is read before,
+/// as the kubeconfig's user: it is ordo's, not the app's.)
+fn acting_as(
+    rt: &tokio::runtime::Runtime,
+    cluster: &Cluster,
+    args: &ClusterArgs,
+    input: &InputArgs,
+) -> Result<Cluster, String> {
+    // Building a client spawns its buffer task on the runtime.
+    let _runtime = rt.enter();
+    let from_config = input.from_config.as_ref().and_then(|app| {
+        let account = app.service_account_name.as_ref()?;
+        Some(format!("system:serviceaccount:{}:{account}", app.namespace))
+    });
+    match args.as_user.clone().or(from_config) {
+        Some(user) => cluster.impersonating(&user).map_err(|e| e.to_string()),
+        None => Ok(cluster.clone()),
+    }
 }
 
 /// The runtime and a client for the cluster of `--kubeconfig` (no request is made yet).

@@ -116,6 +116,17 @@ pub struct Cluster {
     writes: Arc<AtomicBool>,
     /// Shared, label-filtered watches (see `watch.rs`).
     watches: Arc<WatchCache>,
+    /// What the client was built from: an impersonating client is built from it too.
+    config: Arc<Config>,
+}
+
+fn counted_client(config: Config, counter: &Arc<RequestCounter>) -> Result<Client, ClusterError> {
+    Ok(ClientBuilder::try_from(config)
+        .map_err(|e| ClusterError::Config(e.to_string()))?
+        .with_layer(&count::CountLayer {
+            counter: counter.clone(),
+        })
+        .build())
 }
 
 impl Cluster {
@@ -151,18 +162,33 @@ impl Cluster {
             config.headers.push((http::header::USER_AGENT, value));
         }
         let counter = Arc::new(RequestCounter::default());
-        let client = ClientBuilder::try_from(config)
-            .map_err(|e| ClusterError::Config(e.to_string()))?
-            .with_layer(&count::CountLayer {
-                counter: counter.clone(),
-            })
-            .build();
+        let client = counted_client(config.clone(), &counter)?;
         Ok(Cluster {
             client,
             counter,
             discovery: Arc::new(RwLock::new(None)),
             writes: Arc::new(AtomicBool::new(true)),
             watches: Arc::new(WatchCache::default()),
+            config: Arc::new(config),
+        })
+    }
+
+    /// The same connection acting as `user` (Kubernetes impersonation, e.g.
+    /// `system:serviceaccount:shop:deployer`): the API server authorizes every request as that
+    /// user, so an app can do only what its account may. Counts, discovery and the write fence
+    /// are shared; watches are not (they would be reads made with another identity).
+    pub fn impersonating(&self, user: &str) -> Result<Cluster, ClusterError> {
+        let mut config = (*self.config).clone();
+        config.auth_info.impersonate = Some(user.to_owned());
+        // Groups come from the account itself (the API server adds a service account's).
+        config.auth_info.impersonate_groups = None;
+        Ok(Cluster {
+            client: counted_client(config.clone(), &self.counter)?,
+            counter: self.counter.clone(),
+            discovery: self.discovery.clone(),
+            writes: self.writes.clone(),
+            watches: Arc::new(WatchCache::default()),
+            config: Arc::new(config),
         })
     }
 

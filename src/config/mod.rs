@@ -53,6 +53,11 @@ pub struct AppConfig {
     pub prune: bool,
     /// `pruneGuard`: what prune never deletes and when it asks first.
     pub prune_guard: crate::sync::PruneGuard,
+    /// `allow: {namespaces, clusterKinds}`: where the app may write; absent keys allow all.
+    pub allow: crate::sync::AllowList,
+    /// A ServiceAccount in the app's namespace that ordo impersonates for every request of
+    /// the app's syncs and drift watch (Flux's model): the app can do what that account can.
+    pub service_account_name: Option<String>,
     pub self_heal: bool,
     pub allow_empty: bool,
     pub on_failure: OnFailure,

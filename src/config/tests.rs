@@ -102,6 +102,8 @@ fn defaults_fill_what_is_left_out() {
         timeout: Duration::from_secs(300),
         prune: false,
         prune_guard: crate::sync::PruneGuard::default(),
+        allow: crate::sync::AllowList::default(),
+        service_account_name: None,
         self_heal: false,
         allow_empty: false,
         on_failure: OnFailure::Halt,
@@ -142,6 +144,10 @@ apps:
       allowKinds: [Namespace, PersistentVolumeClaim]
       maxShare: \"25%\"
       maxObjects: 3
+    allow:
+      namespaces: [travel, \"travel-*\"]
+      clusterKinds: []
+    serviceAccountName: travel-deployer
     selfHeal: true
     allowEmpty: true
     onFailure: rollback
@@ -178,6 +184,13 @@ apps:
             max_objects: 3,
         }
     );
+    let allow = &app.allow;
+    assert_eq!(
+        allow.namespaces.as_ref().map(|p| p.text.clone()),
+        Some(vec!["travel".to_owned(), "travel-*".to_owned()])
+    );
+    assert_eq!(allow.cluster_kinds.as_ref().map(|p| p.text.len()), Some(0));
+    assert_eq!(app.service_account_name.as_deref(), Some("travel-deployer"));
     assert_eq!(
         (app.on_failure, app.ordering),
         (OnFailure::Rollback, Ordering::Graph)
@@ -263,6 +276,16 @@ fn bad_app_fields_name_their_path() {
             "pruneGuard: {maxObjects: -1}",
             "apps[0].pruneGuard.maxObjects",
             "is not a whole number",
+        ),
+        (
+            "allow: {namespaces: [\"[x\"]}",
+            "apps[0].allow.namespaces",
+            "use globs like",
+        ),
+        (
+            "serviceAccountName: Deployer",
+            "apps[0].serviceAccountName",
+            "is not a valid name",
         ),
         (
             "onFailure: retry",

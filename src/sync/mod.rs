@@ -5,6 +5,7 @@
 //! Decisions live in pure functions (`applyset`, `diff::compare`, `health::assess`, the plan's
 //! graph); this module sequences I/O around them.
 
+pub mod allow;
 pub mod applyset;
 mod compare;
 mod hooks;
@@ -25,6 +26,7 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::time::Instant;
 
+pub use allow::AllowList;
 pub use applyset::ApplySet;
 pub use compare::{Comparison, apply, compare, dry_run};
 pub use prune_guard::PruneGuard;
@@ -47,6 +49,8 @@ pub struct SyncOptions {
     pub prune_guard: PruneGuard,
     /// A prune held by the guard (too large, or `Prune=confirm`) goes ahead.
     pub confirm_prune: bool,
+    /// Where the app may write: checked before the dry run, and by prune.
+    pub allow: AllowList,
     /// Validate and diff only; write nothing.
     pub dry_run: bool,
     /// Bound on the whole sync, health waits included.
@@ -108,6 +112,7 @@ impl SyncOptions {
             allow_empty: false,
             prune_guard: PruneGuard::default(),
             confirm_prune: false,
+            allow: AllowList::default(),
             dry_run: false,
             timeout: Duration::from_secs(300),
             force_conflicts: true,
@@ -146,6 +151,13 @@ pub enum SyncError {
         .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")
     )]
     Forbidden(Vec<String>),
+
+    #[error(
+        "nothing was applied: {} object(s) are outside what this app may write:\n{}\nmove them, or widen the app's allow list in the config",
+        .0.len(),
+        .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")
+    )]
+    NotAllowed(Vec<String>),
 
     #[error(
         "the desired set is empty and {0} owned object(s) would be pruned; refusing (set allowEmpty / --allow-empty to allow it)"

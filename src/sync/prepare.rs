@@ -29,6 +29,7 @@ pub(super) async fn prepare(
     cluster.refresh_discovery().await?;
     let mut objects = Vec::with_capacity(plan.objects.len());
     let mut invalid = Vec::new();
+    let mut not_allowed = Vec::new();
     for p in &plan.objects {
         let o = &p.object;
         let resource = match cluster.resource(&o.api_version, &o.id.kind).await {
@@ -49,6 +50,12 @@ pub(super) async fn prepare(
                 None
             }
         };
+        let cluster_scoped = resource
+            .as_ref()
+            .map_or(o.id.namespace.is_none(), |r| !r.namespaced);
+        if let Some(why) = super::allow::refused(&o.id, cluster_scoped, &options.allow) {
+            not_allowed.push(why);
+        }
         let member = applyset::member(o, applyset, p.config_hash.as_deref());
         objects.push(ObjectState {
             desired: match &p.hook {
@@ -64,6 +71,9 @@ pub(super) async fn prepare(
             hook: p.hook.clone(),
             report: initial_report(p),
         });
+    }
+    if !not_allowed.is_empty() {
+        return Err(SyncError::NotAllowed(not_allowed));
     }
     if !invalid.is_empty() {
         return Err(SyncError::Invalid(invalid));

@@ -40,7 +40,10 @@ pub(super) async fn prune(
     let mut result = Pruned::default();
     let mut extraneous = Vec::new();
     for e in all {
-        match never_pruned(&e.id.group, &e.id.kind, &e.live, &options.prune_guard) {
+        let outside = super::allow::refused(&e.id, !e.resource.namespaced, &options.allow);
+        match outside
+            .or_else(|| never_pruned(&e.id.group, &e.id.kind, &e.live, &options.prune_guard))
+        {
             Some(reason) => result.withheld.push(Withheld {
                 id: e.id.to_string(),
                 reason,

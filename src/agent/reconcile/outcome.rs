@@ -77,13 +77,17 @@ impl App {
             task.abort();
         }
         let applyset = ApplySet::for_app(&self.config.name, &self.config.namespace);
-        let guarded = drift::guarded(&self.cluster, plan, &applyset).await;
+        // The watch reads and heals as the app's account, like its syncs.
+        let Ok(cluster) = self.apply_as.clone() else {
+            return;
+        };
+        let guarded = drift::guarded(&cluster, plan, &applyset).await;
         let tx = self.drift_tx.clone();
         let on_drift: Arc<dyn Fn(Drift) + Send + Sync> = Arc::new(move |d| {
             let _ = tx.send(d);
         });
         self.drift_task = Some(tokio::spawn(drift::watch(
-            self.cluster.clone(),
+            cluster,
             guarded,
             baseline,
             applyset.selector(),

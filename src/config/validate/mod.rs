@@ -19,6 +19,7 @@ use crate::plan::Ordering;
 use crate::render::SourceKind;
 use crate::source::Secret;
 
+mod allow;
 mod decryption;
 mod prune_guard;
 
@@ -43,6 +44,8 @@ const APP_KEYS: &[&str] = &[
     "timeout",
     "prune",
     "pruneGuard",
+    "allow",
+    "serviceAccountName",
     "selfHeal",
     "allowEmpty",
     "onFailure",
@@ -140,6 +143,11 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
         timeout: f.duration_or("timeout", DEFAULT_TIMEOUT)?,
         prune: f.bool_or("prune", false)?,
         prune_guard: prune_guard::read(f)?,
+        allow: allow::read(f)?,
+        service_account_name: f
+            .get("serviceAccountName")
+            .map(|n| n.dns_subdomain())
+            .transpose()?,
         self_heal: f.bool_or("selfHeal", false)?,
         allow_empty: f.bool_or("allowEmpty", false)?,
         on_failure: f.one_of_or("onFailure", &OnFailure::ALL)?,
@@ -467,6 +475,25 @@ impl<'a> Field<'a> {
             Err(self.fail(format!(
                 "{s:?} is not a DNS-1123 label (at most 63 lowercase letters, digits and '-', \
                  starting and ending with a letter or digit)"
+            )))
+        }
+    }
+
+    /// A DNS-1123 subdomain (ServiceAccount names): labels joined by dots, 253 at most.
+    fn dns_subdomain(&self) -> Result<String, ConfigError> {
+        let s = self.string()?;
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if s.len() <= 253 && s.split('.').all(label_ok) {
+            Ok(s)
+        } else {
+            Err(self.fail(format!(
+                "{s:?} is not a valid name (lowercase letters, digits, '-' and '.', at most 253)"
             )))
         }
     }
