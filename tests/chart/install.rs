@@ -1,6 +1,8 @@
 //! The chart really installed (kwok plays the pods), and namespaced RBAC really limiting the
 //! agent: the real binary, authenticated with the chart's ServiceAccount token.
 
+use std::process::Command;
+
 use serde_json::{Value, json};
 
 use crate::common::unique;
@@ -149,13 +151,17 @@ fn namespaced_rbac_keeps_the_real_agent_out_of_namespaces_it_was_not_granted() {
     let kubeconfig_file = token_kubeconfig(dir.path(), token.trim());
     let repo = git_repo(
         dir.path(),
-        &[("a/settings.yaml", SETTINGS), ("b/settings.yaml", SETTINGS)],
+        &[
+            ("a/settings.yaml", SETTINGS),
+            ("a/extra.yaml", EXTRA),
+            ("b/settings.yaml", SETTINGS),
+        ],
     );
     let config = dir.path().join("ordo.yaml");
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - {{name: inside, repo: {repo}, ref: main, path: a, namespace: {granted}, interval: 1s}}\n  - {{name: outside, repo: {repo}, ref: main, path: b, namespace: {other}, interval: 1s}}\n",
+            "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - {{name: inside, repo: {repo}, ref: main, path: a, namespace: {granted}, interval: 1s, prune: true}}\n  - {{name: outside, repo: {repo}, ref: main, path: b, namespace: {other}, interval: 1s}}\n",
             cache = dir.path().join("cache").display(),
             repo = repo.display(),
         ),
@@ -180,6 +186,23 @@ fn namespaced_rbac_keeps_the_real_agent_out_of_namespaces_it_was_not_granted() {
     eventually_or(
         "the app in the granted namespace to sync",
         || last_result(&status(&config), "inside").as_deref() == Some("Succeeded"),
+        || format!("status: {}\nagent log:\n{}", status(&config), agent.log()),
+    );
+    assert!(exists("configmap", "settings", &granted));
+    assert!(exists("configmap", "extra", &granted));
+
+    // Prune works with the namespaced grants: no cluster-wide list is needed.
+    ok(Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.org"])
+        .args(["rm", "-q", "a/extra.yaml"])
+        .current_dir(&repo));
+    ok(Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.org"])
+        .args(["commit", "-q", "-m", "extra leaves"])
+        .current_dir(&repo));
+    eventually_or(
+        "the object that left git to be pruned under namespaced RBAC",
+        || !exists("configmap", "extra", &granted),
         || format!("status: {}\nagent log:\n{}", status(&config), agent.log()),
     );
     assert!(exists("configmap", "settings", &granted));

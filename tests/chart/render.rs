@@ -104,16 +104,14 @@ fn defaults_render_a_hardened_two_replica_agent_the_api_server_accepts() {
     assert!(config.get("apiTokenFile").is_none() && config.get("webhookSecretFile").is_none());
     assert_ordo_accepts(&config);
 
-    // Cluster-wide RBAC (everything), and the Lease in the release namespace.
+    // Cluster-wide RBAC (what a three-tier app is made of, not everything), and the Lease in
+    // the release namespace.
     let sa = r.one("ServiceAccount", "ordo");
     assert_eq!(sa["metadata"]["namespace"], ns.as_str());
     assert_eq!(pod["serviceAccountName"], "ordo");
     let cluster_name = format!("{ns}-ordo");
     let role = r.one("ClusterRole", &cluster_name);
-    assert_eq!(
-        role["rules"],
-        json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}])
-    );
+    assert_narrow_defaults(&role["rules"]);
     let binding = r.one("ClusterRoleBinding", &cluster_name);
     assert_eq!(binding["roleRef"]["name"], cluster_name.as_str());
     assert_eq!(
@@ -172,6 +170,73 @@ fn assert_lease_role(r: &Render, release: &str, namespace: &str, lease: &str) {
     assert_eq!(binding["roleRef"]["name"], name.as_str());
 }
 
+/// The default rules: the kinds of a three-tier app, never a wildcard, never RBAC beyond a
+/// namespace, never deleting Namespaces.
+fn assert_narrow_defaults(rules: &Value) {
+    let rules = rules.as_array().expect("rules");
+    let grants = |group: &str, resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            strings(&r["apiGroups"]).contains(&group)
+                && strings(&r["resources"]).contains(&resource)
+                && strings(&r["verbs"]).contains(&verb)
+        })
+    };
+    assert!(grants("apps", "deployments", "patch") && grants("", "configmaps", "create"));
+    assert!(grants("networking.k8s.io", "ingresses", "delete"));
+    for (group, resource, verb) in [
+        ("*", "*", "*"),
+        ("rbac.authorization.k8s.io", "clusterroles", "create"),
+        ("rbac.authorization.k8s.io", "clusterrolebindings", "create"),
+        (
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "create",
+        ),
+        ("", "namespaces", "delete"),
+        ("", "serviceaccounts", "impersonate"),
+    ] {
+        assert!(!grants(group, resource, verb), "{group}/{resource} {verb}");
+    }
+}
+
+#[test]
+fn the_defaults_lint_and_install_an_agent_with_no_apps_and_narrow_rights() {
+    let ns = unique("ordo-chart-bare");
+    let r = render("ordo", &ns, &json!({}));
+    assert_eq!(r.config("ordo")["apps"], json!([]));
+    assert_ordo_accepts(&r.config("ordo"));
+    assert_narrow_defaults(&r.one("ClusterRole", &format!("{ns}-ordo"))["rules"]);
+
+    // Wider on request: everything, or extra rules; impersonation of named accounts only.
+    let wide = render("ordo", &ns, &json!({"rbac": {"allowAll": true}}));
+    assert_eq!(
+        wide.one("ClusterRole", &format!("{ns}-ordo"))["rules"],
+        json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}])
+    );
+    let extra = json!({"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["*"]});
+    let more = render("ordo", &ns, &json!({"rbac": {"extraRules": [extra]}}));
+    let rules = &more.one("ClusterRole", &format!("{ns}-ordo"))["rules"];
+    assert_eq!(rules.as_array().unwrap().last(), Some(&extra));
+    let acting = render(
+        "ordo",
+        &ns,
+        &json!({"rbac": {"impersonate": ["shop/deployer"]}}),
+    );
+    let role = acting.one("Role", "ordo-impersonate-deployer");
+    assert_eq!(role["metadata"]["namespace"], "shop");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": [""], "resources": ["serviceaccounts"],
+                "resourceNames": ["deployer"], "verbs": ["impersonate"]}])
+    );
+    assert_eq!(
+        acting.one("RoleBinding", "ordo-impersonate-deployer")["subjects"][0]["name"],
+        "ordo"
+    );
+    let _ns = Namespaces::create(&[&ns]);
+    server_dry_run(&r);
+}
+
 #[test]
 fn namespaced_rbac_grants_roles_in_the_listed_namespaces_only() {
     let ns = unique("ordo-chart-nsrbac");
@@ -200,10 +265,7 @@ fn namespaced_rbac_grants_roles_in_the_listed_namespaces_only() {
         let roles = in_ns("Role");
         assert_eq!(roles.len(), 1, "one Role in {granted}: {:?}", r.ids());
         assert_eq!(roles[0]["metadata"]["name"], grant.as_str());
-        assert_eq!(
-            roles[0]["rules"],
-            json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}])
-        );
+        assert_narrow_defaults(&roles[0]["rules"]);
         let bindings = in_ns("RoleBinding");
         assert_eq!(bindings.len(), 1);
         assert_eq!(bindings[0]["roleRef"]["kind"], "Role");
@@ -628,7 +690,10 @@ fn the_schema_and_the_chart_refuse_bad_values_naming_the_field() {
             with_apps(vec![json!({"name": "shop", "namespace": "shop"})]),
             vec!["/config/apps/0", "missing property 'repo'"],
         ),
-        (with_apps(vec![]), vec!["/config/apps", "minItems"]),
+        (
+            set(&["rbac", "impersonate"], json!(["deployer"])),
+            vec!["/rbac/impersonate/0"],
+        ),
         (
             set(&["replica"], json!(3)),
             vec!["additional properties 'replica'"],

@@ -418,6 +418,9 @@ pub fn git_repo(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
     repo
 }
 
+pub const EXTRA: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {greeting: hi}\n";
+
 pub const SETTINGS: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {greeting: hello}\n";
 

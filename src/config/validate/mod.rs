@@ -84,10 +84,9 @@ pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
         None => DEFAULT_LISTEN,
     };
     let apps_field = fields.required("apps")?;
+    // `apps: []` is an agent waiting for its first app (a chart installed with defaults): its
+    // page says how to add one.
     let items = apps_field.list()?;
-    if items.is_empty() {
-        return Err(apps_field.fail("lists no app; add at least one"));
-    }
     let mut apps: Vec<AppConfig> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let fields = Fields::open(file, item, format!("apps[{i}]"), APP_KEYS, &[])?;

@@ -18,7 +18,9 @@ pub fn content(apps: &[&AppState], now: f64) -> (Markup, Markup) {
     let main = html! {
         h1.page-title { "Applications" }
         @if apps.is_empty() {
-            p.empty { "No apps are configured: add one under " code { "apps:" } " in the agent's config file." }
+            p.empty { "No apps are configured: add one under " code { "apps:" } " in the agent's config file ("
+                code { "config.apps" } " in the Helm chart's values), with at least its "
+                code { "name" } ", " code { "repo" } " and " code { "namespace" } "." }
         }
         div.tiles {
             @for app in apps { (tile(app, now)) }
