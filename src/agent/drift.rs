@@ -1,15 +1,21 @@
 //! Drift: watches on exactly the kinds and namespaces an app owns, filtered by its ApplySet
 //! label, so memory and requests follow what ordo manages rather than the cluster's size.
 //! An event whose object differs (after normalizing) from what was last seen is checked with
-//! a dry run of the desired object; a real difference is drift, corrected at once with
-//! `selfHeal` or reported otherwise.
+//! a dry run of the desired object; a real difference is drift, corrected with `selfHeal`
+//! (backing off per object when it keeps coming back, see `heal.rs`) or reported otherwise.
+//! Reports reach the app through a [`DriftInbox`]: bounded by the objects it guards, the
+//! latest report per object kept.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
+use tokio::time::Instant;
+
+use super::heal::{HealBackoff, Verdict};
 
 use crate::cluster::{Cluster, Group, Resource};
 use crate::diff::{self, SyncStatus};
@@ -35,6 +41,79 @@ pub struct Drift {
     pub paths: Vec<String>,
     pub corrected: bool,
     pub error: Option<String>,
+    /// Self-heal waits this long before it applies again (it healed this object recently).
+    pub backing_off: Option<Duration>,
+    /// Who else writes the drifted fields, when they came back after a heal:
+    /// "spec.replicas is also managed by kube-controller-manager".
+    pub contested_by: Option<String>,
+    /// Other field managers named in `contested_by`.
+    pub managers: Vec<String>,
+}
+
+/// What the app's page says of a drift: the fields, who else writes them, the heal's wait.
+pub fn message(d: &Drift) -> String {
+    let mut message = if d.corrected {
+        format!("drift healed: {}", d.paths.join(", "))
+    } else {
+        format!("drifted: {}", d.paths.join(", "))
+    };
+    if let Some(contested) = &d.contested_by {
+        message.push_str(&format!(" ({contested})"));
+    }
+    if let Some(wait) = d.backing_off {
+        message.push_str(&format!(
+            "; self-heal waits {}s before applying again",
+            wait.as_secs_f64().ceil()
+        ));
+    }
+    if let Some(error) = &d.error {
+        message.push_str(&format!("; heal failed: {error}"));
+    }
+    message
+}
+
+/// Drift reports on their way to the app: the latest per object, with how many were folded
+/// into it. Never grows past the objects an app owns, whatever the rate of events.
+#[derive(Default)]
+pub struct DriftInbox {
+    pending: Mutex<BTreeMap<String, (Drift, u64)>>,
+    ready: tokio::sync::Notify,
+}
+
+impl DriftInbox {
+    pub fn post(&self, drift: Drift) {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = pending
+                .entry(drift.id.clone())
+                .or_insert((drift.clone(), 0));
+            entry.0 = drift;
+            entry.1 += 1;
+        }
+        self.ready.notify_one();
+    }
+
+    /// Waits for reports and takes them all: (latest report, how many) per object.
+    pub async fn take(&self) -> Vec<(Drift, u64)> {
+        loop {
+            let batch: Vec<(Drift, u64)> =
+                std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+                    .into_values()
+                    .collect();
+            if !batch.is_empty() {
+                return batch;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Drops what is pending (a new sync is about to change everything).
+    pub fn clear(&self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
 }
 
 /// What a sync of `plan` owns, as the drift watch guards it: every object but the hooks
@@ -106,11 +185,13 @@ pub async fn watch(
         force,
         on_drift,
         fingerprints,
+        backoff: HealBackoff::default(),
+        retries: BTreeMap::new(),
     };
     // A group some other reader already listed sends no listing signal: look now.
-    for scope in &scopes {
+    for (i, scope) in scopes.iter().enumerate() {
         if scope.group.listed() {
-            checker.everything(scope).await;
+            checker.everything(i, scope).await;
         }
     }
     let mut changes = stream::select_all(scopes.iter_mut().enumerate().filter_map(|(i, scope)| {
@@ -121,18 +202,36 @@ pub async fn watch(
                 .boxed(),
         )
     }));
-    while let Some((i, change)) = changes.next().await {
+    loop {
+        let next_retry = checker.retries.keys().next().map(|(at, _)| *at);
+        let event = tokio::select! {
+            event = changes.next() => event,
+            _ = sleep_until_some(next_retry) => {
+                checker.retry_due(&scopes).await;
+                continue;
+            }
+        };
+        let Some((i, change)) = event else {
+            break;
+        };
         let scope = &scopes[i];
         match change {
             // A (re)listing, or this reader fell behind: every object may have moved.
-            Ok(name) if name.is_empty() => checker.everything(scope).await,
-            Err(_) => checker.everything(scope).await,
+            Ok(name) if name.is_empty() => checker.everything(i, scope).await,
+            Err(_) => checker.everything(i, scope).await,
             Ok(name) => {
                 if let Some(g) = scope.guarded.get(&*name) {
-                    checker.one(scope, g).await;
+                    checker.one(i, scope, g).await;
                 }
             }
         }
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -154,16 +253,38 @@ struct Checker {
     on_drift: Arc<dyn Fn(Drift) + Send + Sync>,
     /// Each object as last checked (normalized): a change of status only is not drift.
     fingerprints: HashMap<String, u64>,
+    backoff: HealBackoff,
+    /// Objects to look at again when their heal wait ends: (when, scope index and name).
+    retries: BTreeMap<(Instant, String), (usize, String)>,
 }
 
 impl Checker {
-    async fn everything(&mut self, scope: &Scope) {
-        for g in scope.guarded.values() {
-            self.one(scope, g).await;
+    /// Looks again at the objects whose heal wait ended.
+    async fn retry_due(&mut self, scopes: &[Scope]) {
+        let now = Instant::now();
+        while let Some(entry) = self.retries.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (index, name) = entry.remove();
+            let Some(scope) = scopes.get(index) else {
+                continue;
+            };
+            if let Some(g) = scope.guarded.get(&name)
+                && let Some(live) = scope.group.get(&g.name)
+            {
+                self.check(index, g, live.as_ref()).await;
+            }
         }
     }
 
-    async fn one(&mut self, scope: &Scope, g: &Guarded) {
+    async fn everything(&mut self, index: usize, scope: &Scope) {
+        for g in scope.guarded.values() {
+            self.one(index, scope, g).await;
+        }
+    }
+
+    async fn one(&mut self, index: usize, scope: &Scope, g: &Guarded) {
         let Some(live) = scope.group.get(&g.name) else {
             return; // not listed yet: the listing signal comes
         };
@@ -180,15 +301,77 @@ impl Checker {
                 }
             }
         }
-        check(
-            &self.cluster,
-            g,
-            live.as_ref(),
-            self.self_heal,
-            self.force,
-            &self.on_drift,
-        )
-        .await;
+        self.check(index, g, live.as_ref()).await;
+    }
+
+    /// Dry-runs the desired object against the live one; on a difference reports drift and,
+    /// with self-heal, applies the desired object unless it was healed too recently.
+    async fn check(&mut self, index: usize, g: &Guarded, live: Option<&Value>) {
+        let Ok(comparison) =
+            sync::compare(&self.cluster, &g.resource, &g.desired, live, self.force).await
+        else {
+            return; // the next event or sync will tell
+        };
+        if comparison.status == SyncStatus::Synced {
+            return;
+        }
+        let mut drift = Drift {
+            id: g.id.clone(),
+            status: comparison.status,
+            paths: comparison.paths,
+            corrected: false,
+            error: None,
+            backing_off: None,
+            contested_by: None,
+            managers: Vec::new(),
+        };
+        if !self.self_heal {
+            (self.on_drift)(drift);
+            return;
+        }
+        let now = Instant::now();
+        match self.backoff.on_drift(&g.id, &drift.paths, now) {
+            Verdict::WaitUntil(at) => {
+                drift.backing_off = Some(at - now);
+                self.retries
+                    .insert((at, g.id.clone()), (index, g.name.clone()));
+            }
+            Verdict::Heal => {
+                if self.backoff.contested(&g.id) {
+                    self.name_contestants(g, &mut drift).await;
+                }
+                match sync::apply(&self.cluster, &g.resource, &g.desired, self.force).await {
+                    Ok(_) => drift.corrected = true,
+                    Err(e) => drift.error = Some(e.to_string()),
+                }
+            }
+        }
+        (self.on_drift)(drift);
+    }
+
+    /// Who else manages the drifted fields (a GET keeping managedFields, made only for an
+    /// object whose same fields came back after a heal).
+    async fn name_contestants(&self, g: &Guarded, drift: &mut Drift) {
+        let Ok(managed) = self
+            .cluster
+            .managed_fields(&g.resource, g.namespace.as_deref(), &g.name)
+            .await
+        else {
+            return;
+        };
+        let mut said = Vec::new();
+        for path in &drift.paths {
+            let others = diff::others_managing(&managed, path, crate::cluster::FIELD_MANAGER);
+            if !others.is_empty() {
+                said.push(format!("{path} is also managed by {}", others.join(", ")));
+                drift.managers.extend(others);
+            }
+        }
+        drift.managers.sort();
+        drift.managers.dedup();
+        if !said.is_empty() {
+            drift.contested_by = Some(said.join("; "));
+        }
     }
 }
 
@@ -196,38 +379,4 @@ fn fingerprint(live: &Value) -> u64 {
     let mut hasher = DefaultHasher::new();
     diff::normalize(live).to_string().hash(&mut hasher);
     hasher.finish()
-}
-
-/// Dry-runs the desired object against the live one; on a difference reports drift and, with
-/// self-heal, applies the desired object.
-async fn check(
-    cluster: &Cluster,
-    guarded: &Guarded,
-    live: Option<&Value>,
-    self_heal: bool,
-    force: bool,
-    on_drift: &Arc<dyn Fn(Drift) + Send + Sync>,
-) {
-    let Ok(comparison) =
-        sync::compare(cluster, &guarded.resource, &guarded.desired, live, force).await
-    else {
-        return; // the next event or sync will tell
-    };
-    if comparison.status == SyncStatus::Synced {
-        return;
-    }
-    let mut drift = Drift {
-        id: guarded.id.clone(),
-        status: comparison.status,
-        paths: comparison.paths,
-        corrected: false,
-        error: None,
-    };
-    if self_heal {
-        match sync::apply(cluster, &guarded.resource, &guarded.desired, force).await {
-            Ok(_) => drift.corrected = true,
-            Err(e) => drift.error = Some(e.to_string()),
-        }
-    }
-    on_drift(drift);
 }

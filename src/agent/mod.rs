@@ -5,6 +5,7 @@
 mod decide;
 mod drift;
 pub mod hash_key;
+mod heal;
 pub mod lease;
 mod persisted;
 mod progress;

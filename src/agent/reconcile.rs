@@ -11,14 +11,13 @@ use tokio::time::sleep;
 use tracing::{Instrument, info, warn};
 
 use super::decide::{self, Ended, seed, short};
-use super::drift::Drift;
+use super::drift::DriftInbox;
 use super::progress::{progress, publish};
 use super::revision;
 use super::state::{self, AppState, Phase, Trigger};
 use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, OnFailure, jittered};
-use crate::diff::SyncStatus;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::render::Renderer;
@@ -52,8 +51,7 @@ pub(super) struct App {
     /// The revision the cluster holds, when known.
     applied: Option<CommitInfo>,
     drift_task: Option<JoinHandle<()>>,
-    drift_tx: mpsc::UnboundedSender<Drift>,
-    drift_rx: mpsc::UnboundedReceiver<Drift>,
+    drift_inbox: Arc<DriftInbox>,
     /// A command that arrived while a sync ran.
     pending: Option<Command>,
     /// Objects as the last sync left them: lets the next sync skip their dry runs.
@@ -78,7 +76,6 @@ impl App {
         commands: mpsc::Receiver<Command>,
         mode: watch::Receiver<Mode>,
     ) -> Self {
-        let (drift_tx, drift_rx) = mpsc::unbounded_channel();
         let apply_as = match &config.service_account_name {
             Some(account) => io
                 .cluster
@@ -102,8 +99,7 @@ impl App {
             mode,
             applied: None,
             drift_task: None,
-            drift_tx,
-            drift_rx,
+            drift_inbox: Arc::default(),
             pending: None,
             known: None,
             pin_checked: None,
@@ -189,7 +185,11 @@ impl App {
             tokio::select! {
                 _ = self.mode.changed() => continue,
                 Some(cmd) = self.commands.recv() => trigger = self.command(cmd),
-                Some(d) = self.drift_rx.recv() => self.on_drift(d),
+                batch = self.drift_inbox.take() => {
+                    for (d, times) in batch {
+                        self.on_drift(d, times);
+                    }
+                }
                 _ = sleep(wait) => trigger = Some(Trigger::Interval),
             }
         }
@@ -283,11 +283,11 @@ impl App {
         if target.drop_pin {
             self.update(|s| s.persisted.pin = None);
         }
+        // Drift is the drift watch's business (healed with backoff, or reported): a routine
+        // trigger does not re-apply a revision the cluster already holds because of it.
         let (failed, synced_at) = {
             let s = self.state.borrow();
-            let synced = (s.sync_status == SyncStatus::Synced)
-                .then(|| self.applied.as_ref().map(|a| a.sha.clone()))
-                .flatten();
+            let synced = self.applied.as_ref().map(|a| a.sha.clone());
             (s.persisted.failed_revision.clone(), synced)
         };
         if !decide::should_sync(
@@ -387,7 +387,7 @@ impl App {
         if let Some(task) = self.drift_task.take() {
             task.abort();
         }
-        while self.drift_rx.try_recv().is_ok() {}
+        self.drift_inbox.clear();
         self.update(|s| {
             s.phase = if trigger == Trigger::Rollback {
                 Phase::RollingBack

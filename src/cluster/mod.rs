@@ -363,6 +363,28 @@ impl Cluster {
         Ok(found.and_then(to_value))
     }
 
+    /// The object's `metadata.managedFields` (which every other read drops): who else writes
+    /// its fields. Empty when it is gone.
+    pub async fn managed_fields(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let found = self
+            .api(resource, namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| map_error("get", &describe(resource, namespace, name), e))?;
+        let managed = found
+            .and_then(|o| o.metadata.managed_fields)
+            .unwrap_or_default();
+        Ok(managed
+            .into_iter()
+            .filter_map(|entry| serde_json::to_value(entry).ok())
+            .collect())
+    }
+
     /// Objects of a kind (in one namespace, or all), optionally by label selector.
     pub async fn list(
         &self,

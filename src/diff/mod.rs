@@ -6,12 +6,14 @@
 //! and need no special handling: what remains after [`normalize`] is exactly what a sync would
 //! change (the approach of Flux's `ssa` package).
 
+mod managers;
 mod normalize;
 mod redact;
 mod render;
 
 use serde_json::Value;
 
+pub use managers::others_managing;
 pub use normalize::normalize;
 pub use redact::{REDACTED, REDACTED_NEW, REDACTED_OLD, redact};
 pub use render::unified;

@@ -31,12 +31,19 @@ pub struct ProviderResult {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppManager {
+    pub app: String,
+    pub manager: String,
+}
+
 /// Counters and histograms of what happened since the process started.
 pub struct Metrics {
     registry: Registry,
     sync_total: Family<AppResult, Counter>,
     sync_duration: Family<AppLabel, Histogram>,
     drift_total: Family<AppLabel, Counter>,
+    drift_contested_total: Family<AppManager, Counter>,
     rollback_total: Family<AppLabel, Counter>,
     git_fetch_total: Family<AppResult, Counter>,
     git_fetch_duration: Family<AppLabel, Histogram>,
@@ -59,6 +66,7 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.25, 2.0, 12))
         });
         let drift_total = Family::<AppLabel, Counter>::default();
+        let drift_contested_total = Family::<AppManager, Counter>::default();
         let rollback_total = Family::<AppLabel, Counter>::default();
         let git_fetch_total = Family::<AppResult, Counter>::default();
         let git_fetch_duration = Family::<AppLabel, Histogram>::new_with_constructor(|| {
@@ -81,6 +89,11 @@ impl Metrics {
             "ordo_app_drift",
             "Changes to managed objects made outside git (drift) noticed by the watches",
             drift_total.clone(),
+        );
+        registry.register(
+            "ordo_app_drift_contested",
+            "Drift whose fields came back after self-heal, by the other field manager writing them",
+            drift_contested_total.clone(),
         );
         registry.register(
             "ordo_app_rollback",
@@ -112,6 +125,7 @@ impl Metrics {
             sync_total,
             sync_duration,
             drift_total,
+            drift_contested_total,
             rollback_total,
             git_fetch_total,
             git_fetch_duration,
@@ -158,10 +172,21 @@ impl Metrics {
             .observe(seconds.max(0.0));
     }
 
-    pub fn drift(&self, app: &str) {
+    /// `times` drifts of one object, reported together.
+    pub fn drift(&self, app: &str, times: u64) {
         self.drift_total
             .get_or_create(&AppLabel {
                 app: app.to_owned(),
+            })
+            .inc_by(times);
+    }
+
+    /// A field manager that keeps writing fields self-heal puts back.
+    pub fn drift_contested(&self, app: &str, manager: &str) {
+        self.drift_contested_total
+            .get_or_create(&AppManager {
+                app: app.to_owned(),
+                manager: manager.to_owned(),
             })
             .inc();
     }

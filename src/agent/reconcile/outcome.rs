@@ -16,22 +16,29 @@ use crate::source::CommitInfo;
 use crate::sync::{ApplySet, SyncReport};
 
 impl App {
-    pub(super) fn on_drift(&mut self, d: Drift) {
+    /// `times` drifts of one object, the latest `d` (the inbox folds bursts together).
+    pub(super) fn on_drift(&mut self, d: Drift, times: u64) {
         let app = &self.config.name;
-        self.metrics.drift(app);
-        if d.corrected {
-            info!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, "drift corrected");
-        } else {
-            warn!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, error = ?d.error, "drift");
+        self.metrics.drift(app, times);
+        for manager in &d.managers {
+            self.metrics.drift_contested(app, manager);
         }
+        if d.corrected {
+            info!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, contested = ?d.contested_by, "drift corrected");
+        } else {
+            warn!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, error = ?d.error, backing_off = ?d.backing_off, "drift");
+        }
+        let message = drift::message(&d);
         self.update(|s| {
-            s.drift_count += 1;
+            s.drift_count += times;
+            if let Some(r) = s.resources.iter_mut().find(|r| r.id == d.id) {
+                if !d.corrected {
+                    r.sync = d.status;
+                }
+                r.message = Some(message);
+            }
             if !d.corrected {
                 s.sync_status = SyncStatus::OutOfSync;
-                if let Some(r) = s.resources.iter_mut().find(|r| r.id == d.id) {
-                    r.sync = d.status;
-                    r.message = Some(format!("drifted: {}", d.paths.join(", ")));
-                }
             }
         });
     }
@@ -82,10 +89,8 @@ impl App {
             return;
         };
         let guarded = drift::guarded(&cluster, plan, &applyset).await;
-        let tx = self.drift_tx.clone();
-        let on_drift: Arc<dyn Fn(Drift) + Send + Sync> = Arc::new(move |d| {
-            let _ = tx.send(d);
-        });
+        let inbox = self.drift_inbox.clone();
+        let on_drift: Arc<dyn Fn(Drift) + Send + Sync> = Arc::new(move |d| inbox.post(d));
         self.drift_task = Some(tokio::spawn(drift::watch(
             cluster,
             guarded,
