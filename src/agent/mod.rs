@@ -13,6 +13,7 @@ mod reconcile;
 mod revision;
 pub mod state;
 pub mod store;
+mod supervise;
 mod views;
 
 use std::collections::BTreeMap;
@@ -255,6 +256,7 @@ fn spawn_app(
     let span = tracing::info_span!("app", app = %config.name);
     let (command_tx, command_rx) = mpsc::channel(16);
     let (desired_tx, desired_rx) = watch::channel(None);
+    let mode_for_supervisor = mode.clone();
     let app = reconcile::App::new(
         config,
         reconcile::Io {
@@ -277,6 +279,6 @@ fn spawn_app(
             desired: desired_rx,
             views: shared.views.clone(),
         },
-        app.run().instrument(span),
+        supervise::supervise(app, mode_for_supervisor).instrument(span),
     )
 }

@@ -118,7 +118,7 @@ impl App {
         *self.mode.borrow() != Mode::Lead
     }
 
-    pub(super) async fn run(mut self) {
+    pub(super) async fn run(&mut self) {
         loop {
             let mode = *self.mode.borrow_and_update();
             match mode {
@@ -546,6 +546,30 @@ impl App {
         };
         let ended = decide::ended(stopping, superseded, &result);
         (ended, result)
+    }
+}
+
+impl super::supervise::Supervised for App {
+    fn run(&mut self) -> impl std::future::Future<Output = ()> + Send {
+        App::run(self)
+    }
+
+    fn went_down(&mut self, why: &str, delay: Duration) {
+        if let Some(task) = self.drift_task.take() {
+            task.abort();
+        }
+        self.drift_inbox.clear();
+        self.metrics.task_restart(&self.config.name);
+        let down = format!("{why}; restarting in {} s", delay.as_secs());
+        self.update(|s| s.task_down = Some(down));
+    }
+
+    fn came_back(&mut self) {
+        // Start again from what is stored, not from the memory of the run that went down.
+        self.applied = None;
+        self.known = None;
+        self.pending = None;
+        self.update(|s| s.task_down = None);
     }
 }
 

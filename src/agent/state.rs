@@ -170,6 +170,9 @@ pub struct AppState {
     /// Objects that left git and that prune never deletes, with the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prune_withheld: Vec<crate::sync::prune_guard::Withheld>,
+    /// Set while the app's task is down (it panicked or ended) and waits to be restarted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_down: Option<String>,
     /// Unix seconds when the last reconcile ended (the first one makes the agent ready).
     pub reconciled_at: Option<f64>,
     pub resources: Vec<ResourceState>,
@@ -201,6 +204,7 @@ impl AppState {
             drift_count: 0,
             prune_held: None,
             prune_withheld: Vec::new(),
+            task_down: None,
             reconciled_at: None,
             resources: Vec::new(),
             persisted: Persisted::default(),

@@ -44,6 +44,7 @@ pub struct Metrics {
     sync_duration: Family<AppLabel, Histogram>,
     drift_total: Family<AppLabel, Counter>,
     drift_contested_total: Family<AppManager, Counter>,
+    task_restarts_total: Family<AppLabel, Counter>,
     rollback_total: Family<AppLabel, Counter>,
     git_fetch_total: Family<AppResult, Counter>,
     git_fetch_duration: Family<AppLabel, Histogram>,
@@ -67,6 +68,7 @@ impl Metrics {
         });
         let drift_total = Family::<AppLabel, Counter>::default();
         let drift_contested_total = Family::<AppManager, Counter>::default();
+        let task_restarts_total = Family::<AppLabel, Counter>::default();
         let rollback_total = Family::<AppLabel, Counter>::default();
         let git_fetch_total = Family::<AppResult, Counter>::default();
         let git_fetch_duration = Family::<AppLabel, Histogram>::new_with_constructor(|| {
@@ -94,6 +96,11 @@ impl Metrics {
             "ordo_app_drift_contested",
             "Drift whose fields came back after self-heal, by the other field manager writing them",
             drift_contested_total.clone(),
+        );
+        registry.register(
+            "ordo_app_task_restarts",
+            "App tasks restarted after they panicked or ended",
+            task_restarts_total.clone(),
         );
         registry.register(
             "ordo_app_rollback",
@@ -126,6 +133,7 @@ impl Metrics {
             sync_duration,
             drift_total,
             drift_contested_total,
+            task_restarts_total,
             rollback_total,
             git_fetch_total,
             git_fetch_duration,
@@ -154,6 +162,7 @@ impl Metrics {
         drop(self.sync_duration.get_or_create(&a()));
         drop(self.git_fetch_duration.get_or_create(&a()));
         drop(self.drift_total.get_or_create(&a()));
+        drop(self.task_restarts_total.get_or_create(&a()));
         drop(self.rollback_total.get_or_create(&a()));
     }
 
@@ -179,6 +188,14 @@ impl Metrics {
                 app: app.to_owned(),
             })
             .inc_by(times);
+    }
+
+    pub fn task_restart(&self, app: &str) {
+        self.task_restarts_total
+            .get_or_create(&AppLabel {
+                app: app.to_owned(),
+            })
+            .inc();
     }
 
     /// A field manager that keeps writing fields self-heal puts back.

@@ -27,7 +27,14 @@ async fn readyz(State(state): State<ServerState>) -> Response {
         .filter(|(_, h)| h.state.borrow().reconciled_at.is_none())
         .map(|(name, _)| name.as_str())
         .collect();
-    let apps = if waiting.is_empty() {
+    let down: Vec<String> = state
+        .apps
+        .iter()
+        .filter_map(|(name, h)| Some(format!("{name} ({})", h.state.borrow().task_down.clone()?)))
+        .collect();
+    let apps = if !down.is_empty() {
+        Err(format!("app task down: {}", down.join(", ")))
+    } else if waiting.is_empty() {
         Ok(())
     } else {
         Err(format!(

@@ -1065,6 +1065,15 @@ async fn healthz_is_ok_and_readyz_says_which_check_fails() {
         "the API server is still down"
     );
     assert_eq!(body["checks"]["apps"], "ok");
+
+    f.update("docs", |s| {
+        s.task_down = Some("the app's task panicked: boom; restarting in 2 s".into())
+    });
+    let (_, body) = f.get("/readyz").await;
+    assert_eq!(
+        body["checks"]["apps"],
+        "app task down: docs (the app's task panicked: boom; restarting in 2 s)"
+    );
 }
 
 #[tokio::test]

@@ -114,6 +114,12 @@ fn banners(app: &AppState, actions: bool) -> Markup {
                 (action_button("unpin", "Unpin", None, actions, false))
             }
         }
+        @if let Some(down) = &app.task_down {
+            div.banner data-v="Failed" {
+                (layout::icon("Failed"))
+                div.banner-text { strong { "App task down" } br; span.err { (down) } }
+            }
+        }
         @if let Some(held) = &app.prune_held {
             div.banner data-v="OutOfSync" {
                 (layout::icon("OutOfSync"))

@@ -173,6 +173,10 @@
           h('small', {}, 'It is not retried until the branch moves, someone syncs, or it is unpinned.')),
         actionButton('unpin', 'Unpin')));
     }
+    if (doc.taskDown) {
+      out.push(h('div', { class: 'banner', 'data-v': 'Failed' }, icon('Failed'),
+        h('div', { class: 'banner-text' }, h('strong', {}, 'App task down'), h('br'), h('span', { class: 'err' }, doc.taskDown))));
+    }
     if (doc.pruneHeld) {
       const held = doc.pruneHeld;
       out.push(h('div', { class: 'banner', 'data-v': 'OutOfSync' }, icon('OutOfSync'),
