@@ -20,6 +20,7 @@ use crate::render::SourceKind;
 use crate::source::Secret;
 
 mod decryption;
+mod verify;
 
 const ROOT_KEYS: &[&str] = &[
     "listen",
@@ -52,6 +53,7 @@ const APP_KEYS: &[&str] = &[
     "helm",
     "kustomize",
     "decryption",
+    "verify",
 ];
 const CREDENTIAL_KEYS: &[&str] = &[
     "username",
@@ -148,6 +150,7 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
             None => CredentialsConfig::default(),
         },
         decryption: decryption::read(f)?,
+        verify: verify::read(f)?,
     })
 }
 
