@@ -699,11 +699,7 @@ fn verify_names_a_signers_file_and_only_mode_head() {
             "apps[0].verify.mode",
             "is not one of head",
         ),
-        (
-            "signers: /s\n  keys: /k",
-            "apps[0].verify.keys",
-            "",
-        ),
+        ("signers: /s\n  keys: /k", "apps[0].verify.keys", ""),
     ];
     for (extra, path, fragment) in cases {
         invalid(&app_with(&format!("verify:\n  {extra}")), path, fragment);

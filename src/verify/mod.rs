@@ -233,6 +233,19 @@ pub fn check(signed: Option<&Signed<'_>>, signers: &Signers) -> Verdict {
     }
 }
 
+/// Checks the commit of `snapshot` against the signers file at `signers` (read now). A
+/// snapshot without a commit (a directory) is [`Verdict::Unsigned`].
+pub fn commit(snapshot: &crate::source::Snapshot, signers: &Path) -> Result<Verdict, SignersError> {
+    let signers = Signers::load(signers)?;
+    let time = snapshot.commit.as_ref().map_or(0, |c| c.time);
+    let signed = snapshot.signature.as_ref().map(|s| Signed {
+        signature: &s.signature,
+        data: &s.signed_data,
+        time,
+    });
+    Ok(check(signed.as_ref(), &signers))
+}
+
 /// What the app shows about the signature of the revision it last read (API and page).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

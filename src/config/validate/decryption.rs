@@ -1,7 +1,9 @@
 //! `decryption: {provider: sops, keyFile: PATH | secretRef: {name, namespace, key}}` of an app.
 
 use super::{ConfigError, Fields};
-use crate::config::{DEFAULT_SECRET_KEY, Decryption, DecryptionKeys, DecryptionProvider, SecretRef};
+use crate::config::{
+    DEFAULT_SECRET_KEY, Decryption, DecryptionKeys, DecryptionProvider, SecretRef,
+};
 
 const DECRYPTION_KEYS: &[&str] = &["provider", "keyFile", "secretRef"];
 /// Keys people write an age key under, inline.
