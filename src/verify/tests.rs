@@ -33,6 +33,9 @@ fn both() -> String {
     )
 }
 
+/// Name, signers file, signature, signed data, verdict wanted.
+type Case<'a> = (&'a str, String, Option<&'a str>, &'a [u8], Want);
+
 #[derive(Debug, PartialEq)]
 enum Want {
     Trusted(&'static str),
@@ -57,7 +60,7 @@ fn verdicts_on_ssh_and_openpgp_signatures() {
     let alice_expired = line("alice@example.com", "valid-before=\"20230101\"", ALICE_PUB);
     let alice_files = line("alice@example.com", "namespaces=\"file\"", ALICE_PUB);
     let dave_only = format!("{DAVE_ASC}\n");
-    let cases: Vec<(&str, String, Option<&str>, &[u8], Want)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "ssh ed25519, listed",
             both(),
