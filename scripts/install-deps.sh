@@ -6,6 +6,7 @@
 #   chromium:        the real-browser test of the status page (tests/browser.rs)
 #   prometheus:      a real Prometheus scraping the agent (tests/http.rs)
 #   wrk:             page loads under load (scripts/bench-http.sh)
+#   ssh-keygen, gpg: sign test commits with SSH and OpenPGP keys (tests/commit_signatures.rs)
 # and, with npm, playwright-core (no browser download: it drives Debian's chromium) into
 # tests/browser/node_modules.
 set -euo pipefail
@@ -19,6 +20,8 @@ declare -A wanted=(
   [chromium]=chromium
   [prometheus]=prometheus
   [wrk]=wrk
+  [ssh-keygen]=openssh-client
+  [gpg]=gnupg
 )
 
 have() {

@@ -21,3 +21,4 @@ pub mod render;
 pub mod server;
 pub mod source;
 pub mod sync;
+pub mod verify;

@@ -57,6 +57,12 @@ impl HashKeys {
         }
     }
 
+    /// Where the key of an app of `app_namespace` lives: ordo's own namespace when known.
+    /// An app's `decryption.secretRef` without a namespace points there too.
+    pub fn namespace_for<'a>(&'a self, app_namespace: &'a str) -> &'a str {
+        self.namespace.as_deref().unwrap_or(app_namespace)
+    }
+
     /// The key for an app of `app_namespace`. Held across the read, so concurrent apps make one
     /// request, not one each.
     pub async fn get(
@@ -64,7 +70,7 @@ impl HashKeys {
         cluster: &Cluster,
         app_namespace: &str,
     ) -> Result<ConfigHashKey, KeyError> {
-        let namespace = self.namespace.as_deref().unwrap_or(app_namespace);
+        let namespace = self.namespace_for(app_namespace);
         let mut read = self.read.lock().await;
         if let Some(key) = read.get(namespace) {
             return Ok(key.clone());

@@ -2,6 +2,7 @@
 //! webhook, manual request, drift); the sync itself is the same code `ordo sync` runs. Each app
 //! publishes immutable [`AppState`] snapshots on a watch channel: readers never lock the writer.
 
+mod age_secret;
 mod decide;
 mod drift;
 pub mod hash_key;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -14,7 +14,7 @@ use super::decide::{self, Ended, seed, short};
 use super::drift::DriftInbox;
 use super::progress::{progress, publish};
 use super::revision;
-use super::state::{self, AppState, Phase, Trigger};
+use super::state::{self, AppState, Phase, Trigger, now};
 use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, OnFailure, jittered};
@@ -450,7 +450,10 @@ impl App {
         let config = self.config.clone();
         let renderer = self.renderer.clone();
         let cache_dir = self.cache_dir.clone();
-        let revision = revision::load(spec, cache_dir, config, renderer, (capabilities, key)).await;
+        let own = self.hash_keys.namespace_for(&self.config.namespace);
+        let secret = revision::age_secret(&self.config, &self.cluster, own);
+        let inputs = (capabilities, key, secret);
+        let revision = revision::load(spec, cache_dir, config, renderer, inputs).await;
         let seconds = asked.elapsed().as_secs_f64();
         self.metrics
             .git_fetch(&self.config.name, revision.is_ok(), seconds);
@@ -466,7 +469,8 @@ impl App {
                 time: 0,
             });
         let kind = revision.kind.to_string();
-        self.update(|s| s.source_kind = Some(kind));
+        let signature = revision.signature.clone();
+        self.update(|s| (s.source_kind, s.signature) = (Some(kind), signature));
         Ok((commit, revision.plan.map(Arc::new)))
     }
 
@@ -571,11 +575,4 @@ impl super::supervise::Supervised for App {
         self.pending = None;
         self.update(|s| s.task_down = None);
     }
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
 }

@@ -6,13 +6,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::age_secret::AgeSecret;
 use crate::cluster::Cluster;
-use crate::config::AppConfig;
-use crate::decrypt;
+use crate::config::{AppConfig, DecryptionKeys};
+use crate::decrypt::{self, DecryptError, Identities};
 use crate::manifest;
 use crate::plan::{self, ConfigHashKey, Plan};
 use crate::render::{RenderRequest, Renderer, SourceKind};
 use crate::source::{self, RepoSpec, Snapshot, SourceError};
+use crate::verify::{self, SignatureState, Verdict};
 
 /// A revision read from git: its snapshot, and its plan or why it cannot be applied (a bad
 /// commit: the render, a manifest or the plan refused it).
@@ -21,6 +23,24 @@ pub(super) struct Revision {
     pub plan: Result<Plan, String>,
     /// The source kind it was read as (`auto` resolved).
     pub kind: SourceKind,
+    /// What its commit's signature says, when the app verifies signatures.
+    pub signature: Option<SignatureState>,
+}
+
+/// What reading a revision needs from the cluster: the config-hash key, Helm's
+/// capabilities, and where the age keys of a `decryption.secretRef` are.
+pub(super) type ClusterInputs = (Capabilities, ConfigHashKey, Option<AgeSecret>);
+
+/// The Secret holding `config`'s age keys, when it names one; `own_namespace` is ordo's.
+pub(super) fn age_secret(
+    config: &AppConfig,
+    cluster: &Cluster,
+    own_namespace: &str,
+) -> Option<AgeSecret> {
+    match &config.decryption.as_ref()?.keys {
+        DecryptionKeys::Secret(secret) => Some(AgeSecret::new(cluster, secret, own_namespace)),
+        DecryptionKeys::File(_) => None,
+    }
 }
 
 /// What the target cluster serves, for Helm's `.Capabilities`: its version and API versions.
@@ -61,7 +81,7 @@ pub(super) async fn load(
     cache_dir: PathBuf,
     config: AppConfig,
     renderer: Arc<Renderer>,
-    (capabilities, key): (Capabilities, ConfigHashKey),
+    (capabilities, key, age_secret): ClusterInputs,
 ) -> Result<Revision, SourceError> {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
@@ -70,7 +90,13 @@ pub(super) async fn load(
             cache_dir: &cache_dir,
             runtime: &runtime,
         };
-        read(&git, &config, &renderer, capabilities, &key)
+        read(
+            &git,
+            &config,
+            &renderer,
+            capabilities,
+            (&key, age_secret.as_ref()),
+        )
     })
     .await
     .map_err(|e| SourceError::Task(e.to_string()))?
@@ -88,7 +114,7 @@ fn read(
     config: &AppConfig,
     renderer: &Renderer,
     capabilities: Capabilities,
-    key: &ConfigHashKey,
+    (key, age_secret): (&ConfigHashKey, Option<&AgeSecret>),
 ) -> Result<Revision, SourceError> {
     let mut options = config.render_options();
     if let Some((version, apis)) = capabilities {
@@ -113,35 +139,76 @@ fn read(
             ))
         },
     )?;
+    // An untrusted commit goes no further: not even its SOPS files are opened.
+    let (signature, trusted) = check_signature(config, &snapshot);
     // A file that does not decrypt, or whose MAC does not match, is the commit's fault.
-    let plan = decrypt::for_render(
-        &snapshot.files,
-        &config.path,
-        &options,
-        config.decryption_key_file(),
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|files| {
-        renderer
-            .render(&RenderRequest {
-                files: &files,
-                app_path: &config.path,
-                namespace: &config.namespace,
-                options: &options,
-            })
-            .map_err(|e| e.to_string())
-    })
-    .and_then(|files| {
-        decrypt::refuse_ciphertext(&files, &options).map_err(|e| e.to_string())?;
-        Ok(files)
-    })
-    .and_then(|files| manifest::load(&files, &config.namespace).map_err(|e| e.to_string()))
-    .and_then(|objects| {
-        plan::build_keyed(objects, config.ordering, key).map_err(|e| e.to_string())
+    let from_secret = age_secret.map(|secret| {
+        move || -> Result<Identities, DecryptError> { git.runtime.block_on(secret.identities()) }
     });
+    let from_file = config
+        .decryption_key_file()
+        .map(|path| move || Identities::load(path));
+    let keys: Option<&dyn Fn() -> Result<Identities, DecryptError>> =
+        match (&from_secret, &from_file) {
+            (Some(f), _) => Some(f),
+            (None, Some(f)) => Some(f),
+            (None, None) => None,
+        };
+    let plan = trusted
+        .and_then(|()| {
+            decrypt::for_render_with(&snapshot.files, &config.path, &options, keys)
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|files| {
+            renderer
+                .render(&RenderRequest {
+                    files: &files,
+                    app_path: &config.path,
+                    namespace: &config.namespace,
+                    options: &options,
+                })
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|files| {
+            decrypt::refuse_ciphertext(&files, &options).map_err(|e| e.to_string())?;
+            Ok(files)
+        })
+        .and_then(|files| manifest::load(&files, &config.namespace).map_err(|e| e.to_string()))
+        .and_then(|objects| {
+            plan::build_keyed(objects, config.ordering, key).map_err(|e| e.to_string())
+        });
     Ok(Revision {
         snapshot,
         plan,
         kind: options.kind,
+        signature,
     })
+}
+
+/// The signature of `snapshot`'s commit, when `config` verifies signatures, and whether the
+/// commit may be applied: an unsigned or untrusted one is refused like a bad commit.
+fn check_signature(
+    config: &AppConfig,
+    snapshot: &Snapshot,
+) -> (Option<SignatureState>, Result<(), String>) {
+    let Some(verify) = &config.verify else {
+        return (None, Ok(()));
+    };
+    let verdict =
+        verify::commit(snapshot, &verify.signers).unwrap_or_else(|e| Verdict::Untrusted {
+            found: None,
+            reason: e.to_string(),
+        });
+    let sha = snapshot.commit.as_ref().map_or("", |c| c.sha.as_str());
+    let state = SignatureState::new(sha, &verdict);
+    let trusted = if verdict.is_trusted() {
+        Ok(())
+    } else {
+        Err(format!(
+            "untrusted commit {sha}: {verdict}; only commits signed by a key of {} are applied \
+             (verify.signers)",
+            verify.signers.display()
+        ))
+    };
+    (Some(state), trusted)
 }

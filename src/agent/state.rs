@@ -10,6 +10,15 @@ use crate::plan::{Plan, Tier};
 use crate::source::CommitInfo;
 use crate::sync::SyncReport;
 pub use crate::sync::{Action, Outcome};
+pub use crate::verify::SignatureState;
+
+/// Unix seconds now, for the timestamps the state carries.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
 
 /// How many syncs the history keeps per app.
 pub const HISTORY_LEN: usize = 20;
@@ -154,6 +163,9 @@ pub struct AppState {
     /// How the files at `path` became manifests: `directory`, `kustomize` or `helm` (known once
     /// a revision was read).
     pub source_kind: Option<String>,
+    /// The signature of the revision last read, when the app verifies signatures
+    /// (`verify.signers`): the signer found (or "unsigned") and whether it is trusted.
+    pub signature: Option<SignatureState>,
     pub phase: Phase,
     /// The revision the cluster was last synced to.
     pub revision: Option<CommitInfo>,
@@ -194,6 +206,7 @@ impl AppState {
             path: path.to_owned(),
             namespace: namespace.to_owned(),
             source_kind: None,
+            signature: None,
             phase: Phase::Idle,
             revision: None,
             head: None,

@@ -16,6 +16,7 @@ use crate::render::{
     Tools,
 };
 use crate::source::{self, RepoSpec, Selection, Snapshot};
+use crate::verify;
 
 #[derive(Debug, Args)]
 pub struct InputArgs {
@@ -100,6 +101,11 @@ pub struct InputArgs {
     /// decrypted in memory. With --config, the app's decryption.keyFile comes first.
     #[arg(long, value_name = "FILE", env = crate::decrypt::KEY_FILE_ENV)]
     pub decryption_key_file: Option<PathBuf>,
+    /// Signers file (git's allowed_signers lines and/or armored OpenPGP public keys): the git
+    /// commit read must be signed by one of its keys, else nothing is planned or applied.
+    /// With --config, the app's verify.signers comes first.
+    #[arg(long, value_name = "FILE")]
+    pub verify_signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -147,8 +153,11 @@ pub fn load_for(
         Some(c) => c.sha.clone(),
         None => content_hash(&snapshot),
     };
+    check_signature(args, &snapshot)?;
+    // An app whose keys are in a Secret (decryption.secretRef) is decrypted by the agent; the
+    // CLI takes the key file it is given.
     let key_file = match &args.from_config {
-        Some(app) if app.decryption.is_some() => app.decryption_key_file(),
+        Some(app) if app.decryption_key_file().is_some() => app.decryption_key_file(),
         _ => args.decryption_key_file.as_deref(),
     };
     let decrypted = decrypt::for_render(&snapshot.files, &app_path(args), &options, key_file)
@@ -190,6 +199,35 @@ pub fn load_for(
         },
         revision,
     })
+}
+
+/// With --verify-signers (or the app's verify.signers), refuses a commit that no key of the
+/// signers file signed, before anything is decrypted, rendered or applied.
+fn check_signature(args: &InputArgs, snapshot: &Snapshot) -> Result<(), String> {
+    let configured = args
+        .from_config
+        .as_ref()
+        .and_then(|app| app.verify.as_ref())
+        .map(|v| v.signers.as_path());
+    let Some(signers) = configured.or(args.verify_signers.as_deref()) else {
+        return Ok(());
+    };
+    let Some(commit) = &snapshot.commit else {
+        return Err(format!(
+            "--verify-signers checks a git commit's signature, and {} is a directory: give a \
+             repository (with --ref), or leave --verify-signers out",
+            args.source
+        ));
+    };
+    let verdict = verify::commit(snapshot, signers).map_err(|e| e.to_string())?;
+    if verdict.is_trusted() {
+        return Ok(());
+    }
+    Err(format!(
+        "untrusted commit {}: {verdict}; only commits signed by a key of {} are accepted",
+        commit.sha,
+        signers.display()
+    ))
 }
 
 /// With --config, takes everything about the source from the app named `app`.

@@ -72,19 +72,73 @@ pub struct AppConfig {
     pub helm: HelmOptions,
     /// `kustomize: {allowRemoteBases}`.
     pub kustomize: KustomizeOptions,
-    /// `decryption: {provider: sops, keyFile}`: how SOPS files of the app are decrypted;
-    /// `None` leaves them encrypted, and a revision holding one is a bad commit.
+    /// `decryption: {provider: sops, keyFile | secretRef}`: how SOPS files of the app are
+    /// decrypted; `None` leaves them encrypted, and a revision holding one is a bad commit.
     pub decryption: Option<Decryption>,
+    /// `verify: {signers, mode}`: only commits signed by a key of `signers` are applied.
+    pub verify: Option<Verify>,
+}
+
+/// Commit signature verification of an app (issue #16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verify {
+    /// The signers file: git's allowed_signers lines and armored OpenPGP public keys; read
+    /// at every check, so an edited file counts without a restart.
+    pub signers: PathBuf,
+    pub mode: VerifyMode,
+}
+
+/// Which commits must be signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyMode {
+    /// The commit to be applied (the head, or the pinned revision), not its history.
+    #[default]
+    Head,
+}
+
+impl VerifyMode {
+    pub const ALL: [VerifyMode; 1] = [VerifyMode::Head];
+}
+
+impl std::fmt::Display for VerifyMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VerifyMode::Head => "head",
+        })
+    }
 }
 
 /// Decryption of an app's SOPS files (issue #16).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decryption {
     pub provider: DecryptionProvider,
-    /// An age identity file (`AGE-SECRET-KEY-1…` lines), e.g. a mounted Secret; read when a
-    /// revision holds an encrypted file, so a rotated key is picked up without a restart.
-    pub key_file: PathBuf,
+    /// Where the age identities (`AGE-SECRET-KEY-1…` lines) are; read when a revision holds
+    /// an encrypted file, so a rotated key is picked up without a restart.
+    pub keys: DecryptionKeys,
 }
+
+/// `keyFile` or `secretRef`: exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecryptionKeys {
+    /// An age identity file, e.g. a mounted Secret.
+    File(PathBuf),
+    /// A Secret the agent reads at sync time.
+    Secret(SecretRef),
+}
+
+/// `secretRef: {name, namespace, key}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    pub name: String,
+    /// `None`: ordo's own namespace (where the config-hash key lives).
+    pub namespace: Option<String>,
+    /// The data key holding the identities.
+    pub key: String,
+}
+
+/// The data key of `secretRef` when none is given: the file name `age-keygen -o` is usually
+/// given, and what `kubectl create secret generic --from-file=keys.txt` makes.
+pub const DEFAULT_SECRET_KEY: &str = "keys.txt";
 
 /// Who encrypted the files; only SOPS (with age keys) today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,9 +263,12 @@ impl AppConfig {
         }
     }
 
-    /// The key file SOPS files are decrypted with, when the app configures decryption.
+    /// The key file SOPS files are decrypted with, when the app names one.
     pub fn decryption_key_file(&self) -> Option<&Path> {
-        self.decryption.as_ref().map(|d| d.key_file.as_path())
+        match &self.decryption.as_ref()?.keys {
+            DecryptionKeys::File(path) => Some(path.as_path()),
+            DecryptionKeys::Secret(_) => None,
+        }
     }
 }
 

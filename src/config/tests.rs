@@ -118,6 +118,7 @@ fn defaults_fill_what_is_left_out() {
         },
         kustomize: KustomizeOptions::default(),
         decryption: None,
+        verify: None,
     };
     assert_eq!(*app, want);
     assert_eq!(app.selection(), Selection::default());
@@ -631,7 +632,7 @@ fn decryption_names_a_key_file() {
         app.decryption,
         Some(Decryption {
             provider: DecryptionProvider::Sops,
-            key_file: "/etc/ordo/age/keys.txt".into(),
+            keys: DecryptionKeys::File("/etc/ordo/age/keys.txt".into()),
         })
     );
     assert_eq!(
@@ -646,8 +647,33 @@ fn decryption_is_checked_field_by_field() {
     let cases = [
         (
             "provider: sops",
-            "apps[0].decryption.keyFile",
+            "apps[0].decryption",
+            "needs keyFile (an age key file) or secretRef",
+        ),
+        (
+            "provider: sops\n  keyFile: /k\n  secretRef: {name: age}",
+            "apps[0].decryption",
+            "sets both keyFile and secretRef",
+        ),
+        (
+            "provider: sops\n  secretRef: {namespace: ordo}",
+            "apps[0].decryption.secretRef.name",
             "is required",
+        ),
+        (
+            "provider: sops\n  secretRef: {name: Age_Keys}",
+            "apps[0].decryption.secretRef.name",
+            "is not a Kubernetes object name",
+        ),
+        (
+            "provider: sops\n  secretRef: {name: age, key: 'a/b'}",
+            "apps[0].decryption.secretRef.key",
+            "is not a Secret data key",
+        ),
+        (
+            "provider: sops\n  secretRef: {name: age, nmespace: x}",
+            "apps[0].decryption.secretRef.nmespace",
+            "did you mean namespace?",
         ),
         ("keyFile: /k", "apps[0].decryption.provider", "is required"),
         (
@@ -658,7 +684,7 @@ fn decryption_is_checked_field_by_field() {
         (
             "provider: sops\n  key: AGE-SECRET-KEY-1X",
             "apps[0].decryption.key",
-            "secrets are not written inline; use keyFile",
+            "secrets are not written inline; use keyFile or secretRef",
         ),
         (
             "provider: sops\n  keyfile: /k",
@@ -676,3 +702,60 @@ fn decryption_is_checked_field_by_field() {
 }
 /// `helm.repoURL` and its companions.
 mod remote_chart;
+
+#[test]
+fn decryption_keys_can_come_from_a_secret() {
+    let cases = [
+        (
+            "{name: age-keys}",
+            SecretRef {
+                name: "age-keys".into(),
+                namespace: None,
+                key: DEFAULT_SECRET_KEY.into(),
+            },
+        ),
+        (
+            "{name: sops.age, namespace: ordo-system, key: age.agekey}",
+            SecretRef {
+                name: "sops.age".into(),
+                namespace: Some("ordo-system".into()),
+                key: "age.agekey".into(),
+            },
+        ),
+    ];
+    for (secret_ref, want) in cases {
+        let config = parse_ok(&app_with(&format!(
+            "decryption:\n  provider: sops\n  secretRef: {secret_ref}"
+        )));
+        let app = &config.apps[0];
+        assert_eq!(
+            app.decryption.as_ref().map(|d| &d.keys),
+            Some(&DecryptionKeys::Secret(want))
+        );
+        assert_eq!(app.decryption_key_file(), None);
+    }
+}
+
+#[test]
+fn verify_names_a_signers_file_and_only_mode_head() {
+    let config = parse_ok(&app_with("verify:\n  signers: /etc/ordo/signers"));
+    assert_eq!(
+        config.apps[0].verify,
+        Some(Verify {
+            signers: "/etc/ordo/signers".into(),
+            mode: VerifyMode::Head,
+        })
+    );
+    let cases = [
+        ("mode: head", "apps[0].verify.signers", "is required"),
+        (
+            "signers: /s\n  mode: all",
+            "apps[0].verify.mode",
+            "is not one of head",
+        ),
+        ("signers: /s\n  keys: /k", "apps[0].verify.keys", ""),
+    ];
+    for (extra, path, fragment) in cases {
+        invalid(&app_with(&format!("verify:\n  {extra}")), path, fragment);
+    }
+}

@@ -7,7 +7,8 @@
 pub enum DecryptError {
     #[error(
         "{file}: encrypted with SOPS for {recipients}, but no age key is given (decryption.keyFile \
-         in the app's config; --decryption-key-file or SOPS_AGE_KEY_FILE for the CLI)"
+         or decryption.secretRef in the app's config; --decryption-key-file or SOPS_AGE_KEY_FILE \
+         for the CLI)"
     )]
     NoKey { file: String, recipients: String },
     #[error(
@@ -43,6 +44,9 @@ pub enum DecryptError {
     Unsupported { file: String, what: String },
     #[error("key file {path}: {reason}")]
     KeyFile { path: String, reason: String },
+    /// The app's `decryption.secretRef` cannot be read or holds no usable identity.
+    #[error("age keys in Secret {secret}: {reason}")]
+    KeySecret { secret: String, reason: String },
     /// Decrypting for Kustomize or Helm would put the cleartext into the render's temporary
     /// directory, which the issue rules out.
     #[error(

@@ -84,6 +84,21 @@ pub fn for_render<'a>(
     options: &RenderOptions,
     key_file: Option<&Path>,
 ) -> Result<Decrypted<'a>, DecryptError> {
+    let load = key_file.map(|path| move || Identities::load(path));
+    let keys = load
+        .as_ref()
+        .map(|f| f as &dyn Fn() -> Result<Identities, DecryptError>);
+    for_render_with(files, app_path, options, keys)
+}
+
+/// [`for_render`], with the identities from `keys`, called only when a SOPS file is to be
+/// decrypted (the agent reads them from a Secret then: no SOPS file, no request).
+pub fn for_render_with<'a>(
+    files: &'a [SourceFile],
+    app_path: &str,
+    options: &RenderOptions,
+    keys: Option<&dyn Fn() -> Result<Identities, DecryptError>>,
+) -> Result<Decrypted<'a>, DecryptError> {
     let encrypted: Vec<usize> = (0..files.len())
         .filter(|&i| is_encrypted(&files[i]))
         .collect();
@@ -113,8 +128,8 @@ pub fn for_render<'a>(
             None => Ok(unchanged()),
         };
     }
-    let identities = match key_file {
-        Some(path) => Identities::load(path)?,
+    let identities = match keys {
+        Some(load) => load()?,
         None => {
             let first = &files[encrypted[0]];
             let recipients = parse(first)?.1.all_recipients();

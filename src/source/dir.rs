@@ -18,6 +18,7 @@ pub fn read_dir(root: &Path, sel: &Selection) -> Result<Snapshot, SourceError> {
     Ok(Snapshot {
         commit: None,
         files: collect(&tree, sel)?,
+        signature: None,
     })
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use git2::{Commit, ObjectType, Repository, Tree};
 
 use super::walk::{FileTree, Node, collect};
-use super::{CommitInfo, Selection, Snapshot, SourceError};
+use super::{CommitInfo, CommitSignature, Selection, Snapshot, SourceError};
 
 const MODE_DIR: i32 = 0o040000;
 const MODE_LINK: i32 = 0o120000;
@@ -28,6 +28,7 @@ pub(crate) fn snapshot(
         short: sha.chars().take(7).collect(),
     };
     let files = collect(&tree, sel)?;
+    let signature = signature(repo, commit).map_err(cache_err)?;
     let author = commit.author();
     Ok(Snapshot {
         commit: Some(CommitInfo {
@@ -43,7 +44,23 @@ pub(crate) fn snapshot(
             time: commit.time().seconds(),
         }),
         files,
+        signature,
     })
+}
+
+/// The commit's signature, `None` when it has none.
+fn signature(
+    repo: &Repository,
+    commit: &Commit<'_>,
+) -> Result<Option<CommitSignature>, git2::Error> {
+    match repo.extract_signature(&commit.id(), None) {
+        Ok((signature, signed_data)) => Ok(Some(CommitSignature {
+            signature: signature.to_vec(),
+            signed_data: signed_data.to_vec(),
+        })),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 struct CommitTree<'r> {

@@ -48,4 +48,13 @@ pub struct SourceFile {
 pub struct Snapshot {
     pub commit: Option<CommitInfo>,
     pub files: Vec<SourceFile>,
+    /// The commit's signature (its `gpgsig` header), when it is signed.
+    pub signature: Option<CommitSignature>,
+}
+
+/// A commit's signature and the commit text it signs, as git verifies them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitSignature {
+    pub signature: Vec<u8>,
+    pub signed_data: Vec<u8>,
 }

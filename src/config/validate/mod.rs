@@ -22,6 +22,7 @@ use crate::source::Secret;
 mod allow;
 mod decryption;
 mod prune_guard;
+mod verify;
 
 const ROOT_KEYS: &[&str] = &[
     "listen",
@@ -57,6 +58,7 @@ const APP_KEYS: &[&str] = &[
     "helm",
     "kustomize",
     "decryption",
+    "verify",
 ];
 const CREDENTIAL_KEYS: &[&str] = &[
     "username",
@@ -158,6 +160,7 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
             None => CredentialsConfig::default(),
         },
         decryption: decryption::read(f)?,
+        verify: verify::read(f)?,
     })
 }
 

@@ -21,6 +21,7 @@ pub fn content(app: &AppState, now: f64, actions: bool) -> (Markup, Markup) {
                     span.repo-url { (app.repo) } " @ " span.ref { (app.reference) }
                     @if !app.path.is_empty() && app.path != "." { " · " span.path { (app.path) } }
                     @if let Some(kind) = &app.source_kind { " · " span.source-kind title="How the path's files became manifests" { (kind) } }
+                    @if let Some(sig) = &app.signature { " · " span.signature.untrusted[!sig.trusted] data-f="signature" title=(sig.message) { @if sig.trusted { "signed by " } @else { "untrusted: " } (sig.signer) } }
                     " · namespace " span.ns { (app.namespace) }
                 }
             }
