@@ -63,6 +63,9 @@ pub(super) struct App {
     hash_keys: Arc<super::hash_key::HashKeys>,
     /// A held prune someone confirmed, for this revision only.
     confirmed_prune: Option<String>,
+    /// The pin as this task last read or wrote it: a different stored pin was set by someone
+    /// else (`ordo rollback`/`unpin`, the API of another replica) and wins.
+    stored_pin: Option<super::state::Pin>,
     /// The client the app's syncs and drift watch use: ordo's own, or impersonating the
     /// app's `serviceAccountName` (never ordo's own when that cannot be built).
     apply_as: Result<Cluster, String>,
@@ -106,6 +109,7 @@ impl App {
             capabilities: io.capabilities,
             hash_keys: io.hash_keys,
             confirmed_prune: None,
+            stored_pin: None,
         }
     }
 
@@ -201,6 +205,7 @@ impl App {
         loop {
             match store::load(&self.cluster, &self.config.name, &self.config.namespace).await {
                 Ok(persisted) => {
+                    self.stored_pin = persisted.pin.clone();
                     self.update(|s| s.persisted = persisted);
                     return;
                 }
@@ -335,8 +340,10 @@ impl App {
         else {
             return;
         };
-        let current = self.state.borrow().persisted.pin.clone();
-        if stored.pin != current {
+        // Only a pin someone else changed is adopted; one this task set and has not stored yet
+        // stays.
+        if stored.pin != self.stored_pin {
+            self.stored_pin = stored.pin.clone();
             info!(app = %self.config.name, pin = ?stored.pin, "pin changed outside this agent");
             self.update(|s| {
                 s.persisted.pin = stored.pin.clone();
@@ -423,6 +430,9 @@ impl App {
             self.applied = Some(commit);
             let baseline = report.map(|r| r.live).unwrap_or_default();
             self.watch_drift(&plan, baseline).await;
+        } else {
+            // The cluster may hold part of this revision: no revision is known to be applied.
+            self.applied = None;
         }
         ended
     }

@@ -182,6 +182,9 @@ pub struct AppState {
     /// Objects that left git and that prune never deletes, with the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prune_withheld: Vec<crate::sync::prune_guard::Withheld>,
+    /// Why the last save of the stored state failed; cleared by the next good save.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_error: Option<String>,
     /// Set while the app's task is down (it panicked or ended) and waits to be restarted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_down: Option<String>,
@@ -218,6 +221,7 @@ impl AppState {
             prune_held: None,
             prune_withheld: Vec::new(),
             task_down: None,
+            store_error: None,
             reconciled_at: None,
             resources: Vec::new(),
             persisted: Persisted::default(),

@@ -7,7 +7,7 @@ use tracing::warn;
 
 use super::persisted::{self, STATE_BUDGET};
 use super::state::Persisted;
-use crate::cluster::{ApplyOptions, Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError};
 use crate::manifest::keys::{APP_LABEL, MANAGED_BY_LABEL};
 
 const KEY: &str = "state.json";
@@ -38,6 +38,12 @@ pub enum StoreError {
          over the budget of {STATE_BUDGET} bytes: it was not stored"
     )]
     TooLarge { app: String, size: usize },
+
+    #[error(
+        "stored state of app {app} kept changing while it was written ({tries} tries); \
+         try again"
+    )]
+    Contended { app: String, tries: usize },
 }
 
 impl StoreError {
@@ -47,15 +53,39 @@ impl StoreError {
     }
 }
 
+/// A state as read, with the ConfigMap's resourceVersion (None: nothing stored yet): a write
+/// made from it succeeds only if nobody wrote in between.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub state: Persisted,
+    pub version: Option<String>,
+}
+
 /// Reads the state; a missing ConfigMap (first run) is an empty state, unparseable state an
 /// error, and a pin that does not check out is dropped with a warning.
 pub async fn load(cluster: &Cluster, app: &str, namespace: &str) -> Result<Persisted, StoreError> {
+    Ok(load_versioned(cluster, app, namespace).await?.state)
+}
+
+/// [`load`], with the version a conditional write needs.
+pub async fn load_versioned(
+    cluster: &Cluster,
+    app: &str,
+    namespace: &str,
+) -> Result<Stored, StoreError> {
     let resource = cluster.resource("v1", "ConfigMap").await?;
     let Some(cm) = cluster.get(&resource, Some(namespace), &name(app)).await? else {
-        return Ok(Persisted::default());
+        return Ok(Stored::default());
     };
+    let version = cm
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let Some(text) = cm.pointer(&format!("/data/{KEY}")).and_then(Value::as_str) else {
-        return Ok(Persisted::default());
+        return Ok(Stored {
+            state: Persisted::default(),
+            version,
+        });
     };
     let (state, warnings) = persisted::decode(text).map_err(|e| StoreError::Unreadable {
         app: app.to_owned(),
@@ -66,16 +96,49 @@ pub async fn load(cluster: &Cluster, app: &str, namespace: &str) -> Result<Persi
     for warning in warnings {
         warn!(app, "{warning}");
     }
-    Ok(state)
+    Ok(Stored { state, version })
 }
 
-/// Writes the state (one server-side apply), trimmed to the byte budget.
-pub async fn save(
+/// How many times a write is tried again after someone else wrote in between.
+const WRITE_TRIES: usize = 5;
+
+/// Writes a change to the stored state without losing anyone else's (the CLI's `rollback` and
+/// `unpin`, the agent's record of a sync): `change` turns what is stored into what to store
+/// (None: nothing to write, and the stored state is returned); it is applied to a fresh read
+/// each time the conditional write finds the state moved.
+pub async fn update(
+    cluster: &Cluster,
+    app: &str,
+    namespace: &str,
+    mut change: impl FnMut(&Persisted) -> Option<Persisted>,
+) -> Result<Persisted, StoreError> {
+    for _ in 0..WRITE_TRIES {
+        let stored = load_versioned(cluster, app, namespace).await?;
+        let Some(next) = change(&stored.state) else {
+            return Ok(stored.state);
+        };
+        if save_if(cluster, app, namespace, &next, stored.version.as_deref())
+            .await?
+            .is_some()
+        {
+            return Ok(next);
+        }
+    }
+    Err(StoreError::Contended {
+        app: app.to_owned(),
+        tries: WRITE_TRIES,
+    })
+}
+
+/// Writes the state if the stored one is still at `version` (None: nothing stored yet),
+/// trimmed to the byte budget. The new version, or None when someone wrote in between.
+pub async fn save_if(
     cluster: &Cluster,
     app: &str,
     namespace: &str,
     state: &Persisted,
-) -> Result<(), StoreError> {
+    version: Option<&str>,
+) -> Result<Option<String>, StoreError> {
     let (text, trimmed) =
         persisted::encode(state, STATE_BUDGET).map_err(|size| StoreError::TooLarge {
             app: app.to_owned(),
@@ -90,7 +153,7 @@ pub async fn save(
         );
     }
     let resource = cluster.resource("v1", "ConfigMap").await?;
-    let object = json!({
+    let mut object = json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
@@ -100,12 +163,8 @@ pub async fn save(
         },
         "data": { KEY: text },
     });
-    let options = ApplyOptions {
-        dry_run: false,
-        force: true,
-    };
-    Ok(cluster
-        .apply(&resource, &object, options)
-        .await
-        .map(|_| ())?)
+    if let Some(version) = version {
+        object["metadata"]["resourceVersion"] = json!(version);
+    }
+    Ok(cluster.write_if_unchanged(&resource, &object).await?)
 }

@@ -147,22 +147,39 @@ pub fn pin(args: PinArgs, unpin: bool) -> ExitCode {
         .and_then(|rt| {
             rt.block_on(async {
                 let cluster = Cluster::connect(args.kubeconfig.as_deref()).await.map_err(|e| e.to_string())?;
-                let mut persisted = store::load(&cluster, &app.name, &app.namespace).await.map_err(|e| e.to_string())?;
-                let message = if unpin {
-                    persisted.unpin();
-                    format!("{}: unpinned; the agent follows {} again", app.name, app.reference)
-                } else {
-                    let wanted = args.revision.clone().unwrap_or_default();
-                    let entry = match persisted.find_revision(&wanted) {
-                        Ok(entry) => entry.clone(),
-                        Err(RevisionLookup::NotFound) => return Err(format!("revision {wanted:?} is not in the history of {}; see `ordo status`", app.name)),
-                        Err(RevisionLookup::Ambiguous(n)) => return Err(format!("revision {wanted:?} matches {n} revisions in the history of {}; give more characters", app.name)),
-                    };
-                    // The agent notes the head it was pinned at; from here it is not known.
-                    persisted.pin_rollback(entry.revision.clone(), String::new());
-                    format!("{}: pinned to {} ({}); the agent applies it within one interval", app.name, entry.revision, entry.message)
-                };
-                store::save(&cluster, &app.name, &app.namespace, &persisted).await.map_err(|e| e.to_string())?;
+                // A conditional write, retried on a fresh read: a sync the agent records at the
+                // same moment cannot undo this, nor this the agent's record.
+                let wanted = args.revision.clone().unwrap_or_default();
+                let mut message = String::new();
+                let mut refused = None;
+                store::update(&cluster, &app.name, &app.namespace, |stored| {
+                    let mut persisted = stored.clone();
+                    if unpin {
+                        persisted.unpin();
+                        message = format!("{}: unpinned; the agent follows {} again", app.name, app.reference);
+                        return Some(persisted);
+                    }
+                    match persisted.find_revision(&wanted) {
+                        Ok(entry) => {
+                            let entry = entry.clone();
+                            // The agent notes the head it was pinned at; from here it is not known.
+                            persisted.pin_rollback(entry.revision.clone(), String::new());
+                            message = format!("{}: pinned to {} ({}); the agent applies it within one interval", app.name, entry.revision, entry.message);
+                        }
+                        Err(RevisionLookup::NotFound) => {
+                            refused = Some(format!("revision {wanted:?} is not in the history of {}; see `ordo status`", app.name));
+                            return None;
+                        }
+                        Err(RevisionLookup::Ambiguous(n)) => {
+                            refused = Some(format!("revision {wanted:?} matches {n} revisions in the history of {}; give more characters", app.name));
+                            return None;
+                        }
+                    }
+                    Some(persisted)
+                }).await.map_err(|e| e.to_string())?;
+                if let Some(refused) = refused {
+                    return Err(refused);
+                }
                 Ok::<_, String>(message)
             })
         });

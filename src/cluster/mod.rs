@@ -452,6 +452,41 @@ impl Cluster {
         }
     }
 
+    /// Writes `object` only if nobody changed it since it was read: replaced at the
+    /// `metadata.resourceVersion` it carries, or created when it carries none. The new
+    /// resourceVersion, or None when the precondition failed (someone wrote in between, or it
+    /// already exists): read again and merge.
+    pub async fn write_if_unchanged(
+        &self,
+        resource: &Resource,
+        object: &Value,
+    ) -> Result<Option<String>, ClusterError> {
+        let (namespace, name) = identity(object);
+        let verb = "update";
+        self.fence(verb, || describe(resource, namespace, name))?;
+        let object_of = |e| map_error(verb, &describe(resource, namespace, name), e);
+        let typed: DynamicObject =
+            serde_json::from_value(object.clone()).map_err(|e| ClusterError::Transport {
+                verb,
+                object: describe(resource, namespace, name),
+                message: format!("not an object: {e}"),
+            })?;
+        let api = self.api(resource, namespace);
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        let written = match typed.metadata.resource_version {
+            Some(_) => api.replace(name, &params, &typed).await,
+            None => api.create(&params, &typed).await,
+        };
+        match written {
+            Ok(o) => Ok(o.metadata.resource_version),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(None),
+            Err(e) => Err(object_of(e)),
+        }
+    }
+
     /// Deletes an object; Ok(false) when it was already gone.
     pub async fn delete(
         &self,

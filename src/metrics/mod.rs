@@ -45,6 +45,7 @@ pub struct Metrics {
     drift_total: Family<AppLabel, Counter>,
     drift_contested_total: Family<AppManager, Counter>,
     task_restarts_total: Family<AppLabel, Counter>,
+    state_save_failures_total: Family<AppLabel, Counter>,
     rollback_total: Family<AppLabel, Counter>,
     git_fetch_total: Family<AppResult, Counter>,
     git_fetch_duration: Family<AppLabel, Histogram>,
@@ -69,6 +70,7 @@ impl Metrics {
         let drift_total = Family::<AppLabel, Counter>::default();
         let drift_contested_total = Family::<AppManager, Counter>::default();
         let task_restarts_total = Family::<AppLabel, Counter>::default();
+        let state_save_failures_total = Family::<AppLabel, Counter>::default();
         let rollback_total = Family::<AppLabel, Counter>::default();
         let git_fetch_total = Family::<AppResult, Counter>::default();
         let git_fetch_duration = Family::<AppLabel, Histogram>::new_with_constructor(|| {
@@ -103,6 +105,11 @@ impl Metrics {
             task_restarts_total.clone(),
         );
         registry.register(
+            "ordo_app_state_save_failures",
+            "Failed saves of an app's stored state (history, pin, last healthy revision)",
+            state_save_failures_total.clone(),
+        );
+        registry.register(
             "ordo_app_rollback",
             "Automatic and requested rollbacks",
             rollback_total.clone(),
@@ -134,6 +141,7 @@ impl Metrics {
             drift_total,
             drift_contested_total,
             task_restarts_total,
+            state_save_failures_total,
             rollback_total,
             git_fetch_total,
             git_fetch_duration,
@@ -163,6 +171,7 @@ impl Metrics {
         drop(self.git_fetch_duration.get_or_create(&a()));
         drop(self.drift_total.get_or_create(&a()));
         drop(self.task_restarts_total.get_or_create(&a()));
+        drop(self.state_save_failures_total.get_or_create(&a()));
         drop(self.rollback_total.get_or_create(&a()));
     }
 
@@ -188,6 +197,14 @@ impl Metrics {
                 app: app.to_owned(),
             })
             .inc_by(times);
+    }
+
+    pub fn state_save_failed(&self, app: &str) {
+        self.state_save_failures_total
+            .get_or_create(&AppLabel {
+                app: app.to_owned(),
+            })
+            .inc();
     }
 
     pub fn task_restart(&self, app: &str) {

@@ -30,10 +30,17 @@ async fn readyz(State(state): State<ServerState>) -> Response {
     let down: Vec<String> = state
         .apps
         .iter()
-        .filter_map(|(name, h)| Some(format!("{name} ({})", h.state.borrow().task_down.clone()?)))
+        .filter_map(|(name, h)| {
+            let s = h.state.borrow();
+            let why = s.task_down.clone().or_else(|| s.store_error.clone())?;
+            Some(format!("{name} ({why})"))
+        })
         .collect();
     let apps = if !down.is_empty() {
-        Err(format!("app task down: {}", down.join(", ")))
+        Err(format!(
+            "app task down or state not saved: {}",
+            down.join(", ")
+        ))
     } else if waiting.is_empty() {
         Ok(())
     } else {

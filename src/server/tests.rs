@@ -1072,7 +1072,7 @@ async fn healthz_is_ok_and_readyz_says_which_check_fails() {
     let (_, body) = f.get("/readyz").await;
     assert_eq!(
         body["checks"]["apps"],
-        "app task down: docs (the app's task panicked: boom; restarting in 2 s)"
+        "app task down or state not saved: docs (the app's task panicked: boom; restarting in 2 s)"
     );
 }
 

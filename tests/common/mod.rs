@@ -12,6 +12,7 @@ pub fn kubeconfig() -> String {
     })
 }
 
+#[allow(dead_code)] // not every test binary talks to the cluster directly
 pub async fn client() -> Client {
     let file = Kubeconfig::read_from(kubeconfig()).expect("readable KUBECONFIG");
     let config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())

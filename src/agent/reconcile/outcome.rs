@@ -61,16 +61,40 @@ impl App {
         );
         info!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, "sync finished");
         self.update(|s| s.record_sync(entry, commit));
-        let persisted = self.state.borrow().persisted.clone();
-        if let Err(e) = store::save(
+        self.store().await;
+    }
+
+    /// Stores the app's state without overwriting a pin someone changed meanwhile (the write is
+    /// conditional on what was read; see `decide::merge_stored`); a failure shows on the page,
+    /// in `/readyz` and in `ordo_app_state_save_failures_total`.
+    pub(super) async fn store(&mut self) {
+        let ours = self.state.borrow().persisted.clone();
+        let base = self.stored_pin.clone();
+        let saved = store::update(
             &self.cluster,
             &self.config.name,
             &self.config.namespace,
-            &persisted,
+            |theirs| Some(decide::merge_stored(&ours, theirs, base.as_ref())),
         )
-        .await
-        {
-            warn!(app = %self.config.name, error = %e, "cannot persist history");
+        .await;
+        match saved {
+            Ok(stored) => {
+                if stored.pin != ours.pin {
+                    info!(app = %self.config.name, pin = ?stored.pin, "pin changed outside this agent during the sync; kept");
+                }
+                self.stored_pin = stored.pin.clone();
+                self.update(|s| {
+                    s.persisted.pin = stored.pin.clone();
+                    s.persisted.failed_revision = stored.failed_revision.clone();
+                    s.store_error = None;
+                });
+            }
+            Err(e) => {
+                warn!(app = %self.config.name, error = %e, "cannot persist history");
+                self.metrics.state_save_failed(&self.config.name);
+                let shown = format!("state not saved: {e}");
+                self.update(|s| s.store_error = Some(shown));
+            }
         }
     }
 

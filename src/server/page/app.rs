@@ -115,6 +115,12 @@ fn banners(app: &AppState, actions: bool) -> Markup {
                 (action_button("unpin", "Unpin", None, actions, false))
             }
         }
+        @if let Some(error) = &app.store_error {
+            div.banner data-v="Degraded" {
+                (layout::icon("Degraded"))
+                div.banner-text { strong { "Stored state not saved" } br; span.err { (error) } }
+            }
+        }
         @if let Some(down) = &app.task_down {
             div.banner data-v="Failed" {
                 (layout::icon("Failed"))

@@ -173,6 +173,10 @@
           h('small', {}, 'It is not retried until the branch moves, someone syncs, or it is unpinned.')),
         actionButton('unpin', 'Unpin')));
     }
+    if (doc.storeError) {
+      out.push(h('div', { class: 'banner', 'data-v': 'Degraded' }, icon('Degraded'),
+        h('div', { class: 'banner-text' }, h('strong', {}, 'Stored state not saved'), h('br'), h('span', { class: 'err' }, doc.storeError))));
+    }
     if (doc.taskDown) {
       out.push(h('div', { class: 'banner', 'data-v': 'Failed' }, icon('Failed'),
         h('div', { class: 'banner-text' }, h('strong', {}, 'App task down'), h('br'), h('span', { class: 'err' }, doc.taskDown))));
