@@ -122,7 +122,8 @@ pub fn explained(message: &str, fact: Option<&str>) -> String {
             if message.is_empty() {
                 fact.to_owned()
             } else {
-                format!("{message}; {fact}")
+                // "…timed out progressing.; pod" reads badly: the fact follows the sentence.
+                format!("{}; {fact}", message.trim_end_matches('.'))
             }
         }
         _ => message.to_owned(),
@@ -340,6 +341,11 @@ mod tests {
             ),
             ("pod a: x", Some("pod a: x"), "pod a: x"),
             ("", Some("pod a: x"), "pod a: x"),
+            (
+                "timed out progressing.",
+                Some("pod a: x"),
+                "timed out progressing; pod a: x",
+            ),
             ("still Progressing", None, "still Progressing"),
         ];
         for (message, fact, expected) in cases {

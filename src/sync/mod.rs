@@ -14,6 +14,7 @@ mod prune;
 mod report;
 mod schedule;
 mod walk;
+mod why;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
