@@ -6,6 +6,7 @@ mod decide;
 mod drift;
 pub mod hash_key;
 pub mod lease;
+mod live;
 mod persisted;
 mod progress;
 mod reconcile;
@@ -23,6 +24,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 pub use decide::{MIN_REVISION_PREFIX, RevisionLookup};
+pub use live::{EVENTS_SHOWN, Live, Root};
 pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, SyncResult, Trigger};
 pub use views::{SharedViews, ViewError, Views};
 
