@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -30,11 +30,11 @@ pub const SESSION_COOKIE: &str = "ordo_session";
 /// A browser session lasts a working day.
 const SESSION_SECONDS: u32 = 12 * 3600;
 
-pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
-    vec![
-        ("/login", get(login_form).post(login)),
-        ("/logout", post(logout)),
-    ]
+/// `/login` and `/logout`: pages for browsers, not API.
+pub fn login_routes() -> axum::Router<ServerState> {
+    axum::Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
 }
 
 /// The cookie value for `token`: a digest, so the cookie never carries the token.

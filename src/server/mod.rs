@@ -58,7 +58,6 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
     routes.extend(webhook::routes());
     routes.extend(openapi::routes());
     routes.extend(probe::routes());
-    routes.extend(auth::routes());
     routes.extend(live::routes());
     routes.push(("/metrics", get(metrics)));
     routes
@@ -72,6 +71,7 @@ pub fn router(state: ServerState) -> Router {
     }
     router
         .merge(page::routes())
+        .merge(auth::login_routes())
         .fallback(not_found)
         // After the merge: it applies to the routes present when called.
         .method_not_allowed_fallback(method_not_allowed)
