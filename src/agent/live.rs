@@ -120,10 +120,13 @@ impl Namespace {
     }
 }
 
+/// Watched namespaces, with when each was last looked at.
+type Held = Mutex<HashMap<String, (Arc<Namespace>, Instant)>>;
+
 /// Viewers' watches, by namespace, with when they were last looked at.
 pub struct LiveWatches {
     cluster: Cluster,
-    held: Arc<Mutex<HashMap<String, (Arc<Namespace>, Instant)>>>,
+    held: Arc<Held>,
 }
 
 impl LiveWatches {
@@ -276,7 +279,7 @@ fn live_of(root: &Root, watched: &Namespace) -> Live {
 
 /// Drops the watches of namespaces nobody looked at for [`LINGER`] and nobody holds; ends
 /// when none is left (the next look starts a new sweep).
-async fn sweep(held: std::sync::Weak<Mutex<HashMap<String, (Arc<Namespace>, Instant)>>>) {
+async fn sweep(held: std::sync::Weak<Held>) {
     loop {
         tokio::time::sleep(SWEEP_EVERY).await;
         let Some(held) = held.upgrade() else { return };

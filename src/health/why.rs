@@ -242,7 +242,8 @@ mod tests {
             "2025-01-01T00:03:00Z",
         );
         let events = events_about(&[probe, normal], &[("Pod", "web-1"), ("Pod", "web-2")], 10);
-        let cases: Vec<(&str, Vec<Value>, &[EventView], Option<&str>)> = vec![
+        type Case<'a> = (&'a str, Vec<Value>, &'a [EventView], Option<&'a str>);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "the newest pod's stuck container wins",
                 vec![old_crash.clone(), pull.clone()],
