@@ -1,5 +1,5 @@
 // ordo status page, the live parts: a resource's children, events and pod logs in its panel,
-// and the tree view (object → children), kept current over /api/v1/events?tree=1 while shown.
+// and the tree view (object → children), kept current over /api/v1/events?tree=true while shown.
 // Builds with ordo.js's helpers (window.ordoPage). Everything from the cluster is text.
 'use strict';
 
@@ -147,7 +147,7 @@
 
   function openStream() {
     if (stream) return;
-    stream = new EventSource(`/api/v1/events?app=${encodeURIComponent(appName)}&tree=1`);
+    stream = new EventSource(`/api/v1/events?app=${encodeURIComponent(appName)}&tree=true`);
     stream.addEventListener('tree', (ev) => {
       let doc;
       try { doc = JSON.parse(ev.data); } catch (err) { return; }
