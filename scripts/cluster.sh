@@ -44,6 +44,9 @@ readonly ETCD_CLIENT_PORT="${ORDO_ETCD_CLIENT_PORT:-23790}"
 readonly ETCD_PEER_PORT="${ORDO_ETCD_PEER_PORT:-23800}"
 readonly KCM_PORT="${ORDO_KCM_PORT:-26257}"
 readonly SCHED_PORT="${ORDO_SCHEDULER_PORT:-26259}"
+# kwok's kubelet endpoint (container logs); next to the API server's port so that clusters
+# started with their own ports don't collide.
+readonly KWOK_PORT="${ORDO_KWOK_PORT:-$((API_PORT + 1))}"
 readonly NODE_COUNT="${ORDO_CLUSTER_NODES:-2}"
 readonly PV_COUNT="${ORDO_CLUSTER_PVS:-40}"
 readonly UP_TIMEOUT="${ORDO_CLUSTER_TIMEOUT:-120}"
@@ -83,6 +86,7 @@ environment:
   ORDO_ETCD_PEER_PORT    etcd peer port                  (default 23800)
   ORDO_KCM_PORT          controller-manager secure port  (default 26257)
   ORDO_SCHEDULER_PORT    scheduler secure port           (default 26259)
+  ORDO_KWOK_PORT         kwok's kubelet port (pod logs)  (default ORDO_CLUSTER_PORT + 1)
   ORDO_CLUSTER_NODES     number of kwok nodes            (default 2)
   ORDO_CLUSTER_PVS       pre-created 10Gi PVs            (default 40)
   ORDO_CLUSTER_TIMEOUT   seconds 'up' waits per step     (default 120)
@@ -175,6 +179,43 @@ build_kwok_stages() {
   done
   chmod 644 "$tmp"
   mv -f "$tmp" "$out"
+}
+
+# This cluster's kwok config: kwok's own stages, with its pod stages kept off pods labelled
+# kwok.ordo.dev/behaviour, then ordo's misbehaving stages (scripts/kwok/misbehave.yaml) and a
+# ClusterLogs serving every container the same current and previous log (CRI format), so
+# `kubectl logs [--previous]` answers through the API server as with a real kubelet.
+write_kwok_config() {
+  local out="$STATE/kwok-config.yaml" logs="$STATE/kwok-logs"
+  mkdir -p "$logs"
+  printf '%s stdout F %s\n' \
+    2025-01-01T00:00:00.000000000Z "starting on :8080" \
+    2025-01-01T00:00:01.000000000Z "ready to serve requests" >"$logs/current.log"
+  printf '%s stdout F %s\n' \
+    2025-01-01T00:00:00.000000000Z "starting on :8080" \
+    2025-01-01T00:00:01.000000000Z "panic: cannot reach the database: connection refused" >"$logs/previous.log"
+  awk '
+    /^  name: / { stage = $2 }
+    /^    matchExpressions:$/ && (stage == "pod-ready" || stage == "pod-complete") {
+      print
+      print "    - key: '\''.metadata.labels[\"kwok.ordo.dev/behaviour\"]'\''"
+      print "      operator: '\''DoesNotExist'\''"
+      next
+    }
+    { print }
+  ' "$SHARE/kwok-stages.yaml" >"$out"
+  { printf -- '---\n'; cat "$ROOT/scripts/kwok/misbehave.yaml"; cat <<EOF2
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: ordo-test-logs
+spec:
+  logs:
+  - logsFile: $logs/current.log
+    previousLogsFile: $logs/previous.log
+EOF2
+  } >>"$out"
 }
 
 cmd_build() {
@@ -492,6 +533,9 @@ start_apiserver() {
     --service-account-issuer=kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range=10.96.0.0/16 \
     --endpoint-reconciler-type=none \
+    `# kwok's nodes carry their name as Hostname, which resolves nowhere: reach their` \
+    `# kubelet endpoint (pod logs) at the InternalIP.` \
+    --kubelet-preferred-address-types=InternalIP \
     --allow-privileged=true \
     --audit-policy-file="$STATE/audit-policy.yaml" \
     --audit-log-path="$LOGS/audit.log" --audit-log-maxsize=200 --audit-log-maxbackup=1 \
@@ -519,7 +563,7 @@ cmd_up() {
   fi
 
   local p
-  for p in "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" "$API_PORT" "$KCM_PORT" "$SCHED_PORT"; do
+  for p in "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" "$API_PORT" "$KCM_PORT" "$SCHED_PORT" "$KWOK_PORT"; do
     if ! [[ $p =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then
       die "invalid port '$p' (see --help)"
     fi
@@ -585,9 +629,11 @@ cmd_up() {
     --leader-elect=false \
     --profiling=false \
     --v=1
+  write_kwok_config
   start_proc kwok \
     --kubeconfig="$KUBECONFIG_PATH" \
-    --config="$SHARE/kwok-stages.yaml" \
+    --config="$STATE/kwok-config.yaml" \
+    --node-port="$KWOK_PORT" --server-address="127.0.0.1:$KWOK_PORT" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-ip=127.0.0.1 \

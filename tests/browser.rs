@@ -147,19 +147,34 @@ fn the_status_page_follows_a_deploy_and_a_push_without_reloading() {
     let mut agent = Agent::start(&config, dir.path().join("agent.log"));
     let address = agent.address();
 
+    run_script(
+        "status-page.mjs",
+        &[
+            ("BASE_URL", format!("http://{address}")),
+            ("APP", ns.clone()),
+            ("WORKDIR", work.display().to_string()),
+            ("TOKEN", TOKEN.to_owned()),
+        ],
+        &agent,
+    );
+}
+
+/// Runs `tests/browser/<script>` with node and `env` (plus ARTIFACTS), and fails the test with
+/// its output and the agent's log when it fails or outlives [`SCRIPT_DEADLINE`].
+fn run_script(script: &str, env: &[(&str, String)], agent: &Agent) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script_dir = root.join("tests/browser");
     let artifacts = root.join("target/artifacts/browser");
     std::fs::create_dir_all(&artifacts).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("script.log");
     let out = std::fs::File::create(&output).unwrap();
     let started = Instant::now();
     let mut script = Command::new("node")
-        .arg(script_dir.join("status-page.mjs"))
+        .arg(script_dir.join(script))
         .current_dir(&script_dir)
-        .env("BASE_URL", format!("http://{address}"))
-        .env("APP", &ns)
-        .env("WORKDIR", &work)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("ARTIFACTS", &artifacts)
-        .env("TOKEN", TOKEN)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
@@ -181,5 +196,68 @@ fn the_status_page_follows_a_deploy_and_a_push_without_reloading() {
         "the browser script failed ({status}) after {:?}:\n{printed}\n--- agent log ---\n{}",
         started.elapsed(),
         agent.log()
+    );
+}
+
+/// A Deployment whose pods crash-loop (kwok's stage), giving up after 5 s without progress.
+fn crash_looping(ns: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: backend, namespace: {ns}}}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 5
+  selector: {{matchLabels: {{app: backend}}}}
+  template:
+    metadata: {{labels: {{app: backend, kwok.ordo.dev/behaviour: crash-loop}}}}
+    spec:
+      containers: [{{name: api, image: \"backend:1.5.0\"}}]
+"
+    )
+}
+
+#[test]
+fn the_page_says_why_a_node_is_degraded_with_events_logs_and_a_live_tree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core")
+            .is_dir(),
+        "playwright-core is not installed: run scripts/install-deps.sh (npm ci in tests/browser)"
+    );
+    let ns = unique("browser-why");
+    let _cleanup = NamespaceGuard::new(&ns);
+    let dir = tempfile::tempdir().unwrap();
+    let (bare, work) = bare_repo(dir.path());
+    std::fs::write(work.join("app.yaml"), crash_looping(&ns)).unwrap();
+    commit_and_push(&work, "A backend that crash-loops");
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let config = dir.path().join("ordo.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\napiTokenFile: {token}\nreadAuth: token\ncacheDir: {cache}\napps:\n  - name: {ns}\n    repo: {repo}\n    ref: main\n    namespace: {ns}\n    interval: 1h\n    timeout: 60s\n",
+            token = token.display(),
+            cache = dir.path().join("cache").display(),
+            repo = bare.display(),
+        ),
+    )
+    .unwrap();
+    let mut agent = Agent::start(&config, dir.path().join("agent.log"));
+    let address = agent.address();
+    run_script(
+        "why.mjs",
+        &[
+            ("BASE_URL", format!("http://{address}")),
+            ("APP", ns.clone()),
+            ("TOKEN", TOKEN.to_owned()),
+            ("KUBECONFIG", common::kubeconfig()),
+        ],
+        &agent,
     );
 }

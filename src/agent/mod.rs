@@ -8,6 +8,7 @@ mod drift;
 pub mod hash_key;
 mod heal;
 pub mod lease;
+mod live;
 mod persisted;
 mod progress;
 mod reconcile;
@@ -26,6 +27,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 pub use decide::{MIN_REVISION_PREFIX, RevisionLookup, confirmable};
+pub use live::{EVENTS_SHOWN, Live, Root};
 pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, PruneHeld, SyncResult, Trigger};
 pub use views::{SharedViews, ViewError, Views};
 

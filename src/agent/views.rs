@@ -70,6 +70,8 @@ struct DiffKey {
 /// Shared by every app and the HTTP layer. Cheap to clone behind an `Arc`.
 pub struct Views {
     cluster: Cluster,
+    /// Live children, events and logs, watched only while someone looks.
+    pub live: super::live::LiveWatches,
     last_check: Mutex<Option<(Instant, Result<(), String>)>>,
     diffs: Mutex<HashMap<DiffKey, (Instant, Vec<ObjectDiff>)>>,
 }
@@ -77,6 +79,7 @@ pub struct Views {
 impl Views {
     pub fn new(cluster: Cluster) -> Self {
         Views {
+            live: super::live::LiveWatches::new(cluster.clone()),
             cluster,
             last_check: Mutex::new(None),
             diffs: Mutex::new(HashMap::new()),

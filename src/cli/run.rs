@@ -406,6 +406,7 @@ async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>)
         metrics,
         leader_url: leadership.leader_url.clone(),
         api_token: ready.api_token.map(|t| Arc::from(t.as_str())),
+        read_needs_token: config.read_auth == crate::config::ReadAuth::Token,
         webhook_secret: ready.webhook_secret.map(|t| Arc::from(t.into_bytes())),
     };
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();

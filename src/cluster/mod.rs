@@ -2,7 +2,10 @@
 //! run), get, list and delete of dynamic objects. The client's tower stack counts each request.
 
 mod count;
+mod pods;
 mod watch;
+
+pub use pods::LogBounds;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -67,6 +67,15 @@ impl Group {
         Some(objects.get(name).cloned())
     }
 
+    /// Every object as last seen (empty until the watch has listed): for readers that show a
+    /// whole namespace's worth, such as a workload's live children.
+    pub fn objects(&self) -> Vec<Value> {
+        self.objects
+            .read()
+            .map(|o| o.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Whether the first listing is complete.
     pub fn listed(&self) -> bool {
         self.listed.read().map(|l| *l).unwrap_or(false)

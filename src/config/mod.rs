@@ -32,6 +32,8 @@ pub struct Config {
     pub api_token_file: Option<PathBuf>,
     /// File holding the shared secret webhook payloads are signed with.
     pub webhook_secret_file: Option<PathBuf>,
+    /// Who may read the page and the read API (`readAuth`).
+    pub read_auth: ReadAuth,
     /// At least one; names are unique.
     pub apps: Vec<AppConfig>,
 }
@@ -178,6 +180,29 @@ impl std::fmt::Display for OnFailure {
         f.write_str(match self {
             OnFailure::Halt => "halt",
             OnFailure::Rollback => "rollback",
+        })
+    }
+}
+
+/// Who may read the status page and the read API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadAuth {
+    /// Anyone who reaches the agent (put it behind a proxy or a NetworkPolicy to restrict).
+    #[default]
+    Public,
+    /// Holders of the API token only (bearer header, or a session cookie from `/login`).
+    Token,
+}
+
+impl ReadAuth {
+    pub const ALL: [ReadAuth; 2] = [ReadAuth::Public, ReadAuth::Token];
+}
+
+impl std::fmt::Display for ReadAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReadAuth::Public => "public",
+            ReadAuth::Token => "token",
         })
     }
 }

@@ -6,12 +6,14 @@
 //! `Ready`/`Available` conditions), which is how most CRDs report progress. The rules follow
 //! `kubectl rollout status` and Argo CD's gitops-engine, so users see the verdicts they know.
 
+pub mod children;
 mod conditions;
 mod fields;
 mod network;
 mod pods;
 mod storage;
 mod wait;
+pub mod why;
 mod workloads;
 
 pub use wait::{Observation, Wait, claim_class, older, wait};

@@ -59,7 +59,7 @@ fn running(pod: &Value) -> Health {
 
 /// "container api: CrashLoopBackOff" for the first container (init containers first, as they
 /// run first) waiting on a reason in [`STUCK_REASONS`].
-fn stuck_container(pod: &Value) -> Option<String> {
+pub(super) fn stuck_container(pod: &Value) -> Option<String> {
     ["/status/initContainerStatuses", "/status/containerStatuses"]
         .iter()
         .filter_map(|pointer| pod.pointer(pointer).and_then(Value::as_array))
@@ -81,7 +81,7 @@ fn stuck_container(pod: &Value) -> Option<String> {
 
 /// Why a pod failed: the kubelet's message (eviction, deadline), else the first container that
 /// exited non-zero.
-fn failure(pod: &Value) -> String {
+pub(super) fn failure(pod: &Value) -> String {
     if let Some(message) = str_at(pod, "/status/message").filter(|m| !m.is_empty()) {
         return message.to_string();
     }
@@ -92,7 +92,27 @@ fn failure(pod: &Value) -> String {
         .find_map(|status| {
             let code = status.pointer("/state/terminated/exitCode")?.as_i64()?;
             let name = str_at(status, "/name").unwrap_or("?");
-            (code != 0).then(|| format!("container {name} exited with code {code}"))
+            if code == 0 {
+                return None;
+            }
+            let said = |p: &str| str_at(status, p).filter(|s| !s.is_empty());
+            Some(
+                match (
+                    said("/state/terminated/reason"),
+                    said("/state/terminated/message"),
+                ) {
+                    (Some(reason), Some(message)) => {
+                        format!("container {name} exited with code {code} ({reason}): {message}")
+                    }
+                    (Some(reason), None) => {
+                        format!("container {name} exited with code {code} ({reason})")
+                    }
+                    (None, Some(message)) => {
+                        format!("container {name} exited with code {code}: {message}")
+                    }
+                    (None, None) => format!("container {name} exited with code {code}"),
+                },
+            )
         })
         .unwrap_or_else(|| "pod failed".to_string())
 }

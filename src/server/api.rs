@@ -114,7 +114,7 @@ impl FromRequestParts<ServerState> for Authorized {
 
 /// The credentials of `Authorization: Bearer <credentials>` (the scheme is case-insensitive,
 /// RFC 7235).
-fn bearer(value: &str) -> Option<&str> {
+pub(super) fn bearer(value: &str) -> Option<&str> {
     let (scheme, credentials) = value.trim().split_once(' ')?;
     let credentials = credentials.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty()).then_some(credentials)
@@ -214,6 +214,12 @@ async fn resource(
         _ => Map::new(),
     };
     doc.insert("dependents".into(), Value::Array(dependents));
+    let root = super::live::roots(&snapshot)
+        .into_iter()
+        .find(|r| r.id == id);
+    if let Some(root) = root {
+        doc.extend(super::live::live_fields(&app, &root).await);
+    }
     doc.insert("live".into(), live.map_or(Value::Null, Value::String));
     match diff {
         Ok(diffs) => {
@@ -234,7 +240,7 @@ async fn resource(
     Ok(Json(Value::Object(doc)))
 }
 
-fn view_error(app: &str, e: ViewError) -> ApiError {
+pub(super) fn view_error(app: &str, e: ViewError) -> ApiError {
     match e {
         ViewError::Unavailable(_) => {
             ApiError::unavailable(format!("{app}: {e}"), RETRY_AFTER_SECONDS)

@@ -47,7 +47,14 @@ pub struct Closing(pub watch::Receiver<bool>);
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
     pub app: Option<String>,
+    /// With `app`: also `event: tree`, the app's live children (the tree view), while the
+    /// stream is open.
+    #[serde(default)]
+    pub tree: bool,
 }
+
+/// Live trees change with every pod status; a page redraws them at most twice a second.
+const TREE_INTERVAL: Duration = Duration::from_millis(500);
 
 async fn events(
     State(state): State<ServerState>,
@@ -59,7 +66,12 @@ async fn events(
         Some(name) => vec![lookup(&state, name)?.state.clone()],
         None => state.apps.values().map(|h| h.state.clone()).collect(),
     };
-    let stream = app_events(receivers)
+    let mut stream = app_events(receivers);
+    if let (Some(name), true) = (&query.app, query.tree) {
+        let handle = lookup(&state, name)?.clone();
+        stream = stream::select(stream, tree_events(name.clone(), handle).await?).boxed();
+    }
+    let stream = stream
         .take_until(closed(closing.map(|Extension(c)| c)))
         .map(Ok::<_, Infallible>);
     // nginx buffers responses unless told not to, which would hold events back.
@@ -99,6 +111,38 @@ fn app_event(app: &AppState) -> Event {
         .json_data(view::app(app))
         // A JSON value always serializes; should that change, the client still hears of it.
         .unwrap_or_else(|e| Event::default().comment(format!("cannot encode {}: {e}", app.name)))
+}
+
+/// `event: tree` with `{"app", "trees": [{"id", "children", "childrenOmitted"}]}`, first at
+/// once and then whenever it changes; the watches behind it run while the stream is open.
+async fn tree_events(
+    name: String,
+    handle: crate::agent::AppHandle,
+) -> Result<BoxStream<'static, Event>, ApiError> {
+    let state = handle.state.clone();
+    let roots = move || super::live::roots(&state.borrow());
+    let trees = handle
+        .views
+        .live
+        .follow(roots, TREE_INTERVAL)
+        .await
+        .map_err(|e| super::api::view_error(&name, e))?;
+    let mut last = String::new();
+    Ok(trees
+        .filter_map(move |trees| {
+            let trees: Vec<serde_json::Value> = trees
+                .into_iter()
+                .map(|(id, live)| {
+                    serde_json::json!({"id": id, "children": live.children, "childrenOmitted": live.more})
+                })
+                .collect();
+            let doc = serde_json::json!({"app": name, "trees": trees});
+            let text = doc.to_string();
+            let changed = text != last;
+            last = text;
+            futures::future::ready(changed.then(|| Event::default().event("tree").data(&last)))
+        })
+        .boxed())
 }
 
 async fn closed(closing: Option<Closing>) {

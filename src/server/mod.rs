@@ -16,9 +16,11 @@ use crate::agent::{AppHandle, SharedViews};
 use crate::metrics::{Metrics, render};
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod events;
 pub mod forward;
+pub mod live;
 pub mod openapi;
 pub mod page;
 pub mod probe;
@@ -40,6 +42,8 @@ pub struct ServerState {
     pub metrics: Arc<Metrics>,
     /// Bearer token for mutating calls; `None` disables them (never open).
     pub api_token: Option<Arc<str>>,
+    /// `readAuth: token`: the page and the read API need the token too (see `auth.rs`).
+    pub read_needs_token: bool,
     /// Shared secret webhooks are signed with; `None` refuses webhooks.
     pub webhook_secret: Option<Arc<[u8]>>,
     /// The leader's HTTP address while another replica leads (from the Lease).
@@ -54,6 +58,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
     routes.extend(webhook::routes());
     routes.extend(openapi::routes());
     routes.extend(probe::routes());
+    routes.extend(live::routes());
     routes.push(("/metrics", get(metrics)));
     routes
 }
@@ -66,12 +71,18 @@ pub fn router(state: ServerState) -> Router {
     }
     router
         .merge(page::routes())
+        .merge(auth::login_routes())
         .fallback(not_found)
         // After the merge: it applies to the routes present when called.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             forward::to_leader,
+        ))
+        // Outermost: nothing is read, or forwarded, for a caller without the token.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::read_guard,
         ))
         .with_state(state)
 }
@@ -93,7 +104,7 @@ pub async fn serve(
         .await
 }
 
-fn is_api(uri: &Uri) -> bool {
+pub(super) fn is_api(uri: &Uri) -> bool {
     uri.path() == "/api" || uri.path().starts_with("/api/")
 }
 

@@ -89,6 +89,7 @@ impl Fixture {
                 views,
                 metrics,
                 api_token: token.map(Arc::from),
+                read_needs_token: false,
                 webhook_secret: secret.map(|s| Arc::from(s.as_bytes())),
                 // Running alone: no other leader to forward to.
                 leader_url: watch::channel(None).1,

@@ -16,6 +16,7 @@ pub mod prune_guard;
 mod report;
 mod schedule;
 mod walk;
+mod why;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;

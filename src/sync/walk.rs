@@ -304,7 +304,16 @@ async fn wait_healthy(
             )),
             health::Wait::Pending(_) => None,
         };
-        if let Some((outcome, message)) = done {
+        if let Some((outcome, mut message)) = done {
+            if matches!(outcome, Outcome::Degraded | Outcome::TimedOut)
+                && let Some(live) = out.live.as_ref()
+                && let Some(fact) = super::why::explain(ctx.cluster, live).await
+            {
+                message = message.map(|m| health::why::explained(&m, Some(&fact)));
+                if let Some(h) = out.health.as_mut() {
+                    h.message = health::why::explained(&h.message, Some(&fact));
+                }
+            }
             return end_wait(ctx, t, out, since, outcome, message);
         }
         if group.is_none() {

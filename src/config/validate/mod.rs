@@ -13,7 +13,7 @@ use super::node::{Entry, Node, Value};
 use super::suggest::suggest;
 use super::{
     AppConfig, Config, ConfigError, CredentialsConfig, DEFAULT_INTERVAL, DEFAULT_LISTEN,
-    DEFAULT_TIMEOUT, MIN_INTERVAL, OnFailure, duration,
+    DEFAULT_TIMEOUT, MIN_INTERVAL, OnFailure, ReadAuth, duration,
 };
 use crate::plan::Ordering;
 use crate::render::SourceKind;
@@ -29,6 +29,7 @@ const ROOT_KEYS: &[&str] = &[
     "cacheDir",
     "apiTokenFile",
     "webhookSecretFile",
+    "readAuth",
     "apps",
 ];
 const ROOT_INLINE: &[(&str, &str)] = &[
@@ -99,7 +100,14 @@ pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
         }
         apps.push(app);
     }
+    let read_auth = fields.one_of_or("readAuth", &ReadAuth::ALL)?;
+    if read_auth == ReadAuth::Token && fields.get("apiTokenFile").is_none() {
+        return Err(fields
+            .required("readAuth")?
+            .fail("token needs apiTokenFile: reads are checked against the API token"));
+    }
     Ok(Config {
+        read_auth,
         listen,
         cache_dir: fields.get("cacheDir").map(|f| f.path_buf()).transpose()?,
         api_token_file: fields

@@ -36,6 +36,13 @@ pub fn content(app: &AppState, now: f64, actions: bool) -> (Markup, Markup) {
         section.graph-section aria-labelledby="graph-title" {
             h2 #graph-title { "Resources" }
             p.hint { "Arrows point from what is needed to what needs it; the Namespace's arrows show when an object is selected. Select a resource for its live manifest, diff and the reasons for its place." }
+            div.view-switch role="group" aria-label="View" {
+                button.btn type="button" data-view="graph" aria-pressed="true" aria-controls="graph" { "Tiers" }
+                button.btn type="button" data-view="tree" aria-pressed="false" aria-controls="tree" { "Tree" }
+            }
+            div.tree #tree hidden aria-live="polite" {
+                p.muted { "Loading the live tree…" }
+            }
             div.graph #graph {
                 svg.edges #edges aria-hidden="true" focusable="false" {}
                 div.tiers {

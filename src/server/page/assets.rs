@@ -48,6 +48,20 @@ static JS: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
+static LIVE_JS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "ordo-live",
+        "js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/ordo-live.js"),
+    )
+});
+
+/// The script of the live parts: children, events, logs and the tree view.
+pub fn live_js_url() -> String {
+    format!("/assets/{}", LIVE_JS.file)
+}
+
 pub fn css_url() -> String {
     format!("/assets/{}", CSS.file)
 }
@@ -58,7 +72,10 @@ pub fn js_url() -> String {
 
 /// `GET /assets/{file}`: only the current build's names exist.
 pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    let Some(asset) = [&*CSS, &*JS].into_iter().find(|a| a.file == file) else {
+    let Some(asset) = [&*CSS, &*JS, &*LIVE_JS]
+        .into_iter()
+        .find(|a| a.file == file)
+    else {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
     };
     let cache = (

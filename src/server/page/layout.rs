@@ -220,6 +220,7 @@ pub fn document(page: Page<'_>) -> Markup {
                 link rel="icon" href=(FAVICON);
                 link rel="stylesheet" href=(assets::css_url());
                 script src=(assets::js_url()) defer {}
+                script src=(assets::live_js_url()) defer {}
             }
             body data-page=(page.kind) data-app=[page.app] data-actions=(page.actions) {
                 (sprite())

@@ -176,6 +176,27 @@ pub fn render_not_found<'a>(name: &str, known: impl Iterator<Item = &'a str>) ->
     })
 }
 
+/// The login page of `readAuth: token` around `form`.
+pub fn login_page(form: Markup) -> Response {
+    let main = html! {
+        section.login {
+            h1 { "Log in" }
+            p { "This agent shows its apps to holders of its API token (the file named by "
+                code { "apiTokenFile" } "). The browser keeps a session cookie, not the token." }
+            (form)
+        }
+    };
+    let page = layout::document(Page {
+        title: "Log in",
+        kind: "login",
+        app: None,
+        actions: false,
+        main,
+        data: None,
+    });
+    html_response(StatusCode::OK, Bytes::from(page.into_string()))
+}
+
 /// Everything the page loads comes from this server: scripts, styles, and API calls alike.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

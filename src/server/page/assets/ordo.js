@@ -477,6 +477,8 @@
         r.diff ? h('pre', { class: 'code diff' }, diffLines(r.diff)) : h('p', { class: 'muted' }, 'No differences: the cluster matches git.')),
       h('section', { 'data-section': 'live' }, h('h3', {}, 'Live manifest'),
         r.live ? h('pre', { class: 'code live' }, r.live) : h('p', { class: 'muted' }, 'Not in the cluster.')));
+    // Children, events and logs are drawn by ordo-live.js.
+    document.dispatchEvent(new CustomEvent('ordo:panel', { detail: r }));
   }
 
   async function loadPanel(id) {
@@ -527,6 +529,7 @@
 
   function renderApp(doc) {
     current = doc;
+    document.dispatchEvent(new CustomEvent('ordo:app', { detail: doc }));
     put($('#banners'), banners(doc));
     renderFacts(doc);
     renderGraph(doc);
@@ -715,6 +718,9 @@
     refreshTimes();
     setInterval(refreshTimes, 10000);
   }
+
+  // What ordo-live.js (children, events, logs, the tree view) builds with.
+  window.ordoPage = { h, put, status, icon, ago, openPanel, askToken, tokenKey: TOKEN_KEY };
 
   start();
 })();

@@ -1,0 +1,97 @@
+//! What the page shows of an app's objects live: children and events (in the resource
+//! document), a pod's log (`GET /api/v1/apps/{name}/logs`), and the tree view's stream (see
+//! `events.rs`). All of it is asked of the agent's views, which watch only while someone looks.
+
+use axum::Json;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::routing::{MethodRouter, get};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ServerState;
+use super::api::{App, view_error};
+use super::auth::TokenHolder;
+use super::error::ApiError;
+use crate::agent::{AppState, Root};
+
+pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
+    vec![("/api/v1/apps/{name}/logs", get(logs))]
+}
+
+/// The app's objects, as the roots of their live trees.
+pub fn roots(app: &AppState) -> Vec<Root> {
+    app.resources
+        .iter()
+        .map(|r| Root {
+            id: r.id.clone(),
+            api_version: r.api_version.clone(),
+            kind: r.kind.clone(),
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+        })
+        .collect()
+}
+
+/// `children`, `events` (and `childrenOmitted` for a long list) of one object, or
+/// `liveError` when the cluster could not be read: the rest of the document still helps.
+pub async fn live_fields(app: &App, root: &Root) -> serde_json::Map<String, Value> {
+    let mut fields = serde_json::Map::new();
+    match app.handle.views.live.live(root).await {
+        Ok(live) => {
+            fields.insert("children".into(), json!(live.children));
+            fields.insert("events".into(), json!(live.events));
+            if live.more > 0 {
+                fields.insert("childrenOmitted".into(), json!(live.more));
+            }
+        }
+        Err(e) => {
+            fields.insert("children".into(), json!([]));
+            fields.insert("events".into(), json!([]));
+            fields.insert("liveError".into(), json!(e.to_string()));
+        }
+    }
+    fields
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    pub pod: Option<String>,
+    pub container: Option<String>,
+    #[serde(default)]
+    pub previous: bool,
+}
+
+async fn logs(
+    _: TokenHolder,
+    app: App,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let (Some(pod), Some(container)) = (query.pod, query.container) else {
+        return Err(ApiError::bad_request(
+            "name the pod and container: ?pod=<name>&container=<name>[&previous=true], from a resource's children",
+        ));
+    };
+    let snapshot = app.handle.state.borrow().clone();
+    let roots = roots(&snapshot);
+    match app
+        .handle
+        .views
+        .live
+        .logs(&roots, &pod, &container, query.previous)
+        .await
+    {
+        Ok(Some(text)) => Ok(Json(json!({
+            "pod": pod,
+            "container": container,
+            "previous": query.previous,
+            "text": text,
+        }))),
+        Ok(None) => Err(ApiError::not_found(format!(
+            "{} runs no pod {pod:?} with a container {container:?}; pick one from a resource's children",
+            app.name
+        ))),
+        Err(e) => Err(view_error(&app.name, e)),
+    }
+}
