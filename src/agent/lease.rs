@@ -52,6 +52,14 @@ struct Observed {
     at: Instant,
 }
 
+/// Where the leader says it serves, and who it is (the Lease's holder): a standby forwards
+/// there only once that address proved it is the holder (`server/leader.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderAddress {
+    pub url: String,
+    pub identity: String,
+}
+
 /// Campaigns until `stop` turns true, publishing leadership on `leader` and closing the
 /// cluster's write fence whenever this replica is not (or may no longer be) the leader.
 /// Releases the lease on stop so the next replica need not wait for it to expire.
@@ -59,7 +67,7 @@ pub async fn campaign(
     cluster: Cluster,
     election: Election,
     leader: watch::Sender<bool>,
-    leader_url: watch::Sender<Option<String>>,
+    leader_url: watch::Sender<Option<LeaderAddress>>,
     metrics: std::sync::Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -127,12 +135,12 @@ pub async fn campaign(
 }
 
 /// One round: create, renew or take over the lease. Ok(true, _) when we hold it now; the
-/// second value is the leader's HTTP address as the Lease says (None while we lead).
+/// second value is the leader's HTTP address and identity as the Lease says (None while we lead).
 async fn attempt(
     api: &Api<Lease>,
     election: &Election,
     observed: &mut Option<Observed>,
-) -> Result<(bool, Option<String>), kube::Error> {
+) -> Result<(bool, Option<LeaderAddress>), kube::Error> {
     let now = MicroTime(Timestamp::now());
     let duration = i32::try_from(LEASE_DURATION.as_secs()).unwrap_or(15);
     let Some(mut lease) = api.get_opt(&election.name).await? else {
@@ -192,7 +200,10 @@ async fn attempt(
             .as_ref()
             .is_some_and(|o| o.at.elapsed() >= their_duration);
     if !expired {
-        return Ok((false, holder.and(their_url)));
+        let leader = holder
+            .zip(their_url)
+            .map(|(identity, url)| LeaderAddress { url, identity });
+        return Ok((false, leader));
     }
     info!(lease = %election.name, previous = ?holder, "lease expired: taking it over");
     spec.holder_identity = Some(election.identity.clone());

@@ -325,7 +325,7 @@ async fn prepare(args: &RunArgs, config: &Config, who: Option<&str>) -> Result<R
 /// Leadership: a campaign on the Lease, or (running alone) a channel that stays true.
 struct Leadership {
     leader: tokio::sync::watch::Receiver<bool>,
-    leader_url: tokio::sync::watch::Receiver<Option<String>>,
+    leader_url: tokio::sync::watch::Receiver<Option<lease::LeaderAddress>>,
     campaign: Option<tokio::task::JoinHandle<()>>,
     stop_campaign: tokio::sync::watch::Sender<bool>,
     /// Held to the end when running alone: leadership then never changes.
@@ -408,6 +408,8 @@ async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>)
         api_token: ready.api_token.map(|t| Arc::from(t.as_str())),
         read_needs_token: config.read_auth == crate::config::ReadAuth::Token,
         webhook_secret: ready.webhook_secret.map(|t| Arc::from(t.into_bytes())),
+        identity: who.as_deref().map(Arc::from),
+        leader_trust: Default::default(),
     };
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(crate::server::serve(ready.listener, state, async move {

@@ -1,6 +1,7 @@
 //! A standby replica hands what only the leader can act on (commands and webhooks) to the
-//! leader, at the address the leader wrote on the Lease: behind one Service, a click on "Sync
-//! now" or a push from git hosting works whichever replica it lands on.
+//! leader, at the address the leader wrote on the Lease once that address proved it holds the
+//! Lease (`leader.rs`): behind one Service, a click on "Sync now" or a push from git hosting
+//! works whichever replica it lands on, and a forged Lease annotation collects nothing.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::agent::Phase;
 
 /// Marks a forwarded request, so it is never forwarded twice (two replicas each believing the
 /// other leads would otherwise bounce it).
-const FORWARDED: &str = "x-ordo-forwarded";
+use super::leader::FORWARDED;
 /// The largest body forwarded: the webhook limit.
 const LIMIT: usize = 1024 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,7 +31,7 @@ fn leader_only(method: &Method, uri: &Uri) -> bool {
     *method == Method::POST
         && (path == "/api/v1/webhook"
             || (path.starts_with("/api/v1/apps/")
-                && ["/sync", "/rollback", "/unpin"]
+                && ["/sync", "/rollback", "/unpin", "/confirm-prune"]
                     .iter()
                     .any(|action| path.ends_with(action))))
 }
@@ -49,6 +50,15 @@ pub async fn to_leader(State(state): State<ServerState>, request: Request, next:
     let Some(leader) = leader.filter(|_| standby) else {
         return next.run(request).await;
     };
+    if let Err(why) = super::leader::verified(&state, &leader).await {
+        tracing::warn!(leader = %leader.url, holder = %leader.identity, error = %why, "not forwarding to an unverified leader");
+        return ApiError::unavailable(
+            format!("this replica is on standby and did not forward the request: {why}; send it to the leader"),
+            5,
+        )
+        .into_response();
+    }
+    let leader = leader.url;
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, LIMIT).await {
         Ok(b) => b,

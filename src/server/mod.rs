@@ -20,6 +20,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod forward;
+pub mod leader;
 pub mod live;
 pub mod openapi;
 pub mod page;
@@ -46,8 +47,13 @@ pub struct ServerState {
     pub read_needs_token: bool,
     /// Shared secret webhooks are signed with; `None` refuses webhooks.
     pub webhook_secret: Option<Arc<[u8]>>,
-    /// The leader's HTTP address while another replica leads (from the Lease).
-    pub leader_url: watch::Receiver<Option<String>>,
+    /// The leader's HTTP address and identity while another replica leads (from the Lease;
+    /// verified before anything is forwarded there, see `leader.rs`).
+    pub leader_url: watch::Receiver<Option<crate::agent::lease::LeaderAddress>>,
+    /// This replica's identity on the Lease, when it campaigns: what it proves as leader.
+    pub identity: Option<Arc<str>>,
+    /// The last leader address that proved itself, and when.
+    pub leader_trust: Arc<std::sync::Mutex<Option<(String, String, std::time::Instant)>>>,
 }
 
 /// Every route but the status page's, by path: one table, so the OpenAPI test sees exactly what
@@ -59,6 +65,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
     routes.extend(openapi::routes());
     routes.extend(probe::routes());
     routes.extend(live::routes());
+    routes.extend(leader::routes());
     routes.push(("/metrics", get(metrics)));
     routes
 }

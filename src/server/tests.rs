@@ -93,6 +93,8 @@ impl Fixture {
                 webhook_secret: secret.map(|s| Arc::from(s.as_bytes())),
                 // Running alone: no other leader to forward to.
                 leader_url: watch::channel(None).1,
+                identity: None,
+                leader_trust: Default::default(),
             },
             senders,
             commands,

@@ -1,0 +1,192 @@
+//! Forwarding only to a verified leader (issue #13): a Lease whose holder and address were
+//! forged by someone who may edit Leases collects no token. The standby challenges the address
+//! first; it cannot answer with the proof, so nothing is forwarded there.
+
+mod common;
+use common::{bare_repo, client, commit_and_push, served_address, spawn_agent, unique};
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(60);
+const TOKEN: &str = "forged-lease-test-token";
+
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>, log: &std::path::Path) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "timed out waiting for {what}; agent log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Holds the Lease as "attacker", its annotation pointing at `url`, renewed every second.
+async fn hold_forged_lease(name: &str, url: &str) {
+    let leases: Api<Lease> = Api::namespaced(client().await, "default");
+    let now = chrono_like_now();
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": name, "annotations": {"ordo.dev/leader-url": url}},
+        "spec": {"holderIdentity": "attacker", "leaseDurationSeconds": 15,
+                 "acquireTime": now, "renewTime": now}
+    });
+    leases
+        .patch(
+            name,
+            &PatchParams::apply("attacker").force(),
+            &Patch::Apply(&lease),
+        )
+        .await
+        .unwrap();
+}
+
+/// RFC 3339 with microseconds, as Lease times are written.
+fn chrono_like_now() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%6NZ"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_forged_lease_address_receives_no_token() {
+    let app = unique("forge");
+    let dir = tempfile::tempdir().unwrap();
+    let (bare, work) = bare_repo(dir.path());
+    std::fs::write(
+        work.join("app.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {app}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {app}\n"
+        ),
+    )
+    .unwrap();
+    commit_and_push(&work, "app");
+
+    // The attacker's server: records every request, answers every one with a made-up proof.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let received = Arc::new(Mutex::new(String::new()));
+    let seen = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            seen.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+            let body = r#"{"identity":"attacker","proof":"00"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(hold_forged_lease(&app, &url));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renewing = {
+        let (stop, app, url) = (stop.clone(), app.clone(), url.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                rt.block_on(hold_forged_lease(&app, &url));
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let config = dir.path().join("ordo.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\napiTokenFile: {}\ncacheDir: {}\napps:\n  - name: {app}\n    repo: {}\n    namespace: {app}\n    interval: 1s\n",
+            token.display(),
+            dir.path().join("cache").display(),
+            bare.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("agent.log");
+    let mut agent = spawn_agent(
+        &config,
+        &[
+            "--leader-elect",
+            "--lease-namespace",
+            "default",
+            "--lease-name",
+            &app,
+            "--identity",
+            "honest-replica",
+        ],
+        &log,
+    );
+    let address = eventually(
+        "the agent to serve HTTP",
+        || served_address(&std::fs::read_to_string(&log).unwrap_or_default()),
+        &log,
+    );
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    eventually(
+        "the replica to stand by behind the forged holder",
+        || {
+            let mut r = http
+                .get(&format!("http://{address}/api/v1/apps/{app}"))
+                .call()
+                .ok()?;
+            let doc: Value = serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
+            (doc["phase"] == "Standby").then_some(())
+        },
+        &log,
+    );
+
+    let mut reply = http
+        .post(&format!("http://{address}/api/v1/apps/{app}/sync"))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .send_empty()
+        .unwrap();
+    let status = reply.status().as_u16();
+    let body = reply.body_mut().read_to_string().unwrap_or_default();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    renewing.join().unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("did not prove"), "{body}");
+    let received = received.lock().unwrap().clone();
+    assert!(
+        received.contains("POST /api/v1/leader/proof"),
+        "the address was challenged: {received}"
+    );
+    assert!(
+        !received.contains(TOKEN) && !received.to_ascii_lowercase().contains("authorization"),
+        "no credential reached the forged address: {received}"
+    );
+    assert!(
+        !received.contains("/sync"),
+        "nothing was forwarded: {received}"
+    );
+}
