@@ -77,6 +77,9 @@ pub enum Ended {
     Stopped,
     /// The cluster could not be reached; try again later.
     Retry,
+    /// Partly applied because a write failed after the dry run: try again with a growing
+    /// delay; the revision is not marked failed and is not rolled back from.
+    Interrupted,
 }
 
 /// The end of a sync that ran: a shutdown or a newer head outranks what the sync reported.
@@ -85,6 +88,7 @@ pub fn ended(stopping: bool, superseded: bool, report: &Result<SyncReport, SyncE
         _ if stopping => Ended::Stopped,
         _ if superseded => Ended::Superseded,
         Ok(r) if r.succeeded() => Ended::Succeeded,
+        Ok(r) if r.interrupted.is_some() => Ended::Interrupted,
         Err(SyncError::Cluster(e)) if e.is_transient() => Ended::Retry,
         Err(_) => Ended::Rejected,
         Ok(_) => Ended::Failed,
@@ -119,6 +123,13 @@ impl AppState {
                 self.persisted.failed_revision = None;
             }
             SyncResult::Superseded => self.sync_status = SyncStatus::OutOfSync,
+            SyncResult::Interrupted => {
+                self.sync_status = SyncStatus::OutOfSync;
+                self.last_error = error;
+                if self.health == HealthStatus::Healthy {
+                    self.health = HealthStatus::Degraded;
+                }
+            }
             SyncResult::Failed | SyncResult::TimedOut => {
                 self.sync_status = SyncStatus::OutOfSync;
                 self.last_error = error;
@@ -128,6 +139,41 @@ impl AppState {
                 }
             }
         }
+    }
+}
+
+/// When a partly applied revision is tried again: 2 s after the first interruption, doubling
+/// to 5 min; routine triggers wait for it, people's requests do not.
+#[derive(Debug, Default)]
+pub struct RetryBackoff {
+    held: Option<(String, std::time::Duration, tokio::time::Instant)>,
+}
+
+impl RetryBackoff {
+    const FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+    const LONGEST: std::time::Duration = std::time::Duration::from_secs(300);
+
+    /// Whether a routine `trigger` for `target` waits (at `now`).
+    pub fn holds(&self, trigger: Trigger, target: &str, now: tokio::time::Instant) -> bool {
+        let routine = matches!(trigger, Trigger::Interval | Trigger::Webhook);
+        routine
+            && self
+                .held
+                .as_ref()
+                .is_some_and(|(revision, _, until)| revision == target && now < *until)
+    }
+
+    /// After a sync of `target` ended as `ended` (at `now`).
+    pub fn after(&mut self, ended: Ended, target: &str, now: tokio::time::Instant) {
+        if ended != Ended::Interrupted {
+            self.held = None;
+            return;
+        }
+        let delay = match &self.held {
+            Some((revision, delay, _)) if revision == target => (*delay * 2).min(Self::LONGEST),
+            _ => Self::FIRST,
+        };
+        self.held = Some((target.to_owned(), delay, now + delay));
     }
 }
 
@@ -464,5 +510,39 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    #[test]
+    fn a_partly_applied_revision_is_retried_ever_later_by_routine_triggers_only() {
+        let t0 = tokio::time::Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let mut b = RetryBackoff::default();
+        b.after(Ended::Interrupted, "c1", at(0));
+        assert!(b.holds(Trigger::Interval, "c1", at(1)));
+        assert!(
+            !b.holds(Trigger::Manual, "c1", at(1)),
+            "a person is not held"
+        );
+        assert!(
+            !b.holds(Trigger::Interval, "c2", at(1)),
+            "a newer revision is not held"
+        );
+        assert!(!b.holds(Trigger::Interval, "c1", at(2)));
+        b.after(Ended::Interrupted, "c1", at(2));
+        assert!(b.holds(Trigger::Webhook, "c1", at(5)));
+        assert!(
+            !b.holds(Trigger::Webhook, "c1", at(6)),
+            "4 s after the second"
+        );
+        for _ in 0..12 {
+            b.after(Ended::Interrupted, "c1", at(6));
+        }
+        assert!(b.holds(Trigger::Interval, "c1", at(305)));
+        assert!(
+            !b.holds(Trigger::Interval, "c1", at(306)),
+            "capped at 5 min"
+        );
+        b.after(Ended::Succeeded, "c1", at(400));
+        assert!(!b.holds(Trigger::Interval, "c1", at(400)));
     }
 }

@@ -63,6 +63,8 @@ pub(super) struct App {
     hash_keys: Arc<super::hash_key::HashKeys>,
     /// A held prune someone confirmed, for this revision only.
     confirmed_prune: Option<String>,
+    /// When a partly applied revision is tried again.
+    retry: decide::RetryBackoff,
     /// The pin as this task last read or wrote it: a different stored pin was set by someone
     /// else (`ordo rollback`/`unpin`, the API of another replica) and wins.
     stored_pin: Option<super::state::Pin>,
@@ -109,6 +111,7 @@ impl App {
             capabilities: io.capabilities,
             hash_keys: io.hash_keys,
             confirmed_prune: None,
+            retry: Default::default(),
             stored_pin: None,
         }
     }
@@ -300,7 +303,10 @@ impl App {
             &target.revision,
             failed.as_deref(),
             synced_at.as_deref(),
-        ) {
+        ) || self
+            .retry
+            .holds(trigger, &target.revision, tokio::time::Instant::now())
+        {
             self.update(|s| s.phase = Phase::Idle);
             return;
         }
@@ -308,11 +314,13 @@ impl App {
         let pinned = target.pinned;
         let target = target.revision;
         let span = tracing::info_span!("sync", revision = %short(&target), trigger = ?trigger);
-        match self
+        let ended = self
             .sync_revision(&reference, &target, trigger)
             .instrument(span)
-            .await
-        {
+            .await;
+        self.retry
+            .after(ended, &target, tokio::time::Instant::now());
+        match ended {
             Ended::Failed if self.config.on_failure == OnFailure::Rollback && !pinned => {
                 self.roll_back_from(&target, &head).await;
             }

@@ -54,6 +54,9 @@ pub enum SyncResult {
     TimedOut,
     /// A newer revision arrived while it waited for health.
     Superseded,
+    /// A write failed after the dry run accepted everything (or an error came after the first
+    /// write): partly applied, not the commit's fault, tried again with a growing delay.
+    Interrupted,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -385,21 +388,29 @@ pub fn entry(
                 .any(|o| o.outcome == Outcome::TimedOut);
             let result = if report.succeeded() {
                 SyncResult::Succeeded
+            } else if report.interrupted.is_some() {
+                SyncResult::Interrupted
             } else if timed_out {
                 SyncResult::TimedOut
             } else {
                 SyncResult::Failed
             };
             let error = report
-                .objects
-                .iter()
-                .find(|o| {
-                    !matches!(
-                        o.outcome,
-                        Outcome::Healthy | Outcome::Blocked | Outcome::NotRun
-                    )
-                })
-                .map(|o| format!("{}: {}", o.id, o.message.clone().unwrap_or_default()));
+                .interrupted
+                .as_ref()
+                .map(|why| format!("partly applied: {why}; retried with a growing delay"))
+                .or_else(|| {
+                    report
+                        .objects
+                        .iter()
+                        .find(|o| {
+                            !matches!(
+                                o.outcome,
+                                Outcome::Healthy | Outcome::Blocked | Outcome::NotRun
+                            )
+                        })
+                        .map(|o| format!("{}: {}", o.id, o.message.clone().unwrap_or_default()))
+                });
             let timings = report
                 .objects
                 .iter()

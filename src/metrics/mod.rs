@@ -81,7 +81,7 @@ impl Metrics {
         // Counters get `_total` appended by the encoder.
         registry.register(
             "ordo_app_sync",
-            "Finished syncs by result (Succeeded, Failed, TimedOut, Superseded)",
+            "Finished syncs by result (Succeeded, Failed, TimedOut, Superseded, Interrupted)",
             sync_total.clone(),
         );
         registry.register(
@@ -155,7 +155,13 @@ impl Metrics {
         let a = || AppLabel {
             app: app.to_owned(),
         };
-        for result in ["Succeeded", "Failed", "TimedOut", "Superseded"] {
+        for result in [
+            "Succeeded",
+            "Failed",
+            "TimedOut",
+            "Superseded",
+            "Interrupted",
+        ] {
             drop(self.sync_total.get_or_create(&AppResult {
                 app: app.to_owned(),
                 result: result.to_owned(),

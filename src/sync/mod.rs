@@ -224,24 +224,43 @@ pub async fn sync(
         hooks::run_phase(&ctx, plan, &mut state, HookPhase::SyncFail).await;
     }
     hooks::mark_not_run(&mut state);
+    let mut interrupted = None;
     if state.all_healthy() && options.prune {
-        pruned = prune::prune(
-            cluster, plan, &state, &applyset, options, &reporter, started,
+        match prune_and_record(
+            cluster, plan, &mut state, &applyset, options, &reporter, started,
         )
-        .await?;
-        // Held objects stay recorded on the parent (their kinds and namespaces), so the
-        // confirmed prune still finds them.
-        if pruned.awaiting_confirmation.is_empty() {
-            applyset::ensure_parent(cluster, plan, &mut state, &applyset, options, false).await?;
+        .await
+        {
+            Ok(p) => pruned = p,
+            // After the first write an error is no refusal: the cluster holds part of the
+            // revision, and the report says so.
+            Err(SyncError::EmptyPrune(n)) => return Err(SyncError::EmptyPrune(n)),
+            Err(e) => interrupted = Some(format!("prune: {e}")),
         }
     }
-    Ok(report::finish(
-        &state,
-        pruned,
-        started,
-        cluster,
-        writes_before,
-    ))
+    let mut report = report::finish(&state, pruned, started, cluster, writes_before);
+    if report.interrupted.is_none() {
+        report.interrupted = interrupted;
+    }
+    Ok(report)
+}
+
+/// Prunes, then records the remaining kinds and namespaces on the parent (held objects stay
+/// recorded, so the confirmed prune still finds them).
+async fn prune_and_record(
+    cluster: &Cluster,
+    plan: &Plan,
+    state: &mut State,
+    applyset: &ApplySet,
+    options: &SyncOptions,
+    reporter: &Reporter,
+    started: Instant,
+) -> Result<prune::Pruned, SyncError> {
+    let pruned = prune::prune(cluster, plan, state, applyset, options, reporter, started).await?;
+    if pruned.awaiting_confirmation.is_empty() {
+        applyset::ensure_parent(cluster, plan, state, applyset, options, false).await?;
+    }
+    Ok(pruned)
 }
 
 /// Why nothing was applied: the PreSync hook that failed.

@@ -68,6 +68,11 @@ pub struct SyncReport {
     /// Objects that left git and wait for a confirmed prune.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prune_awaiting_confirmation: Vec<String>,
+    /// The API server refused or failed a write after the dry run had accepted everything, or
+    /// an error ended the sync after its first write: the cluster holds part of the revision.
+    /// Not the commit's fault; the agent tries again with a growing delay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
     pub health: HealthStatus,
     pub duration_seconds: f64,
     /// Write requests made by this sync (create, update, patch, delete; dry runs excluded).
@@ -86,9 +91,11 @@ pub struct SyncReport {
 impl SyncReport {
     /// Every object Healthy.
     pub fn succeeded(&self) -> bool {
-        self.objects
-            .iter()
-            .all(|o| matches!(o.outcome, Outcome::Healthy | Outcome::NotRun))
+        self.interrupted.is_none()
+            && self
+                .objects
+                .iter()
+                .all(|o| matches!(o.outcome, Outcome::Healthy | Outcome::NotRun))
     }
 }
 
@@ -183,6 +190,18 @@ pub(super) fn finish(
         pruned: pruned.deleted,
         prune_withheld: pruned.withheld,
         prune_awaiting_confirmation: pruned.awaiting_confirmation,
+        // A write the API server refused after the dry run accepted it: the first one says why.
+        interrupted: state
+            .objects
+            .iter()
+            .find(|o| o.report.outcome == Outcome::Failed)
+            .map(|o| {
+                format!(
+                    "{}: {}",
+                    o.report.id,
+                    o.report.message.as_deref().unwrap_or("write failed")
+                )
+            }),
         health,
         duration_seconds: started.elapsed().as_secs_f64(),
         writes: cluster.requests().writes().saturating_sub(writes_before),

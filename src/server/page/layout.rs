@@ -19,7 +19,7 @@ const ICONS: &[(&[&str], &str)] = &[
         r#"<circle cx="8" cy="8" r="6.5"/><path d="M8 1.5a6.5 6.5 0 0 1 0 13z" fill="currentColor"/>"#,
     ),
     (
-        &["degraded", "failed"],
+        &["degraded", "failed", "interrupted"],
         r#"<circle cx="8" cy="8" r="6.5"/><path d="M5.6 5.6l4.8 4.8M10.4 5.6l-4.8 4.8"/>"#,
     ),
     (
@@ -319,6 +319,7 @@ mod tests {
             "Failed",
             "TimedOut",
             "Superseded",
+            "Interrupted",
             "Blocked",
             "Idle",
             "Fetching",
