@@ -6,7 +6,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum DecryptError {
     #[error(
-        "{file}: encrypted with SOPS for {recipients}, but no age key is given (decryption.keyFile \
+        "{file}: encrypted with SOPS for {recipients}, but no key is given (decryption.keyFile \
          or decryption.secretRef in the app's config; --decryption-key-file or SOPS_AGE_KEY_FILE \
          for the CLI)"
     )]
@@ -45,7 +45,7 @@ pub enum DecryptError {
     #[error("key file {path}: {reason}")]
     KeyFile { path: String, reason: String },
     /// The app's `decryption.secretRef` cannot be read or holds no usable identity.
-    #[error("age keys in Secret {secret}: {reason}")]
+    #[error("decryption keys in Secret {secret}: {reason}")]
     KeySecret { secret: String, reason: String },
     /// Decrypting for Kustomize or Helm would put the cleartext into the render's temporary
     /// directory, which the issue rules out.

@@ -16,18 +16,19 @@
 //!
 //! Pure apart from reading the key file.
 
+mod data_key;
 mod error;
 mod keys;
 mod metadata;
+mod pgp;
 mod tree;
 mod value;
 
 use std::borrow::Cow;
-use std::io::Read;
 use std::path::Path;
 
 use serde_json::{Map, Value};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 pub use error::DecryptError;
 pub use keys::Identities;
@@ -36,7 +37,6 @@ use crate::render::{RenderOptions, SourceKind, app_dir};
 use crate::source::SourceFile;
 use metadata::Metadata;
 use tree::Walk;
-use value::DataKey;
 
 /// The environment variable sops reads its age key file from; the CLI honours it too.
 pub const KEY_FILE_ENV: &str = "SOPS_AGE_KEY_FILE";
@@ -185,7 +185,7 @@ pub fn decrypt_file(
     identities: &Identities,
 ) -> Result<SourceFile, DecryptError> {
     let (mut documents, meta) = parse(file)?;
-    let (recipient, key) = data_key(&file.path, &meta, identities)?;
+    let (recipient, key) = data_key::open(&file.path, &meta, identities)?;
     let mut walk = Walk::new(&file.path, &recipient, &meta, &key);
     for doc in &mut documents {
         walk.document(doc)?;
@@ -232,43 +232,6 @@ fn split(file: &SourceFile) -> Option<(Vec<Value>, Map<String, Value>)> {
         }
     }
     Some((documents, sops))
-}
-
-/// Opens the data key with the first age stanza an identity matches; returns its recipient.
-fn data_key(
-    file: &str,
-    meta: &Metadata,
-    identities: &Identities,
-) -> Result<(String, DataKey), DecryptError> {
-    for stanza in &meta.age {
-        let armored = age::armor::ArmoredReader::new(stanza.enc.as_bytes());
-        let Ok(decryptor) = age::Decryptor::new(armored) else {
-            return Err(DecryptError::malformed(
-                file,
-                "sops.age.enc",
-                "not an armored age file",
-            ));
-        };
-        let Ok(mut reader) = decryptor.decrypt(identities.iter()) else {
-            continue;
-        };
-        let mut bytes = Zeroizing::new(Vec::new());
-        if reader.read_to_end(&mut bytes).is_err() || bytes.len() != 32 {
-            return Err(DecryptError::malformed(
-                file,
-                "sops.age.enc",
-                "the data key is not 32 bytes",
-            ));
-        }
-        let mut key: DataKey = Zeroizing::new([0; 32]);
-        key.copy_from_slice(&bytes);
-        return Ok((stanza.recipient.clone(), key));
-    }
-    Err(DecryptError::NoMatchingKey {
-        file: file.to_owned(),
-        key_file: identities.origin().to_owned(),
-        recipients: meta.all_recipients(),
-    })
 }
 
 /// JSON text, documents separated by `---` (only YAML paths ever hold several).

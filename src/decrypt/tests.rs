@@ -10,6 +10,7 @@ use sha2::{Digest, Sha512};
 
 use super::value::testing::seal;
 use super::*;
+use zeroize::Zeroizing;
 
 // Throwaway keys made by age-keygen for these tests only.
 const KEY: &str = "AGE-SECRET-KEY-1HAWJ6K8K4A2DT37SQFZT56PZAC0JFV9506M53EGYJ9ZGYK2DED3QCSQV9M";
