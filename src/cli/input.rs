@@ -169,6 +169,7 @@ pub fn load_for(
             app_path: &app_path(args),
             namespace: &args.namespace,
             options: &options,
+            secret_values: decrypted.secret_values(),
         })
         .map_err(|e| match e {
             render::RenderError::PathOutside { .. } if args.from_config.is_none() => format!(

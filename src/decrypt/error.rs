@@ -47,18 +47,20 @@ pub enum DecryptError {
     /// The app's `decryption.secretRef` cannot be read or holds no usable identity.
     #[error("decryption keys in Secret {secret}: {reason}")]
     KeySecret { secret: String, reason: String },
-    /// Decrypting for Kustomize or Helm would put the cleartext into the render's temporary
-    /// directory, which the issue rules out.
+    /// Kustomize, and helm for a chart's own files, read their inputs from the render's
+    /// temporary directory: decrypting for them would put the cleartext there, which the
+    /// issue rules out. Helm values files are the exception (they go on helm's stdin).
     #[error(
-        "{file}: SOPS-encrypted files are only decrypted for plain directory sources; a {kind} \
-         render would need the cleartext written to its temporary directory"
+        "{file}: SOPS-encrypted files are only decrypted for plain directory sources and as \
+         Helm values files (helm.valueFiles); a {kind} render reads this one from its temporary \
+         directory, where the cleartext must not be written"
     )]
     Rendered { file: String, kind: String },
     /// A render read a SOPS file from outside the app path (a Kustomize base elsewhere in
     /// the repository): its output holds ciphertext, which must not be applied as data.
     #[error(
         "{file}: the {kind} render's output holds SOPS-encrypted values (ENC[…]); SOPS files \
-         are only decrypted for plain directory sources"
+         are only decrypted for plain directory sources and as Helm values files"
     )]
     CiphertextRendered { file: String, kind: String },
 }
