@@ -55,7 +55,7 @@ fn a_secret_for_a_pgp_key_decrypts_with_its_exported_secret_key() {
         gnupg.export_secret(&fp)
     );
     let identities = Identities::parse(&keys, "keys.txt").unwrap();
-    assert_eq!(identities.pgp_fingerprints(), [fp.clone()]);
+    assert_eq!(identities.pgp_fingerprints(), vec![fp.clone()]);
     assert!(!format!("{identities:?}").contains("PRIVATE"));
 
     let clear = decrypt::decrypt_file(&file("apps/db.yaml", sealed), &identities).unwrap();

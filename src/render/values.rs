@@ -75,13 +75,16 @@ pub(super) enum ValuesArg {
     Stdin,
 }
 
+/// What helm gets for its values files: the `-f` arguments in order, and its standard input.
+pub(super) type Arguments = (Vec<ValuesArg>, Option<Zeroizing<Vec<u8>>>);
+
 /// The `-f` arguments for `value_files` (repository-relative, `./` already trimmed), and the
 /// standard input when some are in `secret`: the merged document as JSON (which is YAML),
 /// wiped on drop. Errors are messages naming the files.
 pub(super) fn arguments(
     value_files: &[&str],
     secret: Option<&SecretValues>,
-) -> Result<(Vec<ValuesArg>, Option<Zeroizing<Vec<u8>>>), String> {
+) -> Result<Arguments, String> {
     let mut args = Vec::new();
     let mut merged: Option<Wiped> = None;
     // The last encrypted file, and a plain one listed after it.
@@ -111,13 +114,9 @@ pub(super) fn arguments(
         }
         last_secret = Some(file);
     }
-    let stdin = match merged {
-        // Writing a `Value` to memory cannot fail.
-        Some(values) => Some(Zeroizing::new(
-            serde_json::to_vec(&values.0).unwrap_or_default(),
-        )),
-        None => None,
-    };
+    // Writing a `Value` to memory cannot fail.
+    let stdin =
+        merged.map(|values| Zeroizing::new(serde_json::to_vec(&values.0).unwrap_or_default()));
     Ok((args, stdin))
 }
 
@@ -223,7 +222,9 @@ mod tests {
             ("env/a.sops.yaml", json!({"db": {"user": "u"}, "x": 1})),
             ("env/b.sops.yaml", json!({"db": {"password": "p"}, "x": 2})),
         ]);
-        let cases: [(&str, &[&str], Vec<ValuesArg>, Option<Value>); 4] = [
+        // (name, values files in order, the -f arguments, the document on stdin)
+        type Case<'a> = (&'a str, &'a [&'a str], Vec<ValuesArg>, Option<Value>);
+        let cases: [Case; 4] = [
             (
                 "no encrypted file: no stdin",
                 &["env/common.yaml", "env/prod.yaml"],
