@@ -127,6 +127,7 @@ fn render(renderer: &Renderer, files: &[SourceFile], path: &str, kind: SourceKin
             app_path: path,
             namespace: "bench",
             options: &options,
+            secret_values: None,
         })
         .unwrap_or_else(|e| panic!("{e}"));
     let objects = manifest::load(&rendered, "bench").unwrap_or_else(|e| panic!("{e}"));

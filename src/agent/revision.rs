@@ -166,6 +166,7 @@ fn read(
                     app_path: &config.path,
                     namespace: &config.namespace,
                     options: &options,
+                    secret_values: files.secret_values(),
                 })
                 .map_err(|e| e.to_string())
         })

@@ -97,8 +97,9 @@ pub struct InputArgs {
     /// known_hosts for SSH remotes (default ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts_file: Option<PathBuf>,
-    /// age identity file that opens SOPS-encrypted files (`AGE-SECRET-KEY-1…` lines); they are
-    /// decrypted in memory. With --config, the app's decryption.keyFile comes first.
+    /// Key file that opens SOPS-encrypted files: `AGE-SECRET-KEY-1…` lines and/or armored
+    /// OpenPGP secret keys without passphrase; they are decrypted in memory. With --config,
+    /// the app's decryption.keyFile comes first.
     #[arg(long, value_name = "FILE", env = crate::decrypt::KEY_FILE_ENV)]
     pub decryption_key_file: Option<PathBuf>,
     /// Signers file (git's allowed_signers lines and/or armored OpenPGP public keys): the git
@@ -169,6 +170,7 @@ pub fn load_for(
             app_path: &app_path(args),
             namespace: &args.namespace,
             options: &options,
+            secret_values: decrypted.secret_values(),
         })
         .map_err(|e| match e {
             render::RenderError::PathOutside { .. } if args.from_config.is_none() => format!(

@@ -648,7 +648,7 @@ fn decryption_is_checked_field_by_field() {
         (
             "provider: sops",
             "apps[0].decryption",
-            "needs keyFile (an age key file) or secretRef",
+            "needs keyFile (a key file: age and/or OpenPGP keys) or secretRef",
         ),
         (
             "provider: sops\n  keyFile: /k\n  secretRef: {name: age}",

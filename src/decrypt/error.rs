@@ -6,7 +6,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum DecryptError {
     #[error(
-        "{file}: encrypted with SOPS for {recipients}, but no age key is given (decryption.keyFile \
+        "{file}: encrypted with SOPS for {recipients}, but no key is given (decryption.keyFile \
          or decryption.secretRef in the app's config; --decryption-key-file or SOPS_AGE_KEY_FILE \
          for the CLI)"
     )]
@@ -45,20 +45,22 @@ pub enum DecryptError {
     #[error("key file {path}: {reason}")]
     KeyFile { path: String, reason: String },
     /// The app's `decryption.secretRef` cannot be read or holds no usable identity.
-    #[error("age keys in Secret {secret}: {reason}")]
+    #[error("decryption keys in Secret {secret}: {reason}")]
     KeySecret { secret: String, reason: String },
-    /// Decrypting for Kustomize or Helm would put the cleartext into the render's temporary
-    /// directory, which the issue rules out.
+    /// Kustomize, and helm for a chart's own files, read their inputs from the render's
+    /// temporary directory: decrypting for them would put the cleartext there, which the
+    /// issue rules out. Helm values files are the exception (they go on helm's stdin).
     #[error(
-        "{file}: SOPS-encrypted files are only decrypted for plain directory sources; a {kind} \
-         render would need the cleartext written to its temporary directory"
+        "{file}: SOPS-encrypted files are only decrypted for plain directory sources and as \
+         Helm values files (helm.valueFiles); a {kind} render reads this one from its temporary \
+         directory, where the cleartext must not be written"
     )]
     Rendered { file: String, kind: String },
     /// A render read a SOPS file from outside the app path (a Kustomize base elsewhere in
     /// the repository): its output holds ciphertext, which must not be applied as data.
     #[error(
         "{file}: the {kind} render's output holds SOPS-encrypted values (ENC[…]); SOPS files \
-         are only decrypted for plain directory sources"
+         are only decrypted for plain directory sources and as Helm values files"
     )]
     CiphertextRendered { file: String, kind: String },
 }

@@ -1,5 +1,8 @@
-//! age identities from a key file: `AGE-SECRET-KEY-1…` lines, `#` comments and blank lines,
-//! as `age-keygen` writes it and `SOPS_AGE_KEY_FILE` names it.
+//! The keys of a key file: age identities (`AGE-SECRET-KEY-1…` lines, `#` comments and blank
+//! lines, as `age-keygen` writes it and `SOPS_AGE_KEY_FILE` names it) and armored OpenPGP
+//! secret keys (`gpg --armor --export-secret-keys`, no passphrase) between them. One file (or
+//! one Secret key) holds both kinds, so an app that moves from PGP to age, or has files of
+//! both, needs no second setting.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -8,11 +11,14 @@ use age::x25519;
 use zeroize::Zeroizing;
 
 use super::DecryptError;
+use super::pgp::{BEGIN_PUBLIC, BEGIN_SECRET, END_SECRET, PgpKey};
 
-/// The identities of one key file. `x25519::Identity` wipes its secret when dropped.
+/// The keys of one key file. `x25519::Identity` and rpgp's secret keys wipe their secrets
+/// when dropped.
 pub struct Identities {
     origin: String,
     keys: Vec<x25519::Identity>,
+    pgp: Vec<PgpKey>,
 }
 
 impl std::fmt::Debug for Identities {
@@ -21,6 +27,7 @@ impl std::fmt::Debug for Identities {
         f.debug_struct("Identities")
             .field("origin", &self.origin)
             .field("recipients", &self.recipients())
+            .field("pgp", &self.pgp_fingerprints())
             .finish()
     }
 }
@@ -46,15 +53,32 @@ impl Identities {
             reason,
         };
         let mut keys = Vec::new();
-        for (i, line) in text.lines().enumerate() {
+        let mut pgp = Vec::new();
+        let mut lines = text.lines().enumerate();
+        while let Some((i, line)) = lines.next() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            if line == BEGIN_SECRET {
+                let block = armored_block(line, &mut lines)
+                    .ok_or_else(|| fail(format!("line {}: {BEGIN_SECRET} has no end", i + 1)))?;
+                let found = PgpKey::parse_block(&block)
+                    .map_err(|reason| fail(format!("line {}: {reason}", i + 1)))?;
+                pgp.extend(found);
+                continue;
+            }
+            if line == BEGIN_PUBLIC {
+                return Err(fail(format!(
+                    "line {}: an OpenPGP public key cannot decrypt; export the secret key \
+                     (gpg --armor --export-secret-keys FINGERPRINT)",
+                    i + 1
+                )));
+            }
             if !line.starts_with("AGE-SECRET-KEY-1") {
                 return Err(fail(format!(
-                    "line {}: not an age X25519 identity (AGE-SECRET-KEY-1…); plugin and SSH \
-                     identities are not supported",
+                    "line {}: not an age X25519 identity (AGE-SECRET-KEY-1…) nor an armored \
+                     OpenPGP secret key; plugin and SSH identities are not supported",
                     i + 1
                 )));
             }
@@ -62,12 +86,15 @@ impl Identities {
                 .map_err(|e| fail(format!("line {}: {e}", i + 1)))?;
             keys.push(key);
         }
-        if keys.is_empty() {
-            return Err(fail("holds no age identity".to_owned()));
+        if keys.is_empty() && pgp.is_empty() {
+            return Err(fail(
+                "holds no age identity and no OpenPGP secret key".to_owned(),
+            ));
         }
         Ok(Identities {
             origin: origin.to_owned(),
             keys,
+            pgp,
         })
     }
 
@@ -84,9 +111,40 @@ impl Identities {
             .collect()
     }
 
+    /// The primary fingerprints of the OpenPGP keys.
+    pub fn pgp_fingerprints(&self) -> Vec<String> {
+        self.pgp
+            .iter()
+            .map(|k| k.fingerprint().to_owned())
+            .collect()
+    }
+
     pub(super) fn iter(&self) -> impl Iterator<Item = &dyn age::Identity> {
         self.keys.iter().map(|k| k as &dyn age::Identity)
     }
+
+    /// The OpenPGP keys a `sops.pgp` entry's `fp` names.
+    pub(super) fn pgp_named_by(&self, fp: &str) -> Vec<&PgpKey> {
+        self.pgp.iter().filter(|k| k.named_by(fp)).collect()
+    }
+}
+
+/// The armored block starting at `begin`, up to and including its end line; `None` when the
+/// text ends first. The lines are copied into a buffer wiped on drop.
+fn armored_block<'a>(
+    begin: &str,
+    lines: &mut impl Iterator<Item = (usize, &'a str)>,
+) -> Option<Zeroizing<String>> {
+    let mut block = Zeroizing::new(format!("{begin}\n"));
+    for (_, line) in lines {
+        let line = line.trim();
+        block.push_str(line);
+        block.push('\n');
+        if line == END_SECRET {
+            return Some(block);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -116,6 +174,21 @@ mod tests {
         assert!(!text.contains("YUBIKEY"), "{text}");
         let err = Identities::parse("# nothing\n", "key.txt").unwrap_err();
         assert!(err.to_string().contains("holds no age identity"));
+        let public =
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQ\n-----END PGP PUBLIC KEY BLOCK-----\n";
+        let err = Identities::parse(public, "key.txt").unwrap_err();
+        assert!(
+            err.to_string().contains("line 1: an OpenPGP public key"),
+            "{err}"
+        );
+        let unterminated = format!("{KEY}\n{BEGIN_SECRET}\n\nlQVYBGsMbvQBDAC\n");
+        let err = Identities::parse(&unterminated, "key.txt").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 2: -----BEGIN PGP PRIVATE KEY BLOCK----- has no end"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("lQVYB"), "{err}");
     }
 
     #[test]

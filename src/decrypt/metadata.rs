@@ -13,6 +13,14 @@ pub(super) struct AgeStanza {
     pub enc: String,
 }
 
+/// One OpenPGP recipient (`fp`, as given to `sops --pgp`) and the data key encrypted to it
+/// (an armored OpenPGP message).
+#[derive(Debug, Clone)]
+pub(super) struct PgpStanza {
+    pub fp: String,
+    pub enc: String,
+}
+
 /// What ordo reads of the `sops` mapping.
 #[derive(Debug)]
 pub(super) struct Metadata {
@@ -21,7 +29,8 @@ pub(super) struct Metadata {
     /// `ENC[…]` holding the uppercase hex SHA-512 of the cleartext values.
     pub mac: String,
     pub age: Vec<AgeStanza>,
-    /// Recipients ordo cannot use (`pgp:FINGERPRINT`, `kms:ARN`…), named in errors.
+    pub pgp: Vec<PgpStanza>,
+    /// Recipients ordo cannot use (`kms:ARN`, `hc_vault:…`), named in errors.
     pub other_recipients: Vec<String>,
     pub selectors: Selectors,
     pub mac_only_encrypted: bool,
@@ -61,7 +70,7 @@ impl Selectors {
     }
 }
 
-/// The key types sops supports besides age and PGP; ordo names them in errors only.
+/// The key types sops supports besides age and OpenPGP; ordo names them in errors only.
 const CLOUD_KEYS: [(&str, &str); 5] = [
     ("kms", "arn"),
     ("gcp_kms", "resource_id"),
@@ -106,24 +115,26 @@ impl Metadata {
             unencrypted_regex: regex("unencrypted_regex")?,
             encrypted_regex: regex("encrypted_regex")?,
         };
-        let (age, other_recipients) = recipients(file, sops)?;
+        let Recipients { age, pgp, others } = recipients(file, sops)?;
         Ok(Metadata {
             lastmodified: required("lastmodified")?,
             mac: required("mac")?,
             age,
-            other_recipients,
+            pgp,
+            other_recipients: others,
             selectors,
             mac_only_encrypted: matches!(sops.get("mac_only_encrypted"), Some(Value::Bool(true))),
         })
     }
 
-    /// Every recipient, age first, for messages.
+    /// Every recipient, age first, then OpenPGP (`pgp:FINGERPRINT`), for messages.
     pub fn all_recipients(&self) -> String {
-        let names: Vec<&str> = self
+        let names: Vec<String> = self
             .age
             .iter()
-            .map(|s| s.recipient.as_str())
-            .chain(self.other_recipients.iter().map(String::as_str))
+            .map(|s| s.recipient.clone())
+            .chain(self.pgp.iter().map(|s| format!("pgp:{}", s.fp)))
+            .chain(self.other_recipients.iter().cloned())
             .collect();
         if names.is_empty() {
             "no recipient".to_owned()
@@ -133,12 +144,17 @@ impl Metadata {
     }
 }
 
+/// The key entries of a file, by kind.
+#[derive(Default)]
+struct Recipients {
+    age: Vec<AgeStanza>,
+    pgp: Vec<PgpStanza>,
+    others: Vec<String>,
+}
+
 /// The key entries: at the top (`age:`, `pgp:`…) or in a single key group. Several key
 /// groups split the data key with Shamir's scheme, which ordo does not implement.
-fn recipients(
-    file: &str,
-    sops: &Map<String, Value>,
-) -> Result<(Vec<AgeStanza>, Vec<String>), DecryptError> {
+fn recipients(file: &str, sops: &Map<String, Value>) -> Result<Recipients, DecryptError> {
     let mut groups = vec![sops];
     if let Some(Value::Array(list)) = sops.get("key_groups") {
         if list.len() > 1 {
@@ -149,13 +165,12 @@ fn recipients(
         }
         groups.extend(list.iter().filter_map(Value::as_object));
     }
-    let mut age = Vec::new();
-    let mut others = Vec::new();
+    let mut found = Recipients::default();
     for group in groups {
         for entry in entries(group, "age") {
             let field = |name: &str| entry.get(name).and_then(Value::as_str).map(str::to_owned);
             match (field("recipient"), field("enc")) {
-                (Some(recipient), Some(enc)) => age.push(AgeStanza { recipient, enc }),
+                (Some(recipient), Some(enc)) => found.age.push(AgeStanza { recipient, enc }),
                 _ => {
                     return Err(DecryptError::malformed(
                         file,
@@ -166,17 +181,26 @@ fn recipients(
             }
         }
         for entry in entries(group, "pgp") {
-            let fp = entry.get("fp").and_then(Value::as_str).unwrap_or("?");
-            others.push(format!("pgp:{fp}"));
+            let field = |name: &str| entry.get(name).and_then(Value::as_str).map(str::to_owned);
+            match (field("fp"), field("enc")) {
+                (Some(fp), Some(enc)) => found.pgp.push(PgpStanza { fp, enc }),
+                _ => {
+                    return Err(DecryptError::malformed(
+                        file,
+                        "sops.pgp",
+                        "an entry lacks fp or enc",
+                    ));
+                }
+            }
         }
         for (kind, id) in CLOUD_KEYS {
             for entry in entries(group, kind) {
                 let name = entry.get(id).and_then(Value::as_str).unwrap_or("?");
-                others.push(format!("{kind}:{name}"));
+                found.others.push(format!("{kind}:{name}"));
             }
         }
     }
-    Ok((age, others))
+    Ok(found)
 }
 
 fn entries<'a>(
@@ -266,7 +290,7 @@ mod tests {
             &sops(
                 r#"{"mac": "x", "lastmodified": "y",
                     "age": [{"recipient": "age1abc", "enc": "E"}],
-                    "pgp": [{"fp": "FFFF"}],
+                    "pgp": [{"fp": "FFFF", "enc": "E"}],
                     "key_groups": [{"kms": [{"arn": "arn:k"}]}]}"#,
             ),
         )

@@ -8,35 +8,39 @@
 //! `aes/cipher.go`, `stores/`), checked against files the real sops writes
 //! (`tests/decrypt.rs`).
 //!
-//! The cleartext file keeps its path and is written as JSON text (one document per `---` for
-//! YAML paths: YAML is a superset of JSON, so `manifest::load` reads it either way). It is
+//! For a plain directory, the cleartext file keeps its path and is written as JSON text (one
+//! document per `---` for YAML paths: YAML is a superset of JSON, so `manifest::load` reads
+//! it either way). For Helm, an encrypted values file (`helm.valueFiles`) is decrypted into
+//! [`SecretValues`], which the render hands to helm on its standard input; the file itself
+//! stays encrypted in the tree the render extracts and hashes. Either way the cleartext is
 //! never logged, never written to disk, and wiped when the [`Decrypted`] set is dropped.
-//! Kustomize and Helm renders write their inputs to a temporary directory, so encrypted files
-//! that such a render reads are refused rather than decrypted ([`DecryptError::Rendered`]).
+//! Kustomize, and a chart's own files, are read by the tool from the render's temporary
+//! directory, so encrypted files there are refused rather than decrypted
+//! ([`DecryptError::Rendered`]).
 //!
 //! Pure apart from reading the key file.
 
+mod data_key;
 mod error;
 mod keys;
 mod metadata;
+mod pgp;
 mod tree;
 mod value;
 
 use std::borrow::Cow;
-use std::io::Read;
 use std::path::Path;
 
 use serde_json::{Map, Value};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 pub use error::DecryptError;
 pub use keys::Identities;
 
-use crate::render::{RenderOptions, SourceKind, app_dir};
+use crate::render::{RenderOptions, SecretValues, SourceKind, app_dir};
 use crate::source::SourceFile;
 use metadata::Metadata;
 use tree::Walk;
-use value::DataKey;
 
 /// The environment variable sops reads its age key file from; the CLI honours it too.
 pub const KEY_FILE_ENV: &str = "SOPS_AGE_KEY_FILE";
@@ -46,6 +50,8 @@ pub struct Decrypted<'a> {
     files: Cow<'a, [SourceFile]>,
     /// Indexes of the files holding cleartext.
     cleartext: Vec<usize>,
+    /// Helm values files decrypted for the render's standard input (wiped on their own drop).
+    values: SecretValues,
 }
 
 impl std::ops::Deref for Decrypted<'_> {
@@ -70,14 +76,21 @@ impl Drop for Decrypted<'_> {
 impl Decrypted<'_> {
     /// How many files were decrypted.
     pub fn count(&self) -> usize {
-        self.cleartext.len()
+        self.cleartext.len() + usize::from(!self.values.is_empty())
+    }
+
+    /// The decrypted Helm values files, for `RenderRequest::secret_values`.
+    pub fn secret_values(&self) -> Option<&SecretValues> {
+        (!self.values.is_empty()).then_some(&self.values)
     }
 }
 
 /// Decrypts the SOPS files of `files` for a render of `options.kind` at `app_path`, with the
-/// identities of `key_file` (read only when a SOPS file is found). For Kustomize and Helm,
-/// a SOPS file under the app path or named as a values file is refused; one elsewhere in the
-/// tree is left encrypted, as the render never reads it.
+/// identities of `key_file` (read only when a SOPS file is found). A plain directory's files
+/// are decrypted in place; a Helm app's encrypted values files into
+/// [`Decrypted::secret_values`]. Any other SOPS file a Kustomize or Helm render reads (under
+/// the app path) is refused; one elsewhere in the tree is left encrypted, as the render
+/// never reads it.
 pub fn for_render<'a>(
     files: &'a [SourceFile],
     app_path: &str,
@@ -102,51 +115,91 @@ pub fn for_render_with<'a>(
     let encrypted: Vec<usize> = (0..files.len())
         .filter(|&i| is_encrypted(&files[i]))
         .collect();
-    let unchanged = || Decrypted {
+    let mut out = Decrypted {
         files: Cow::Borrowed(files),
         cleartext: Vec::new(),
+        values: SecretValues::default(),
     };
     if encrypted.is_empty() {
-        return Ok(unchanged());
+        return Ok(out);
     }
+    // Helm values files reach helm on stdin; everything else a tool reads is read from disk.
+    let value_files: Vec<String> = match options.kind {
+        SourceKind::Helm => options
+            .helm
+            .value_files
+            .iter()
+            .map(|f| app_dir(f))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let is_values = |f: &SourceFile| value_files.contains(&f.path);
     if matches!(options.kind, SourceKind::Kustomize | SourceKind::Helm) {
         let dir = app_dir(app_path);
-        let read_by_render = |f: &SourceFile| {
-            dir.is_empty()
-                || f.path.starts_with(&format!("{dir}/"))
-                || options.helm.value_files.contains(&f.path)
+        let read_from_disk = |f: &SourceFile| {
+            !is_values(f) && (dir.is_empty() || f.path.starts_with(&format!("{dir}/")))
         };
-        return match encrypted
+        if let Some(f) = encrypted
             .iter()
             .map(|&i| &files[i])
-            .find(|f| read_by_render(f))
+            .find(|f| read_from_disk(f))
         {
-            Some(f) => Err(DecryptError::Rendered {
+            return Err(DecryptError::Rendered {
                 file: f.path.clone(),
                 kind: options.kind.to_string(),
-            }),
-            None => Ok(unchanged()),
-        };
+            });
+        }
     }
+    let wanted: Vec<usize> = match options.kind {
+        SourceKind::Kustomize => Vec::new(),
+        SourceKind::Helm => encrypted
+            .into_iter()
+            .filter(|&i| is_values(&files[i]))
+            .collect(),
+        SourceKind::Auto | SourceKind::Directory => encrypted,
+    };
+    let Some(&first) = wanted.first() else {
+        return Ok(out);
+    };
     let identities = match keys {
         Some(load) => load()?,
         None => {
-            let first = &files[encrypted[0]];
-            let recipients = parse(first)?.1.all_recipients();
+            let recipients = parse(&files[first])?.1.all_recipients();
             return Err(DecryptError::NoKey {
-                file: first.path.clone(),
+                file: files[first].path.clone(),
                 recipients,
             });
         }
     };
-    let mut out = files.to_vec();
-    for &i in &encrypted {
-        out[i] = decrypt_file(&files[i], &identities)?;
+    if options.kind == SourceKind::Helm {
+        for &i in &wanted {
+            let values = values_document(&files[i], decrypt_documents(&files[i], &identities)?)?;
+            out.values.insert(files[i].path.clone(), values);
+        }
+        return Ok(out);
     }
-    Ok(Decrypted {
-        files: Cow::Owned(out),
-        cleartext: encrypted,
-    })
+    let mut decrypted = files.to_vec();
+    for &i in &wanted {
+        decrypted[i] = decrypt_file(&files[i], &identities)?;
+    }
+    out.files = Cow::Owned(decrypted);
+    out.cleartext = wanted;
+    Ok(out)
+}
+
+/// The one mapping of a decrypted values file (helm reads one document; an empty file is
+/// no values).
+fn values_document(file: &SourceFile, documents: Vec<Value>) -> Result<Value, DecryptError> {
+    let mut documents = documents.into_iter();
+    match (documents.next(), documents.next()) {
+        (None, _) => Ok(Value::Object(Map::new())),
+        (Some(values @ Value::Object(_)), None) => Ok(values),
+        _ => Err(DecryptError::malformed(
+            &file.path,
+            "helm values",
+            "a values file must hold one mapping",
+        )),
+    }
 }
 
 /// After a Kustomize or Helm render: refuses output that still holds SOPS values, which a
@@ -184,17 +237,26 @@ pub fn decrypt_file(
     file: &SourceFile,
     identities: &Identities,
 ) -> Result<SourceFile, DecryptError> {
+    let documents = decrypt_documents(file, identities)?;
+    Ok(SourceFile {
+        path: file.path.clone(),
+        data: emit(&documents),
+    })
+}
+
+/// The decrypted documents of one SOPS file, without their `sops` mappings, MAC verified.
+fn decrypt_documents(
+    file: &SourceFile,
+    identities: &Identities,
+) -> Result<Vec<Value>, DecryptError> {
     let (mut documents, meta) = parse(file)?;
-    let (recipient, key) = data_key(&file.path, &meta, identities)?;
+    let (recipient, key) = data_key::open(&file.path, &meta, identities)?;
     let mut walk = Walk::new(&file.path, &recipient, &meta, &key);
     for doc in &mut documents {
         walk.document(doc)?;
     }
     walk.verify_mac()?;
-    Ok(SourceFile {
-        path: file.path.clone(),
-        data: emit(&documents),
-    })
+    Ok(documents)
 }
 
 /// The documents of a SOPS file without their `sops` mappings, and its metadata.
@@ -232,43 +294,6 @@ fn split(file: &SourceFile) -> Option<(Vec<Value>, Map<String, Value>)> {
         }
     }
     Some((documents, sops))
-}
-
-/// Opens the data key with the first age stanza an identity matches; returns its recipient.
-fn data_key(
-    file: &str,
-    meta: &Metadata,
-    identities: &Identities,
-) -> Result<(String, DataKey), DecryptError> {
-    for stanza in &meta.age {
-        let armored = age::armor::ArmoredReader::new(stanza.enc.as_bytes());
-        let Ok(decryptor) = age::Decryptor::new(armored) else {
-            return Err(DecryptError::malformed(
-                file,
-                "sops.age.enc",
-                "not an armored age file",
-            ));
-        };
-        let Ok(mut reader) = decryptor.decrypt(identities.iter()) else {
-            continue;
-        };
-        let mut bytes = Zeroizing::new(Vec::new());
-        if reader.read_to_end(&mut bytes).is_err() || bytes.len() != 32 {
-            return Err(DecryptError::malformed(
-                file,
-                "sops.age.enc",
-                "the data key is not 32 bytes",
-            ));
-        }
-        let mut key: DataKey = Zeroizing::new([0; 32]);
-        key.copy_from_slice(&bytes);
-        return Ok((stanza.recipient.clone(), key));
-    }
-    Err(DecryptError::NoMatchingKey {
-        file: file.to_owned(),
-        key_file: identities.origin().to_owned(),
-        recipients: meta.all_recipients(),
-    })
 }
 
 /// JSON text, documents separated by `---` (only YAML paths ever hold several).

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha512};
 
 use super::value::testing::seal;
 use super::*;
+use zeroize::Zeroizing;
 
 // Throwaway keys made by age-keygen for these tests only.
 const KEY: &str = "AGE-SECRET-KEY-1HAWJ6K8K4A2DT37SQFZT56PZAC0JFV9506M53EGYJ9ZGYK2DED3QCSQV9M";
@@ -123,6 +124,45 @@ fn for_render_decrypts_directories_and_refuses_what_a_render_reads() {
     // Outside the app path a render never reads it: left encrypted, not refused.
     let out = for_render(&files, "other", &kustomize, Some(&keys)).unwrap();
     assert_eq!(out.count(), 0);
+}
+
+#[test]
+fn helm_values_files_are_decrypted_aside_and_chart_files_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, format!("{KEY}\n")).unwrap();
+    let mut values = sops_secret(None);
+    values.path = "envs/secret.yaml".into();
+    let chart = SourceFile {
+        path: "apps/Chart.yaml".into(),
+        data: b"name: apps\n".to_vec(),
+    };
+    let files = [chart, values];
+    let helm = |value_files: &[&str]| RenderOptions {
+        kind: SourceKind::Helm,
+        helm: crate::render::HelmOptions {
+            value_files: value_files.iter().map(|f| (*f).to_owned()).collect(),
+            ..Default::default()
+        },
+        ..RenderOptions::default()
+    };
+    let out = for_render(&files, "apps", &helm(&["./envs/secret.yaml"]), Some(&keys)).unwrap();
+    assert_eq!(out.count(), 1);
+    // The tree keeps the file encrypted; the cleartext is only in the secret values.
+    assert_eq!(out[1].data, files[1].data);
+    let values = out.secret_values().unwrap();
+    assert_eq!(format!("{values:?}"), "[\"envs/secret.yaml\"]");
+
+    // Not named as a values file and outside the chart: never read, left alone.
+    let out = for_render(&files, "apps", &helm(&[]), None).unwrap();
+    assert!(out.secret_values().is_none());
+    // Inside the chart, not a values file: helm would read it from disk.
+    let mut inside = files.clone();
+    inside[1].path = "apps/secret.yaml".into();
+    let err = for_render(&inside, "apps", &helm(&[]), Some(&keys))
+        .err()
+        .unwrap();
+    assert!(matches!(err, DecryptError::Rendered { .. }), "{err}");
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod inputs;
 mod kustomize;
 mod remote;
 mod sandbox;
+mod values;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ pub use cache::{CAPACITY as CACHE_CAPACITY, key as cache_key};
 pub use error::{RenderError, Tool};
 pub use helm::split_output as split_helm_output;
 pub use remote::{RemoteChart, RepoKind, check_exact_version};
+pub use values::SecretValues;
 
 use crate::source::{Selection, Snapshot, SourceFile};
 
@@ -230,6 +232,10 @@ pub struct RenderRequest<'a> {
     /// Namespace for `helm template --namespace`.
     pub namespace: &'a str,
     pub options: &'a RenderOptions,
+    /// SOPS-encrypted Helm values files, decrypted (`decrypt::for_render`): given to helm on
+    /// its standard input in their place, while `files` keeps them encrypted, so neither the
+    /// sandbox nor the cache key ever holds their cleartext.
+    pub secret_values: Option<&'a SecretValues>,
 }
 
 /// Where the tools are; `None` means "look on PATH".

@@ -5,11 +5,13 @@
 //! (tokens in the environment, ~/.kube, ~/.docker), must not share state with another app's
 //! render (no shared cache directory), and must not hang or flood the agent.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
 
 use super::RenderLimits;
 use super::error::{RenderError, Tool};
@@ -134,13 +136,29 @@ enum Event {
 
 /// Runs `command`, returning its stdout when it exits 0 within the limits.
 pub(super) fn run(
-    mut command: Command,
+    command: Command,
     tool: Tool,
     app: &str,
     limits: &RenderLimits,
 ) -> Result<Vec<u8>, RenderError> {
+    run_with_stdin(command, tool, app, limits, None)
+}
+
+/// [`run`], writing `stdin` (then closing it) when given: how decrypted values reach helm
+/// without a file. The buffer is wiped once written.
+pub(super) fn run_with_stdin(
+    mut command: Command,
+    tool: Tool,
+    app: &str,
+    limits: &RenderLimits,
+    stdin: Option<Zeroizing<Vec<u8>>>,
+) -> Result<Vec<u8>, RenderError> {
     command
-        .stdin(Stdio::null())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn().map_err(|source| RenderError::Io {
@@ -149,6 +167,13 @@ pub(super) fn run(
         path: PathBuf::from(command.get_program()),
         source,
     })?;
+    if let (Some(mut pipe), Some(data)) = (child.stdin.take(), stdin) {
+        // A thread, so a tool that reads stdin late (or never) cannot block us on a full
+        // pipe; a failed write shows as the tool's own error or exit code.
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        });
+    }
     let deadline = Instant::now() + limits.timeout;
     let (tx, rx) = mpsc::channel();
     if let Some(stdout) = child.stdout.take() {

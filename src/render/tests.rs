@@ -68,6 +68,7 @@ fn directory_is_returned_unchanged_without_any_tool() {
         app_path: "app",
         namespace: "default",
         options: &options,
+        secret_values: None,
     };
     assert_eq!(renderer.render(&request).unwrap(), files);
     assert_eq!(renderer.cached(), 0);
@@ -89,6 +90,7 @@ fn a_missing_tool_says_how_to_build_it() {
         app_path: "app",
         namespace: "default",
         options: &options,
+        secret_values: None,
     };
     let err = renderer.render(&request).unwrap_err();
     let text = err.to_string();
@@ -209,6 +211,7 @@ fn a_remote_chart_is_keyed_by_its_values_files_only() {
         app_path: "",
         namespace: "default",
         options,
+        secret_values: None,
     };
     // A chart in git: every file counts, it may read any of them.
     assert_eq!(keyed_files(&request(&tree, &options), Tool::Helm).len(), 2);

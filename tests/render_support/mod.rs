@@ -16,6 +16,7 @@ pub fn render(
         app_path,
         namespace: "shop",
         options,
+        secret_values: None,
     })
 }
 

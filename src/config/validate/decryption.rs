@@ -36,7 +36,7 @@ pub(super) fn read(app: &Fields) -> Result<Option<Decryption>, ConfigError> {
         }
         (None, None) => {
             return Err(field.fail(
-                "needs keyFile (an age key file) or secretRef ({name, namespace, key} of a \
+                "needs keyFile (a key file: age and/or OpenPGP keys) or secretRef ({name, namespace, key} of a \
                  Secret holding one)",
             ));
         }

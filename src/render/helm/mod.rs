@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::error::{RenderError, Tool};
-use super::sandbox::{Sandbox, run};
+use super::sandbox::{Sandbox, run_with_stdin};
+use super::values::{self, ValuesArg};
 use super::{RenderRequest, app_dir, app_label};
 use crate::source::SourceFile;
 
@@ -52,9 +53,19 @@ pub(super) fn render(
         request.namespace,
         "--include-crds",
     ]);
-    for file in &options.value_files {
-        let rel = values_file(file, request.files).map_err(input)?;
-        command.arg("-f").arg(sandbox.repo().join(rel));
+    let named = options
+        .value_files
+        .iter()
+        .map(|file| values_file(file, request.files))
+        .collect::<Result<Vec<&str>, String>>()
+        .map_err(input)?;
+    let (args, stdin) = values::arguments(&named, request.secret_values).map_err(input)?;
+    for arg in args {
+        match arg {
+            ValuesArg::File(rel) => command.arg("-f").arg(sandbox.repo().join(rel)),
+            // The decrypted values: on stdin, never in a file or an argument.
+            ValuesArg::Stdin => command.args(["-f", "-"]),
+        };
     }
     if let Some(values) = &options.values {
         // JSON is YAML; written outside repo/ so no repository file can be overwritten.
@@ -68,7 +79,7 @@ pub(super) fn render(
     for api in &options.api_versions {
         command.args(["--api-versions", api]);
     }
-    let out = run(command, Tool::Helm, &app, limits)?;
+    let out = run_with_stdin(command, Tool::Helm, &app, limits, stdin)?;
     Ok(split_output(&String::from_utf8_lossy(&out), &app))
 }
 
