@@ -57,6 +57,12 @@ pub enum Command {
 /// unhealthy result, 2 bad input or an error.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// Stack of the async runtime's threads, where git content is parsed. YAML from git may nest
+/// up to the parser's depth budget (100); deserializing that deep takes several MiB in a debug
+/// build, more than a thread's default 2 MiB. A stack overflow aborts the whole process, so a
+/// hostile commit could stop the agent: the stack is sized for the budget instead.
+pub const PARSER_STACK: usize = 16 * 1024 * 1024;
+
 pub fn run(cli: Cli) -> ExitCode {
     // Before any thread or git operation: libgit2's socket timeouts are process-wide.
     match crate::source::git_timeout_from_env() {

@@ -275,6 +275,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     let started = load_config(&args.config).and_then(|config| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            .thread_stack_size(super::PARSER_STACK)
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
         Ok((config, runtime, election(&args)?))

@@ -138,6 +138,7 @@ fn options(input: &InputArgs, cluster: &ClusterArgs, revision: String) -> SyncOp
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(super::PARSER_STACK)
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
