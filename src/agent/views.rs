@@ -25,6 +25,11 @@ const CHECK_CACHE_FOR: Duration = Duration::from_secs(5);
 const DIFF_CACHE_FOR: Duration = Duration::from_secs(30);
 /// Diffs kept at once (apps × objects viewed); the oldest goes first.
 const DIFF_CACHE_ENTRIES: usize = 256;
+/// Uncached views (dry runs, live reads) computed at once, whoever asks: a crowd of readers
+/// (or a script) cannot turn page views into API server load.
+const VIEWS_AT_ONCE: usize = 2;
+/// How long a reader waits for its turn before it is told to come back.
+const VIEW_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a view could not be produced, in the terms a reader can act on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -32,6 +37,11 @@ pub enum ViewError {
     /// The API server did not answer; retry shortly.
     #[error("the API server did not answer ({0}); retry shortly")]
     Unavailable(String),
+    /// Too many views are being computed; retry shortly.
+    #[error(
+        "other views are being computed (at most {VIEWS_AT_ONCE} at once); retry in a few seconds"
+    )]
+    Busy,
     /// The API server answered with a refusal of the desired state (the dry run failed).
     #[error("{0}")]
     Refused(String),
@@ -74,6 +84,8 @@ pub struct Views {
     pub live: super::live::LiveWatches,
     last_check: Mutex<Option<(Instant, Result<(), String>)>>,
     diffs: Mutex<HashMap<DiffKey, (Instant, Vec<ObjectDiff>)>>,
+    /// Turns for uncached views (see `VIEWS_AT_ONCE`).
+    computing: tokio::sync::Semaphore,
 }
 
 impl Views {
@@ -83,6 +95,7 @@ impl Views {
             cluster,
             last_check: Mutex::new(None),
             diffs: Mutex::new(HashMap::new()),
+            computing: tokio::sync::Semaphore::new(VIEWS_AT_ONCE),
         }
     }
 
@@ -141,6 +154,11 @@ impl Views {
         if let Some(cached) = self.cached_diff(&key) {
             return Ok(cached);
         }
+        let _turn = self.turn().await?;
+        // Someone who waited for the same view before us may have computed it.
+        if let Some(cached) = self.cached_diff(&key) {
+            return Ok(cached);
+        }
         let diffs = self.compute_diff(desired, object).await?;
         if let Ok(mut cache) = self.diffs.lock() {
             cache.retain(|_, (at, _)| at.elapsed() < DIFF_CACHE_FOR);
@@ -153,6 +171,14 @@ impl Views {
             cache.insert(key, (Instant::now(), diffs.clone()));
         }
         Ok(diffs)
+    }
+
+    /// A turn among the views computed at once, or `Busy` after a short wait.
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ViewError> {
+        match tokio::time::timeout(VIEW_QUEUE_WAIT, self.computing.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ViewError::Busy),
+        }
     }
 
     fn cached_diff(&self, key: &DiffKey) -> Option<Vec<ObjectDiff>> {
@@ -196,6 +222,7 @@ impl Views {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<String>, ViewError> {
+        let _turn = self.turn().await?;
         let resource = match self.cluster.resource(api_version, kind).await {
             Ok(r) => r,
             Err(ClusterError::UnknownKind { .. }) => return Ok(None),
@@ -214,3 +241,27 @@ impl Views {
 
 /// Shared by the handles of every app.
 pub type SharedViews = Arc<Views>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn readers_beyond_the_views_computed_at_once_are_told_to_come_back() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+        )
+        .unwrap();
+        let views = Views::connect(Some(file.path())).await.unwrap();
+        let first = views.turn().await.unwrap();
+        let _second = views.turn().await.unwrap();
+        // Paused time: the wait for a turn runs out at once.
+        assert!(matches!(views.turn().await, Err(ViewError::Busy)));
+        drop(first);
+        assert!(views.turn().await.is_ok(), "a turn freed is taken");
+        // A busy reader is told what to do.
+        assert!(ViewError::Busy.to_string().contains("retry"));
+    }
+}

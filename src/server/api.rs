@@ -245,6 +245,15 @@ pub(super) fn view_error(app: &str, e: ViewError) -> ApiError {
         ViewError::Unavailable(_) => {
             ApiError::unavailable(format!("{app}: {e}"), RETRY_AFTER_SECONDS)
         }
+        ViewError::Busy => {
+            let mut busy = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("{app}: {e}"),
+            );
+            busy.retry_after = Some(RETRY_AFTER_SECONDS);
+            busy
+        }
         // The dry run refused the desired state: that is the answer, not an outage.
         ViewError::Refused(_) => {
             ApiError::new(StatusCode::CONFLICT, "diff_refused", format!("{app}: {e}"))
