@@ -91,6 +91,23 @@ fn a_rollback_asked_for_during_a_sync_survives_the_syncs_record() {
         &log,
     );
 
+    // The state lives in ordo's namespace (`default` for an agent outside a pod), out of reach
+    // of whoever may edit ConfigMaps in the app's namespace.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (in_ordo, in_app) = rt.block_on(async {
+        let client = common::client().await;
+        let state = format!("ordo-{app}-state");
+        let ordo_ns: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client.clone(), "default");
+        let app_ns: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client, &app);
+        (
+            ordo_ns.get_opt(&state).await.unwrap().is_some(),
+            app_ns.get_opt(&state).await.unwrap().is_some(),
+        )
+    });
+    assert!(in_ordo && !in_app, "state in ordo's namespace only");
+
     // A revision whose Deployment can never be scheduled: its sync waits out its 15 s.
     std::fs::write(
         work.join("slow.yaml"),

@@ -57,6 +57,11 @@ impl HashKeys {
         }
     }
 
+    /// ordo's own namespace, when known.
+    pub fn own_namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
     /// Where the key of an app of `app_namespace` lives: ordo's own namespace when known.
     /// An app's `decryption.secretRef` without a namespace points there too.
     pub fn namespace_for<'a>(&'a self, app_namespace: &'a str) -> &'a str {

@@ -65,6 +65,8 @@ pub(super) struct App {
     confirmed_prune: Option<String>,
     /// When a partly applied revision is tried again.
     retry: decide::RetryBackoff,
+    /// Where the app's state is stored (ordo's namespace).
+    state_at: store::StateAt,
     /// The pin as this task last read or wrote it: a different stored pin was set by someone
     /// else (`ordo rollback`/`unpin`, the API of another replica) and wins.
     stored_pin: Option<super::state::Pin>,
@@ -91,7 +93,9 @@ impl App {
                 .map_err(|e| e.to_string()),
             None => Ok(io.cluster.clone()),
         };
+        let state_at = store::StateAt::new(io.hash_keys.own_namespace(), &config.namespace);
         App {
+            state_at,
             apply_as,
             config,
             cluster: io.cluster,
@@ -155,7 +159,7 @@ impl App {
         });
         let every = self.config.interval.max(Duration::from_secs(5));
         loop {
-            match store::load(&self.cluster, &self.config.name, &self.config.namespace).await {
+            match store::load(&self.cluster, &self.config.name, &self.state_at).await {
                 Ok(persisted) => self.update(|s| {
                     s.show_stored(persisted);
                     s.last_error = None;
@@ -206,7 +210,7 @@ impl App {
     async fn restore(&mut self) {
         let mut delay = Duration::from_millis(500);
         loop {
-            match store::load(&self.cluster, &self.config.name, &self.config.namespace).await {
+            match store::load(&self.cluster, &self.config.name, &self.state_at).await {
                 Ok(persisted) => {
                     self.stored_pin = persisted.pin.clone();
                     self.update(|s| s.persisted = persisted);
@@ -343,9 +347,7 @@ impl App {
             return;
         }
         self.pin_checked = Some(tokio::time::Instant::now());
-        let Ok(stored) =
-            store::load(&self.cluster, &self.config.name, &self.config.namespace).await
-        else {
+        let Ok(stored) = store::load(&self.cluster, &self.config.name, &self.state_at).await else {
             return;
         };
         // Only a pin someone else changed is adopted; one this task set and has not stored yet

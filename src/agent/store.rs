@@ -1,5 +1,7 @@
-//! Persisted app state (history, last healthy revision, pin) in a ConfigMap next to the
-//! ApplySet parent, so a restarted agent, `ordo status` and every replica read the same.
+//! Persisted app state (history, last healthy revision, pin) in a ConfigMap in ordo's own
+//! namespace, so a restarted agent, `ordo status` and every replica read the same, and an app's
+//! tenant (who may edit ConfigMaps in the app's namespace) cannot steer what ordo applies.
+//! State an older ordo kept in the app's namespace is read once, then written here.
 //! What is written is held to a byte budget, and what is read is checked (`persisted.rs`).
 
 use serde_json::{Value, json};
@@ -14,6 +16,30 @@ const KEY: &str = "state.json";
 
 fn name(app: &str) -> String {
     format!("ordo-{app}-state")
+}
+
+/// Where an app's state lives: ordo's own namespace, and where an older ordo kept it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateAt {
+    pub namespace: String,
+    /// The app's namespace, read when nothing is stored in `namespace` yet.
+    pub legacy: Option<String>,
+}
+
+impl StateAt {
+    /// In `own` (ordo's namespace) when known, else in the app's.
+    pub fn new(own: Option<&str>, app_namespace: &str) -> Self {
+        match own {
+            Some(own) if own != app_namespace => StateAt {
+                namespace: own.to_owned(),
+                legacy: Some(app_namespace.to_owned()),
+            },
+            _ => StateAt {
+                namespace: app_namespace.to_owned(),
+                legacy: None,
+            },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,16 +89,37 @@ pub struct Stored {
 
 /// Reads the state; a missing ConfigMap (first run) is an empty state, unparseable state an
 /// error, and a pin that does not check out is dropped with a warning.
-pub async fn load(cluster: &Cluster, app: &str, namespace: &str) -> Result<Persisted, StoreError> {
-    Ok(load_versioned(cluster, app, namespace).await?.state)
+pub async fn load(cluster: &Cluster, app: &str, at: &StateAt) -> Result<Persisted, StoreError> {
+    Ok(load_versioned(cluster, app, at).await?.state)
 }
 
-/// [`load`], with the version a conditional write needs.
+/// [`load`], with the version a conditional write needs. State found only where an older ordo
+/// kept it comes without a version: the first write creates it in ordo's namespace.
 pub async fn load_versioned(
     cluster: &Cluster,
     app: &str,
-    namespace: &str,
+    at: &StateAt,
 ) -> Result<Stored, StoreError> {
+    let found = read(cluster, app, &at.namespace).await?;
+    match (&found, &at.legacy) {
+        (Stored { version: None, .. }, Some(legacy)) => {
+            // Where an older ordo kept it: worth a look, not worth failing over (ordo may have
+            // no right there any more, e.g. under namespaced RBAC).
+            let state = match read(cluster, app, legacy).await {
+                Ok(old) => old.state,
+                Err(e) if e.is_unreadable() => return Err(e),
+                Err(_) => Persisted::default(),
+            };
+            Ok(Stored {
+                state,
+                version: None,
+            })
+        }
+        _ => Ok(found),
+    }
+}
+
+async fn read(cluster: &Cluster, app: &str, namespace: &str) -> Result<Stored, StoreError> {
     let resource = cluster.resource("v1", "ConfigMap").await?;
     let Some(cm) = cluster.get(&resource, Some(namespace), &name(app)).await? else {
         return Ok(Stored::default());
@@ -109,17 +156,23 @@ const WRITE_TRIES: usize = 5;
 pub async fn update(
     cluster: &Cluster,
     app: &str,
-    namespace: &str,
+    at: &StateAt,
     mut change: impl FnMut(&Persisted) -> Option<Persisted>,
 ) -> Result<Persisted, StoreError> {
     for _ in 0..WRITE_TRIES {
-        let stored = load_versioned(cluster, app, namespace).await?;
+        let stored = load_versioned(cluster, app, at).await?;
         let Some(next) = change(&stored.state) else {
             return Ok(stored.state);
         };
-        if save_if(cluster, app, namespace, &next, stored.version.as_deref())
-            .await?
-            .is_some()
+        if save_if(
+            cluster,
+            app,
+            &at.namespace,
+            &next,
+            stored.version.as_deref(),
+        )
+        .await?
+        .is_some()
         {
             return Ok(next);
         }

@@ -106,6 +106,10 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = super::plan::Output::Text)]
     pub output: super::plan::Output,
+    /// The agent's namespace, where it stores each app's state (ConfigMap ordo-<app>-state):
+    /// the Helm release's namespace; outside a pod the agent uses `default`.
+    #[arg(long, value_name = "NS", env = "ORDO_NAMESPACE", default_value = DEFAULT_KEY_NAMESPACE)]
+    pub ordo_namespace: String,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +126,10 @@ pub struct PinArgs {
     /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster account).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// The agent's namespace, where it stores each app's state (ConfigMap ordo-<app>-state):
+    /// the Helm release's namespace; outside a pod the agent uses `default`.
+    #[arg(long, value_name = "NS", env = "ORDO_NAMESPACE", default_value = DEFAULT_KEY_NAMESPACE)]
+    pub ordo_namespace: String,
 }
 
 /// `ordo rollback` (with --revision) and `ordo unpin`: change the app's pin in the state the
@@ -152,7 +160,8 @@ pub fn pin(args: PinArgs, unpin: bool) -> ExitCode {
                 let wanted = args.revision.clone().unwrap_or_default();
                 let mut message = String::new();
                 let mut refused = None;
-                store::update(&cluster, &app.name, &app.namespace, |stored| {
+                let at = store::StateAt::new(Some(&args.ordo_namespace), &app.namespace);
+                store::update(&cluster, &app.name, &at, |stored| {
                     let mut persisted = stored.clone();
                     if unpin {
                         persisted.unpin();
@@ -472,7 +481,8 @@ pub fn status(args: StatusArgs) -> ExitCode {
                         .map_err(|e| e.to_string())?;
                     let mut out = Vec::new();
                     for app in &config.apps {
-                        let persisted = store::load(&cluster, &app.name, &app.namespace)
+                        let at = store::StateAt::new(Some(&args.ordo_namespace), &app.namespace);
+                        let persisted = store::load(&cluster, &app.name, &at)
                             .await
                             .map_err(|e| e.to_string())?;
                         out.push((app.name.clone(), persisted));

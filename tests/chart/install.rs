@@ -185,8 +185,14 @@ fn namespaced_rbac_keeps_the_real_agent_out_of_namespaces_it_was_not_granted() {
 
     eventually_or(
         "the app in the granted namespace to sync",
-        || last_result(&status(&config), "inside").as_deref() == Some("Succeeded"),
-        || format!("status: {}\nagent log:\n{}", status(&config), agent.log()),
+        || last_result(&status(&config, &ns), "inside").as_deref() == Some("Succeeded"),
+        || {
+            format!(
+                "status: {}\nagent log:\n{}",
+                status(&config, &ns),
+                agent.log()
+            )
+        },
     );
     assert!(exists("configmap", "settings", &granted));
     assert!(exists("configmap", "extra", &granted));
@@ -203,7 +209,13 @@ fn namespaced_rbac_keeps_the_real_agent_out_of_namespaces_it_was_not_granted() {
     eventually_or(
         "the object that left git to be pruned under namespaced RBAC",
         || !exists("configmap", "extra", &granted),
-        || format!("status: {}\nagent log:\n{}", status(&config), agent.log()),
+        || {
+            format!(
+                "status: {}\nagent log:\n{}",
+                status(&config, &ns),
+                agent.log()
+            )
+        },
     );
     assert!(exists("configmap", "settings", &granted));
     let lease = get_json(&["get", "lease", &name, "-n", &ns]);
@@ -234,10 +246,14 @@ fn namespaced_rbac_keeps_the_real_agent_out_of_namespaces_it_was_not_granted() {
     );
     assert!(!exists("configmap", "settings", &other));
     assert!(!exists("configmap", "ordo-outside-state", &other));
+    // Its state lives in ordo's namespace, so the refusal is on record there.
+    let outside = &status(&config, &ns)["outside"]["history"][0];
+    assert_eq!(outside["result"], "Failed", "{outside}");
     assert!(
-        status(&config)["outside"]["history"]
-            .as_array()
-            .is_none_or(Vec::is_empty)
+        outside["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not allowed to read or write")),
+        "{outside}"
     );
     drop(agent);
     installed.uninstall();

@@ -279,7 +279,7 @@ fn namespaced_rbac_grants_roles_in_the_listed_namespaces_only() {
     let key_role = r.one("Role", "ordo-config-hash-key");
     assert_eq!(key_role["metadata"]["namespace"], ns.as_str());
     assert_eq!(
-        key_role["rules"][1]["resourceNames"],
+        key_role["rules"][2]["resourceNames"],
         json!(["ordo-config-hash-key"])
     );
     assert_eq!(

@@ -500,10 +500,18 @@ pub fn http_get(address: &str, path: &str) -> String {
 }
 
 /// `ordo status -o json` as the cluster admin: each app's persisted state by name.
-pub fn status(config: &Path) -> Value {
+/// `ordo status` of the agent whose namespace (where it stores the apps' state) is `ordo_ns`.
+pub fn status(config: &Path, ordo_ns: &str) -> Value {
     let out = output(
         Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["status", "-o", "json", "--config"])
+            .args([
+                "status",
+                "-o",
+                "json",
+                "--ordo-namespace",
+                ordo_ns,
+                "--config",
+            ])
             .arg(config)
             .env("KUBECONFIG", kubeconfig()),
     );

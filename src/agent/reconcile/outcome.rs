@@ -59,7 +59,14 @@ impl App {
             &format!("{result:?}"),
             entry.finished - entry.started,
         );
-        info!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, "sync finished");
+        match &entry.error {
+            None => {
+                info!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, "sync finished")
+            }
+            Some(error) => {
+                warn!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, error = %error, "sync finished")
+            }
+        }
         self.update(|s| s.record_sync(entry, commit));
         self.store().await;
     }
@@ -70,12 +77,9 @@ impl App {
     pub(super) async fn store(&mut self) {
         let ours = self.state.borrow().persisted.clone();
         let base = self.stored_pin.clone();
-        let saved = store::update(
-            &self.cluster,
-            &self.config.name,
-            &self.config.namespace,
-            |theirs| Some(decide::merge_stored(&ours, theirs, base.as_ref())),
-        )
+        let saved = store::update(&self.cluster, &self.config.name, &self.state_at, |theirs| {
+            Some(decide::merge_stored(&ours, theirs, base.as_ref()))
+        })
         .await;
         match saved {
             Ok(stored) => {
