@@ -23,6 +23,9 @@ use sha2::Sha256;
 
 const WAIT: Duration = Duration::from_secs(90);
 
+/// Whether a body has a provider's documented shape.
+type Shape = fn(&Value) -> bool;
+
 /// Polls until `check` gives a value (bounded).
 fn eventually<T>(what: &str, within: Duration, check: impl Fn() -> Option<T>) -> T {
     let started = Instant::now();
@@ -306,7 +309,7 @@ apps:
 
     // Each chat provider's documented shape, for the start and end of both syncs.
     let slack_path = format!("/ok/slack/{slack_secret}");
-    let checks: [(&str, fn(&Value) -> bool); 3] = [
+    let checks: [(&str, Shape); 3] = [
         (slack_path.as_str(), |b| {
             b["text"].as_str().is_some_and(|t| !t.is_empty()) && b["blocks"][0]["type"] == "section"
         }),
@@ -397,4 +400,180 @@ apps:
         "the Slack URL is in the log"
     );
     assert!(!log.contains("notification not delivered"), "{log}");
+}
+
+/// Two apps on the same repository, one with every faulty receiver (500, no answer, 429 with
+/// Retry-After, a wrong token) and one with none: the faulty ones cost the syncs nothing,
+/// their retries stay bounded, each failure shows on the page and in the metrics and is
+/// logged once, and no credential reaches the log.
+#[test]
+fn failing_receivers_leave_syncs_alone_and_fail_visibly_once() {
+    let gitea = Gitea::start();
+    let local = LocalReceiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let calm = unique("calm");
+    let noisy = unique("noisy");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = common::client().await;
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+        for name in [&calm, &noisy] {
+            let ns =
+                serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+            api.create(&Default::default(), &ns).await.unwrap();
+        }
+    });
+    let clone_url = gitea.create_repo("shop");
+    let work = Work::new(dir.path(), gitea.push_url(&clone_url));
+    let mut revisions = vec![work.push("v0", &[("config.yaml", config_map(None, "0"))])];
+    let wrong_token = "0123456789abcdef0123456789abcdef01234567";
+    std::fs::write(dir.path().join("wrong-token"), format!("{wrong_token}\n")).unwrap();
+    let config = dir.path().join("ordo.yaml");
+    let app = |name: &str| {
+        format!(
+            "  - name: {name}\n    repo: {clone_url}\n    ref: main\n    namespace: {name}\n    interval: 1s\n    credentials:\n      username: {user}\n      passwordFile: {token}\n",
+            user = gitea.user,
+            token = gitea.token_file.display(),
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen: 127.0.0.1:0
+cacheDir: {d}/cache
+notifications:
+  externalURL: https://ordo.example.com
+  receivers:
+    - {{name: fail500, type: webhook, url: "{fail}", apps: ["noisy-*"]}}
+    - {{name: silent, type: webhook, url: "{hang}", apps: ["noisy-*"]}}
+    - {{name: limited, type: webhook, url: "{limited}", apps: ["noisy-*"]}}
+    - {{name: wrongtoken, type: gitea, tokenFile: "{d}/wrong-token", apps: ["noisy-*"]}}
+apps:
+{calm_app}{noisy_app}"#,
+            d = dir.path().display(),
+            fail = local.url("/fail/x"),
+            hang = local.url("/hang/x"),
+            limited = local.url("/limited/x"),
+            calm_app = app(&calm),
+            noisy_app = app(&noisy),
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&config, dir.path().join("agent.log"), &[]);
+    for (i, sha) in revisions.clone().iter().enumerate() {
+        agent.wait_synced(&calm, sha);
+        agent.wait_synced(&noisy, sha);
+        if i == 0 {
+            for n in 1..=3 {
+                revisions.push(work.push(
+                    &format!("v{n}"),
+                    &[("config.yaml", config_map(None, &n.to_string()))],
+                ));
+                agent.wait_synced(&calm, revisions.last().unwrap());
+                agent.wait_synced(&noisy, revisions.last().unwrap());
+            }
+        }
+    }
+    // Sync durations with and without the faulty receivers.
+    let seconds =
+        |app: &str| -> Vec<f64> { agent.history(app).iter().map(|(_, _, s)| *s).collect() };
+    let (quiet, loud) = (seconds(&calm), seconds(&noisy));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let max = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "sync seconds without receivers {quiet:?} (mean {:.3}, max {:.3}); with the faulty ones {loud:?} (mean {:.3}, max {:.3})",
+        mean(&quiet),
+        max(&quiet),
+        mean(&loud),
+        max(&loud)
+    );
+    assert_eq!(loud.len(), 4, "{loud:?}");
+    // A receiver on the sync's path would add its 10 s timeout at least.
+    assert!(max(&loud) < 5.0, "{loud:?}");
+    assert!(mean(&loud) < mean(&quiet) + 1.0, "{loud:?} vs {quiet:?}");
+
+    // 500: retried with backoff, given up after 5 attempts, once per message.
+    eventually("fail500 to give up", WAIT, || {
+        (agent.metric(r#"ordo_notifications_total{receiver="fail500",result="failed"} "#) >= 1.0)
+            .then_some(())
+    });
+    // 429 with Retry-After: 2 is honoured (backoff alone would wait 1 s), then delivered.
+    eventually("limited to deliver", WAIT, || {
+        (agent.metric(r#"ordo_notifications_total{receiver="limited",result="delivered"} "#) >= 1.0)
+            .then_some(())
+    });
+    let limited = local.at("/limited/x");
+    let gap = limited[1].at.duration_since(limited[0].at);
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "Retry-After not honoured: {gap:?}"
+    );
+    // A wrong token: refused by the real Gitea, not retried.
+    eventually("wrongtoken to fail", WAIT, || {
+        (agent.metric(r#"ordo_notifications_total{receiver="wrongtoken",result="failed"} "#) >= 1.0)
+            .then_some(())
+    });
+    // No answer: each attempt times out after 10 s; given up after 5.
+    eventually("silent to give up", Duration::from_secs(120), || {
+        (agent.metric(r#"ordo_notifications_total{receiver="silent",result="failed"} "#) >= 1.0)
+            .then_some(())
+    });
+
+    let failed_500 =
+        agent.metric(r#"ordo_notifications_total{receiver="fail500",result="failed"} "#);
+    let attempts_500 = local.at("/fail/x").len() as f64;
+    assert!(
+        attempts_500 <= 5.0 * (failed_500 + 1.0),
+        "{attempts_500} attempts for {failed_500} failures"
+    );
+
+    let page = agent.get_text("/");
+    for want in [
+        "Notifications",
+        "fail500",
+        "HTTP 500",
+        "wrongtoken",
+        "HTTP 401",
+        "silent",
+        "no answer within 10 s",
+    ] {
+        assert!(page.contains(want), "{want:?} not on the page");
+    }
+
+    let log = agent.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("notification not delivered"))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for line in &lines {
+        let key = (field(line, "receiver="), field(line, "about="));
+        assert!(seen.insert(key), "logged twice: {line}");
+    }
+    for receiver in ["fail500", "silent", "wrongtoken"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("receiver={receiver} "))),
+            "{receiver} not logged:\n{log}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.contains("receiver=fail500 "))
+            .all(|l| l.contains("gave up after 5 attempts"))
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("receiver=limited ")),
+        "{log}"
+    );
+    assert!(!log.contains(wrong_token), "the token is in the log");
+    assert!(!log.contains(&gitea.token), "the token is in the log");
+}
+
+/// The value of `key` (`receiver=`, `about=`) in a log line: up to the next field.
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    let rest = line.split(key).nth(1).unwrap_or("");
+    rest.split(" error=").next().unwrap_or(rest)
 }

@@ -118,7 +118,7 @@ impl Worker {
             }
             Err(error) => {
                 // The one line for this message: its retries were debug lines.
-                warn!(receiver = %self.name(), kind = %self.receiver.kind, message = %what, error = %error, "notification not delivered");
+                warn!(receiver = %self.name(), kind = %self.receiver.kind, about = %what, error = %error, "notification not delivered");
                 self.shared.metrics.notification(self.name(), "failed");
                 self.shared
                     .deliveries

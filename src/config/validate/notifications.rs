@@ -230,3 +230,147 @@ fn per_minute(field: &Field) -> Result<u32, ConfigError> {
     };
     parsed.ok_or_else(|| field.fail(format!("{} is not a positive whole number", field.shown())))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::config::{ConfigError, parse};
+    use crate::notify::{EventKind, ReceiverKind, SecretSource};
+
+    const APPS: &str =
+        "apps:\n  - {name: a, repo: https://git.example.org/t/d.git, namespace: a}\n";
+
+    fn with(receivers: &str) -> String {
+        format!(
+            "notifications:\n  externalURL: https://ordo.example.com/\n  receivers:\n{receivers}{APPS}"
+        )
+    }
+
+    #[test]
+    fn receivers_are_read_with_their_defaults() {
+        let text = with(
+            "    - {name: ci, type: gitea, tokenFile: /t}\n    - {name: ops, type: slack, urlEnv: SLACK_URL, events: [SyncFailed, RolledBack], apps: [\"shop-*\"], maxPerMinute: 5}\n    - {name: hook, type: webhook, url: \"https://hooks.example.com/x\", secretFile: /s}\n    - {name: mail, type: smtp, url: \"smtp://mail:25\", from: ordo@example.com, to: [a@example.com], username: ordo, tokenEnv: SMTP_PASSWORD}\n",
+        );
+        let n = parse(&text, "t.yaml").unwrap().notifications;
+        assert_eq!(n.external_url.as_deref(), Some("https://ordo.example.com"));
+        let r = &n.receivers;
+        assert_eq!(r.len(), 4);
+        assert_eq!((r[0].kind, r[0].max_per_minute), (ReceiverKind::Gitea, 30));
+        assert_eq!(r[0].token, Some(SecretSource::File(PathBuf::from("/t"))));
+        assert!(r[0].events.is_empty() && r[0].apps.is_empty());
+        assert_eq!(r[1].url, Some(SecretSource::Env("SLACK_URL".into())));
+        assert_eq!(r[1].events, [EventKind::SyncFailed, EventKind::RolledBack]);
+        assert_eq!(
+            (r[1].apps.clone(), r[1].max_per_minute),
+            (vec!["shop-*".to_owned()], 5)
+        );
+        assert_eq!(r[2].secret, Some(PathBuf::from("/s")));
+        assert_eq!(r[3].to, ["a@example.com"]);
+        assert_eq!(r[3].username.as_deref(), Some("ordo"));
+        assert_eq!(r[3].token, Some(SecretSource::Env("SMTP_PASSWORD".into())));
+        // No `notifications:` at all: no receivers.
+        let n = parse(APPS, "t.yaml").unwrap().notifications;
+        assert!(n.receivers.is_empty() && n.external_url.is_none());
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "    - {name: x, type: teams, url: \"https://a\"}\n",
+                "notifications.receivers[0].type",
+                "is not one of",
+            ),
+            (
+                "    - {name: x, type: gitea}\n",
+                "notifications.receivers[0].tokenFile",
+                "is required for type gitea",
+            ),
+            (
+                "    - {name: x, type: webhook}\n",
+                "notifications.receivers[0].url",
+                "is required",
+            ),
+            (
+                "    - {name: x, type: slack, url: \"https://hooks.slack.com/s\"}\n",
+                "notifications.receivers[0].url",
+                "is a credential",
+            ),
+            (
+                "    - {name: x, type: webhook, url: \"ftp://a\"}\n",
+                "notifications.receivers[0].url",
+                "must start with",
+            ),
+            (
+                "    - {name: x, type: webhook, url: \"https://u:p@a\"}\n",
+                "notifications.receivers[0].url",
+                "carries a password",
+            ),
+            (
+                "    - {name: x, type: webhook, url: \"https://a\", urlFile: /u}\n",
+                "notifications.receivers[0].urlFile",
+                "set one of",
+            ),
+            (
+                "    - {name: x, type: webhook, url: \"https://a\", token: abc}\n",
+                "notifications.receivers[0].token",
+                "inline",
+            ),
+            (
+                "    - {name: x, type: slack, urlFile: /u, secretFile: /s}\n",
+                "notifications.receivers[0].secretFile",
+                "only a webhook",
+            ),
+            (
+                "    - {name: x, type: webhook, url: \"https://a\", events: [Synced]}\n",
+                "notifications.receivers[0].events[0]",
+                "SyncStarted",
+            ),
+            (
+                "    - {name: x, type: webhook, url: \"https://a\", events: []}\n",
+                "notifications.receivers[0].events",
+                "sends nothing",
+            ),
+            (
+                "    - {name: x, type: webhook, url: \"https://a\", maxPerMinute: 0}\n",
+                "notifications.receivers[0].maxPerMinute",
+                "positive",
+            ),
+            (
+                "    - {name: x, type: smtp, url: \"smtp://m\", from: a@b}\n",
+                "notifications.receivers[0].to",
+                "is required",
+            ),
+            (
+                "    - {name: x, type: smtp, url: \"https://m\", from: a@b, to: [c@d]}\n",
+                "notifications.receivers[0].url",
+                "smtp://",
+            ),
+            (
+                "    - {name: Ops, type: webhook, url: \"https://a\"}\n",
+                "notifications.receivers[0].name",
+                "DNS-1123",
+            ),
+            (
+                "    - {name: x, type: webhook, url: \"https://a\"}\n    - {name: x, type: webhook, url: \"https://b\"}\n",
+                "notifications.receivers[1].name",
+                "used by receivers[0]",
+            ),
+        ];
+        for (receivers, path, fragment) in cases {
+            match parse(&with(receivers), "t.yaml") {
+                Err(ConfigError::Invalid {
+                    path: got, message, ..
+                }) => {
+                    assert_eq!(got, *path, "{receivers}: {message}");
+                    assert!(
+                        message.contains(fragment),
+                        "{receivers}: {message:?} lacks {fragment:?}"
+                    );
+                }
+                other => panic!("{receivers}: expected an error at {path}, got {other:?}"),
+            }
+        }
+    }
+}
