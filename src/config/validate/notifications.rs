@@ -275,6 +275,24 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_example_in_config_ordo_yaml_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ordo.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let block: String = text
+            .lines()
+            .skip_while(|l| *l != "# notifications:")
+            .take_while(|l| !l.is_empty())
+            .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+            .collect();
+        let n = parse(&format!("{block}{APPS}"), "t.yaml")
+            .unwrap()
+            .notifications;
+        let kinds: Vec<ReceiverKind> = n.receivers.iter().map(|r| r.kind).collect();
+        use ReceiverKind::*;
+        assert_eq!(kinds, [Gitea, Slack, Webhook, Smtp]);
+    }
+
+    #[test]
     fn mistakes_name_the_field() {
         let cases: &[(&str, &str, &str)] = &[
             (
