@@ -448,12 +448,14 @@ notifications:
     - {{name: silent, type: webhook, url: "{hang}", apps: ["noisy-*"]}}
     - {{name: limited, type: webhook, url: "{limited}", apps: ["noisy-*"]}}
     - {{name: wrongtoken, type: gitea, tokenFile: "{d}/wrong-token", apps: ["noisy-*"]}}
+    - {{name: capped, type: webhook, url: "{capped}", apps: ["noisy-*"], maxPerMinute: 1}}
 apps:
 {calm_app}{noisy_app}"#,
             d = dir.path().display(),
             fail = local.url("/fail/x"),
             hang = local.url("/hang/x"),
             limited = local.url("/limited/x"),
+            capped = local.url("/ok/capped"),
             calm_app = app(&calm),
             noisy_app = app(&noisy),
         ),
@@ -519,6 +521,25 @@ apps:
             .then_some(())
     });
 
+    // Over the per-minute cap: one message, then one summary of the rest when the minute ends.
+    let capped = eventually("the cap's summary", Duration::from_secs(120), || {
+        let r = local.at("/ok/capped");
+        r.iter()
+            .any(|m| m.json()["kind"] == "Suppressed")
+            .then_some(r)
+    });
+    assert_eq!(
+        capped.len(),
+        2,
+        "{:?}",
+        capped.iter().map(|m| m.json()).collect::<Vec<_>>()
+    );
+    assert_eq!(capped[1].json()["count"], 7);
+    assert_eq!(
+        agent.metric(r#"ordo_notifications_total{receiver="capped",result="held_back"} "#),
+        7.0
+    );
+
     let failed_500 =
         agent.metric(r#"ordo_notifications_total{receiver="fail500",result="failed"} "#);
     let attempts_500 = local.at("/fail/x").len() as f64;
@@ -545,6 +566,7 @@ apps:
         .lines()
         .filter(|l| l.contains("notification not delivered"))
         .collect();
+    println!("{}", lines.join("\n"));
     let mut seen = std::collections::HashSet::new();
     for line in &lines {
         let key = (field(line, "receiver="), field(line, "about="));

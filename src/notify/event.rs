@@ -20,10 +20,13 @@ pub enum EventKind {
     BadCommit,
     /// The repository could not be reached or read.
     SourceError,
+    /// A waiting state: objects left git and their prune waits for someone to confirm it
+    /// (`pruneGuard`); the objects are in [`Event::reason`].
+    PruneAwaitingConfirmation,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::SyncStarted,
         EventKind::SyncSucceeded,
         EventKind::SyncFailed,
@@ -33,6 +36,7 @@ impl EventKind {
         EventKind::DriftCorrected,
         EventKind::BadCommit,
         EventKind::SourceError,
+        EventKind::PruneAwaitingConfirmation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl EventKind {
             EventKind::DriftCorrected => "DriftCorrected",
             EventKind::BadCommit => "BadCommit",
             EventKind::SourceError => "SourceError",
+            EventKind::PruneAwaitingConfirmation => "PruneAwaitingConfirmation",
         }
     }
 
@@ -59,6 +64,7 @@ impl EventKind {
                 | EventKind::DriftDetected
                 | EventKind::BadCommit
                 | EventKind::SourceError
+                | EventKind::PruneAwaitingConfirmation
         )
     }
 }

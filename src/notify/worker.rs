@@ -206,6 +206,9 @@ impl Worker {
     ) -> Result<(), String> {
         let key = (event.app.clone(), event.revision.clone());
         if event.kind == super::EventKind::SyncStarted {
+            // Only the app's latest sync gets statuses: a superseded one never ends, and its
+            // entry must not stay behind.
+            self.deployments.retain(|(app, _), _| *app != event.app);
             let created = self
                 .post(&status::github_deployment(repo, event, token))
                 .await?;

@@ -40,12 +40,18 @@ impl Notices {
         report: Option<&SyncReport>,
     ) {
         let synced = self.started.take().as_deref() == Some(commit.sha.as_str());
-        for kind in kinds(synced, entry, report) {
+        let degraded = report.is_some_and(|r| r.health == HealthStatus::Degraded);
+        let prune_held = report.is_some_and(|r| !r.prune_awaiting_confirmation.is_empty());
+        for kind in kinds(synced, entry, degraded, prune_held) {
             let mut e = of_commit(kind, app, commit);
             e.result = format!("{:?}", entry.result);
             e.duration_seconds = Some(entry.finished - entry.started);
             e.reason = entry.error.clone();
             e.object = failing_object(report);
+            if kind == EventKind::PruneAwaitingConfirmation {
+                let held = report.map(|r| r.prune_awaiting_confirmation.join(", "));
+                e.reason = held.map(|h| format!("prune waits for confirmation: {h}"));
+            }
             self.notifier.publish(e);
         }
     }
@@ -81,7 +87,7 @@ impl Notices {
 }
 
 /// The events a finished sync means, in the order they are sent.
-fn kinds(synced: bool, entry: &HistoryEntry, report: Option<&SyncReport>) -> Vec<EventKind> {
+fn kinds(synced: bool, entry: &HistoryEntry, degraded: bool, prune_held: bool) -> Vec<EventKind> {
     if !synced {
         return vec![EventKind::BadCommit];
     }
@@ -95,11 +101,14 @@ fn kinds(synced: bool, entry: &HistoryEntry, report: Option<&SyncReport>) -> Vec
         // A newer revision took over: its own sync says how it went.
         SyncResult::Superseded => return Vec::new(),
     };
-    if report.is_some_and(|r| r.health == HealthStatus::Degraded) {
+    if degraded {
         kinds.push(EventKind::Degraded);
     }
     if entry.trigger == Trigger::Rollback && entry.result == SyncResult::Succeeded {
         kinds.push(EventKind::RolledBack);
+    }
+    if prune_held {
+        kinds.push(EventKind::PruneAwaitingConfirmation);
     }
     kinds
 }
@@ -144,30 +153,43 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn a_finished_sync_means_these_events() {
         use EventKind::*;
-        let cases: &[(bool, SyncResult, Trigger, &[EventKind])] = &[
-            (false, SyncResult::Failed, Trigger::Interval, &[BadCommit]),
+        use SyncResult::*;
+        use Trigger::*;
+        // (synced, result, trigger, degraded, prune held, events)
+        let cases: &[(bool, SyncResult, Trigger, bool, bool, &[EventKind])] = &[
+            (false, Failed, Interval, false, false, &[BadCommit]),
+            (true, Succeeded, Webhook, false, false, &[SyncSucceeded]),
+            (true, Failed, Interval, false, false, &[SyncFailed]),
+            (true, Failed, Interval, true, false, &[SyncFailed, Degraded]),
+            (true, TimedOut, Manual, false, false, &[SyncFailed]),
+            (true, Superseded, Interval, true, true, &[]),
             (
                 true,
-                SyncResult::Succeeded,
-                Trigger::Webhook,
-                &[SyncSucceeded],
-            ),
-            (true, SyncResult::Failed, Trigger::Interval, &[SyncFailed]),
-            (true, SyncResult::TimedOut, Trigger::Manual, &[SyncFailed]),
-            (true, SyncResult::Superseded, Trigger::Interval, &[]),
-            (
-                true,
-                SyncResult::Succeeded,
-                Trigger::Rollback,
+                Succeeded,
+                Rollback,
+                false,
+                false,
                 &[SyncSucceeded, RolledBack],
             ),
-            (true, SyncResult::Failed, Trigger::Rollback, &[SyncFailed]),
+            (true, Failed, Rollback, false, false, &[SyncFailed]),
+            (
+                true,
+                Succeeded,
+                Interval,
+                false,
+                true,
+                &[SyncSucceeded, PruneAwaitingConfirmation],
+            ),
         ];
-        for (synced, result, trigger, want) in cases {
-            let got = kinds(*synced, &entry(*result, *trigger), None);
-            assert_eq!(got, *want, "{synced} {result:?} {trigger:?}");
+        for (synced, result, trigger, degraded, held, want) in cases {
+            let got = kinds(*synced, &entry(*result, *trigger), *degraded, *held);
+            assert_eq!(
+                got, *want,
+                "{synced} {result:?} {trigger:?} {degraded} {held}"
+            );
         }
     }
 }
