@@ -82,8 +82,12 @@ impl Notifier {
         let http = match send::HttpClient::new() {
             Ok(c) => c,
             Err(e) => {
-                // Said once at start; the agent still syncs, only without notifications.
+                // Said once at start, and on the page; the agent still syncs, only silently.
                 warn!(error = %e, "notifications disabled");
+                let why = format!("notifications disabled: {e}");
+                for r in &config.receivers {
+                    deliveries.failed(&r.name, &why, worker::unix_now());
+                }
                 return Notifier {
                     inner: None,
                     deliveries,
