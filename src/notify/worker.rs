@@ -44,6 +44,9 @@ struct Worker {
     cap: RateCap,
     /// GitHub: the deployment each (app, revision) sync created, for its later statuses.
     deployments: HashMap<(String, String), u64>,
+    /// The error last logged: a receiver failing the same way (a wrong token, a dead
+    /// endpoint) is logged once, not once per message; the metric and the page count them all.
+    logged: Option<String>,
 }
 
 pub(super) async fn run(
@@ -57,6 +60,7 @@ pub(super) async fn run(
         shared,
         cap,
         deployments: HashMap::new(),
+        logged: None,
     };
     loop {
         let summary_at = w.cap.window_end();
@@ -110,15 +114,24 @@ impl Worker {
         self.record(result, "summary");
     }
 
-    fn record(&self, result: Result<(), String>, what: &str) {
+    fn record(&mut self, result: Result<(), String>, what: &str) {
         match result {
             Ok(()) => {
+                if self.logged.take().is_some() {
+                    info!(receiver = %self.name(), "notifications delivered again");
+                }
                 self.shared.metrics.notification(self.name(), "delivered");
                 self.shared.deliveries.count(self.name(), Count::Delivered);
             }
             Err(error) => {
-                // The one line for this message: its retries were debug lines.
-                warn!(receiver = %self.name(), kind = %self.receiver.kind, about = %what, error = %error, "notification not delivered");
+                // One line per kind of failure (its retries were debug lines); the same
+                // failure again is a debug line until something is delivered.
+                if self.logged.as_deref() == Some(error.as_str()) {
+                    debug!(receiver = %self.name(), about = %what, error = %error, "notification not delivered (again)");
+                } else {
+                    warn!(receiver = %self.name(), kind = %self.receiver.kind, about = %what, error = %error, "notification not delivered; the same failure again is counted, not logged");
+                    self.logged = Some(error.clone());
+                }
                 self.shared.metrics.notification(self.name(), "failed");
                 self.shared
                     .deliveries
