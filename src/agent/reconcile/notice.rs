@@ -165,6 +165,7 @@ mod tests {
             (true, Failed, Interval, false, false, &[SyncFailed]),
             (true, Failed, Interval, true, false, &[SyncFailed, Degraded]),
             (true, TimedOut, Manual, false, false, &[SyncFailed]),
+            (true, Interrupted, Interval, false, false, &[SyncFailed]),
             (true, Superseded, Interval, true, true, &[]),
             (
                 true,
