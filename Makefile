@@ -18,6 +18,7 @@ test: deps lint
 deps:
 	@scripts/install-deps.sh
 	@scripts/cluster.sh build
+	@scripts/gitea.sh build
 
 lint:
 	cargo fmt --all -- --check

@@ -16,6 +16,7 @@ pub mod health;
 pub mod import;
 pub mod manifest;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod render;
 pub mod server;

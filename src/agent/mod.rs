@@ -34,6 +34,7 @@ pub use views::{SharedViews, ViewError, Views};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, Config};
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::plan::Plan;
 use crate::render::{Renderer, Tools};
 use crate::sync::{ObjectDiff, SyncOptions};
@@ -100,6 +101,8 @@ pub struct Agent {
     pub apps: BTreeMap<String, AppHandle>,
     /// What readers may ask about the cluster (readiness, request counts).
     pub views: SharedViews,
+    /// Where the apps' events go; its `deliveries()` are shown on the status page.
+    pub notifier: Notifier,
     tasks: JoinSet<()>,
     shutdown: watch::Sender<bool>,
     mode: watch::Sender<Mode>,
@@ -136,7 +139,10 @@ impl Agent {
         };
         let (mode, mode_rx) = watch::channel(initial);
         let views: SharedViews = Arc::new(Views::new(cluster.clone()));
+        let repos = config.apps.iter().map(|a| (a.name.clone(), a.repo.clone()));
+        let notifier = Notifier::start(&config.notifications, repos.collect(), metrics.clone());
         let shared = Shared {
+            notifier: notifier.clone(),
             views: views.clone(),
             renderer: Arc::new(Renderer::new(Tools::from_env())),
             capabilities: Arc::new(revision::CapabilitiesCache::default()),
@@ -158,6 +164,7 @@ impl Agent {
         Agent {
             apps,
             views,
+            notifier,
             tasks,
             shutdown,
             mode,
@@ -238,6 +245,7 @@ struct Shared {
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
     hash_keys: Arc<hash_key::HashKeys>,
+    notifier: Notifier,
 }
 
 fn spawn_app(
@@ -270,6 +278,7 @@ fn spawn_app(
             renderer: shared.renderer.clone(),
             capabilities: shared.capabilities.clone(),
             hash_keys: shared.hash_keys.clone(),
+            notifier: shared.notifier.clone(),
         },
         state_tx,
         command_rx,

@@ -24,6 +24,7 @@ use crate::render::Renderer;
 use crate::source::{self, CommitInfo};
 use crate::sync::{self, Event, SyncError, SyncOptions, SyncReport};
 
+mod notice;
 mod outcome;
 
 /// What an app's task talks to besides its channels.
@@ -36,6 +37,7 @@ pub(super) struct Io {
     pub renderer: Arc<Renderer>,
     pub capabilities: Arc<revision::CapabilitiesCache>,
     pub hash_keys: Arc<super::hash_key::HashKeys>,
+    pub notifier: crate::notify::Notifier,
 }
 
 pub(super) struct App {
@@ -73,6 +75,7 @@ pub(super) struct App {
     /// The client the app's syncs and drift watch use: ordo's own, or impersonating the
     /// app's `serviceAccountName` (never ordo's own when that cannot be built).
     apply_as: Result<Cluster, String>,
+    notices: notice::Notices,
 }
 
 impl App {
@@ -117,6 +120,7 @@ impl App {
             confirmed_prune: None,
             retry: Default::default(),
             stored_pin: None,
+            notices: notice::Notices::new(io.notifier),
         }
     }
 
@@ -282,6 +286,8 @@ impl App {
             Err(e) => {
                 // Keep what is applied; say why; the next interval retries.
                 warn!(app = %self.config.name, error = %e, "source unreachable");
+                self.notices
+                    .source_error(&self.config.name, "", &e.to_string());
                 self.update(|s| {
                     s.phase = Phase::Idle;
                     s.last_error = Some(format!("source: {e}"));
@@ -396,6 +402,7 @@ impl App {
                 return Ended::Rejected;
             }
             Err(e) => {
+                self.notices.source_error(&self.config.name, target, &e);
                 self.update(|s| s.last_error = Some(e));
                 return Ended::Failed;
             }
@@ -413,6 +420,8 @@ impl App {
             };
             s.resources = state::resources(&plan, None);
         });
+        self.notices
+            .sync_started(&self.config.name, &commit, trigger);
         let (ended, report) = self.run_sync(&plan, &commit).await;
         match &report {
             // The API server was unreachable: not the commit's fault. Say so and let the

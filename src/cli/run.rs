@@ -415,6 +415,7 @@ async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>)
         views: agent.views.clone(),
         metrics,
         leader_url: leadership.leader_url.clone(),
+        notifications: agent.notifier.deliveries(),
         api_token: ready.api_token.map(|t| Arc::from(t.as_str())),
         read_needs_token: config.read_auth == crate::config::ReadAuth::Token,
         webhook_secret: ready.webhook_secret.map(|t| Arc::from(t.into_bytes())),

@@ -34,6 +34,8 @@ pub struct Config {
     pub webhook_secret_file: Option<PathBuf>,
     /// Who may read the page and the read API (`readAuth`).
     pub read_auth: ReadAuth,
+    /// `notifications: {externalURL, receivers}`: commit statuses and messages (issue #15).
+    pub notifications: crate::notify::Notifications,
     /// At least one; names are unique.
     pub apps: Vec<AppConfig>,
 }

@@ -32,6 +32,12 @@ pub struct ProviderResult {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiverResult {
+    pub receiver: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AppManager {
     pub app: String,
     pub manager: String,
@@ -50,6 +56,7 @@ pub struct Metrics {
     git_fetch_total: Family<AppResult, Counter>,
     git_fetch_duration: Family<AppLabel, Histogram>,
     webhook_total: Family<ProviderResult, Counter>,
+    notifications_total: Family<ReceiverResult, Counter>,
     leader: Gauge<i64, AtomicI64>,
 }
 
@@ -77,6 +84,7 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.005, 2.0, 14))
         });
         let webhook_total = Family::<ProviderResult, Counter>::default();
+        let notifications_total = Family::<ReceiverResult, Counter>::default();
         let leader = Gauge::<i64, AtomicI64>::default();
         // Counters get `_total` appended by the encoder.
         registry.register(
@@ -130,6 +138,11 @@ impl Metrics {
             webhook_total.clone(),
         );
         registry.register(
+            "ordo_notifications",
+            "Notifications by receiver and result (delivered, failed, dropped, held_back)",
+            notifications_total.clone(),
+        );
+        registry.register(
             "ordo_leader",
             "1 when this replica holds the leader lease and may write to the cluster",
             leader.clone(),
@@ -146,6 +159,7 @@ impl Metrics {
             git_fetch_total,
             git_fetch_duration,
             webhook_total,
+            notifications_total,
             leader,
         }
     }
@@ -260,6 +274,17 @@ impl Metrics {
         self.webhook_total
             .get_or_create(&ProviderResult {
                 provider: provider.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// `result`: delivered, failed (after its retries), dropped (the receiver's queue was
+    /// full), held_back (over the receiver's per-minute cap).
+    pub fn notification(&self, receiver: &str, result: &str) {
+        self.notifications_total
+            .get_or_create(&ReceiverResult {
+                receiver: receiver.to_owned(),
                 result: result.to_owned(),
             })
             .inc();

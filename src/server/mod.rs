@@ -54,6 +54,8 @@ pub struct ServerState {
     pub identity: Option<Arc<str>>,
     /// The last leader address that proved itself, and when.
     pub leader_trust: Arc<std::sync::Mutex<Option<(String, String, std::time::Instant)>>>,
+    /// Each notification receiver's counts and last error (shown on the index page).
+    pub notifications: crate::notify::Deliveries,
 }
 
 /// Every route but the status page's, by path: one table, so the OpenAPI test sees exactly what

@@ -95,6 +95,7 @@ impl Fixture {
                 leader_url: watch::channel(None).1,
                 identity: None,
                 leader_trust: Default::default(),
+                notifications: Default::default(),
             },
             senders,
             commands,

@@ -29,6 +29,7 @@ impl App {
             warn!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, error = ?d.error, backing_off = ?d.backing_off, "drift");
         }
         let message = drift::message(&d);
+        self.notices.drift(app, self.applied.as_ref(), &d, &message);
         self.update(|s| {
             s.drift_count += times;
             if let Some(r) = s.resources.iter_mut().find(|r| r.id == d.id) {
@@ -67,6 +68,8 @@ impl App {
                 warn!(app = %self.config.name, revision = %commit.sha, result = ?result, trigger = ?trigger, error = %error, "sync finished")
             }
         }
+        self.notices
+            .finished(&self.config.name, commit, &entry, outcome.ok());
         self.update(|s| s.record_sync(entry, commit));
         self.store().await;
     }

@@ -21,6 +21,7 @@ use crate::source::Secret;
 
 mod allow;
 mod decryption;
+mod notifications;
 mod prune_guard;
 mod verify;
 
@@ -30,6 +31,7 @@ const ROOT_KEYS: &[&str] = &[
     "apiTokenFile",
     "webhookSecretFile",
     "readAuth",
+    "notifications",
     "apps",
 ];
 const ROOT_INLINE: &[(&str, &str)] = &[
@@ -118,6 +120,7 @@ pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
             .get("webhookSecretFile")
             .map(|f| f.path_buf())
             .transpose()?,
+        notifications: notifications::read(&fields)?,
         apps,
     })
 }

@@ -7,6 +7,7 @@ mod app;
 mod assets;
 mod index;
 mod layout;
+mod notices;
 #[cfg(test)]
 mod tests;
 
@@ -81,10 +82,12 @@ async fn index_page(
     Extension(rendered): Extension<Arc<Rendered>>,
 ) -> Response {
     let apps = snapshots(&server);
-    let versions = apps.iter().map(|a| a.version).collect();
+    let board = server.notifications.snapshot();
+    let mut versions: Vec<u64> = apps.iter().map(|a| a.version).collect();
+    versions.push(board.version);
     let body = rendered.get_or_render("/", versions, || {
         let refs: Vec<&AppState> = apps.iter().map(|a| a.as_ref()).collect();
-        render_index(&refs, now(), actions(&server))
+        render_index_with(&refs, now(), actions(&server), &board)
     });
     html_response(StatusCode::OK, body)
 }
@@ -128,7 +131,18 @@ fn now() -> f64 {
 }
 
 pub fn render_index(apps: &[&AppState], now: f64, actions: bool) -> Markup {
+    render_index_with(apps, now, actions, &crate::notify::Board::default())
+}
+
+/// The index with the receivers that could not deliver everything.
+fn render_index_with(
+    apps: &[&AppState],
+    now: f64,
+    actions: bool,
+    board: &crate::notify::Board,
+) -> Markup {
     let (main, data) = index::content(apps, now);
+    let main = html! { (main) (notices::section(board, now)) };
     layout::document(Page {
         title: "Applications",
         kind: "index",
