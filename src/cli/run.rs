@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::{EXIT_BAD_INPUT, default_cache_dir};
 use crate::agent::{Agent, Persisted, RevisionLookup, lease, store};
@@ -36,6 +36,11 @@ pub struct RunArgs {
     /// Log lines as text for people or JSON for log pipelines.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// On SIGTERM, how long syncs in progress may take to finish their requests and record
+    /// their state before the agent exits anyway (e.g. 30s, 2m). Keep it under the pod's
+    /// terminationGracePeriodSeconds.
+    #[arg(long, value_name = "DURATION", env = "ORDO_SHUTDOWN_GRACE", default_value = "30s", value_parser = super::sync::parse_duration)]
+    pub shutdown_grace: std::time::Duration,
     /// Run several replicas safely: only the holder of a coordination.k8s.io Lease reconciles
     /// and writes; the others serve the status page, API and metrics from the stored state and
     /// take over within about 15 s when the leader dies.
@@ -381,6 +386,7 @@ fn lead(
 }
 
 async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>) -> ExitCode {
+    let grace = args.shutdown_grace;
     let who = election.as_ref().map(|e| e.identity.clone());
     let ready = match prepare(&args, &config, who.as_deref()).await {
         Ok(r) => r,
@@ -427,8 +433,10 @@ async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>)
         let _ = http_stopped.await;
     }));
     shutdown_signal().await;
-    info!("shutting down: letting syncs in progress record their state");
-    agent.stop().await;
+    info!(grace = ?grace, "shutting down: letting syncs in progress record their state");
+    if tokio::time::timeout(grace, agent.stop()).await.is_err() {
+        warn!(grace = ?grace, "shutdown grace ran out: exiting with syncs unfinished (the next leader picks them up)");
+    }
     // After the apps stopped: release the lease so another replica takes over at once.
     let _ = leadership.stop_campaign.send(true);
     if let Some(campaign) = leadership.campaign {

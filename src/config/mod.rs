@@ -189,21 +189,22 @@ impl std::fmt::Display for OnFailure {
 /// Who may read the status page and the read API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadAuth {
-    /// Anyone who reaches the agent (put it behind a proxy or a NetworkPolicy to restrict).
+    /// No authentication: anyone who reaches the agent (put it behind a proxy or a
+    /// NetworkPolicy to restrict).
     #[default]
-    Public,
+    None,
     /// Holders of the API token only (bearer header, or a session cookie from `/login`).
     Token,
 }
 
 impl ReadAuth {
-    pub const ALL: [ReadAuth; 2] = [ReadAuth::Public, ReadAuth::Token];
+    pub const ALL: [ReadAuth; 2] = [ReadAuth::None, ReadAuth::Token];
 }
 
 impl std::fmt::Display for ReadAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            ReadAuth::Public => "public",
+            ReadAuth::None => "none",
             ReadAuth::Token => "token",
         })
     }

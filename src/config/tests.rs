@@ -759,3 +759,27 @@ fn verify_names_a_signers_file_and_only_mode_head() {
         invalid(&app_with(&format!("verify:\n  {extra}")), path, fragment);
     }
 }
+
+#[test]
+fn read_auth_is_none_or_token_and_token_needs_a_token_file() {
+    let app = "apps:\n  - {name: a, repo: /r, namespace: n}\n";
+    assert_eq!(
+        parse_ok(&format!("readAuth: none\n{app}")).read_auth,
+        crate::config::ReadAuth::None
+    );
+    assert_eq!(parse_ok(app).read_auth, crate::config::ReadAuth::None);
+    assert_eq!(
+        parse_ok(&format!("readAuth: token\napiTokenFile: /t\n{app}")).read_auth,
+        crate::config::ReadAuth::Token
+    );
+    invalid(
+        &format!("readAuth: public\n{app}"),
+        "readAuth",
+        "\"public\" is not one of none, token",
+    );
+    invalid(
+        &format!("readAuth: token\n{app}"),
+        "readAuth",
+        "apiTokenFile",
+    );
+}
