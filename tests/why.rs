@@ -190,6 +190,26 @@ impl Agent {
         )
     }
 
+    /// The lines of a streamed answer, as they arrive, on a channel.
+    fn stream_lines(&self, path: &str, token: &str) -> std::sync::mpsc::Receiver<String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let Ok(mut response) = ureq::get(&url).header("Authorization", &auth).call() else {
+                return;
+            };
+            let reader = std::io::BufReader::new(response.body_mut().as_reader());
+            for line in reader.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
     fn wait(&self, what: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
         let started = Instant::now();
         loop {
@@ -331,4 +351,40 @@ fn the_api_says_why_and_shows_children_events_and_the_previous_log_behind_the_to
     // Only pods the app runs: not any pod of the cluster.
     let other = format!("/api/v1/apps/{app}/logs?pod=kube-apiserver&container=api");
     assert_eq!(agent.get(&other, Some(TOKEN)).0, 404);
+
+    // Followed: the last lines, then a line the container writes while the reader holds on.
+    let follow = format!("/api/v1/apps/{app}/logs/follow?pod={pod_name}&container=api");
+    assert_eq!(
+        agent.get(&follow, None).0,
+        401,
+        "followed logs need the token"
+    );
+    let lines = agent.stream_lines(&follow, TOKEN);
+    let first = lines
+        .recv_timeout(WAIT)
+        .expect("the log's last lines arrive");
+    assert!(first.contains("starting on :8080"), "{first}");
+    let written = format!("a line written while followed {}", unique("log"));
+    kwok_log_append(&written);
+    let started = Instant::now();
+    loop {
+        let line = lines
+            .recv_timeout(WAIT.saturating_sub(started.elapsed()))
+            .expect("the new line arrives while the log is followed");
+        if line.contains(&written) {
+            break;
+        }
+    }
+}
+
+/// Appends a line to the log kwok serves for every container (see `scripts/cluster.sh`).
+fn kwok_log_append(text: &str) {
+    use std::io::Write;
+    let dir = std::env::var("ORDO_CLUSTER_DIR")
+        .unwrap_or_else(|_| format!("{}/target/cluster", env!("CARGO_MANIFEST_DIR")));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(format!("{dir}/kwok-logs/current.log"))
+        .expect("kwok's log file");
+    writeln!(file, "2025-01-01T00:00:02.000000000Z stdout F {text}").unwrap();
 }

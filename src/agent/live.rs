@@ -32,6 +32,10 @@ pub const EVENTS_SHOWN: usize = 50;
 const LOG_LINES: i64 = 500;
 const LOG_BYTES: i64 = 256 * 1024;
 const LOG_TIMEOUT: Duration = Duration::from_secs(10);
+/// A followed log is closed after this long (the page offers to follow again).
+const LOG_FOLLOW_FOR: Duration = Duration::from_secs(300);
+/// …or after this many bytes, whichever comes first.
+const LOG_FOLLOW_BYTES: i64 = 1024 * 1024;
 
 /// The kinds watched per namespace while someone looks: (apiVersion, kind).
 const WATCHED: &[(&str, &str)] = &[
@@ -256,6 +260,59 @@ impl LiveWatches {
                 LOG_TIMEOUT.as_secs()
             ))),
         }
+    }
+
+    /// [`LiveWatches::logs`], followed: the last lines, then each new one as the container
+    /// writes it, for at most `LOG_FOLLOW_FOR` and `LOG_FOLLOW_BYTES` (the reader asks again
+    /// after that). `None` when the pod is not in the app's tree.
+    pub async fn follow_logs(
+        &self,
+        roots: &[Root],
+        pod: &str,
+        container: &str,
+    ) -> Result<Option<BoxStream<'static, String>>, ViewError> {
+        let Some(namespace) = self.pod_namespace(roots, pod, container).await? else {
+            return Ok(None);
+        };
+        let bounds = LogBounds {
+            tail_lines: LOG_LINES,
+            limit_bytes: LOG_FOLLOW_BYTES,
+            previous: false,
+        };
+        let opened = self
+            .cluster
+            .pod_log_lines(&namespace, pod, container, bounds);
+        let lines = match tokio::time::timeout(LOG_TIMEOUT, opened).await {
+            Ok(Ok(lines)) => lines,
+            Ok(Err(e)) => return Err(ViewError::Failed(e.to_string())),
+            Err(_) => {
+                return Err(ViewError::Unavailable(format!(
+                    "the log of {pod} did not open within {} s",
+                    LOG_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let until = tokio::time::Instant::now() + LOG_FOLLOW_FOR;
+        let deadline = Box::pin(tokio::time::sleep_until(until));
+        Ok(Some(lines.take_until(deadline).boxed()))
+    }
+
+    /// The namespace of `pod` when it runs `container` in the tree of one of `roots`.
+    async fn pod_namespace(
+        &self,
+        roots: &[Root],
+        pod: &str,
+        container: &str,
+    ) -> Result<Option<String>, ViewError> {
+        for root in roots.iter().filter(|r| r.has_children()) {
+            let live = self.live(root).await?;
+            if let Some(p) = children::find_pod(&live.children, pod)
+                && p.containers.iter().any(|c| c == container)
+            {
+                return Ok(root.namespace.clone());
+            }
+        }
+        Ok(None)
     }
 
     /// Namespaces watched for viewers now (for tests and the request log).

@@ -2,6 +2,8 @@
 //! a namespace's events (by field selector) and a container's log. Both are bounded: a page of
 //! events, and a log by lines and bytes.
 
+use futures::stream::BoxStream;
+use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 use serde_json::Value;
@@ -60,5 +62,36 @@ impl Cluster {
                 e,
             )
         })
+    }
+
+    /// The last `bounds.tail_lines` lines of the container's current log, then the lines it
+    /// writes while the stream is held (the kubelet's follow); at most `bounds.limit_bytes`.
+    pub async fn pod_log_lines(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        bounds: LogBounds,
+    ) -> Result<BoxStream<'static, String>, ClusterError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = LogParams {
+            container: Some(container.to_owned()),
+            follow: true,
+            tail_lines: Some(bounds.tail_lines),
+            limit_bytes: Some(bounds.limit_bytes),
+            ..LogParams::default()
+        };
+        let reader = api.log_stream(pod, &params).await.map_err(|e| {
+            map_error(
+                "get",
+                &format!("log of Pod/{namespace}/{pod} {container}"),
+                e,
+            )
+        })?;
+        Ok(reader
+            .lines()
+            .take_while(|line| futures::future::ready(line.is_ok()))
+            .filter_map(|line| futures::future::ready(line.ok()))
+            .boxed())
     }
 }

@@ -16,7 +16,10 @@ use super::error::ApiError;
 use crate::agent::{AppState, Root};
 
 pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
-    vec![("/api/v1/apps/{name}/logs", get(logs))]
+    vec![
+        ("/api/v1/apps/{name}/logs", get(logs)),
+        ("/api/v1/apps/{name}/logs/follow", get(follow_logs)),
+    ]
 }
 
 /// The app's objects, as the roots of their live trees.
@@ -60,6 +63,58 @@ pub struct LogsQuery {
     pub container: Option<String>,
     #[serde(default)]
     pub previous: bool,
+}
+
+/// `GET …/logs/follow?pod=&container=`: the last lines of the container's current log, then
+/// each line it writes, as `text/plain` streamed while the reader holds the connection (at most
+/// 5 min and 1 MiB: then it ends, and the page offers to follow again).
+async fn follow_logs(
+    _: TokenHolder,
+    app: App,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    use futures::StreamExt;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let (Some(pod), Some(container)) = (query.pod, query.container) else {
+        return Err(ApiError::bad_request(
+            "name the pod and container: ?pod=<name>&container=<name>, from a resource's children",
+        ));
+    };
+    let snapshot = app.handle.state.borrow().clone();
+    let roots = roots(&snapshot);
+    let lines = app
+        .handle
+        .views
+        .live
+        .follow_logs(&roots, &pod, &container)
+        .await
+        .map_err(|e| view_error(&app.name, e))?;
+    let Some(lines) = lines else {
+        return Err(ApiError::not_found(format!(
+            "{} runs no pod {pod:?} with a container {container:?}; pick one from a resource's children",
+            app.name
+        )));
+    };
+    let body = axum::body::Body::from_stream(
+        lines.map(|line| Ok::<_, std::convert::Infallible>(format!("{line}\n"))),
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+            // Proxies must pass lines on as they come.
+            (
+                axum::http::HeaderName::from_static("x-accel-buffering"),
+                "no",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 async fn logs(

@@ -63,6 +63,7 @@
   }
 
   document.addEventListener('ordo:panel', (ev) => {
+    stopFollowing();
     const r = ev.detail;
     const body = $('#panel-body');
     if (!body || !('children' in r)) return;
@@ -72,17 +73,70 @@
       h('section', { 'data-section': 'events' }, h('h3', {}, 'Events'), eventTable(r.events)),
       h('section', { 'data-section': 'logs', hidden: true }, h('h3', { id: 'log-title' }, 'Log'),
         h('p', { class: 'muted', id: 'log-note' }), h('pre', { class: 'code log', id: 'log-text', tabindex: '0', 'aria-labelledby': 'log-title' }),
-        h('button', { class: 'btn small', type: 'button', 'data-log': 'refresh' }, 'Refresh')),
+        h('button', { class: 'btn small', type: 'button', 'data-log': 'refresh' }, 'Refresh'), ' ',
+        h('button', { class: 'btn small', type: 'button', 'data-log': 'follow', 'aria-pressed': 'false' }, 'Follow')),
     ];
     // After the health message: the why comes before the manifest.
     const anchor = $('[data-section=tier]', body);
     for (const s of sections) body.insertBefore(s, anchor);
   });
 
-  // ---- logs: a bounded read (the last 500 lines, 256 KiB) with a refresh ----------------------
+  // ---- logs: a bounded read (the last 500 lines, 256 KiB) with a refresh, or followed ----------
 
   let lastLog = null;
+  let following = null; // the AbortController of a followed log
+
+  function stopFollowing() {
+    if (following) following.abort();
+    following = null;
+    const b = $('[data-log=follow]');
+    if (b) { b.setAttribute('aria-pressed', 'false'); b.textContent = 'Follow'; }
+  }
+
+  /** Streams the current log while the panel stays open (the agent ends it after 5 min or 1 MiB). */
+  async function followLog() {
+    if (!lastLog || lastLog.previous) return;
+    stopFollowing();
+    const { pod, container } = lastLog;
+    const token = sessionStorage.getItem(tokenKey);
+    const headers = { Accept: 'text/plain' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const control = new AbortController();
+    following = control;
+    const b = $('[data-log=follow]');
+    if (b) { b.setAttribute('aria-pressed', 'true'); b.textContent = 'Stop following'; }
+    put($('#log-title'), `Log of ${pod} / ${container}, followed`);
+    put($('#log-note'), 'Following: new lines appear as the container writes them.');
+    const text = $('#log-text');
+    put(text);
+    try {
+      const q = new URLSearchParams({ pod, container });
+      const res = await fetch(api(`logs/follow?${q}`), { headers, credentials: 'same-origin', signal: control.signal });
+      if (!res.ok || !res.body) {
+        put($('#log-note'), h('span', { class: 'err' }, `Cannot follow the log: HTTP ${res.status}`));
+        stopFollowing();
+        return;
+      }
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        // The panel closed or moved on: stop reading (and let the agent close the stream).
+        if (!text.isConnected) { control.abort(); break; }
+        text.append(value);
+        // Bounded on the page too: keep the last 256 KiB.
+        if (text.textContent.length > 262144) text.textContent = text.textContent.slice(-262144);
+        text.scrollTop = text.scrollHeight;
+      }
+      put($('#log-note'), 'The agent ended the followed log (5 min or 1 MiB); Follow starts again.');
+    } catch (err) {
+      if (err.name !== 'AbortError') put($('#log-note'), h('span', { class: 'err' }, `Following stopped: ${err.message}`));
+    }
+    if (following === control) stopFollowing();
+  }
+
   async function showLog(pod, container, previous) {
+    stopFollowing();
     lastLog = { pod, container, previous };
     const section = $('[data-section=logs]');
     if (!section) return;
@@ -125,6 +179,7 @@
     if (!target) return;
     if (target.dataset.view) { setView(target.dataset.view); return; }
     if (target.dataset.log === 'refresh') { if (lastLog) showLog(lastLog.pod, lastLog.container, lastLog.previous); return; }
+    if (target.dataset.log === 'follow') { if (following) stopFollowing(); else followLog(); return; }
     showLog(target.dataset.pod, target.dataset.container, target.dataset.log === 'previous');
   });
 
