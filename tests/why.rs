@@ -288,6 +288,20 @@ fn the_api_says_why_and_shows_children_events_and_the_previous_log_behind_the_to
         "and in the history: {}",
         state["history"][0]
     );
+    // And in the metrics, as a bounded reason.
+    let (_, metrics) = agent.get("/metrics", None);
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains(&format!(
+            "ordo_resources_degraded{{app=\"{app}\",reason=\"ImagePull\"}} 1"
+        )),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("degraded"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     // The crash-looping worker: its pod with restarts, the BackOff event, the previous log.
     let resource = format!("/api/v1/apps/{app}/resource?id=Deployment/{app}/worker");

@@ -264,6 +264,9 @@ impl AppState {
                     tier: r.tier.as_str(),
                     health: r.health,
                     sync: r.sync,
+                    reason: (r.health == Some(HealthStatus::Degraded)).then(|| {
+                        crate::health::why::reason_label(r.message.as_deref().unwrap_or(""))
+                    }),
                 })
                 .collect(),
         }

@@ -115,6 +115,55 @@ pub fn decisive(pods: &[Value], events: &[EventView]) -> Option<String> {
         .find_map(|pod| restarted(pod).map(|r| quote(&format!("pod {}: {r}", name(pod)))))
 }
 
+/// The kind of trouble a failure message tells, from a fixed set (a metric label must stay
+/// bounded; the message itself is free text): `ImagePull`, `CrashLoop`, `ContainerConfig`,
+/// `Unschedulable`, `OOMKilled`, `ContainerFailed`, `ProbeFailed`, `ProgressDeadline`,
+/// `Restarts`, `TimedOut`, else `Other`. First match wins, in the order of [`decisive`].
+pub fn reason_label(message: &str) -> &'static str {
+    const TABLE: &[(&[&str], &str)] = &[
+        (
+            &[
+                "ErrImagePull",
+                "ImagePullBackOff",
+                "InvalidImageName",
+                "pulling image",
+            ],
+            "ImagePull",
+        ),
+        (&["CrashLoopBackOff"], "CrashLoop"),
+        (
+            &["CreateContainerConfigError", "CreateContainerError"],
+            "ContainerConfig",
+        ),
+        (
+            &["not scheduled", "FailedScheduling", "nodes are available"],
+            "Unschedulable",
+        ),
+        (&["OOMKilled"], "OOMKilled"),
+        (&["exited with code"], "ContainerFailed"),
+        (&["probe failed"], "ProbeFailed"),
+        (
+            &[
+                "progress deadline",
+                "ProgressDeadlineExceeded",
+                "timed out progressing",
+            ],
+            "ProgressDeadline",
+        ),
+        (&["restarted"], "Restarts"),
+        (&["timed out", "did not become"], "TimedOut"),
+    ];
+    let lower = message.to_ascii_lowercase();
+    TABLE
+        .iter()
+        .find(|(needles, _)| {
+            needles
+                .iter()
+                .any(|n| lower.contains(&n.to_ascii_lowercase()))
+        })
+        .map_or("Other", |(_, label)| label)
+}
+
 /// `message`, followed by the decisive fact when there is one and it says something new.
 pub fn explained(message: &str, fact: Option<&str>) -> String {
     match fact {
@@ -351,6 +400,48 @@ mod tests {
         ];
         for (message, fact, expected) in cases {
             assert_eq!(explained(message, fact), expected);
+        }
+    }
+
+    #[test]
+    fn failure_messages_map_to_a_bounded_reason() {
+        for (message, want) in [
+            (
+                "pod api-1: container api: ErrImagePull: failed to pull and unpack image \"backend:1.5.0\"",
+                "ImagePull",
+            ),
+            (
+                "pod api-1: container api: CrashLoopBackOff: back-off 40s restarting",
+                "CrashLoop",
+            ),
+            (
+                "pod api-1: not scheduled: 0/2 nodes are available: insufficient memory",
+                "Unschedulable",
+            ),
+            (
+                "pod migrate-x: container migrate exited with code 1 (Error): migration failed",
+                "ContainerFailed",
+            ),
+            (
+                "pod api-1: container api exited with code 137 (OOMKilled)",
+                "OOMKilled",
+            ),
+            (
+                "Unhealthy Pod/api-1: Readiness probe failed: HTTP probe failed with statuscode: 503",
+                "ProbeFailed",
+            ),
+            (
+                "progress deadline exceeded: ReplicaSet \"api-5b\" has timed out progressing",
+                "ProgressDeadline",
+            ),
+            (
+                "pod api-1: container api restarted 3 times, last exit code 1",
+                "Restarts",
+            ),
+            ("timed out after 5m0s waiting for health", "TimedOut"),
+            ("something nobody foresaw", "Other"),
+        ] {
+            assert_eq!(reason_label(message), want, "{message}");
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct ResourceSample {
     /// `None` when not assessed yet (never applied, or a hook).
     pub health: Option<HealthStatus>,
     pub sync: SyncStatus,
+    /// For a Degraded resource, the kind of trouble its message tells (a bounded set, see
+    /// `health::why::reason_label`).
+    pub reason: Option<&'static str>,
 }
 
 /// What Prometheus asks for first, and what the exposition is (prometheus-client writes the
@@ -103,6 +106,12 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DegradedLabels {
+    app: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: String,
 }
@@ -133,6 +142,7 @@ fn derived(apps: &[AppSample], requests: &BTreeMap<RequestKey, u64>) -> Registry
     let sync = Family::<AppStatus, Gauge>::default();
     let last_sync = Family::<AppLabel, FloatGauge>::default();
     let resources = Family::<ResourceLabels, Gauge>::default();
+    let degraded = Family::<DegradedLabels, Gauge>::default();
     for app in apps {
         info.get_or_create(&AppInfo {
             app: app.name.clone(),
@@ -175,6 +185,13 @@ fn derived(apps: &[AppSample], requests: &BTreeMap<RequestKey, u64>) -> Registry
                 sync_status: r.sync.to_string(),
             };
             resources.get_or_create(&labels).inc();
+            if let Some(reason) = r.reason {
+                let labels = DegradedLabels {
+                    app: app.name.clone(),
+                    reason: reason.to_owned(),
+                };
+                degraded.get_or_create(&labels).inc();
+            }
         }
     }
     let kube = Family::<RequestLabels, Counter>::default();
@@ -216,6 +233,11 @@ fn derived(apps: &[AppSample], requests: &BTreeMap<RequestKey, u64>) -> Registry
         "ordo_resources",
         "Objects of each app by tier, health and sync status",
         resources,
+    );
+    registry.register(
+        "ordo_resources_degraded",
+        "Degraded objects of each app by the kind of trouble their message tells (ImagePull, CrashLoop, Unschedulable, ProbeFailed, …, Other)",
+        degraded,
     );
     // Counters get `_total` appended by the encoder.
     registry.register(
@@ -363,6 +385,7 @@ mod tests {
             tier: "backend",
             health,
             sync: SyncStatus::Synced,
+            reason: None,
         };
         AppSample {
             name: "shop".into(),
@@ -376,6 +399,10 @@ mod tests {
                 resource(Some(HealthStatus::Healthy)),
                 resource(Some(HealthStatus::Healthy)),
                 resource(None),
+                ResourceSample {
+                    reason: Some("ImagePull"),
+                    ..resource(Some(HealthStatus::Degraded))
+                },
             ],
         }
     }
@@ -416,6 +443,7 @@ mod tests {
             "ordo_app_sync_status{app=\"shop\",status=\"Extraneous\"} 0",
             "ordo_app_last_sync_timestamp_seconds{app=\"shop\"} 1700000012.5",
             "ordo_resources{app=\"shop\",tier=\"backend\",health_status=\"Healthy\",sync_status=\"Synced\"} 2",
+            "ordo_resources_degraded{app=\"shop\",reason=\"ImagePull\"} 1",
             "ordo_resources{app=\"shop\",tier=\"backend\",health_status=\"Unknown\",sync_status=\"Synced\"} 1",
             "ordo_kube_requests_total{verb=\"patch\",code=\"200\",dry_run=\"true\"} 7",
             "ordo_kube_requests_total{verb=\"get\",code=\"404\",dry_run=\"false\"} 2",
