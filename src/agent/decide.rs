@@ -142,6 +142,22 @@ impl AppState {
     }
 }
 
+/// What `dependsOn` still waits for: the first app of `deps` that is not Healthy and Synced
+/// (an app syncs only after those it depends on converged at their current revision).
+pub fn waiting_for(deps: &[String], peers: Option<&super::PeerStates>) -> Option<String> {
+    deps.iter().find_map(|dep| {
+        let state = peers?.get(dep)?.borrow().clone();
+        let ready =
+            state.health == HealthStatus::Healthy && state.sync_status == SyncStatus::Synced;
+        (!ready).then(|| {
+            format!(
+                "waiting for app {dep} (dependsOn): it is {} and {}",
+                state.health, state.sync_status
+            )
+        })
+    })
+}
+
 /// When a partly applied revision is tried again: 2 s after the first interruption, doubling
 /// to 5 min; routine triggers wait for it, people's requests do not.
 #[derive(Debug, Default)]
@@ -544,5 +560,29 @@ mod tests {
         );
         b.after(Ended::Succeeded, "c1", at(400));
         assert!(!b.holds(Trigger::Interval, "c1", at(400)));
+    }
+
+    #[test]
+    fn an_app_waits_for_those_it_depends_on_until_they_are_healthy_and_synced() {
+        let state = |health, sync| {
+            let mut s = AppState::new("x", "/r", "main", "", "ns");
+            s.health = health;
+            s.sync_status = sync;
+            std::sync::Arc::new(s)
+        };
+        let (ingress_tx, ingress) =
+            tokio::sync::watch::channel(state(HealthStatus::Progressing, SyncStatus::OutOfSync));
+        let (_crds_tx, crds) =
+            tokio::sync::watch::channel(state(HealthStatus::Healthy, SyncStatus::Synced));
+        let peers: super::super::PeerStates =
+            [("ingress".to_owned(), ingress), ("crds".to_owned(), crds)].into();
+        let deps = vec!["crds".to_owned(), "ingress".to_owned()];
+        assert_eq!(
+            waiting_for(&deps, Some(&peers)).as_deref(),
+            Some("waiting for app ingress (dependsOn): it is Progressing and OutOfSync")
+        );
+        ingress_tx.send_replace(state(HealthStatus::Healthy, SyncStatus::Synced));
+        assert_eq!(waiting_for(&deps, Some(&peers)), None);
+        assert_eq!(waiting_for(&[], Some(&peers)), None);
     }
 }

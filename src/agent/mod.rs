@@ -150,6 +150,7 @@ impl Agent {
             cache_dir,
             metrics: metrics.clone(),
             hash_keys: Arc::new(hash_key::HashKeys::new(key_namespace)),
+            peers: Peers::default(),
         };
         let mut tasks = JoinSet::new();
         let mut apps = BTreeMap::new();
@@ -159,6 +160,11 @@ impl Agent {
             tasks.spawn(task);
             apps.insert(app.name.clone(), handle);
         }
+        let _ = shared.peers.set(
+            apps.iter()
+                .map(|(name, h)| (name.clone(), h.state.clone()))
+                .collect(),
+        );
         tasks.spawn(follow_leadership(leader, mode.clone(), stop.clone()));
         tasks.spawn(log_requests(cluster, stop));
         Agent {
@@ -246,7 +252,14 @@ struct Shared {
     metrics: Arc<Metrics>,
     hash_keys: Arc<hash_key::HashKeys>,
     notifier: Notifier,
+    /// Every app's published state, filled once all apps exist: what `dependsOn` waits on.
+    peers: Peers,
 }
+
+/// The apps' state receivers by name.
+pub(crate) type PeerStates = BTreeMap<String, watch::Receiver<Arc<AppState>>>;
+/// [`PeerStates`], set once at start when every app exists.
+pub(crate) type Peers = Arc<std::sync::OnceLock<PeerStates>>;
 
 fn spawn_app(
     config: AppConfig,
@@ -278,6 +291,7 @@ fn spawn_app(
             renderer: shared.renderer.clone(),
             capabilities: shared.capabilities.clone(),
             hash_keys: shared.hash_keys.clone(),
+            peers: shared.peers.clone(),
             notifier: shared.notifier.clone(),
         },
         state_tx,

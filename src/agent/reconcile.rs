@@ -38,6 +38,7 @@ pub(super) struct Io {
     pub renderer: Arc<Renderer>,
     pub capabilities: Arc<revision::CapabilitiesCache>,
     pub hash_keys: Arc<super::hash_key::HashKeys>,
+    pub peers: super::Peers,
     pub notifier: crate::notify::Notifier,
 }
 
@@ -70,6 +71,8 @@ pub(super) struct App {
     retry: decide::RetryBackoff,
     /// Where the app's state is stored (ordo's namespace).
     state_at: store::StateAt,
+    /// Every app's state: `dependsOn` waits on some of them.
+    peers: super::Peers,
     /// The pin as this task last read or wrote it: a different stored pin was set by someone
     /// else (`ordo rollback`/`unpin`, the API of another replica) and wins.
     stored_pin: Option<super::state::Pin>,
@@ -99,6 +102,7 @@ impl App {
         };
         let state_at = store::StateAt::new(io.hash_keys.own_namespace(), &config.namespace);
         App {
+            peers: io.peers.clone(),
             state_at,
             apply_as,
             config,
@@ -284,6 +288,13 @@ impl App {
             .holds(trigger, &target.revision, tokio::time::Instant::now())
         {
             self.update(|s| s.phase = Phase::Idle);
+            return;
+        }
+        if let Some(waiting) = decide::waiting_for(&self.config.depends_on, self.peers.get()) {
+            self.update(|s| {
+                s.phase = Phase::Idle;
+                s.current_step = Some(waiting);
+            });
             return;
         }
         let reference = decide::reference_for(&target, &head, &self.config.reference);

@@ -6,6 +6,7 @@
 //! message about a struct. Secrets are only ever named (a file or an environment variable),
 //! so the file can be committed. See `config/ordo.yaml` for the documented example.
 
+mod depends;
 mod duration;
 mod node;
 mod suggest;
@@ -57,6 +58,9 @@ pub struct AppConfig {
     pub prune: bool,
     /// `pruneGuard`: what prune never deletes and when it asks first.
     pub prune_guard: crate::sync::PruneGuard,
+    /// `dependsOn: [app, …]`: apps that must be Healthy and Synced at their current revision
+    /// before this one syncs (an ingress controller, an operator's CRDs).
+    pub depends_on: Vec<String>,
     /// `allow: {namespaces, clusterKinds}`: where the app may write; absent keys allow all.
     pub allow: crate::sync::AllowList,
     /// A ServiceAccount in the app's namespace that ordo impersonates for every request of

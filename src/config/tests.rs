@@ -103,6 +103,7 @@ fn defaults_fill_what_is_left_out() {
         prune: false,
         prune_guard: crate::sync::PruneGuard::default(),
         allow: crate::sync::AllowList::default(),
+        depends_on: Vec::new(),
         service_account_name: None,
         self_heal: false,
         allow_empty: false,
@@ -782,4 +783,23 @@ fn read_auth_is_none_or_token_and_token_needs_a_token_file() {
         "readAuth",
         "apiTokenFile",
     );
+}
+
+#[test]
+fn depends_on_names_apps_of_the_file_without_a_cycle() {
+    let apps = "apps:\n  - {name: ingress, repo: /r, namespace: n, dependsOn: [shop]}\n  - {name: shop, repo: /r, namespace: n, dependsOn: [ingress]}\n";
+    invalid(
+        apps,
+        "apps[0].dependsOn",
+        "a cycle of dependsOn: ingress → shop → ingress",
+    );
+    invalid(
+        "apps:\n  - {name: shop, repo: /r, namespace: n, dependsOn: [nginx]}\n",
+        "apps[0].dependsOn",
+        "\"nginx\" is not an app of this file",
+    );
+    let ok = parse_ok(
+        "apps:\n  - {name: ingress, repo: /r, namespace: n}\n  - {name: shop, repo: /r, namespace: n, dependsOn: [ingress]}\n",
+    );
+    assert_eq!(ok.apps[1].depends_on, ["ingress"]);
 }

@@ -50,6 +50,7 @@ const APP_KEYS: &[&str] = &[
     "pruneGuard",
     "allow",
     "serviceAccountName",
+    "dependsOn",
     "selfHeal",
     "allowEmpty",
     "onFailure",
@@ -101,6 +102,14 @@ pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
             return Err(name.fail(format!("{:?} is used by apps[{first}] too", app.name)));
         }
         apps.push(app);
+    }
+    let graph: Vec<(&str, &[String])> = apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.depends_on.as_slice()))
+        .collect();
+    if let Some((i, message)) = super::depends::problem(&graph) {
+        let fields = Fields::open(file, &items[i], format!("apps[{i}]"), APP_KEYS, &[])?;
+        return Err(fields.required("dependsOn")?.fail(message));
     }
     let read_auth = fields.one_of_or("readAuth", &ReadAuth::ALL)?;
     if read_auth == ReadAuth::Token && fields.get("apiTokenFile").is_none() {
@@ -156,6 +165,14 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
         prune: f.bool_or("prune", false)?,
         prune_guard: prune_guard::read(f)?,
         allow: allow::read(f)?,
+        depends_on: match f.get("dependsOn") {
+            Some(list) => list
+                .items()?
+                .iter()
+                .map(|item| item.dns_label())
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        },
         service_account_name: f
             .get("serviceAccountName")
             .map(|n| n.dns_subdomain())
