@@ -150,7 +150,8 @@ stop_proc() {
 wait_http() {
   local name=$1 url=$2 i
   for ((i = 0; i < UP_TIMEOUT * 10; i++)); do
-    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    # A loopback address of the server this script started; python3's client, no extra tool.
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$url" 2>/dev/null; then return 0; fi
     alive "$name" || { tail -n 30 "$STATE/log/$name.log" >&2; die "$name exited"; }
     sleep 0.1
   done
@@ -225,7 +226,7 @@ EOF
 
 cmd_up() {
   cmd_build
-  command -v curl >/dev/null || die "curl is needed"
+  command -v python3 >/dev/null || die "python3 is needed"
   if alive gitea || alive mailpit; then die "already up (state $STATE); run down first"; fi
   rm -rf "$STATE"
   mkdir -p "$STATE/log" "$STATE/data" "$STATE/repos"

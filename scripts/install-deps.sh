@@ -7,7 +7,7 @@
 #   prometheus:      a real Prometheus scraping the agent (tests/http.rs)
 #   wrk:             page loads under load (scripts/bench-http.sh)
 #   ssh-keygen, gpg: sign test commits with SSH and OpenPGP keys (tests/commit_signatures.rs)
-#   gcc, curl:       build Gitea's sqlite driver (cgo) and start it (scripts/gitea.sh)
+#   gcc:             build Gitea's sqlite driver (cgo) (scripts/gitea.sh)
 # and, with npm, playwright-core (no browser download: it drives Debian's chromium) into
 # tests/browser/node_modules.
 set -euo pipefail
@@ -24,7 +24,6 @@ declare -A wanted=(
   [ssh-keygen]=openssh-client
   [gpg]=gnupg
   [gcc]=gcc
-  [curl]=curl
 )
 
 have() {

@@ -2,6 +2,7 @@
 //! run), get, list and delete of dynamic objects. The client's tower stack counts each request.
 
 mod count;
+mod discovery;
 mod pods;
 mod watch;
 
@@ -17,7 +18,7 @@ use kube::api::{
 };
 use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::discovery::{ApiResource, Discovery, Scope};
+use kube::discovery::{ApiResource, Discovery};
 use kube::{Client, Config};
 use serde_json::Value;
 use thiserror::Error;
@@ -227,82 +228,6 @@ impl Cluster {
         <K as kube::Resource>::DynamicType: Default,
     {
         Api::namespaced(self.client.clone(), namespace)
-    }
-
-    /// Whether the API server answers: `/version`, the cheapest request every server serves.
-    pub async fn version(&self) -> Result<(), ClusterError> {
-        self.client
-            .apiserver_version()
-            .await
-            .map(drop)
-            .map_err(|e| map_error("get", "/version", e))
-    }
-
-    /// Re-reads what the server serves (after CRDs were installed).
-    pub async fn refresh_discovery(&self) -> Result<(), ClusterError> {
-        let discovery = Discovery::new(self.client.clone())
-            .run_aggregated()
-            .await
-            .map_err(|e| map_error("discover", "API resources", e))?;
-        *self.discovery.write().await = Some(discovery);
-        Ok(())
-    }
-
-    /// What the cluster serves, as Helm's `.Capabilities` wants it: the server's version
-    /// (`v1.34.4`) and every `group/version` and `group/version/Kind` it serves.
-    pub async fn capabilities(&self) -> Result<(String, Vec<String>), ClusterError> {
-        let info = self
-            .client
-            .apiserver_version()
-            .await
-            .map_err(|e| map_error("get", "/version", e))?;
-        if self.discovery.read().await.is_none() {
-            self.refresh_discovery().await?;
-        }
-        let guard = self.discovery.read().await;
-        let mut apis = Vec::new();
-        for group in guard.iter().flat_map(|d| d.groups()) {
-            for version in group.versions() {
-                let gv = if group.name().is_empty() {
-                    version.to_owned()
-                } else {
-                    format!("{}/{version}", group.name())
-                };
-                for (resource, _) in group.versioned_resources(version) {
-                    apis.push(format!("{gv}/{}", resource.kind));
-                }
-                apis.push(gv);
-            }
-        }
-        apis.sort();
-        apis.dedup();
-        Ok((info.git_version, apis))
-    }
-
-    /// Resolves apiVersion + kind to a resource, discovering once more on a miss.
-    pub async fn resource(&self, api_version: &str, kind: &str) -> Result<Resource, ClusterError> {
-        if let Some(found) = self.lookup(api_version, kind).await {
-            return Ok(found);
-        }
-        self.refresh_discovery().await?;
-        self.lookup(api_version, kind)
-            .await
-            .ok_or_else(|| ClusterError::UnknownKind {
-                api_version: api_version.to_owned(),
-                kind: kind.to_owned(),
-            })
-    }
-
-    async fn lookup(&self, api_version: &str, kind: &str) -> Option<Resource> {
-        let guard = self.discovery.read().await;
-        let discovery = guard.as_ref()?;
-        let (group, version) = crate::manifest::split_api_version(api_version);
-        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
-        let (api, caps) = discovery.resolve_gvk(&gvk)?;
-        Some(Resource {
-            api,
-            namespaced: caps.scope == Scope::Namespaced,
-        })
     }
 
     /// The dynamic API of a kind, for watches.
