@@ -2,38 +2,9 @@
 //! app waits, and says so, until the app it depends on is Healthy and Synced, then syncs.
 
 mod common;
-use common::{bare_repo, commit_and_push, served_address, spawn_agent, unique};
-
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(90);
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>, log: &std::path::Path) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "timed out waiting for {what}; agent log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn api(url: &str) -> Option<Value> {
-    let text = ureq::get(url)
-        .call()
-        .ok()?
-        .body_mut()
-        .read_to_string()
-        .ok()?;
-    serde_json::from_str(&text).ok()
-}
+use common::{
+    agent_address, bare_repo, commit_and_push, eventually, get_json, spawn_agent, unique,
+};
 
 fn controller(ns: &str, node_selector: &str) -> String {
     format!(
@@ -81,24 +52,20 @@ fn an_app_waits_for_the_app_it_depends_on_and_then_syncs() {
     .unwrap();
     let log = dir.path().join("agent.log");
     let mut agent = spawn_agent(&config, &[], &log);
-    let address = eventually(
-        "the agent to serve HTTP",
-        || served_address(&std::fs::read_to_string(&log).unwrap_or_default()),
-        &log,
-    );
+    let address = agent_address(&log);
     let first_url = format!("http://{address}/api/v1/apps/{first}");
     let second_url = format!("http://{address}/api/v1/apps/{second}");
 
     // The first app's sync times out; the second waits and says why.
     eventually(
         "the first app's sync to time out",
-        || (api(&first_url)?["history"][0]["result"] == "TimedOut").then_some(()),
+        || (get_json(&first_url)?["history"][0]["result"] == "TimedOut").then_some(()),
         &log,
     );
     let waiting = eventually(
         "the second app to say what it waits for",
         || {
-            let doc = api(&second_url)?;
+            let doc = get_json(&second_url)?;
             let step = doc["currentStep"].as_str()?.to_owned();
             step.contains(&format!("waiting for app {first} (dependsOn)"))
                 .then_some(doc)
@@ -115,10 +82,10 @@ fn an_app_waits_for_the_app_it_depends_on_and_then_syncs() {
     commit_and_push(&work, "schedulable controller");
     eventually(
         "the second app to sync once the first is Healthy",
-        || (api(&second_url)?["history"][0]["result"] == "Succeeded").then_some(()),
+        || (get_json(&second_url)?["history"][0]["result"] == "Succeeded").then_some(()),
         &log,
     );
-    let first_done = api(&first_url).unwrap();
+    let first_done = get_json(&first_url).unwrap();
     assert_eq!(first_done["health"], "Healthy", "{first_done}");
     let _ = agent.kill();
     let _ = agent.wait();

@@ -3,34 +3,18 @@
 //! first; it cannot answer with the proof, so nothing is forwarded there.
 
 mod common;
-use common::{bare_repo, client, commit_and_push, served_address, spawn_agent, unique};
+use common::{agent_address, bare_repo, client, commit_and_push, eventually, spawn_agent, unique};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(60);
 const TOKEN: &str = "forged-lease-test-token";
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>, log: &std::path::Path) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "timed out waiting for {what}; agent log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// Holds the Lease as "attacker", its annotation pointing at `url`, renewed every second.
 async fn hold_forged_lease(name: &str, url: &str) {
@@ -140,11 +124,7 @@ fn a_forged_lease_address_receives_no_token() {
         ],
         &log,
     );
-    let address = eventually(
-        "the agent to serve HTTP",
-        || served_address(&std::fs::read_to_string(&log).unwrap_or_default()),
-        &log,
-    );
+    let address = agent_address(&log);
     let http: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

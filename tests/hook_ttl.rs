@@ -4,40 +4,12 @@
 //! control plane deletes the Job.
 
 mod common;
-use common::{bare_repo, client, commit_and_push, served_address, spawn_agent, unique};
-
-use std::time::{Duration, Instant};
+use common::{
+    agent_address, bare_repo, client, commit_and_push, eventually, get_json, spawn_agent, unique,
+};
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::Api;
-use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(90);
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>, log: &std::path::Path) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "timed out waiting for {what}; agent log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn api(url: &str) -> Option<Value> {
-    let text = ureq::get(url)
-        .call()
-        .ok()?
-        .body_mut()
-        .read_to_string()
-        .ok()?;
-    serde_json::from_str(&text).ok()
-}
 
 #[test]
 fn a_hook_job_deleted_by_its_ttl_is_not_run_again() {
@@ -69,16 +41,12 @@ fn a_hook_job_deleted_by_its_ttl_is_not_run_again() {
     .unwrap();
     let log = dir.path().join("agent.log");
     let mut agent = spawn_agent(&config, &[], &log);
-    let address = eventually(
-        "the agent to serve HTTP",
-        || served_address(&std::fs::read_to_string(&log).unwrap_or_default()),
-        &log,
-    );
+    let address = agent_address(&log);
     let url = format!("http://{address}/api/v1/apps/{app}");
     eventually(
         "the sync with its PostSync hook to succeed",
         || {
-            let doc = api(&url)?;
+            let doc = get_json(&url)?;
             (doc["history"][0]["result"] == "Succeeded").then_some(())
         },
         &log,
@@ -99,13 +67,15 @@ fn a_hook_job_deleted_by_its_ttl_is_not_run_again() {
     );
 
     // Three more reconciles of the agent, each with the drift watch running.
-    let seen = api(&url).unwrap()["reconciledAt"].as_f64().unwrap_or(0.0);
+    let seen = get_json(&url).unwrap()["reconciledAt"]
+        .as_f64()
+        .unwrap_or(0.0);
     let mut passes = 0;
     let mut last = seen;
     eventually(
         "three more reconciles",
         || {
-            let now = api(&url)?["reconciledAt"].as_f64()?;
+            let now = get_json(&url)?["reconciledAt"].as_f64()?;
             if now > last {
                 passes += 1;
                 last = now;
@@ -115,7 +85,7 @@ fn a_hook_job_deleted_by_its_ttl_is_not_run_again() {
         &log,
     );
     assert_eq!(count(), 0, "the hook Job was not re-created");
-    let history = api(&url).unwrap()["history"].as_array().unwrap().len();
+    let history = get_json(&url).unwrap()["history"].as_array().unwrap().len();
     assert_eq!(history, 1, "no further sync ran the hook again");
     let _ = agent.kill();
     let _ = agent.wait();

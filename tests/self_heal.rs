@@ -3,7 +3,7 @@
 //! answered ever less often, and the page, the API and the metrics name it.
 
 mod common;
-use common::{bare_repo, client, commit_and_push, served_address, spawn_agent, unique};
+use common::{agent_address, bare_repo, client, commit_and_push, eventually, spawn_agent, unique};
 
 use std::time::{Duration, Instant};
 
@@ -11,28 +11,11 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(90);
-
 fn get(url: &str) -> Option<String> {
     ureq::get(url)
         .call()
         .ok()
         .and_then(|mut r| r.body_mut().read_to_string().ok())
-}
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>, log: &std::path::Path) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "timed out waiting for {what}; agent log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -61,11 +44,7 @@ fn a_writer_that_fights_self_heal_is_answered_ever_less_often_and_named() {
     .unwrap();
     let log = dir.path().join("agent.log");
     let mut agent = spawn_agent(&config, &[], &log);
-    let address = eventually(
-        "the agent to serve HTTP",
-        || served_address(&std::fs::read_to_string(&log).unwrap_or_default()),
-        &log,
-    );
+    let address = agent_address(&log);
     let api = format!("http://{address}/api/v1/apps/{app}");
     eventually(
         "the first sync",

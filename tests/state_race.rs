@@ -3,14 +3,14 @@
 //! the same conditional write (see `agent::decide::merge_stored` for both cases).
 
 mod common;
-use common::{bare_repo, commit_and_push, kubeconfig, served_address, spawn_agent, unique};
+use common::{
+    agent_address, bare_repo, commit_and_push, eventually, get_json, kubeconfig, spawn_agent,
+    unique,
+};
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(90);
 
 fn ordo(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
@@ -24,31 +24,6 @@ fn ordo(args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code().unwrap_or(-1), text)
-}
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>, log: &std::path::Path) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "timed out waiting for {what}; agent log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn api(url: &str) -> Option<Value> {
-    let text = ureq::get(url)
-        .call()
-        .ok()?
-        .body_mut()
-        .read_to_string()
-        .ok()?;
-    serde_json::from_str(&text).ok()
 }
 
 #[test]
@@ -76,16 +51,12 @@ fn a_rollback_asked_for_during_a_sync_survives_the_syncs_record() {
     .unwrap();
     let log = dir.path().join("agent.log");
     let mut agent = spawn_agent(&config, &[], &log);
-    let address = eventually(
-        "the agent to serve HTTP",
-        || served_address(&std::fs::read_to_string(&log).unwrap_or_default()),
-        &log,
-    );
+    let address = agent_address(&log);
     let url = format!("http://{address}/api/v1/apps/{app}");
     eventually(
         "the good revision to sync",
         || {
-            let doc = api(&url)?;
+            let doc = get_json(&url)?;
             (doc["revision"]["sha"] == good.as_str() && doc["syncStatus"] == "Synced").then_some(())
         },
         &log,
@@ -123,7 +94,7 @@ fn a_rollback_asked_for_during_a_sync_survives_the_syncs_record() {
     eventually(
         "the slow revision's sync to start",
         || {
-            let doc = api(&url)?;
+            let doc = get_json(&url)?;
             (doc["phase"] == "Syncing" && doc["head"] == slow.as_str()).then_some(())
         },
         &log,
@@ -164,7 +135,7 @@ fn a_rollback_asked_for_during_a_sync_survives_the_syncs_record() {
     eventually(
         "the agent to apply the pinned revision",
         || {
-            let doc = api(&url)?;
+            let doc = get_json(&url)?;
             (doc["revision"]["sha"] == good.as_str() && doc["syncStatus"] == "Synced").then_some(())
         },
         &log,

@@ -124,3 +124,48 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// How long a test waits for an agent to get somewhere before it fails, naming what it waited
+/// for.
+#[allow(dead_code)]
+pub const AGENT_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Polls `check` until it gives a value; fails after [`AGENT_WAIT`] with `what` and the agent's
+/// log.
+#[allow(dead_code)]
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>, log: &std::path::Path) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(
+            started.elapsed() < AGENT_WAIT,
+            "timed out waiting for {what}; agent log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The JSON an agent's HTTP API answers at `url`, when it answers.
+#[allow(dead_code)]
+pub fn get_json(url: &str) -> Option<serde_json::Value> {
+    let text = ureq::get(url)
+        .call()
+        .ok()?
+        .body_mut()
+        .read_to_string()
+        .ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The address an agent logging to `log` serves HTTP on, once it says so.
+#[allow(dead_code)]
+pub fn agent_address(log: &std::path::Path) -> String {
+    eventually(
+        "the agent to serve HTTP",
+        || served_address(&std::fs::read_to_string(log).unwrap_or_default()),
+        log,
+    )
+}
