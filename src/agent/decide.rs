@@ -3,6 +3,10 @@
 //! rollback, unpin) that the agent, the HTTP commands and `ordo rollback`/`ordo unpin` share.
 //! No clock, no I/O: `reconcile` fetches, asks here, and acts.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::state::{AppState, HistoryEntry, Persisted, Pin, PruneHeld, SyncResult, Trigger};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
@@ -56,13 +60,22 @@ pub fn should_sync(
     !(routine && synced_at == Some(target))
 }
 
-/// What to fetch for `target`: the configured ref while following the branch (so the fetch
-/// stays shallow and named), the SHA itself when pinned or behind the head.
-pub fn reference_for(target: &Target, head: &str, configured: &str) -> String {
-    if target.revision == head && !target.pinned {
-        configured.to_owned()
-    } else {
-        target.revision.clone()
+/// How fresh the shared answer to "where is the branch now?" must be for `trigger`: one from
+/// within the last interval for routine passes (so the apps of one repository share one
+/// `ls-remote` per interval), one asked after the push was announced for a webhook, and a new
+/// one for anything a person asked for.
+pub fn fresh_since(
+    trigger: Trigger,
+    interval: Duration,
+    announced: Option<Instant>,
+    now: Instant,
+) -> Instant {
+    match trigger {
+        Trigger::Start | Trigger::Interval | Trigger::Drift => {
+            now.checked_sub(interval).unwrap_or(now)
+        }
+        Trigger::Webhook => announced.unwrap_or(now).min(now),
+        Trigger::Manual | Trigger::Rollback => now,
     }
 }
 
@@ -162,15 +175,15 @@ pub fn waiting_for(deps: &[String], peers: Option<&super::PeerStates>) -> Option
 /// to 5 min; routine triggers wait for it, people's requests do not.
 #[derive(Debug, Default)]
 pub struct RetryBackoff {
-    held: Option<(String, std::time::Duration, tokio::time::Instant)>,
+    held: Option<(String, Duration, Instant)>,
 }
 
 impl RetryBackoff {
-    const FIRST: std::time::Duration = std::time::Duration::from_secs(2);
-    const LONGEST: std::time::Duration = std::time::Duration::from_secs(300);
+    const FIRST: Duration = Duration::from_secs(2);
+    const LONGEST: Duration = Duration::from_secs(300);
 
     /// Whether a routine `trigger` for `target` waits (at `now`).
-    pub fn holds(&self, trigger: Trigger, target: &str, now: tokio::time::Instant) -> bool {
+    pub fn holds(&self, trigger: Trigger, target: &str, now: Instant) -> bool {
         let routine = matches!(trigger, Trigger::Interval | Trigger::Webhook);
         routine
             && self
@@ -180,7 +193,7 @@ impl RetryBackoff {
     }
 
     /// After a sync of `target` ended as `ended` (at `now`).
-    pub fn after(&mut self, ended: Ended, target: &str, now: tokio::time::Instant) {
+    pub fn after(&mut self, ended: Ended, target: &str, now: Instant) {
         if ended != Ended::Interrupted {
             self.held = None;
             return;
@@ -353,11 +366,26 @@ mod tests {
     }
 
     #[test]
-    fn the_branch_is_fetched_by_name_unless_held_or_behind() {
-        let follow = target(None, "h1");
-        assert_eq!(reference_for(&follow, "h1", "main"), "main");
-        let held = target(Some(&pin(true, "")), "h1");
-        assert_eq!(reference_for(&held, "h1", "main"), "good");
+    fn routine_passes_share_a_listing_from_the_last_interval_and_people_get_a_new_one() {
+        let now = Instant::now() + Duration::from_secs(600);
+        let minute = Duration::from_secs(60);
+        let pushed = now - Duration::from_secs(2);
+        let cases = [
+            (Trigger::Start, None, now - minute),
+            (Trigger::Interval, None, now - minute),
+            (Trigger::Drift, None, now - minute),
+            (Trigger::Webhook, Some(pushed), pushed),
+            (Trigger::Webhook, None, now),
+            (Trigger::Manual, Some(pushed), now),
+            (Trigger::Rollback, None, now),
+        ];
+        for (trigger, announced, expected) in cases {
+            assert_eq!(
+                fresh_since(trigger, minute, announced, now),
+                expected,
+                "{trigger:?} announced={announced:?}"
+            );
+        }
     }
 
     fn entry(revision: &str) -> HistoryEntry {
@@ -530,8 +558,8 @@ mod tests {
 
     #[test]
     fn a_partly_applied_revision_is_retried_ever_later_by_routine_triggers_only() {
-        let t0 = tokio::time::Instant::now();
-        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
         let mut b = RetryBackoff::default();
         b.after(Ended::Interrupted, "c1", at(0));
         assert!(b.holds(Trigger::Interval, "c1", at(1)));

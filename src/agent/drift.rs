@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::heal::{HealBackoff, Verdict};
 
-use crate::cluster::{Cluster, Group, Resource};
+use crate::cluster::{Changed, Cluster, Group, PartChanges, Resource};
 use crate::diff::{self, SyncStatus};
 use crate::plan::Plan;
 use crate::sync::{self, ApplySet, applyset};
@@ -31,6 +31,8 @@ pub struct Guarded {
     pub name: String,
     /// What ordo applies for it (ownership label and config hash included).
     pub desired: Value,
+    /// Its key in the shared watch's group (set by `watch`).
+    pub key: String,
 }
 
 /// A drift seen, and whether it was corrected.
@@ -131,6 +133,7 @@ pub(super) async fn guarded(cluster: &Cluster, plan: &Plan, applyset: &ApplySet)
             namespace: o.id.namespace.clone(),
             name: o.id.name.clone(),
             desired: applyset::member(o, applyset, p.config_hash.as_deref()),
+            key: String::new(),
         });
     }
     guarded
@@ -139,13 +142,14 @@ pub(super) async fn guarded(cluster: &Cluster, plan: &Plan, applyset: &ApplySet)
 /// Runs until dropped. `on_drift` is called for each drifted object.
 /// `baseline`: each object as the sync left it (by id); a listing checks only objects that
 /// differ from it, so drift between the end of the sync and the start of the watch is caught
-/// without a dry run of everything. The watches are the cluster's shared ones (one per kind and
-/// namespace the app owns, filtered by its ApplySet label).
+/// without a dry run of everything. The watches are the cluster's shared ones: one per kind
+/// for every app (in every namespace when the client may, else per namespace), each app
+/// woken only by the objects of its ApplySet (`applyset_id`).
 pub async fn watch(
     cluster: Cluster,
     guarded: Vec<Guarded>,
     baseline: HashMap<String, Value>,
-    selector: String,
+    applyset_id: String,
     self_heal: bool,
     force: bool,
     on_drift: Arc<dyn Fn(Drift) + Send + Sync>,
@@ -153,27 +157,35 @@ pub async fn watch(
     let mut scopes: Vec<Scope> = Vec::new();
     let mut fingerprints: HashMap<String, u64> = HashMap::new();
     // Moved, not cloned: at 5,000 objects a second copy of every desired object is tens of MiB.
-    for g in guarded {
+    for mut g in guarded {
         if let Some(print) = baseline.get(&g.id).map(fingerprint) {
             fingerprints.insert(g.id.clone(), print);
         }
+        let everywhere = cluster.may_watch_everywhere(&g.resource).await;
+        let namespace = if everywhere {
+            None
+        } else {
+            g.namespace.clone()
+        };
         let found = scopes.iter_mut().find(|s| {
             s.resource.api.plural == g.resource.api.plural
                 && s.resource.api.group == g.resource.api.group
-                && s.namespace == g.namespace
+                && s.namespace == namespace
         });
         match found {
             Some(scope) => {
-                scope.guarded.insert(g.name.clone(), g);
+                g.key = scope.group.key(g.namespace.as_deref(), &g.name);
+                scope.guarded.insert(g.key.clone(), g);
             }
             None => {
-                let group = cluster.watch(&g.resource, g.namespace.as_deref(), &selector);
+                let group = cluster.watch_owned(&g.resource, namespace.as_deref());
+                g.key = group.key(g.namespace.as_deref(), &g.name);
                 scopes.push(Scope {
                     resource: g.resource.clone(),
-                    namespace: g.namespace.clone(),
-                    changes: Some(group.subscribe()),
+                    namespace,
+                    changes: group.follow_part(&applyset_id),
                     group,
-                    guarded: HashMap::from([(g.name.clone(), g)]),
+                    guarded: HashMap::from([(g.key.clone(), g)]),
                 });
             }
         }
@@ -194,13 +206,12 @@ pub async fn watch(
             checker.everything(i, scope).await;
         }
     }
-    let mut changes = stream::select_all(scopes.iter_mut().enumerate().filter_map(|(i, scope)| {
-        let rx = scope.changes.take()?;
-        Some(
-            tokio_stream::wrappers::BroadcastStream::new(rx)
-                .map(move |change| (i, change))
-                .boxed(),
-        )
+    let mut changes = stream::select_all(scopes.iter().enumerate().map(|(i, scope)| {
+        stream::unfold(scope.changes.clone(), move |changes| async move {
+            let next = changes.next().await;
+            Some(((i, next), changes))
+        })
+        .boxed()
     }));
     loop {
         let next_retry = checker.retries.keys().next().map(|(at, _)| *at);
@@ -216,12 +227,13 @@ pub async fn watch(
         };
         let scope = &scopes[i];
         match change {
-            // A (re)listing, or this reader fell behind: every object may have moved.
-            Ok(name) if name.is_empty() => checker.everything(i, scope).await,
-            Err(_) => checker.everything(i, scope).await,
-            Ok(name) => {
-                if let Some(g) = scope.guarded.get(&*name) {
-                    checker.one(i, scope, g).await;
+            // A (re)listing: every object may have moved.
+            Changed::Everything => checker.everything(i, scope).await,
+            Changed::Keys(keys) => {
+                for key in keys {
+                    if let Some(g) = scope.guarded.get(&*key) {
+                        checker.one(i, scope, g).await;
+                    }
                 }
             }
         }
@@ -235,14 +247,14 @@ async fn sleep_until_some(at: Option<Instant>) {
     }
 }
 
-/// One kind in one namespace the app owns, read from the shared watch.
+/// One kind (in one namespace, or all) the app owns, read from the shared watch.
 struct Scope {
     resource: Resource,
     namespace: Option<String>,
     group: Arc<Group>,
-    /// Taken when the watch loop starts; subscribed at once so nothing is missed before.
-    changes: Option<tokio::sync::broadcast::Receiver<Arc<str>>>,
-    /// The desired objects of this scope, by name.
+    /// This app's objects of the group that changed; followed from before the first look.
+    changes: Arc<PartChanges>,
+    /// The desired objects of this scope, by the group's key.
     guarded: HashMap<String, Guarded>,
 }
 
@@ -271,7 +283,7 @@ impl Checker {
                 continue;
             };
             if let Some(g) = scope.guarded.get(&name)
-                && let Some(live) = scope.group.get(&g.name)
+                && let Some(live) = scope.group.get(&name)
             {
                 self.check(index, g, live.as_ref()).await;
             }
@@ -285,7 +297,7 @@ impl Checker {
     }
 
     async fn one(&mut self, index: usize, scope: &Scope, g: &Guarded) {
-        let Some(live) = scope.group.get(&g.name) else {
+        let Some(live) = scope.group.get(&g.key) else {
             return; // not listed yet: the listing signal comes
         };
         match &live {
@@ -334,7 +346,7 @@ impl Checker {
             Verdict::WaitUntil(at) => {
                 drift.backing_off = Some(at - now);
                 self.retries
-                    .insert((at, g.id.clone()), (index, g.name.clone()));
+                    .insert((at, g.id.clone()), (index, g.key.clone()));
             }
             Verdict::Heal => {
                 if self.backoff.contested(&g.id) {

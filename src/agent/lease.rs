@@ -40,6 +40,8 @@ pub struct Election {
     /// Where this replica's HTTP server is reached (`http://10.0.0.7:8080`): written on the
     /// Lease while it leads, so standby replicas can forward commands and webhooks to it.
     pub url: Option<String>,
+    /// The shard of apps this Lease guards (`ordo run --shards`), or None for the one leader.
+    pub shard: Option<u32>,
 }
 
 /// Annotation on the Lease: the leader's HTTP address.
@@ -63,11 +65,13 @@ pub struct LeaderAddress {
 /// Campaigns until `stop` turns true, publishing leadership on `leader` and closing the
 /// cluster's write fence whenever this replica is not (or may no longer be) the leader.
 /// Releases the lease on stop so the next replica need not wait for it to expire.
+/// `wanted` (shards): while false this replica does not take the lease, and hands it over
+/// (fence closed, writes landed, lease released) if it holds it.
 pub async fn campaign(
     cluster: Cluster,
     election: Election,
-    leader: watch::Sender<bool>,
-    leader_url: watch::Sender<Option<LeaderAddress>>,
+    (leader, leader_url): (watch::Sender<bool>, watch::Sender<Option<LeaderAddress>>),
+    mut wanted: Option<watch::Receiver<bool>>,
     metrics: std::sync::Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -76,7 +80,10 @@ pub async fn campaign(
     let mut renewed: Option<Instant> = None;
     let set = |is: bool| {
         cluster.allow_writes(is);
-        metrics.set_leader(is);
+        match election.shard {
+            Some(shard) => metrics.set_shard_owned(shard, is),
+            None => metrics.set_leader(is),
+        }
         leader.send_if_modified(|was| {
             let changed = *was != is;
             *was = is;
@@ -88,7 +95,16 @@ pub async fn campaign(
         if *stop.borrow() {
             break;
         }
-        let outcome = timeout(REQUEST_TIMEOUT, attempt(&api, &election, &mut observed)).await;
+        let may_take = wanted.as_mut().is_none_or(|w| *w.borrow_and_update());
+        if !may_take && *leader.borrow() {
+            hand_over(&cluster, &api, &election, &set).await;
+            renewed = None;
+        }
+        let outcome = timeout(
+            REQUEST_TIMEOUT,
+            attempt(&api, &election, &mut observed, may_take),
+        )
+        .await;
         if let Ok(Ok((_, url))) = &outcome {
             leader_url.send_if_modified(|known| {
                 let changed = known != url;
@@ -122,6 +138,7 @@ pub async fn campaign(
         tokio::select! {
             _ = stop.changed() => {}
             _ = sleep(RETRY) => {}
+            _ = changed(&mut wanted) => {}
         }
     }
     if *leader.borrow() {
@@ -134,16 +151,49 @@ pub async fn campaign(
     }
 }
 
-/// One round: create, renew or take over the lease. Ok(true, _) when we hold it now; the
-/// second value is the leader's HTTP address and identity as the Lease says (None while we lead).
+/// A change of `wanted`, or never when there is none.
+async fn changed(wanted: &mut Option<watch::Receiver<bool>>) {
+    match wanted {
+        Some(w) => {
+            if w.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Another replica owns this shard now: stop writing, let what was sent land, then release
+/// the lease so the owner takes it at once.
+async fn hand_over(cluster: &Cluster, api: &Api<Lease>, election: &Election, set: &impl Fn(bool)) {
+    set(false);
+    if !cluster.writes_drained(RENEW_DEADLINE).await {
+        warn!(lease = %election.name, "writes still unanswered; keeping the lease until it expires");
+        return;
+    }
+    match release(api, election).await {
+        Ok(()) => info!(lease = %election.name, "handed the shard over to its owner"),
+        Err(e) => {
+            warn!(lease = %election.name, error = %e, "cannot release the lease; it expires by itself")
+        }
+    }
+}
+
+/// One round: create, renew or take over the lease (only when `may_take`). Ok(true, _) when
+/// we hold it now; the second value is the leader's HTTP address and identity as the Lease
+/// says (None while we lead).
 async fn attempt(
     api: &Api<Lease>,
     election: &Election,
     observed: &mut Option<Observed>,
+    may_take: bool,
 ) -> Result<(bool, Option<LeaderAddress>), kube::Error> {
     let now = MicroTime(Timestamp::now());
     let duration = i32::try_from(LEASE_DURATION.as_secs()).unwrap_or(15);
     let Some(mut lease) = api.get_opt(&election.name).await? else {
+        if !may_take {
+            return Ok((false, None));
+        }
         let lease = Lease {
             metadata: ObjectMeta {
                 name: Some(election.name.clone()),
@@ -173,7 +223,7 @@ async fn attempt(
         .and_then(|a| a.get(URL_ANNOTATION).cloned());
     let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
     let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
-    if holder.as_deref() == Some(election.identity.as_str()) {
+    if holder.as_deref() == Some(election.identity.as_str()) && may_take {
         spec.renew_time = Some(now);
         spec.lease_duration_seconds = Some(duration);
         *observed = None;
@@ -199,7 +249,7 @@ async fn attempt(
         || observed
             .as_ref()
             .is_some_and(|o| o.at.elapsed() >= their_duration);
-    if !expired {
+    if !expired || !may_take {
         let leader = holder
             .zip(their_url)
             .map(|(identity, url)| LeaderAddress { url, identity });

@@ -13,6 +13,7 @@ mod persisted;
 mod progress;
 mod reconcile;
 mod revision;
+pub mod shards;
 pub mod state;
 pub mod store;
 mod supervise;
@@ -74,6 +75,9 @@ pub struct AppHandle {
     pub desired: watch::Receiver<Option<Arc<Desired>>>,
     /// The agent's answers about the cluster (shared by all apps).
     pub views: SharedViews,
+    /// The replica that holds this app's shard, while another one does (`--shards`): where
+    /// its commands are forwarded. None when running unsharded (see the leader's address).
+    pub owner: watch::Receiver<Option<lease::LeaderAddress>>,
 }
 
 /// One revision's plan and the options it is synced with.
@@ -105,7 +109,16 @@ pub struct Agent {
     pub notifier: Notifier,
     tasks: JoinSet<()>,
     shutdown: watch::Sender<bool>,
-    mode: watch::Sender<Mode>,
+    /// One per shard.
+    modes: Vec<watch::Sender<Mode>>,
+}
+
+/// One shard of apps as the agent runs it: whether this replica holds it, who does
+/// otherwise, and a client whose write fence follows its lease.
+pub struct Shard {
+    pub leader: watch::Receiver<bool>,
+    pub owner: watch::Receiver<Option<lease::LeaderAddress>>,
+    pub cluster: Cluster,
 }
 
 impl Agent {
@@ -131,13 +144,50 @@ impl Agent {
         leader: watch::Receiver<bool>,
         key_namespace: Option<String>,
     ) -> Agent {
-        let (shutdown, stop) = watch::channel(false);
-        let initial = if *leader.borrow() {
-            Mode::Lead
-        } else {
-            Mode::Follow
+        let shard = Shard {
+            leader,
+            owner: watch::channel(None).1,
+            cluster: cluster.clone(),
         };
-        let (mode, mode_rx) = watch::channel(initial);
+        Self::start_sharded(
+            config,
+            cluster,
+            cache_dir,
+            metrics,
+            vec![shard],
+            key_namespace,
+        )
+    }
+
+    /// [`Agent::start_keyed`] with apps spread over `shards` (`shards::shard_of`): each app
+    /// reconciles while its shard is held here and writes through its shard's client.
+    pub fn start_sharded(
+        config: &Config,
+        cluster: Cluster,
+        cache_dir: PathBuf,
+        metrics: Arc<Metrics>,
+        shards: Vec<Shard>,
+        key_namespace: Option<String>,
+    ) -> Agent {
+        let (shutdown, stop) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut modes = Vec::new();
+        let mut mode_rxs = Vec::new();
+        for shard in &shards {
+            let initial = if *shard.leader.borrow() {
+                Mode::Lead
+            } else {
+                Mode::Follow
+            };
+            let (mode, mode_rx) = watch::channel(initial);
+            tasks.spawn(follow_leadership(
+                shard.leader.clone(),
+                mode.clone(),
+                stop.clone(),
+            ));
+            modes.push(mode);
+            mode_rxs.push(mode_rx);
+        }
         let views: SharedViews = Arc::new(Views::new(cluster.clone()));
         let repos = config.apps.iter().map(|a| (a.name.clone(), a.repo.clone()));
         let notifier = Notifier::start(&config.notifications, repos.collect(), metrics.clone());
@@ -146,17 +196,23 @@ impl Agent {
             views: views.clone(),
             renderer: Arc::new(Renderer::new(Tools::from_env())),
             capabilities: Arc::new(revision::CapabilitiesCache::default()),
-            cluster: cluster.clone(),
             cache_dir,
             metrics: metrics.clone(),
             hash_keys: Arc::new(hash_key::HashKeys::new(key_namespace)),
             peers: Peers::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_syncs.max(1),
+            )),
         };
-        let mut tasks = JoinSet::new();
         let mut apps = BTreeMap::new();
+        let count = u32::try_from(shards.len()).unwrap_or(1);
         for app in &config.apps {
             metrics.register_app(&app.name);
-            let (handle, task) = spawn_app(app.clone(), &shared, mode_rx.clone());
+            let i = shards::shard_of(&app.name, count) as usize;
+            let (Some(shard), Some(mode)) = (shards.get(i), mode_rxs.get(i)) else {
+                continue;
+            };
+            let (handle, task) = spawn_app(app.clone(), &shared, shard, mode.clone());
             tasks.spawn(task);
             apps.insert(app.name.clone(), handle);
         }
@@ -165,7 +221,6 @@ impl Agent {
                 .map(|(name, h)| (name.clone(), h.state.clone()))
                 .collect(),
         );
-        tasks.spawn(follow_leadership(leader, mode.clone(), stop.clone()));
         tasks.spawn(log_requests(cluster, stop));
         Agent {
             apps,
@@ -173,14 +228,16 @@ impl Agent {
             notifier,
             tasks,
             shutdown,
-            mode,
+            modes,
         }
     }
 
     /// Asks every app to stop after the object it is working on, and waits for them.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
-        let _ = self.mode.send(Mode::Stop);
+        for mode in &self.modes {
+            let _ = mode.send(Mode::Stop);
+        }
         while self.tasks.join_next().await.is_some() {}
     }
 
@@ -247,13 +304,14 @@ struct Shared {
     views: SharedViews,
     renderer: Arc<Renderer>,
     capabilities: Arc<revision::CapabilitiesCache>,
-    cluster: Cluster,
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
     hash_keys: Arc<hash_key::HashKeys>,
     notifier: Notifier,
     /// Every app's published state, filled once all apps exist: what `dependsOn` waits on.
     peers: Peers,
+    /// `maxConcurrentSyncs`.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The apps' state receivers by name.
@@ -264,6 +322,7 @@ pub(crate) type Peers = Arc<std::sync::OnceLock<PeerStates>>;
 fn spawn_app(
     config: AppConfig,
     shared: &Shared,
+    shard: &Shard,
     mode: watch::Receiver<Mode>,
 ) -> (
     AppHandle,
@@ -284,7 +343,7 @@ fn spawn_app(
     let app = reconcile::App::new(
         config,
         reconcile::Io {
-            cluster: shared.cluster.clone(),
+            cluster: shard.cluster.clone(),
             cache_dir: shared.cache_dir.clone(),
             metrics: shared.metrics.clone(),
             desired: desired_tx,
@@ -293,6 +352,7 @@ fn spawn_app(
             hash_keys: shared.hash_keys.clone(),
             peers: shared.peers.clone(),
             notifier: shared.notifier.clone(),
+            slots: shared.slots.clone(),
         },
         state_tx,
         command_rx,
@@ -304,6 +364,7 @@ fn spawn_app(
             commands: command_tx,
             desired: desired_rx,
             views: shared.views.clone(),
+            owner: shard.owner.clone(),
         },
         supervise::supervise(app, mode_for_supervisor).instrument(span),
     )

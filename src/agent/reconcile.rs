@@ -26,6 +26,7 @@ use crate::sync::{self, Event, SyncError, SyncOptions, SyncReport};
 
 mod notice;
 mod outcome;
+mod read;
 mod stored;
 
 /// What an app's task talks to besides its channels.
@@ -40,6 +41,9 @@ pub(super) struct Io {
     pub hash_keys: Arc<super::hash_key::HashKeys>,
     pub peers: super::Peers,
     pub notifier: crate::notify::Notifier,
+    /// `maxConcurrentSyncs`: a sync (read, render, apply, wait) holds one; FIFO, so an app
+    /// that syncs often queues behind the others instead of starving them.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 pub(super) struct App {
@@ -80,6 +84,11 @@ pub(super) struct App {
     /// app's `serviceAccountName` (never ordo's own when that cannot be built).
     apply_as: Result<Cluster, String>,
     notices: notice::Notices,
+    /// The inputs of the revision in `applied` (see `revision::Inputs`).
+    applied_inputs: Option<super::revision::Inputs>,
+    slots: Arc<tokio::sync::Semaphore>,
+    /// When the last webhook for this app arrived: the listing its pass uses must be newer.
+    announced: Option<tokio::time::Instant>,
 }
 
 impl App {
@@ -126,6 +135,9 @@ impl App {
             retry: Default::default(),
             stored_pin: None,
             notices: notice::Notices::new(io.notifier),
+            slots: io.slots,
+            announced: None,
+            applied_inputs: None,
         }
     }
 
@@ -221,7 +233,10 @@ impl App {
                 self.update(|s| s.persisted.request_sync());
                 Some(Trigger::Manual)
             }
-            Command::Webhook => Some(Trigger::Webhook),
+            Command::Webhook => {
+                self.announced = Some(tokio::time::Instant::now());
+                Some(Trigger::Webhook)
+            }
             Command::Rollback(revision) => {
                 self.metrics.rollback(&self.config.name);
                 let head = self.state.borrow().head.clone().unwrap_or_default();
@@ -245,7 +260,9 @@ impl App {
         self.adopt_external_pin().await;
         let spec = self.config.repo_spec();
         let asked = std::time::Instant::now();
-        let head = source::remote_head_async(spec).await;
+        let now = tokio::time::Instant::now();
+        let since = decide::fresh_since(trigger, self.config.interval, self.announced.take(), now);
+        let head = source::remote_head_since(spec, since).await;
         self.metrics.git_fetch(
             &self.config.name,
             head.is_ok(),
@@ -297,14 +314,13 @@ impl App {
             });
             return;
         }
-        let reference = decide::reference_for(&target, &head, &self.config.reference);
+        let Some(_slot) = self.sync_slot().await else {
+            return;
+        };
         let pinned = target.pinned;
         let target = target.revision;
         let span = tracing::info_span!("sync", revision = %short(&target), trigger = ?trigger);
-        let ended = self
-            .sync_revision(&reference, &target, trigger)
-            .instrument(span)
-            .await;
+        let ended = self.sync_revision(&target, trigger).instrument(span).await;
         self.retry
             .after(ended, &target, tokio::time::Instant::now());
         match ended {
@@ -334,17 +350,57 @@ impl App {
         });
         let span =
             tracing::info_span!("sync", revision = %short(&good), trigger = ?Trigger::Rollback);
-        self.sync_revision(&good, &good, Trigger::Rollback)
+        self.sync_revision(&good, Trigger::Rollback)
             .instrument(span)
             .await;
     }
 
+    /// One of the `maxConcurrentSyncs` slots, waiting in line for it (the step says so);
+    /// None when the app stops leading meanwhile.
+    async fn sync_slot(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return Some(slot);
+        }
+        self.update(|s| {
+            s.phase = Phase::Idle;
+            s.current_step =
+                Some("queued: waiting for a free sync slot (maxConcurrentSyncs)".into());
+        });
+        let slots = self.slots.clone();
+        let slot = tokio::select! {
+            slot = slots.acquire_owned() => slot.ok(),
+            _ = self.mode.changed() => None,
+        };
+        self.update(|s| s.current_step = None);
+        slot.filter(|_| !self.stopped())
+    }
+
     /// Fetches, plans and syncs one revision; records the outcome.
-    async fn sync_revision(&mut self, reference: &str, target: &str, trigger: Trigger) -> Ended {
+    async fn sync_revision(&mut self, target: &str, trigger: Trigger) -> Ended {
         let started = now();
-        let (commit, plan) = match self.read_revision(reference, target).await {
-            Ok((commit, Ok(plan))) => (commit, plan),
-            Ok((commit, Err(e))) => {
+        // A routine pass over a commit that left this app's inputs as the cluster holds them
+        // (another app's directory changed) records the commit without a render or a sync.
+        let unchanged = match trigger {
+            Trigger::Interval | Trigger::Webhook if self.applied.is_some() => self.applied_inputs,
+            _ => None,
+        };
+        let (commit, plan, inputs) = match self.read_revision(target, unchanged).await {
+            Ok(read::Read {
+                commit, plan: None, ..
+            }) => {
+                self.advance_unchanged(commit, trigger).await;
+                return Ended::Succeeded;
+            }
+            Ok(read::Read {
+                commit,
+                plan: Some(Ok(plan)),
+                inputs,
+            }) => (commit, plan, inputs),
+            Ok(read::Read {
+                commit,
+                plan: Some(Err(e)),
+                ..
+            }) => {
                 let message = format!("revision {} cannot be applied: {e}", short(&commit.sha));
                 warn!(app = %self.config.name, revision = %commit.sha, error = %e, "bad commit");
                 self.finish(&commit, trigger, started, Err(&message)).await;
@@ -396,60 +452,15 @@ impl App {
         }
         if ended == Ended::Succeeded {
             self.applied = Some(commit);
+            self.applied_inputs = Some(inputs);
             let baseline = report.map(|r| r.live).unwrap_or_default();
             self.watch_drift(&plan, baseline).await;
         } else {
             // The cluster may hold part of this revision: no revision is known to be applied.
             self.applied = None;
+            self.applied_inputs = None;
         }
         ended
-    }
-
-    /// Fetches, renders and plans one revision: its commit, and its plan (shared with the
-    /// published `Desired`: one copy of the manifests, not two) or why it cannot be applied.
-    async fn read_revision(
-        &mut self,
-        reference: &str,
-        target: &str,
-    ) -> Result<(CommitInfo, Result<Arc<Plan>, String>), String> {
-        // No key, no sync: see hash_key.rs for why there is no fallback.
-        let key = self
-            .hash_keys
-            .get(&self.cluster, &self.config.namespace)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut spec = self.config.repo_spec();
-        spec.reference = reference.to_owned();
-        let asked = std::time::Instant::now();
-        let capabilities = self
-            .capabilities
-            .get(&self.cluster, &self.config.name)
-            .await;
-        let config = self.config.clone();
-        let renderer = self.renderer.clone();
-        let cache_dir = self.cache_dir.clone();
-        let own = self.hash_keys.namespace_for(&self.config.namespace);
-        let secret = revision::age_secret(&self.config, &self.cluster, own);
-        let inputs = (capabilities, key, secret);
-        let revision = revision::load(spec, cache_dir, config, renderer, inputs).await;
-        let seconds = asked.elapsed().as_secs_f64();
-        self.metrics
-            .git_fetch(&self.config.name, revision.is_ok(), seconds);
-        let revision = revision.map_err(|e| format!("source: {e}"))?;
-        let commit = revision
-            .snapshot
-            .commit
-            .clone()
-            .unwrap_or_else(|| CommitInfo {
-                sha: target.to_owned(),
-                message: String::new(),
-                author: String::new(),
-                time: 0,
-            });
-        let kind = revision.kind.to_string();
-        let signature = revision.signature.clone();
-        self.update(|s| (s.source_kind, s.signature) = (Some(kind), signature));
-        Ok((commit, revision.plan.map(Arc::new)))
     }
 
     /// Runs the sync; a newer head or a shutdown cancels it (in-flight requests finish).
@@ -514,7 +525,8 @@ impl App {
                     self.pending = Some(cmd);
                 }
                 _ = sleep(poll), if !superseded => {
-                    if let Ok(head) = source::remote_head_async(spec.clone()).await
+                    let since = tokio::time::Instant::now().checked_sub(poll).unwrap_or_else(tokio::time::Instant::now);
+                    if let Ok(head) = source::remote_head_since(spec.clone(), since).await
                         && head != commit.sha
                         && self.state.borrow().persisted.pin.is_none()
                     {

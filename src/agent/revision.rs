@@ -20,7 +20,11 @@ use crate::verify::{self, SignatureState, Verdict};
 /// commit: the render, a manifest or the plan refused it).
 pub(super) struct Revision {
     pub snapshot: Snapshot,
-    pub plan: Result<Plan, String>,
+    /// None when its inputs are those given as unchanged: not rendered, not planned.
+    pub plan: Option<Result<Plan, String>>,
+    /// What the plan is made from: every file read (the app's path and what it includes),
+    /// the render options and the cluster's capabilities. Equal inputs, equal plan.
+    pub inputs: Inputs,
     /// The source kind it was read as (`auto` resolved).
     pub kind: SourceKind,
     /// What its commit's signature says, when the app verifies signatures.
@@ -41,6 +45,25 @@ pub(super) fn age_secret(
         DecryptionKeys::Secret(secret) => Some(AgeSecret::new(cluster, secret, own_namespace)),
         DecryptionKeys::File(_) => None,
     }
+}
+
+/// A digest of what a revision's plan is made from (see [`Revision::inputs`]).
+pub(super) type Inputs = [u8; 32];
+
+/// The digest of `files` as read with `options`.
+fn inputs_of(files: &[source::SourceFile], options: &crate::render::RenderOptions) -> Inputs {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{options:?}").as_bytes());
+    let mut sorted: Vec<&source::SourceFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    for f in sorted {
+        hasher.update((f.path.len() as u64).to_be_bytes());
+        hasher.update(f.path.as_bytes());
+        hasher.update((f.data.len() as u64).to_be_bytes());
+        hasher.update(&f.data);
+    }
+    hasher.finalize().into()
 }
 
 /// What the target cluster serves, for Helm's `.Capabilities`: its version and API versions.
@@ -75,13 +98,15 @@ impl CapabilitiesCache {
     }
 }
 
-/// `Err` only when git could not be read: not the commit's fault.
+/// `Err` only when git could not be read: not the commit's fault. `unchanged`: the inputs
+/// of the revision the cluster holds; a revision with the same inputs is not rendered.
 pub(super) async fn load(
     spec: RepoSpec,
     cache_dir: PathBuf,
     config: AppConfig,
     renderer: Arc<Renderer>,
     (capabilities, key, age_secret): ClusterInputs,
+    unchanged: Option<Inputs>,
 ) -> Result<Revision, SourceError> {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
@@ -96,6 +121,7 @@ pub(super) async fn load(
             &renderer,
             capabilities,
             (&key, age_secret.as_ref()),
+            unchanged,
         )
     })
     .await
@@ -115,6 +141,7 @@ fn read(
     renderer: &Renderer,
     capabilities: Capabilities,
     (key, age_secret): (&ConfigHashKey, Option<&AgeSecret>),
+    unchanged: Option<Inputs>,
 ) -> Result<Revision, SourceError> {
     let mut options = config.render_options();
     if let Some((version, apis)) = capabilities {
@@ -141,6 +168,19 @@ fn read(
     )?;
     // An untrusted commit goes no further: not even its SOPS files are opened.
     let (signature, trusted) = check_signature(config, &snapshot);
+    let inputs = inputs_of(&snapshot.files, &options);
+    // What comes from elsewhere (a chart or a base fetched at render time) may have moved
+    // with the same files: those apps are always rendered.
+    let fetched_at_render = options.helm.remote.is_some() || options.kustomize.allow_remote_bases;
+    if trusted.is_ok() && !fetched_at_render && unchanged == Some(inputs) {
+        return Ok(Revision {
+            snapshot,
+            plan: None,
+            inputs,
+            kind: options.kind,
+            signature,
+        });
+    }
     // A file that does not decrypt, or whose MAC does not match, is the commit's fault.
     let from_secret = age_secret.map(|secret| {
         move || -> Result<Identities, DecryptError> { git.runtime.block_on(secret.identities()) }
@@ -180,7 +220,8 @@ fn read(
         });
     Ok(Revision {
         snapshot,
-        plan,
+        plan: Some(plan),
+        inputs,
         kind: options.kind,
         signature,
     })

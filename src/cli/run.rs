@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use tracing::{error, info, warn};
 
 use super::{EXIT_BAD_INPUT, default_cache_dir};
-use crate::agent::{Agent, Persisted, RevisionLookup, lease, store};
+use crate::agent::{Agent, Persisted, RevisionLookup, lease, shards, store};
 use crate::cluster::Cluster;
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
@@ -75,6 +75,19 @@ pub struct RunArgs {
         requires = "leader_elect"
     )]
     pub advertise_url: Option<String>,
+    /// Spread the apps over N shards, each guarded by its own Lease (<lease-name>-shard-<i>),
+    /// so N replicas share the work: every replica holds the shards that rendezvous hashing
+    /// gives it among the live replicas, serves every app's state, and takes over a dead
+    /// replica's shards within about 15 s. Set it to the replica count (the chart does).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "ORDO_SHARDS",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=1024),
+        requires = "leader_elect"
+    )]
+    pub shards: u32,
 }
 
 /// This replica's HTTP address for the others (see `--advertise-url`).
@@ -247,6 +260,7 @@ fn election(args: &RunArgs) -> Result<Option<lease::Election>, String> {
         name: args.lease_name.clone(),
         identity,
         url: None,
+        shard: None,
     }))
 }
 
@@ -316,6 +330,7 @@ async fn prepare(args: &RunArgs, config: &Config, who: Option<&str>) -> Result<R
     let cluster = Cluster::connect_as(args.kubeconfig.as_deref(), who)
         .await
         .map_err(|e| e.to_string())?;
+    cluster.limit_rate(config.kube_client.qps, config.kube_client.burst);
     let api_token = read_secret(config.api_token_file.as_deref())?;
     let webhook_secret = read_secret(config.webhook_secret_file.as_deref())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -337,11 +352,13 @@ async fn prepare(args: &RunArgs, config: &Config, who: Option<&str>) -> Result<R
     })
 }
 
-/// Leadership: a campaign on the Lease, or (running alone) a channel that stays true.
+/// Leadership: a campaign on the Lease (or one per shard), or (running alone) a channel that
+/// stays true.
 struct Leadership {
-    leader: tokio::sync::watch::Receiver<bool>,
     leader_url: tokio::sync::watch::Receiver<Option<lease::LeaderAddress>>,
-    campaign: Option<tokio::task::JoinHandle<()>>,
+    /// What the agent runs its apps by: one shard unless `--shards`.
+    shards: Vec<crate::agent::Shard>,
+    campaigns: Vec<tokio::task::JoinHandle<()>>,
     stop_campaign: tokio::sync::watch::Sender<bool>,
     /// Held to the end when running alone: leadership then never changes.
     _alone: Option<tokio::sync::watch::Sender<bool>>,
@@ -349,37 +366,113 @@ struct Leadership {
 
 fn lead(
     election: Option<lease::Election>,
+    shards: u32,
     cluster: &Cluster,
     metrics: &Arc<Metrics>,
     advertise: Option<String>,
 ) -> Leadership {
-    let (leader_tx, leader) = tokio::sync::watch::channel(election.is_none());
-    let (stop_campaign, campaign_stopped) = tokio::sync::watch::channel(false);
-    let (leader_url_tx, leader_url) = tokio::sync::watch::channel(None);
+    use tokio::sync::watch::channel;
+    let (stop_campaign, campaign_stopped) = channel(false);
     let Some(mut election) = election else {
         metrics.set_leader(true);
+        let (alone, leader) = channel(true);
+        let (_, leader_url) = channel(None);
         return Leadership {
-            leader,
+            shards: vec![crate::agent::Shard {
+                leader,
+                owner: leader_url.clone(),
+                cluster: cluster.clone(),
+            }],
             leader_url,
-            campaign: None,
+            campaigns: Vec::new(),
             stop_campaign,
-            _alone: Some(leader_tx),
+            _alone: Some(alone),
         };
     };
     election.url = advertise;
+    if shards > 1 {
+        return lead_shards(election, shards, cluster, metrics, stop_campaign);
+    }
     info!(lease = %election.name, namespace = %election.namespace, identity = %election.identity, url = ?election.url, "leader election: campaigning");
+    let (leader_tx, leader) = channel(false);
+    let (leader_url_tx, leader_url) = channel(None);
     let campaign = tokio::spawn(lease::campaign(
         cluster.clone(),
         election,
-        leader_tx,
-        leader_url_tx,
+        (leader_tx, leader_url_tx),
+        None,
         metrics.clone(),
         campaign_stopped,
     ));
     Leadership {
-        leader,
+        shards: vec![crate::agent::Shard {
+            leader,
+            owner: leader_url.clone(),
+            cluster: cluster.clone(),
+        }],
         leader_url,
-        campaign: Some(campaign),
+        campaigns: vec![campaign],
+        stop_campaign,
+        _alone: None,
+    }
+}
+
+/// `--shards N`: a campaign per shard, each with a client fenced by its own lease, gated by
+/// the member Leases (`agent::shards`).
+fn lead_shards(
+    election: lease::Election,
+    count: u32,
+    cluster: &Cluster,
+    metrics: &Arc<Metrics>,
+    stop_campaign: tokio::sync::watch::Sender<bool>,
+) -> Leadership {
+    use tokio::sync::watch::channel;
+    let membership = shards::Membership {
+        namespace: election.namespace.clone(),
+        lease: election.name.clone(),
+        identity: election.identity.clone(),
+        shards: count,
+    };
+    info!(lease = %election.name, shards = count, namespace = %election.namespace, identity = %election.identity, url = ?election.url, "sharding: campaigning for the shards this replica owns");
+    let mut wanted = Vec::new();
+    let mut shards = Vec::new();
+    let mut campaigns = Vec::new();
+    for i in 0..count {
+        let (wanted_tx, wanted_rx) = channel(false);
+        let (leader_tx, leader) = channel(false);
+        let (owner_tx, owner) = channel(None);
+        let fenced = cluster.fenced_apart();
+        let shard_election = lease::Election {
+            name: membership.shard_lease(i),
+            shard: Some(i),
+            ..election.clone()
+        };
+        metrics.set_shard_owned(i, false);
+        campaigns.push(tokio::spawn(lease::campaign(
+            fenced.clone(),
+            shard_election,
+            (leader_tx, owner_tx),
+            Some(wanted_rx),
+            metrics.clone(),
+            stop_campaign.subscribe(),
+        )));
+        wanted.push(wanted_tx);
+        shards.push(crate::agent::Shard {
+            leader,
+            owner,
+            cluster: fenced,
+        });
+    }
+    campaigns.push(tokio::spawn(shards::follow_members(
+        cluster.clone(),
+        membership,
+        wanted,
+        stop_campaign.subscribe(),
+    )));
+    Leadership {
+        shards,
+        leader_url: channel(None).1,
+        campaigns,
         stop_campaign,
         _alone: None,
     }
@@ -404,16 +497,17 @@ async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>)
     let metrics = Arc::new(Metrics::new());
     let leadership = lead(
         election,
+        args.shards,
         &ready.cluster,
         &metrics,
         advertise_url(&args, ready.bound),
     );
-    let agent = Agent::start_keyed(
+    let agent = Agent::start_sharded(
         &config,
         ready.cluster,
         cache,
         metrics.clone(),
-        leadership.leader.clone(),
+        leadership.shards,
         own_namespace(&args),
     );
     let state = ServerState {
@@ -439,7 +533,7 @@ async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>)
     }
     // After the apps stopped: release the lease so another replica takes over at once.
     let _ = leadership.stop_campaign.send(true);
-    if let Some(campaign) = leadership.campaign {
+    for campaign in leadership.campaigns {
         let _ = campaign.await;
     }
     let _ = stop_http.send(());

@@ -97,6 +97,8 @@ fn verb_of<B>(req: &Request<B>) -> (&'static str, bool) {
 #[derive(Clone)]
 pub struct CountLayer {
     pub counter: Arc<RequestCounter>,
+    /// Each request waits for its turn here before it is sent (see `rate.rs`).
+    pub rate: Arc<super::rate::RateLimit>,
 }
 
 impl<S> Layer<S> for CountLayer {
@@ -105,6 +107,7 @@ impl<S> Layer<S> for CountLayer {
         Counted {
             inner,
             counter: self.counter.clone(),
+            rate: self.rate.clone(),
         }
     }
 }
@@ -113,6 +116,7 @@ impl<S> Layer<S> for CountLayer {
 pub struct Counted<S> {
     inner: S,
     counter: Arc<RequestCounter>,
+    rate: Arc<super::rate::RateLimit>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -133,8 +137,10 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let (verb, dry_run) = verb_of(&req);
         let counter = self.counter.clone();
+        let rate = self.rate.clone();
         let response = self.inner.call(req);
         Box::pin(async move {
+            rate.acquire().await;
             let result = response.await;
             let code = result.as_ref().map_or(0, |r| r.status().as_u16());
             counter.record(RequestKey {

@@ -4,6 +4,7 @@
 mod count;
 mod discovery;
 mod pods;
+mod rate;
 mod watch;
 
 pub use pods::LogBounds;
@@ -25,7 +26,7 @@ use thiserror::Error;
 use tokio::sync::RwLock;
 
 pub use count::{RequestCounter, RequestKey, is_write};
-pub use watch::{Group, WatchCache};
+pub use watch::{Changed, Group, PartChanges, WatchCache};
 
 /// Objects per LIST page.
 const LIST_PAGE: u32 = 500;
@@ -101,6 +102,40 @@ impl Resource {
     }
 }
 
+/// The write fence: open while this client may write, and the writes on their way.
+#[derive(Debug)]
+struct Fence {
+    open: AtomicBool,
+    in_flight: std::sync::atomic::AtomicUsize,
+    landed: tokio::sync::Notify,
+}
+
+impl Fence {
+    fn open() -> Fence {
+        Fence {
+            open: AtomicBool::new(true),
+            in_flight: Default::default(),
+            landed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn closed() -> Fence {
+        let fence = Fence::open();
+        fence.open.store(false, AtomicOrdering::SeqCst);
+        fence
+    }
+}
+
+/// One write past the fence (or refused by it), until its answer came.
+struct WritePass(Arc<Fence>);
+
+impl Drop for WritePass {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, AtomicOrdering::SeqCst);
+        self.0.landed.notify_waiters();
+    }
+}
+
 /// How to apply.
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
@@ -115,20 +150,28 @@ pub struct ApplyOptions {
 pub struct Cluster {
     client: Client,
     counter: Arc<RequestCounter>,
+    /// Shared by impersonating clones: the rate is the agent's, whoever it acts as.
+    rate: Arc<rate::RateLimit>,
     discovery: Arc<RwLock<Option<Discovery>>>,
-    /// Closed while another replica may be the leader: apply and delete refuse before sending.
-    writes: Arc<AtomicBool>,
+    /// Closed while another replica may be the leader (or own this client's shard of apps):
+    /// apply and delete refuse before sending.
+    writes: Arc<Fence>,
     /// Shared, label-filtered watches (see `watch.rs`).
     watches: Arc<WatchCache>,
     /// What the client was built from: an impersonating client is built from it too.
     config: Arc<Config>,
 }
 
-fn counted_client(config: Config, counter: &Arc<RequestCounter>) -> Result<Client, ClusterError> {
+fn counted_client(
+    config: Config,
+    counter: &Arc<RequestCounter>,
+    rate: &Arc<rate::RateLimit>,
+) -> Result<Client, ClusterError> {
     Ok(ClientBuilder::try_from(config)
         .map_err(|e| ClusterError::Config(e.to_string()))?
         .with_layer(&count::CountLayer {
             counter: counter.clone(),
+            rate: rate.clone(),
         })
         .build())
 }
@@ -166,12 +209,14 @@ impl Cluster {
             config.headers.push((http::header::USER_AGENT, value));
         }
         let counter = Arc::new(RequestCounter::default());
-        let client = counted_client(config.clone(), &counter)?;
+        let rate = Arc::new(rate::RateLimit::default());
+        let client = counted_client(config.clone(), &counter, &rate)?;
         Ok(Cluster {
             client,
             counter,
+            rate,
             discovery: Arc::new(RwLock::new(None)),
-            writes: Arc::new(AtomicBool::new(true)),
+            writes: Arc::new(Fence::open()),
             watches: Arc::new(WatchCache::default()),
             config: Arc::new(config),
         })
@@ -187,8 +232,9 @@ impl Cluster {
         // Groups come from the account itself (the API server adds a service account's).
         config.auth_info.impersonate_groups = None;
         Ok(Cluster {
-            client: counted_client(config.clone(), &self.counter)?,
+            client: counted_client(config.clone(), &self.counter, &self.rate)?,
             counter: self.counter.clone(),
+            rate: self.rate.clone(),
             discovery: self.discovery.clone(),
             writes: self.writes.clone(),
             watches: Arc::new(WatchCache::default()),
@@ -196,18 +242,56 @@ impl Cluster {
         })
     }
 
-    /// Opens or closes the write fence (leader election); shared by every clone.
-    pub fn allow_writes(&self, allowed: bool) {
-        self.writes.store(allowed, AtomicOrdering::SeqCst);
+    /// Limits the requests of this client and its clones to `burst` at once, then `qps` a
+    /// second (`kubeClient` in the agent's config).
+    pub fn limit_rate(&self, qps: u32, burst: u32) {
+        self.rate.set(qps, burst);
     }
 
+    /// Opens or closes the write fence (leader election); shared by every clone.
+    pub fn allow_writes(&self, allowed: bool) {
+        self.writes.open.store(allowed, AtomicOrdering::SeqCst);
+    }
+
+    /// The same connection behind a write fence of its own, closed until opened: the
+    /// client of one shard of apps, which writes only while this replica holds the shard.
+    pub fn fenced_apart(&self) -> Cluster {
+        let mut apart = self.clone();
+        apart.writes = Arc::new(Fence::closed());
+        apart
+    }
+
+    /// Waits (at most `within`) until no write that passed the fence is still on its way:
+    /// after closing the fence, what this client wrote is in the API server. False when
+    /// writes were still in flight at the end.
+    pub async fn writes_drained(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Registered before the check, so a write landing in between still wakes us.
+            let landed = self.writes.landed.notified();
+            tokio::pin!(landed);
+            landed.as_mut().enable();
+            if self.writes.in_flight.load(AtomicOrdering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, landed).await.is_err() {
+                return self.writes.in_flight.load(AtomicOrdering::SeqCst) == 0;
+            }
+        }
+    }
+
+    /// Passes the fence, or refuses before anything is sent. Hold the pass until the request
+    /// has an answer: [`Cluster::writes_drained`] waits for it.
     fn fence(
         &self,
         verb: &'static str,
         object: impl FnOnce() -> String,
-    ) -> Result<(), ClusterError> {
-        if self.writes.load(AtomicOrdering::SeqCst) {
-            Ok(())
+    ) -> Result<WritePass, ClusterError> {
+        // Counted before the check: a fence closed in between waits for this write too.
+        self.writes.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
+        let pass = WritePass(self.writes.clone());
+        if self.writes.open.load(AtomicOrdering::SeqCst) {
+            Ok(pass)
         } else {
             Err(ClusterError::Fenced {
                 verb,
@@ -261,9 +345,11 @@ impl Cluster {
         } else {
             "apply"
         };
-        if !options.dry_run {
-            self.fence(verb, || describe(resource, namespace, name))?;
-        }
+        let _pass = if !options.dry_run {
+            Some(self.fence(verb, || describe(resource, namespace, name))?)
+        } else {
+            None
+        };
         let applied = self
             .api(resource, namespace)
             .patch(name, &params, &Patch::Apply(object))
@@ -391,7 +477,7 @@ impl Cluster {
     ) -> Result<Option<String>, ClusterError> {
         let (namespace, name) = identity(object);
         let verb = "update";
-        self.fence(verb, || describe(resource, namespace, name))?;
+        let _pass = self.fence(verb, || describe(resource, namespace, name))?;
         let object_of = |e| map_error(verb, &describe(resource, namespace, name), e);
         let typed: DynamicObject =
             serde_json::from_value(object.clone()).map_err(|e| ClusterError::Transport {
@@ -423,7 +509,7 @@ impl Cluster {
         name: &str,
         propagation: PropagationPolicy,
     ) -> Result<bool, ClusterError> {
-        self.fence("delete", || describe(resource, namespace, name))?;
+        let _pass = self.fence("delete", || describe(resource, namespace, name))?;
         let params = DeleteParams {
             propagation_policy: Some(propagation),
             ..DeleteParams::default()

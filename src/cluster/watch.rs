@@ -5,7 +5,7 @@
 //! object, so 1,000 Deployments rolling out cost a handful of watches, not hundreds of GETs a
 //! second. The watch's requests go through the counted client like every other call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use futures::StreamExt;
@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use super::{Cluster, Resource};
+use crate::manifest::keys::PART_OF_LABEL;
 
 /// Changes a whole-group reader may fall behind by before it must look at everything again.
 const CHANGES_BUFFERED: usize = 4096;
@@ -38,6 +39,57 @@ pub struct Group {
     changed: broadcast::Sender<Arc<str>>,
     /// The watch feeding this group; stopped when the last user drops the group.
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Objects are keyed `namespace/name` (a namespaced kind watched in all namespaces).
+    qualified: bool,
+    /// Readers of one ApplySet's objects (by its id), told only of those: a thousand apps
+    /// sharing one watch per kind are each woken by their own objects.
+    parts: Mutex<HashMap<String, Weak<PartChanges>>>,
+}
+
+/// What changed among one ApplySet's objects of a group since its reader last looked: the
+/// keys, or everything (a relisting). Never more than the objects it owns.
+#[derive(Default)]
+pub struct PartChanges {
+    pending: Mutex<(bool, HashSet<Arc<str>>)>,
+    ready: tokio::sync::Notify,
+}
+
+/// A batch from [`PartChanges::next`].
+pub enum Changed {
+    Everything,
+    Keys(Vec<Arc<str>>),
+}
+
+impl PartChanges {
+    fn post(&self, key: Option<&Arc<str>>) {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            match key {
+                Some(key) => {
+                    pending.1.insert(key.clone());
+                }
+                None => pending.0 = true,
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    /// Waits for changes and takes them.
+    pub async fn next(&self) -> Changed {
+        loop {
+            {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                if std::mem::take(&mut pending.0) {
+                    pending.1.clear();
+                    return Changed::Everything;
+                }
+                if !pending.1.is_empty() {
+                    return Changed::Keys(std::mem::take(&mut pending.1).into_iter().collect());
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
 }
 
 impl Drop for Group {
@@ -54,9 +106,63 @@ impl Drop for Group {
 #[derive(Default)]
 pub struct WatchCache {
     groups: Mutex<HashMap<GroupKey, Weak<Group>>>,
+    /// Per kind: may this client watch it in every namespace (see `may_watch_everywhere`).
+    everywhere: Mutex<HashMap<String, bool>>,
 }
 
 impl Group {
+    /// How this group keys an object: its name, or `namespace/name` in a group that watches
+    /// a namespaced kind in every namespace.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match namespace {
+            Some(ns) if self.qualified => format!("{ns}/{name}"),
+            _ => name.to_owned(),
+        }
+    }
+
+    /// Changes of the objects ApplySet `id` owns in this group, from now on.
+    pub fn follow_part(&self, id: &str) -> Arc<PartChanges> {
+        let Ok(mut parts) = self.parts.lock() else {
+            return Arc::default();
+        };
+        if let Some(part) = parts.get(id).and_then(Weak::upgrade) {
+            return part;
+        }
+        parts.retain(|_, p| p.strong_count() > 0);
+        let part = Arc::new(PartChanges::default());
+        parts.insert(id.to_owned(), Arc::downgrade(&part));
+        part
+    }
+
+    /// Tells the readers of the ApplySets in `owners` that `key` changed (every reader of
+    /// every ApplySet on a relisting, `key` None).
+    fn signal_parts(&self, owners: &[Option<String>], key: Option<&Arc<str>>) {
+        let Ok(parts) = self.parts.lock() else {
+            return;
+        };
+        if parts.is_empty() {
+            return;
+        }
+        match key {
+            Some(_) => {
+                let mut told: Vec<&str> = Vec::new();
+                for id in owners.iter().flatten() {
+                    if told.contains(&id.as_str()) {
+                        continue;
+                    }
+                    told.push(id);
+                    if let Some(part) = parts.get(id).and_then(Weak::upgrade) {
+                        part.post(key);
+                    }
+                }
+            }
+            None => parts
+                .values()
+                .filter_map(Weak::upgrade)
+                .for_each(|p| p.post(None)),
+        }
+    }
+
     /// The object as last seen, if the watch has listed; None while it has not.
     pub fn get(&self, name: &str) -> Option<Option<Value>> {
         let listed = self.listed.read().map(|l| *l).unwrap_or(false);
@@ -125,10 +231,20 @@ impl Cluster {
         namespace: Option<&str>,
         selector: &str,
     ) -> Arc<Group> {
+        self.watch_keyed(resource, namespace, selector, false)
+    }
+
+    fn watch_keyed(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        selector: &str,
+        qualified: bool,
+    ) -> Arc<Group> {
         let key = (
             format!("{}/{}", resource.api.api_version, resource.api.plural),
             namespace.map(str::to_owned),
-            selector.to_owned(),
+            format!("{selector}{}", if qualified { "\n*" } else { "" }),
         );
         let Ok(mut groups) = self.watches.groups.lock() else {
             return Arc::new(empty_group());
@@ -137,7 +253,9 @@ impl Cluster {
             return group;
         }
         groups.retain(|_, g| g.strong_count() > 0);
-        let group = Arc::new(empty_group());
+        let mut group = empty_group();
+        group.qualified = qualified;
+        let group = Arc::new(group);
         groups.insert(key, Arc::downgrade(&group));
         let api = self.api(resource, namespace);
         let config = watcher::Config::default().labels(selector);
@@ -151,6 +269,72 @@ impl Cluster {
             *slot = Some(task);
         }
         group
+    }
+
+    /// The objects of `resource` that belong to any ApplySet, in `namespace` (every namespace
+    /// for None): one watch per kind shared by every app, each reading its own objects
+    /// through [`Group::follow_part`]. Keys are `namespace/name` when watching a namespaced
+    /// kind everywhere.
+    pub fn watch_owned(&self, resource: &Resource, namespace: Option<&str>) -> Arc<Group> {
+        let qualified = namespace.is_none() && resource.namespaced;
+        self.watch_keyed(resource, namespace, PART_OF_LABEL, qualified)
+    }
+
+    /// Whether this client may list and watch `resource` in every namespace (asked once per
+    /// kind with SelfSubjectAccessReviews, then remembered): a namespaced agent, or an app
+    /// acting as its own ServiceAccount, watches namespace by namespace instead.
+    pub async fn may_watch_everywhere(&self, resource: &Resource) -> bool {
+        if !resource.namespaced {
+            return true;
+        }
+        let kind = format!("{}/{}", resource.api.api_version, resource.api.plural);
+        if let Some(known) = self
+            .watches
+            .everywhere
+            .lock()
+            .ok()
+            .and_then(|k| k.get(&kind).copied())
+        {
+            return known;
+        }
+        let mut allowed = true;
+        for verb in ["list", "watch"] {
+            allowed &= self
+                .allowed_everywhere(resource, verb)
+                .await
+                .unwrap_or(false);
+        }
+        if let Ok(mut known) = self.watches.everywhere.lock() {
+            known.insert(kind, allowed);
+        }
+        allowed
+    }
+
+    async fn allowed_everywhere(
+        &self,
+        resource: &Resource,
+        verb: &str,
+    ) -> Result<bool, kube::Error> {
+        use k8s_openapi::api::authorization::v1::{
+            ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+        };
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(resource.api.group.clone()),
+                    resource: Some(resource.api.plural.clone()),
+                    verb: Some(verb.to_owned()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let api: kube::Api<SelfSubjectAccessReview> = kube::Api::all(self.client.clone());
+        let answer = api
+            .create(&kube::api::PostParams::default(), &review)
+            .await?;
+        Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
     /// How many watches run now (for tests and the request log).
@@ -171,6 +355,8 @@ fn empty_group() -> Group {
         relisting: Mutex::new(None),
         changed: broadcast::channel(CHANGES_BUFFERED).0,
         task: Mutex::new(None),
+        qualified: false,
+        parts: Mutex::new(HashMap::new()),
     }
 }
 
@@ -193,7 +379,7 @@ where
                 }
             }
             Event::InitApply(o) => {
-                let (name, value) = typed(o, &types);
+                let (name, value) = typed(o, &types, group.qualified);
                 if let (Some(value), Ok(mut relisting)) = (value, group.relisting.lock())
                     && let Some(listing) = relisting.as_mut()
                 {
@@ -209,28 +395,57 @@ where
                     *listed = true;
                 }
                 group.signal(None);
+                group.signal_parts(&[], None);
             }
             Event::Apply(o) => {
-                let (name, value) = typed(o, &types);
+                let (name, value) = typed(o, &types, group.qualified);
+                let mut owners = vec![value.as_ref().and_then(part_of)];
                 if let (Some(value), Ok(mut objects)) = (value, group.objects.write()) {
-                    objects.insert(name.clone(), value);
+                    // Its previous owner learns it left (a relabelled object).
+                    owners.push(
+                        objects
+                            .insert(name.clone(), value)
+                            .as_ref()
+                            .and_then(part_of),
+                    );
                 }
                 group.signal(Some(&name));
+                group.signal_parts(&owners, Some(&Arc::from(name.as_str())));
             }
             Event::Delete(o) => {
-                let name = o.metadata.name.clone().unwrap_or_default();
+                let (name, value) = typed(o, &types, group.qualified);
                 if let Ok(mut objects) = group.objects.write() {
                     objects.remove(&name);
                 }
                 group.signal(Some(&name));
+                let owners = [value.as_ref().and_then(part_of)];
+                group.signal_parts(&owners, Some(&Arc::from(name.as_str())));
             }
         }
     }
 }
 
-/// The object's name and JSON, with the apiVersion and kind that listed items lack.
-fn typed(mut o: kube::api::DynamicObject, types: &(String, String)) -> (String, Option<Value>) {
+/// The ApplySet an object belongs to (its part-of label).
+fn part_of(object: &Value) -> Option<String> {
+    object
+        .pointer("/metadata/labels")?
+        .get(PART_OF_LABEL)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The object's key (name, or `namespace/name` when `qualified`) and JSON, with the
+/// apiVersion and kind that listed items lack.
+fn typed(
+    mut o: kube::api::DynamicObject,
+    types: &(String, String),
+    qualified: bool,
+) -> (String, Option<Value>) {
     let name = o.metadata.name.clone().unwrap_or_default();
+    let name = match (&o.metadata.namespace, qualified) {
+        (Some(ns), true) => format!("{ns}/{name}"),
+        _ => name,
+    };
     o.types = Some(kube::api::TypeMeta {
         api_version: types.0.clone(),
         kind: types.1.clone(),

@@ -37,9 +37,35 @@ pub struct Config {
     pub read_auth: ReadAuth,
     /// `notifications: {externalURL, receivers}`: commit statuses and messages (issue #15).
     pub notifications: crate::notify::Notifications,
+    /// `maxConcurrentSyncs`: how many apps sync at once (default 20); the others queue.
+    pub max_concurrent_syncs: usize,
+    /// `kubeClient: {qps, burst}`: the rate the agent's client may send requests at.
+    pub kube_client: KubeClient,
     /// At least one; names are unique.
     pub apps: Vec<AppConfig>,
 }
+
+/// A token bucket for the agent's API requests (client-go's and Flux's `--kube-api-qps`
+/// and `--kube-api-burst`): `burst` at once, refilled at `qps` a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KubeClient {
+    pub qps: u32,
+    pub burst: u32,
+}
+
+impl Default for KubeClient {
+    fn default() -> Self {
+        // Argo CD's and Flux's defaults are of this order; client-go's 5/10 is far too low
+        // for a thousand apps.
+        KubeClient {
+            qps: 50,
+            burst: 100,
+        }
+    }
+}
+
+/// `maxConcurrentSyncs` when the config does not say.
+pub const DEFAULT_MAX_CONCURRENT_SYNCS: usize = 20;
 
 /// One app: a directory of one revision of a repository, synced into a namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -803,3 +803,46 @@ fn depends_on_names_apps_of_the_file_without_a_cycle() {
     );
     assert_eq!(ok.apps[1].depends_on, ["ingress"]);
 }
+
+#[test]
+fn sync_slots_and_the_client_rate_are_whole_positive_numbers() {
+    let app = "apps:\n  - {name: a, repo: /r, namespace: n}\n";
+    let defaults = parse_ok(app);
+    assert_eq!(defaults.max_concurrent_syncs, 20);
+    assert_eq!(
+        defaults.kube_client,
+        crate::config::KubeClient {
+            qps: 50,
+            burst: 100
+        }
+    );
+    let set = parse_ok(&format!(
+        "maxConcurrentSyncs: 4\nkubeClient: {{qps: 200, burst: 400}}\n{app}"
+    ));
+    assert_eq!(set.max_concurrent_syncs, 4);
+    assert_eq!(
+        set.kube_client,
+        crate::config::KubeClient {
+            qps: 200,
+            burst: 400
+        }
+    );
+    let cases = [
+        ("maxConcurrentSyncs: 0", "maxConcurrentSyncs", "at least 1"),
+        (
+            "maxConcurrentSyncs: many",
+            "maxConcurrentSyncs",
+            "not a whole number",
+        ),
+        ("kubeClient: {qps: -5}", "kubeClient.qps", "at least 1"),
+        (
+            "kubeClient: {burst: 1.5}",
+            "kubeClient.burst",
+            "not a whole number",
+        ),
+        ("kubeClient: {rate: 5}", "kubeClient.rate", "qps"),
+    ];
+    for (line, path, fragment) in cases {
+        invalid(&format!("{line}\n{app}"), path, fragment);
+    }
+}

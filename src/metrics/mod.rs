@@ -38,6 +38,11 @@ pub struct ReceiverResult {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabel {
+    pub shard: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AppManager {
     pub app: String,
     pub manager: String,
@@ -58,6 +63,7 @@ pub struct Metrics {
     webhook_total: Family<ProviderResult, Counter>,
     notifications_total: Family<ReceiverResult, Counter>,
     leader: Gauge<i64, AtomicI64>,
+    shard_owned: Family<ShardLabel, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -147,7 +153,14 @@ impl Metrics {
             "1 when this replica holds the leader lease and may write to the cluster",
             leader.clone(),
         );
+        let shard_owned = Family::<ShardLabel, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "ordo_shard_owned",
+            "1 for each shard of apps (ordo run --shards) whose lease this replica holds",
+            shard_owned.clone(),
+        );
         Metrics {
+            shard_owned,
             registry,
             sync_total,
             sync_duration,
@@ -292,6 +305,14 @@ impl Metrics {
 
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    pub fn set_shard_owned(&self, shard: u32, owned: bool) {
+        self.shard_owned
+            .get_or_create(&ShardLabel {
+                shard: shard.to_string(),
+            })
+            .set(i64::from(owned));
     }
 
     /// The event metrics in the Prometheus text format, without the closing `# EOF`.

@@ -17,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use super::ServerState;
 use super::error::ApiError;
 use crate::agent::Phase;
+use crate::agent::lease::LeaderAddress;
 
 /// Marks a forwarded request, so it is never forwarded twice (two replicas each believing the
 /// other leads would otherwise bounce it).
@@ -36,37 +37,111 @@ fn leader_only(method: &Method, uri: &Uri) -> bool {
                     .any(|action| path.ends_with(action))))
 }
 
-/// Middleware: on a standby replica that knows the leader's address, forwards leader-only
-/// requests there and returns its answer; everything else is served here.
+/// Middleware: hands leader-only requests to the replica that leads the apps they are for,
+/// once its address proved itself, and returns its answer; everything else is served here.
+/// A command goes to the holder of its app's shard. A webhook goes to every other replica
+/// that leads apps this one does not (`--shards`), and is acted on here too.
 pub async fn to_leader(State(state): State<ServerState>, request: Request, next: Next) -> Response {
     if !leader_only(request.method(), request.uri()) || request.headers().contains_key(FORWARDED) {
         return next.run(request).await;
     }
-    let standby = state
-        .apps
-        .values()
-        .any(|h| h.state.borrow().phase == Phase::Standby);
-    let leader = state.leader_url.borrow().clone();
-    let Some(leader) = leader.filter(|_| standby) else {
+    let (owners, leads_here) = owners_for(&state, request.uri().path());
+    if owners.is_empty() {
         return next.run(request).await;
-    };
-    if let Err(why) = super::leader::verified(&state, &leader).await {
-        tracing::warn!(leader = %leader.url, holder = %leader.identity, error = %why, "not forwarding to an unverified leader");
-        return ApiError::unavailable(
-            format!("this replica is on standby and did not forward the request: {why}; send it to the leader"),
-            5,
-        )
-        .into_response();
     }
-    let leader = leader.url;
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, LIMIT).await {
         Ok(b) => b,
         Err(_) => return ApiError::too_large(LIMIT).into_response(),
     };
+    if leads_here || owners.len() > 1 {
+        // Sharded: each owner gets its copy; the answer is this replica's own.
+        for owner in owners {
+            let (state, parts, body) = (state.clone(), clone_parts(&parts), body.clone());
+            tokio::spawn(async move {
+                if let Err(answer) = forward(&state, &owner, parts, body).await {
+                    tracing::warn!(owner = %owner.url, status = %answer.status(), "a replica leading some of the apps did not take the request");
+                }
+            });
+        }
+        return next.run(Request::from_parts(parts, Body::from(body))).await;
+    }
+    let Some(owner) = owners.into_iter().next() else {
+        return next.run(Request::from_parts(parts, Body::from(body))).await;
+    };
+    match forward(&state, &owner, parts, body).await {
+        Ok(answer) | Err(answer) => answer,
+    }
+}
+
+/// The verified-or-not addresses of the replicas leading the apps `path` is for (an app's
+/// command: its app; the webhook: every app), for apps on standby here; and whether this
+/// replica leads any of them itself.
+fn owners_for(state: &ServerState, path: &str) -> (Vec<LeaderAddress>, bool) {
+    let app = path
+        .strip_prefix("/api/v1/apps/")
+        .and_then(|rest| rest.split('/').next());
+    let handles: Vec<&crate::agent::AppHandle> = match app {
+        Some(name) => state.apps.get(name).into_iter().collect(),
+        None => state.apps.values().collect(),
+    };
+    let mut owners: Vec<LeaderAddress> = Vec::new();
+    let mut leads_here = false;
+    for h in handles {
+        if h.state.borrow().phase != Phase::Standby {
+            leads_here = true;
+            continue;
+        }
+        let owner = h
+            .owner
+            .borrow()
+            .clone()
+            .or_else(|| state.leader_url.borrow().clone());
+        if let Some(owner) = owner
+            && !owners.contains(&owner)
+        {
+            owners.push(owner);
+        }
+    }
+    (owners, leads_here)
+}
+
+fn clone_parts(parts: &axum::http::request::Parts) -> axum::http::request::Parts {
+    let mut builder = axum::http::Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone());
+    for (name, value) in &parts.headers {
+        builder = builder.header(name, value);
+    }
+    let (cloned, ()) = builder.body(()).unwrap_or_default().into_parts();
+    cloned
+}
+
+/// Sends the request to `owner` once it proved it holds the lease; its answer, or why not
+/// (as the answer to give).
+async fn forward(
+    state: &ServerState,
+    owner: &LeaderAddress,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Result<Response, Response> {
+    if let Err(why) = super::leader::verified(state, owner).await {
+        tracing::warn!(leader = %owner.url, holder = %owner.identity, error = %why, "not forwarding to an unverified leader");
+        return Err(ApiError::unavailable(
+            format!("this replica is on standby and did not forward the request: {why}; send it to the leader"),
+            5,
+        )
+        .into_response());
+    }
+    let leader = &owner.url;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let Ok(uri) = format!("{leader}{path}").parse::<Uri>() else {
-        return next.run(Request::from_parts(parts, Body::from(body))).await;
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            "the leader's address is not a URL",
+        )
+        .into_response());
     };
     let mut forwarded = axum::http::Request::builder().method(parts.method).uri(uri);
     for (name, value) in &parts.headers {
@@ -78,29 +153,29 @@ pub async fn to_leader(State(state): State<ServerState>, request: Request, next:
         .header(FORWARDED, HeaderValue::from_static("1"))
         .body(Full::new(body))
     else {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "bad_gateway",
             "cannot build the request for the leader",
         )
-        .into_response();
+        .into_response());
     };
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     match tokio::time::timeout(TIMEOUT, client.request(forwarded)).await {
         Ok(Ok(answer)) => {
             tracing::debug!(%leader, status = %answer.status(), "forwarded to the leader");
-            answer.map(Body::new).into_response()
+            Ok(answer.map(Body::new).into_response())
         }
-        Ok(Err(e)) => ApiError::unavailable(
+        Ok(Err(e)) => Err(ApiError::unavailable(
             format!("this replica is on standby and the leader at {leader} did not answer: {e}; retry"),
             5,
         )
-        .into_response(),
-        Err(_) => ApiError::unavailable(
+        .into_response()),
+        Err(_) => Err(ApiError::unavailable(
             format!("this replica is on standby and the leader at {leader} did not answer within {} s; retry", TIMEOUT.as_secs()),
             5,
         )
-        .into_response(),
+        .into_response()),
     }
 }
 

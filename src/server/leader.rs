@@ -62,10 +62,12 @@ async fn prove(
     State(state): State<ServerState>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let standby = state
-        .apps
-        .values()
-        .any(|h| h.state.borrow().phase == Phase::Standby);
+    // Sharded, every replica leads some apps: only one that leads none refuses.
+    let standby = !state.apps.is_empty()
+        && state
+            .apps
+            .values()
+            .all(|h| h.state.borrow().phase == Phase::Standby);
     let (Some(identity), Some(key), false) = (&state.identity, shared_key(&state), standby) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

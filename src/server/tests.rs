@@ -73,6 +73,7 @@ impl Fixture {
                     commands: command_tx,
                     desired,
                     views: views.clone(),
+                    owner: watch::channel(None).1,
                 },
             );
             senders.insert(name.to_owned(), state_tx);

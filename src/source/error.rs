@@ -101,6 +101,10 @@ pub enum SourceError {
     )]
     CacheBusy { url: String, after: String },
 
+    /// The answer another app of the same repository got (see `heads.rs`).
+    #[error(transparent)]
+    Shared(std::sync::Arc<SourceError>),
+
     #[error("source task failed: {0}")]
     Task(String),
 }

@@ -64,6 +64,25 @@ pub fn remote_head(spec: &RepoSpec) -> Result<String, SourceError> {
     Ok(found.commit.to_string())
 }
 
+/// Every ref the remote of `spec` advertises (one round trip; blocking).
+pub(super) fn list_remote_blocking(spec: &RepoSpec) -> Result<Vec<Advertised>, SourceError> {
+    let url = RemoteUrl::parse(&spec.url)?;
+    init_network_timeouts(spec.timeout);
+    let auth = Auth::new(&url, &spec.credentials)?;
+    list_remote(&url, &auth)
+}
+
+/// The commit `spec.reference` points to in a listing of its remote.
+pub(super) fn resolve_advertised(
+    spec: &RepoSpec,
+    heads: &[Advertised],
+) -> Result<String, SourceError> {
+    let url = RemoteUrl::parse(&spec.url)?;
+    resolve_ref(heads, &spec.reference)
+        .map(|found| found.commit.to_string())
+        .ok_or_else(|| ref_not_found(&url, spec))
+}
+
 /// Fetches `spec` into the cache under `cache_dir` and reads the files `sel` selects from the
 /// commit's tree.
 pub fn fetch(spec: &RepoSpec, cache_dir: &Path, sel: &Selection) -> Result<Snapshot, SourceError> {
@@ -227,7 +246,7 @@ fn open_cache(dir: &Path) -> Result<Repository, SourceError> {
 
 /// A ref the remote advertises.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Advertised {
+pub(super) struct Advertised {
     name: String,
     oid: Oid,
     symref: Option<String>,
@@ -349,6 +368,19 @@ impl Fetch<'_> {
             return Ok(oid);
         }
         let auth = Auth::new(url, &self.spec.credentials)?;
+        // A ref the last shared listing saw at this commit (the agent asks for the head it just
+        // listed): fetched by name, shallow, which every server allows.
+        if let Some(name) = super::heads::latest(self.spec)
+            .and_then(|refs| refs.iter().find(|r| r.oid == oid).map(|r| r.name.clone()))
+            .filter(|name| name.starts_with("refs/"))
+        {
+            let local = local_ref(&name);
+            self.download(&auth, &[format!("+{name}:{local}")], Depth::Shallow)?;
+            if repo.find_commit(oid).is_ok() {
+                pin(repo, &pinned, oid)?;
+                return Ok(oid);
+            }
+        }
         // Servers that allow fetching a reachable commit by id (GitHub, GitLab) send just that
         // one.
         if url.transport != Transport::Local {
@@ -454,7 +486,7 @@ enum Depth {
 }
 
 /// A full commit id (abbreviations are ambiguous and cannot be fetched by id).
-fn full_sha(reference: &str) -> Option<&str> {
+pub(super) fn full_sha(reference: &str) -> Option<&str> {
     let r = reference.trim();
     (r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit())).then_some(r)
 }

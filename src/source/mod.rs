@@ -8,6 +8,7 @@ mod dir;
 mod error;
 mod git;
 mod git_tree;
+mod heads;
 mod known_hosts;
 mod remote_url;
 mod select;
@@ -18,6 +19,7 @@ pub use credentials::{Credentials, Secret};
 pub use dir::read_dir;
 pub use error::SourceError;
 pub use git::{RepoSpec, cache_path, fetch, fetch_async, remote_head, remote_head_async};
+pub use heads::remote_head_since;
 pub use remote_url::{has_password, repo_key, without_user_info};
 pub use select::{Limits, Selection};
 pub use timeout::{

@@ -74,6 +74,28 @@ impl App {
         self.store().await;
     }
 
+    /// A commit that left the app's inputs as the cluster holds them (another app's files
+    /// changed): recorded as synced, with nothing rendered or applied. Stored like a sync, so
+    /// every replica shows the same revision.
+    pub(super) async fn advance_unchanged(&mut self, commit: CommitInfo, trigger: Trigger) {
+        info!(app = %self.config.name, revision = %commit.sha, "inputs unchanged: recorded as synced without a sync");
+        let at = now();
+        let entry = state::HistoryEntry {
+            revision: commit.sha.clone(),
+            message: commit.message.clone(),
+            author: commit.author.clone(),
+            trigger,
+            started: at,
+            finished: at,
+            result: state::SyncResult::Succeeded,
+            error: None,
+            objects: Vec::new(),
+        };
+        self.update(|s| s.record_sync(entry, &commit));
+        self.applied = Some(commit);
+        self.store().await;
+    }
+
     /// Stores the app's state without overwriting a pin someone changed meanwhile (the write is
     /// conditional on what was read; see `decide::merge_stored`); a failure shows on the page,
     /// in `/readyz` and in `ordo_app_state_save_failures_total`.
@@ -126,7 +148,7 @@ impl App {
             cluster,
             guarded,
             baseline,
-            applyset.selector(),
+            applyset.id.clone(),
             self.config.self_heal,
             true,
             on_drift,

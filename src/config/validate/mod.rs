@@ -32,6 +32,8 @@ const ROOT_KEYS: &[&str] = &[
     "webhookSecretFile",
     "readAuth",
     "notifications",
+    "maxConcurrentSyncs",
+    "kubeClient",
     "apps",
 ];
 const ROOT_INLINE: &[(&str, &str)] = &[
@@ -130,8 +132,49 @@ pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
             .map(|f| f.path_buf())
             .transpose()?,
         notifications: notifications::read(&fields)?,
+        max_concurrent_syncs: match fields.get("maxConcurrentSyncs") {
+            Some(f) => positive(&f)?,
+            None => super::DEFAULT_MAX_CONCURRENT_SYNCS,
+        },
+        kube_client: kube_client(&fields)?,
         apps,
     })
+}
+
+/// A whole number of at least 1.
+fn positive(field: &Field) -> Result<usize, ConfigError> {
+    match &field.node.value {
+        Value::Number(n) => n.parse::<usize>().ok().filter(|n| *n >= 1),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        field.fail(format!(
+            "{} is not a whole number of at least 1",
+            field.shown()
+        ))
+    })
+}
+
+/// `kubeClient: {qps, burst}`.
+fn kube_client(root: &Fields) -> Result<super::KubeClient, ConfigError> {
+    let mut client = super::KubeClient::default();
+    let Some(field) = root.get("kubeClient") else {
+        return Ok(client);
+    };
+    let f = Fields::open(
+        root.file,
+        field.node,
+        field.path.clone(),
+        &["qps", "burst"],
+        &[],
+    )?;
+    if let Some(qps) = f.get("qps") {
+        client.qps = u32::try_from(positive(&qps)?).unwrap_or(u32::MAX);
+    }
+    if let Some(burst) = f.get("burst") {
+        client.burst = u32::try_from(positive(&burst)?).unwrap_or(u32::MAX);
+    }
+    Ok(client)
 }
 
 fn app(f: &Fields) -> Result<AppConfig, ConfigError> {

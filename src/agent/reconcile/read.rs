@@ -1,0 +1,72 @@
+//! Reading one revision for a sync: fetched (by commit, see source/heads.rs), rendered and
+//! planned off the async threads, unless its inputs are those the cluster already holds.
+
+use std::sync::Arc;
+
+use super::App;
+use crate::agent::revision;
+use crate::plan::Plan;
+use crate::source::CommitInfo;
+
+/// A revision as read: its commit, its plan or why it cannot be applied (None when its
+/// inputs equal those given as unchanged), and the digest of its inputs.
+pub(super) struct Read {
+    pub commit: CommitInfo,
+    pub plan: Option<Result<Arc<Plan>, String>>,
+    pub inputs: revision::Inputs,
+}
+
+impl App {
+    /// Fetches, renders and plans one revision: its commit, and its plan (shared with the
+    /// published `Desired`: one copy of the manifests, not two) or why it cannot be applied.
+    pub(super) async fn read_revision(
+        &mut self,
+        target: &str,
+        unchanged: Option<revision::Inputs>,
+    ) -> Result<Read, String> {
+        // No key, no sync: see hash_key.rs for why there is no fallback.
+        let key = self
+            .hash_keys
+            .get(&self.cluster, &self.config.namespace)
+            .await
+            .map_err(|e| e.to_string())?;
+        // By commit: the other apps of the repository fetched it already, or the shared
+        // listing names the ref to fetch it by (see source/heads.rs).
+        let mut spec = self.config.repo_spec();
+        spec.reference = target.to_owned();
+        let asked = std::time::Instant::now();
+        let capabilities = self
+            .capabilities
+            .get(&self.cluster, &self.config.name)
+            .await;
+        let config = self.config.clone();
+        let renderer = self.renderer.clone();
+        let cache_dir = self.cache_dir.clone();
+        let own = self.hash_keys.namespace_for(&self.config.namespace);
+        let secret = revision::age_secret(&self.config, &self.cluster, own);
+        let inputs = (capabilities, key, secret);
+        let revision = revision::load(spec, cache_dir, config, renderer, inputs, unchanged).await;
+        let seconds = asked.elapsed().as_secs_f64();
+        self.metrics
+            .git_fetch(&self.config.name, revision.is_ok(), seconds);
+        let revision = revision.map_err(|e| format!("source: {e}"))?;
+        let commit = revision
+            .snapshot
+            .commit
+            .clone()
+            .unwrap_or_else(|| CommitInfo {
+                sha: target.to_owned(),
+                message: String::new(),
+                author: String::new(),
+                time: 0,
+            });
+        let kind = revision.kind.to_string();
+        let signature = revision.signature.clone();
+        self.update(|s| (s.source_kind, s.signature) = (Some(kind), signature));
+        Ok(Read {
+            commit,
+            plan: revision.plan.map(|p| p.map(Arc::new)),
+            inputs: revision.inputs,
+        })
+    }
+}
