@@ -23,8 +23,14 @@ struct Answer {
 }
 
 /// The latest answer per repository (and credentials), behind a lock held by the one asker
-/// that is at the network.
-type Slot = Arc<tokio::sync::Mutex<Option<Answer>>>;
+/// that is at the network; and how many times the network was asked.
+type Slot = Arc<tokio::sync::Mutex<Latest>>;
+
+#[derive(Default)]
+struct Latest {
+    answer: Option<Answer>,
+    asked: u64,
+}
 
 fn slots() -> &'static Mutex<HashMap<[u8; 32], Slot>> {
     static SLOTS: OnceLock<Mutex<HashMap<[u8; 32], Slot>>> = OnceLock::new();
@@ -52,9 +58,10 @@ pub async fn remote_head_since(spec: RepoSpec, since: Instant) -> Result<String,
         return Ok(sha.to_owned());
     }
     let slot = slot(&spec);
-    let mut answer = slot.lock().await;
-    let fresh = answer.as_ref().is_some_and(|a| a.asked >= since);
+    let mut latest = slot.lock().await;
+    let fresh = latest.answer.as_ref().is_some_and(|a| a.asked >= since);
     if !fresh {
+        latest.asked += 1;
         let asked = Instant::now();
         let listing = spec.clone();
         let refs = Watch::new(&spec, "ls-remote")
@@ -62,9 +69,9 @@ pub async fn remote_head_since(spec: RepoSpec, since: Instant) -> Result<String,
             .await
             .map(Arc::new)
             .map_err(Arc::new);
-        *answer = Some(Answer { asked, refs });
+        latest.answer = Some(Answer { asked, refs });
     }
-    let Some(answer) = answer.as_ref() else {
+    let Some(answer) = latest.answer.as_ref() else {
         return Err(SourceError::Task("no ls-remote answer".into()));
     };
     match &answer.refs {
@@ -77,14 +84,56 @@ pub async fn remote_head_since(spec: RepoSpec, since: Instant) -> Result<String,
 /// again right now (never waits: callers are on blocking threads).
 pub(super) fn latest(spec: &RepoSpec) -> Option<Arc<Vec<Advertised>>> {
     let slot = slot(spec);
-    let answer = slot.try_lock().ok()?;
-    answer.as_ref()?.refs.as_ref().ok().cloned()
+    let latest = slot.try_lock().ok()?;
+    latest.answer.as_ref()?.refs.as_ref().ok().cloned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::source::Credentials;
+
+    /// A repository with one commit on main, in a directory of its own.
+    fn repository(dir: &std::path::Path) -> String {
+        let repo = git2::Repository::init(dir).unwrap();
+        let tree = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        let who = git2::Signature::now("t", "t@example.com").unwrap();
+        let commit = repo
+            .commit(Some("refs/heads/main"), &who, &who, "one", &tree, &[])
+            .unwrap();
+        commit.to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_apps_asking_at_once_cost_one_listing_and_a_later_pass_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = repository(dir.path());
+        let spec = RepoSpec::new(dir.path().display().to_string(), "main");
+        let since = Instant::now();
+        let asks = (0..20).map(|_| remote_head_since(spec.clone(), since));
+        for answer in futures::future::join_all(asks).await {
+            assert_eq!(answer.unwrap(), head);
+        }
+        let asked = || async { slot(&spec).lock().await.asked };
+        assert_eq!(asked().await, 1, "twenty askers, one ls-remote");
+        // Fresh enough for a routine pass: no new listing.
+        remote_head_since(spec.clone(), since).await.unwrap();
+        assert_eq!(asked().await, 1);
+        // Someone wants an answer from after now (a webhook, "Sync now"): one more.
+        remote_head_since(spec.clone(), Instant::now())
+            .await
+            .unwrap();
+        assert_eq!(asked().await, 2);
+        // Another ref of the same repository reads the same answer.
+        let other = RepoSpec::new(dir.path().display().to_string(), "nope");
+        let missing = remote_head_since(other, since).await.unwrap_err();
+        assert!(
+            missing.to_string().contains("'nope' not found"),
+            "{missing}"
+        );
+        assert_eq!(asked().await, 2);
+    }
 
     #[test]
     fn apps_share_an_answer_only_with_the_same_url_and_credentials() {

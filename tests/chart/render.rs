@@ -46,8 +46,12 @@ fn defaults_render_a_hardened_two_replica_agent_the_api_server_accepts() {
     let c = container(deployment);
     assert_eq!(
         strings(&c["args"]),
-        [&RUN_ARGS[..], &["--lease-name", "ordo"][..]].concat(),
-        "ordo run's arguments"
+        [
+            &RUN_ARGS[..],
+            &["--lease-name", "ordo", "--shards", "2"][..]
+        ]
+        .concat(),
+        "ordo run's arguments: two replicas share the apps in two shards"
     );
     assert_eq!(env_field_ref(c, "POD_NAME"), Some("metadata.name"));
     assert_eq!(
@@ -118,7 +122,7 @@ fn defaults_render_a_hardened_two_replica_agent_the_api_server_accepts() {
         binding["subjects"],
         json!([{"kind": "ServiceAccount", "name": "ordo", "namespace": ns}])
     );
-    assert_lease_role(&r, "ordo", &ns, "ordo");
+    assert_lease_role(&r, "ordo", &ns, "ordo", 2);
     assert!(
         r.all("Role").len() == 1,
         "only the Lease Role: {:?}",
@@ -151,20 +155,32 @@ fn defaults_render_a_hardened_two_replica_agent_the_api_server_accepts() {
     server_dry_run(&r);
 }
 
-/// The Role and RoleBinding that let the release's ServiceAccount hold its Lease.
-fn assert_lease_role(r: &Render, release: &str, namespace: &str, lease: &str) {
+/// The Role and RoleBinding that let the release's ServiceAccount hold its Lease and, with
+/// `shards`, the shard Leases (by name) and its member Lease.
+fn assert_lease_role(r: &Render, release: &str, namespace: &str, lease: &str, shards: usize) {
     let name = format!("{release}-leader-election");
     let role = r.one("Role", &name);
     assert_eq!(role["metadata"]["namespace"], namespace);
+    let shard_leases: Vec<String> = (0..shards).map(|i| format!("{lease}-shard-{i}")).collect();
     let mut verbs = BTreeSet::new();
+    let mut named = BTreeSet::new();
     for rule in role["rules"].as_array().unwrap() {
         assert_eq!(strings(&rule["apiGroups"]), ["coordination.k8s.io"]);
         assert_eq!(strings(&rule["resources"]), ["leases"]);
         let names = strings(&rule["resourceNames"]);
-        assert!(names.is_empty() || names == [lease], "{rule}");
+        assert!(
+            names.is_empty() || names == [lease] || names == shard_leases,
+            "{rule}"
+        );
+        named.extend(names.iter().map(|n| n.to_string()));
         verbs.extend(strings(&rule["verbs"]));
     }
-    assert_eq!(verbs, BTreeSet::from(["create", "get", "patch", "update"]));
+    let mut expected = BTreeSet::from(["create", "get", "patch", "update"]);
+    if shards > 1 {
+        expected.extend(["list", "delete"]);
+    }
+    assert_eq!(verbs, expected);
+    assert!(shard_leases.iter().all(|l| named.contains(l)), "{named:?}");
     let binding = r.one("RoleBinding", &name);
     assert_eq!(binding["metadata"]["namespace"], namespace);
     assert_eq!(binding["roleRef"]["name"], name.as_str());
@@ -274,7 +290,7 @@ fn namespaced_rbac_grants_roles_in_the_listed_namespaces_only() {
             json!([{"kind": "ServiceAccount", "name": "ordo", "namespace": ns}])
         );
     }
-    assert_lease_role(&r, "ordo", &ns, "ordo");
+    assert_lease_role(&r, "ordo", &ns, "ordo", 2);
     // The agent's config-hash key lives in the release namespace, outside the granted ones.
     let key_role = r.one("Role", "ordo-config-hash-key");
     assert_eq!(key_role["metadata"]["namespace"], ns.as_str());

@@ -49,6 +49,13 @@ app.kubernetes.io/component: gitops-agent
 {{- default (include "ordo.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
 
+{{/* The number of shards of apps (one per replica) when sharding is on, else empty. */}}
+{{- define "ordo.shards" -}}
+{{- if and .Values.leaderElection.enabled .Values.leaderElection.sharding (gt (int .Values.replicas) 1) }}
+{{- int .Values.replicas }}
+{{- end }}
+{{- end }}
+
 {{- define "ordo.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
