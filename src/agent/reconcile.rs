@@ -66,6 +66,8 @@ pub(super) struct App {
     known: Option<Arc<sync::Fingerprints>>,
     /// When the stored pin was last read.
     pin_checked: Option<tokio::time::Instant>,
+    /// Every app's stored state, from the one watch they share (see `store::watched`).
+    stored_watch: Option<Arc<crate::cluster::Group>>,
     /// What the cluster serves, for Helm's `.Capabilities` (shared by every app).
     capabilities: Arc<revision::CapabilitiesCache>,
     hash_keys: Arc<super::hash_key::HashKeys>,
@@ -129,6 +131,7 @@ impl App {
             pending: None,
             known: None,
             pin_checked: None,
+            stored_watch: None,
             capabilities: io.capabilities,
             hash_keys: io.hash_keys,
             confirmed_prune: None,
@@ -180,7 +183,11 @@ impl App {
         });
         let every = self.config.interval.max(Duration::from_secs(5));
         loop {
-            match store::load(&self.cluster, &self.config.name, &self.state_at).await {
+            let stored = match self.stored_from_watch().await {
+                Some(stored) => stored,
+                None => store::load(&self.cluster, &self.config.name, &self.state_at).await,
+            };
+            match stored {
                 Ok(persisted) => self.update(|s| {
                     s.show_stored(persisted);
                     s.last_error = None;

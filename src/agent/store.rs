@@ -9,7 +9,9 @@ use tracing::warn;
 
 use super::persisted::{self, STATE_BUDGET};
 use super::state::Persisted;
-use crate::cluster::{Cluster, ClusterError};
+use std::sync::Arc;
+
+use crate::cluster::{Cluster, ClusterError, Group};
 use crate::manifest::keys::{APP_LABEL, MANAGED_BY_LABEL};
 
 const KEY: &str = "state.json";
@@ -119,11 +121,39 @@ pub async fn load_versioned(
     }
 }
 
+/// Every app's stored state in `at`'s namespace, kept by one watch all apps share: for the
+/// reads that may lag a moment behind a write (a pin set by `ordo rollback`, a standby
+/// replica's view), which then cost no request at all. Keep the group to keep the watch.
+pub async fn watched(cluster: &Cluster, at: &StateAt) -> Result<Arc<Group>, StoreError> {
+    let resource = cluster.resource("v1", "ConfigMap").await?;
+    Ok(cluster.watch(
+        &resource,
+        Some(&at.namespace),
+        &format!("{MANAGED_BY_LABEL}=ordo"),
+    ))
+}
+
+/// [`load`] from a [`watched`] group; None while the watch has not listed yet or when nothing
+/// is stored in ordo's namespace (ask [`load`], which also looks where an older ordo kept it).
+pub fn load_watched(
+    group: &Group,
+    app: &str,
+    at: &StateAt,
+) -> Option<Result<Persisted, StoreError>> {
+    let cm = group.get(&name(app))??;
+    Some(decode(app, &at.namespace, cm).map(|s| s.state))
+}
+
 async fn read(cluster: &Cluster, app: &str, namespace: &str) -> Result<Stored, StoreError> {
     let resource = cluster.resource("v1", "ConfigMap").await?;
     let Some(cm) = cluster.get(&resource, Some(namespace), &name(app)).await? else {
         return Ok(Stored::default());
     };
+    decode(app, namespace, cm)
+}
+
+/// The state a ConfigMap holds, and its resourceVersion.
+fn decode(app: &str, namespace: &str, cm: Value) -> Result<Stored, StoreError> {
     let version = cm
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)

@@ -84,6 +84,8 @@ fn verb_of<B>(req: &Request<B>) -> (&'static str, bool) {
         Method::GET if watch => "watch",
         Method::GET if collection => "list",
         Method::GET => "get",
+        // Access and token reviews are questions put to the server, not objects it keeps.
+        Method::POST if rest.first().is_some_and(|r| r.ends_with("reviews")) => "review",
         Method::POST => "create",
         Method::PUT => "update",
         Method::PATCH => "patch",
@@ -182,6 +184,11 @@ mod tests {
                 "patch",
             ),
             (Method::POST, "/api/v1/namespaces/a/configmaps", "create"),
+            (
+                Method::POST,
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                "review",
+            ),
             (
                 Method::DELETE,
                 "/api/v1/namespaces/a/configmaps/x",

@@ -198,7 +198,7 @@ pub async fn sync(
     applyset::ensure_parent(cluster, plan, &mut state, &applyset, options, true).await?;
     let ctx = walk::Context {
         cluster,
-        live: live::LiveView::new(cluster, applyset.selector(), applyset.hook_selector()),
+        live: live::LiveView::new(cluster, applyset.hook_selector()),
         options,
         permits: tokio::sync::Semaphore::new(options.concurrency.max(1)),
         deadline: started + options.timeout,

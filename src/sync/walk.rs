@@ -263,12 +263,10 @@ async fn wait_healthy(
 ) -> Converged {
     let (ns, name) = identity(&t.desired);
     // Started on the first wait that does not end at once: objects already Healthy cost nothing.
-    let mut group = None;
+    let mut group: Option<(std::sync::Arc<Group>, String)> = None;
     let mut changes = None;
     loop {
-        if let Some(seen) = group
-            .as_ref()
-            .and_then(|g: &std::sync::Arc<Group>| g.get(name))
+        if let Some(seen) = group.as_ref().and_then(|(g, key)| g.get(key))
             && !health::older(seen.as_ref(), out.live.as_ref())
         {
             out.live = seen;
@@ -317,9 +315,9 @@ async fn wait_healthy(
             return end_wait(ctx, t, out, since, outcome, message);
         }
         if group.is_none() {
-            let g = ctx.live.group(resource, ns, t.hook);
-            changes = Some(g.changes(name));
-            group = Some(g);
+            let (g, key) = ctx.live.group(resource, ns, name, t.hook).await;
+            changes = Some(g.changes(&key));
+            group = Some((g, key));
             continue;
         }
         // Wake on any change of the group, and at least every second for the deadline and

@@ -66,6 +66,24 @@ try {
   log('tile is Healthy');
   await shot(page, '01-index.png');
 
+  // --- counts filter the list, the search combines with them, a bad value is a 400 ---
+  const healthyCount = page.locator('.counts [data-count="health:Healthy"]');
+  await healthyCount.locator('.count-n', { hasText: /^1$/ }).waitFor();
+  check(await page.locator('.counts [data-count=all] .count-n').innerText() === '1', 'one app counted');
+  await healthyCount.click();
+  await page.waitForURL(`${BASE_URL}/?health=Healthy`);
+  check(await healthyCount.getAttribute('aria-current') === 'true', 'the active filter is marked');
+  await tile.waitFor();
+  await page.locator('#q').fill('no-such-app');
+  await page.locator('#q').press('Enter');
+  await page.waitForURL(`${BASE_URL}/?q=no-such-app&health=Healthy`);
+  check(await page.locator('.tile').count() === 0, 'the search narrows the filtered list');
+  const bad = await page.goto(`${BASE_URL}/?health=Sick`);
+  check(bad.status() === 400, `an unknown health answered ${bad.status()}`);
+  await page.goto(`${BASE_URL}/`);
+  await tile.waitFor();
+  log('counts filter, search combines with them, a bad value is refused');
+
   // --- the app page: five columns fill and turn healthy ---
   await tile.locator('h2 a').click();
   await page.waitForURL(`${BASE_URL}/apps/${APP}`);

@@ -49,15 +49,22 @@ impl App {
     /// `ordo rollback` and `ordo unpin` (and other replicas) change the pin in the persisted
     /// state; follow what is stored there.
     pub(super) async fn adopt_external_pin(&mut self) {
-        // At most every 15 s: an idle agent should cost the API server its watches only.
-        if self
-            .pin_checked
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(15))
+        let cached = self.stored_from_watch().await;
+        // Without the shared watch, at most every 15 s: an idle agent should cost the API
+        // server its watches only.
+        if cached.is_none()
+            && self
+                .pin_checked
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(15))
         {
             return;
         }
         self.pin_checked = Some(tokio::time::Instant::now());
-        let Ok(stored) = store::load(&self.cluster, &self.config.name, &self.state_at).await else {
+        let stored = match cached {
+            Some(stored) => stored,
+            None => store::load(&self.cluster, &self.config.name, &self.state_at).await,
+        };
+        let Ok(stored) = stored else {
             return;
         };
         // Only a pin someone else changed is adopted; one this task set and has not stored yet
@@ -72,5 +79,17 @@ impl App {
                 }
             });
         }
+    }
+
+    /// The stored state as the watch all apps share has it (no request); None before it has
+    /// listed, or when nothing is stored in ordo's namespace yet.
+    pub(super) async fn stored_from_watch(
+        &mut self,
+    ) -> Option<Result<crate::agent::state::Persisted, store::StoreError>> {
+        if self.stored_watch.is_none() {
+            self.stored_watch = store::watched(&self.cluster, &self.state_at).await.ok();
+        }
+        let group = self.stored_watch.as_ref()?;
+        store::load_watched(group, &self.config.name, &self.state_at)
     }
 }

@@ -7,6 +7,7 @@ mod app;
 mod assets;
 mod index;
 mod layout;
+mod listing;
 mod notices;
 #[cfg(test)]
 mod tests;
@@ -15,7 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,6 +27,7 @@ use maud::{Markup, html};
 use super::ServerState;
 use crate::agent::AppState;
 use layout::Page;
+use listing::{Filter, RawQuery};
 
 pub fn routes() -> Router<ServerState> {
     Router::new()
@@ -34,7 +37,7 @@ pub fn routes() -> Router<ServerState> {
         .layer(Extension(Arc::new(Rendered::default())))
 }
 
-/// Pages already rendered, by path: reused while the snapshots they show are unchanged and
+/// Pages already rendered, by path and query: reused while the snapshots they show are unchanged and
 /// within the same second (relative times), so a thousand readers cost one render a second,
 /// not a thousand, and leave the CPU to the reconcile loops.
 #[derive(Default)]
@@ -46,6 +49,10 @@ struct Cached {
     second: u64,
     body: Bytes,
 }
+
+/// Most pages kept: a search is part of the key, so the number of keys is the readers' to
+/// choose, and must not be the agent's memory.
+const MAX_RENDERED: usize = 512;
 
 impl Rendered {
     fn get_or_render(
@@ -64,6 +71,13 @@ impl Rendered {
         }
         let body = Bytes::from(render().into_string());
         if let Ok(mut pages) = self.0.lock() {
+            if pages.len() >= MAX_RENDERED && !pages.contains_key(path) {
+                // Pages from an earlier second are never served again: drop them first.
+                pages.retain(|_, page| page.second == second);
+                if pages.len() >= MAX_RENDERED {
+                    return body;
+                }
+            }
             pages.insert(
                 path.to_owned(),
                 Cached {
@@ -77,17 +91,31 @@ impl Rendered {
     }
 }
 
+/// `/?q=&sync=&health=&only=&page=`: an unknown value is a 400 page naming the accepted
+/// ones, not an error and not a silently unfiltered list.
 async fn index_page(
     State(server): State<ServerState>,
     Extension(rendered): Extension<Arc<Rendered>>,
+    query: Result<Query<RawQuery>, QueryRejection>,
 ) -> Response {
+    let filter = match query {
+        Ok(Query(raw)) => Filter::parse(&raw),
+        Err(e) => Err(e.body_text()),
+    };
+    let filter = match filter {
+        Ok(filter) => filter,
+        Err(message) => {
+            let page = render_bad_query(&message).into_string();
+            return html_response(StatusCode::BAD_REQUEST, Bytes::from(page));
+        }
+    };
     let apps = snapshots(&server);
     let board = server.notifications.snapshot();
     let mut versions: Vec<u64> = apps.iter().map(|a| a.version).collect();
     versions.push(board.version);
-    let body = rendered.get_or_render("/", versions, || {
+    let body = rendered.get_or_render(&filter.href(), versions, || {
         let refs: Vec<&AppState> = apps.iter().map(|a| a.as_ref()).collect();
-        render_index_with(&refs, now(), actions(&server), &board)
+        render_index_with(&refs, &filter, now(), actions(&server), &board)
     });
     html_response(StatusCode::OK, body)
 }
@@ -131,17 +159,23 @@ fn now() -> f64 {
 }
 
 pub fn render_index(apps: &[&AppState], now: f64, actions: bool) -> Markup {
-    render_index_with(apps, now, actions, &crate::notify::Board::default())
+    render_index_for(apps, &Filter::default(), now, actions)
+}
+
+/// The index narrowed and paged by `filter`.
+fn render_index_for(apps: &[&AppState], filter: &Filter, now: f64, actions: bool) -> Markup {
+    render_index_with(apps, filter, now, actions, &crate::notify::Board::default())
 }
 
 /// The index with the receivers that could not deliver everything.
 fn render_index_with(
     apps: &[&AppState],
+    filter: &Filter,
     now: f64,
     actions: bool,
     board: &crate::notify::Board,
 ) -> Markup {
-    let (main, data) = index::content(apps, now);
+    let (main, data) = index::content(apps, filter, now);
     let main = html! { (main) (notices::section(board, now)) };
     layout::document(Page {
         title: "Applications",
@@ -182,6 +216,25 @@ pub fn render_not_found<'a>(name: &str, known: impl Iterator<Item = &'a str>) ->
     };
     layout::document(Page {
         title: "Not found",
+        kind: "missing",
+        app: None,
+        actions: false,
+        main,
+        data: None,
+    })
+}
+
+/// What `/` answers a query it cannot read: what was wrong, and the way back.
+fn render_bad_query(message: &str) -> Markup {
+    let main = html! {
+        section.not-found {
+            h1 { "Cannot show that list" }
+            p.err { (message) }
+            p { a href="/" { "← All applications" } }
+        }
+    };
+    layout::document(Page {
+        title: "Bad request",
         kind: "missing",
         app: None,
         actions: false,

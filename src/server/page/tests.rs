@@ -239,3 +239,321 @@ async fn assets_are_served_by_content_hash_and_revalidated_by_etag() {
     let stale = serve(Path("ordo.js".into()), HeaderMap::new()).await;
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
 }
+
+// ---- the index at 1,000 apps (issue #14): counts, filters, search, pages, order ----------
+
+mod listing {
+    use axum::extract::Query;
+    use axum::http::Uri;
+
+    use super::super::listing::{Counts, Facet, Filter, Only, PAGE_SIZE, RawQuery, list};
+    use super::super::{MAX_RENDERED, Rendered, render_bad_query, render_index_for};
+    use super::NOW;
+    use crate::agent::{AppState, Phase};
+    use crate::diff::SyncStatus::{self, *};
+    use crate::health::HealthStatus::{self, *};
+
+    fn app(name: &str, sync: SyncStatus, health: HealthStatus) -> AppState {
+        let repo = format!("https://git.example/{name}.git");
+        let mut app = AppState::new(name, &repo, "main", "deploy", name);
+        app.sync_status = sync;
+        app.health = health;
+        app
+    }
+
+    /// Six apps, one of each interesting kind.
+    fn fleet() -> Vec<AppState> {
+        let mut broken = app("billing", Synced, Healthy);
+        broken.last_error = Some("git fetch failed".into());
+        let mut standby = app("docs", Synced, Healthy);
+        standby.phase = Phase::Standby;
+        let mut shop = app("shop", OutOfSync, Degraded);
+        shop.path = "apps/Storefront".into();
+        vec![
+            app("api", Synced, Healthy),
+            broken,
+            standby,
+            shop,
+            app("web", Synced, Progressing),
+            app("zeta", OutOfSync, Healthy),
+        ]
+    }
+
+    /// What `/?{query}` asks for, read as the handler reads it.
+    fn parse(query: &str) -> Result<Filter, String> {
+        let uri: Uri = format!("/?{query}").parse().map_err(|e| format!("{e}"))?;
+        let Query(raw) = Query::<RawQuery>::try_from_uri(&uri).map_err(|e| e.body_text())?;
+        Filter::parse(&raw)
+    }
+
+    fn names(apps: &[AppState], query: &str) -> Vec<String> {
+        let refs: Vec<&AppState> = apps.iter().collect();
+        let filter = parse(query).unwrap();
+        list(&refs, &filter)
+            .shown
+            .iter()
+            .map(|a| a.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn counts_are_of_every_app_by_sync_health_and_condition() {
+        let apps = fleet();
+        let refs: Vec<&AppState> = apps.iter().collect();
+        let counts = Counts::of(&refs);
+        assert_eq!(counts.total, 6);
+        for (facet, want) in [
+            (Facet::Sync(Synced), 4),
+            (Facet::Sync(OutOfSync), 2),
+            (Facet::Sync(Extraneous), 0),
+            (Facet::Health(Healthy), 4),
+            (Facet::Health(Degraded), 1),
+            (Facet::Health(Progressing), 1),
+            (Facet::Health(Unknown), 0),
+            (Facet::Only(Only::Attention), 4),
+            (Facet::Only(Only::Error), 1),
+            (Facet::Only(Only::Standby), 1),
+        ] {
+            assert_eq!(counts.get(facet), want, "{facet:?}");
+        }
+        // Counts stay those of the whole fleet whatever the filter.
+        let narrowed = list(&refs, &parse("q=shop&health=Degraded").unwrap());
+        assert_eq!(narrowed.counts, counts);
+        assert_eq!(narrowed.matching, 1);
+    }
+
+    #[test]
+    fn each_filter_keeps_only_its_apps_and_filters_combine() {
+        let apps = fleet();
+        for (query, want) in [
+            ("", vec!["billing", "shop", "web", "zeta", "api", "docs"]),
+            ("sync=OutOfSync", vec!["shop", "zeta"]),
+            ("sync=outofsync", vec!["shop", "zeta"]),
+            ("health=Degraded", vec!["shop"]),
+            ("health=Healthy&sync=Synced", vec!["billing", "api", "docs"]),
+            ("only=error", vec!["billing"]),
+            ("only=standby", vec!["docs"]),
+            ("only=attention", vec!["billing", "shop", "web", "zeta"]),
+            ("only=attention&health=Healthy", vec!["billing", "zeta"]),
+            ("health=Missing", vec![]),
+            ("q=shop&health=Degraded", vec!["shop"]),
+            ("q=shop&health=Healthy", vec![]),
+            (
+                "unrelated=1&health=",
+                vec!["billing", "shop", "web", "zeta", "api", "docs"],
+            ),
+        ] {
+            assert_eq!(names(&apps, query), want, "/?{query}");
+        }
+    }
+
+    #[test]
+    fn search_matches_name_repo_path_and_namespace_case_insensitively() {
+        let mut apps = fleet();
+        apps[0].namespace = "payments".into();
+        for (query, want) in [
+            ("q=WEB", vec!["web"]),
+            ("q=storefront", vec!["shop"]),
+            ("q=git.example%2Fzeta", vec!["zeta"]),
+            ("q=PayMents", vec!["api"]),
+            ("q=+api+", vec!["api"]),
+            ("q=deploy", vec!["billing", "web", "zeta", "api", "docs"]),
+            ("q=nothing-like-it", vec![]),
+        ] {
+            assert_eq!(names(&apps, query), want, "/?{query}");
+        }
+    }
+
+    #[test]
+    fn apps_needing_attention_come_first_then_by_name() {
+        let apps = fleet();
+        let refs: Vec<&AppState> = apps.iter().collect();
+        let html = render_index_for(&refs, &Filter::default(), NOW, true).into_string();
+        let at = |name: &str| html.find(&format!(r#"data-app="{name}""#)).unwrap();
+        let order = ["billing", "shop", "web", "zeta", "api", "docs"];
+        assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{order:?}");
+        assert!(
+            html.contains("need attention (not Healthy, not Synced, or with an error) come first")
+        );
+    }
+
+    #[test]
+    fn a_page_holds_at_most_a_hundred_tiles_and_pages_are_bounded() {
+        let apps: Vec<AppState> = (0..1000)
+            .map(|i| {
+                let health = if i % 10 == 0 { Degraded } else { Healthy };
+                app(&format!("app-{i:04}"), Synced, health)
+            })
+            .collect();
+        let refs: Vec<&AppState> = apps.iter().collect();
+        for (query, page, shown, first, summary) in [
+            ("", 1, PAGE_SIZE, "app-0000", "Showing 1–100 of 1000 apps"),
+            (
+                "page=2",
+                2,
+                PAGE_SIZE,
+                "app-0001",
+                "Showing 101–200 of 1000 apps",
+            ),
+            (
+                "page=10",
+                10,
+                PAGE_SIZE,
+                "app-0889",
+                "Showing 901–1000 of 1000 apps",
+            ),
+            // Past the end: the last page, not an empty one.
+            (
+                "page=99",
+                10,
+                PAGE_SIZE,
+                "app-0889",
+                "Showing 901–1000 of 1000 apps",
+            ),
+            (
+                "health=Degraded",
+                1,
+                PAGE_SIZE,
+                "app-0000",
+                "Showing 1–100 of 100 matching",
+            ),
+            (
+                "q=app-09",
+                1,
+                PAGE_SIZE,
+                "app-0900",
+                "Showing 1–100 of 100 matching",
+            ),
+            (
+                "q=app-099",
+                1,
+                10,
+                "app-0990",
+                "Showing 1–10 of 10 matching",
+            ),
+        ] {
+            let filter = parse(query).unwrap();
+            let listing = list(&refs, &filter);
+            assert_eq!(
+                (listing.page, listing.shown.len()),
+                (page, shown),
+                "/?{query}"
+            );
+            assert_eq!(listing.shown[0].name, first, "/?{query}");
+            let html = render_index_for(&refs, &filter, NOW, true).into_string();
+            assert_eq!(
+                html.matches(r#"<article class="tile""#).count(),
+                shown,
+                "/?{query}"
+            );
+            assert!(html.contains(summary), "/?{query}: {summary}");
+        }
+        let html =
+            render_index_for(&refs, &parse("q=app&page=2").unwrap(), NOW, true).into_string();
+        assert!(
+            html.contains(r#"rel="prev" href="/?q=app""#),
+            "page 1 drops page="
+        );
+        assert!(html.contains(r#"rel="next" href="/?q=app&amp;page=3""#));
+        assert!(html.contains("Page 2 of 10"));
+        let first = render_index_for(&refs, &Filter::default(), NOW, true).into_string();
+        assert!(
+            !first.contains(r#"rel="prev""#) && first.contains(r#"rel="next" href="/?page=2""#)
+        );
+        // The island: summaries of the tiles shown, the status of every app for the counts.
+        let island = first.split(r#"id="ordo-data""#).nth(1).unwrap();
+        assert_eq!(island.matches(r#""lastSync""#).count(), PAGE_SIZE);
+        assert_eq!(island.matches(r#"["app-"#).count(), 1000);
+    }
+
+    #[test]
+    fn count_links_filter_mark_the_active_one_and_clear_it() {
+        let apps = fleet();
+        let refs: Vec<&AppState> = apps.iter().collect();
+        let all = render_index_for(&refs, &Filter::default(), NOW, true).into_string();
+        assert!(all.contains(r#"data-count="all" aria-current="true""#));
+        assert!(all.contains(r#"href="/?health=Degraded" data-count="health:Degraded""#));
+        assert!(all.contains(r#"href="/?only=error" data-count="only:error""#));
+        assert!(!all.contains("Clear filters"));
+        let html = render_index_for(&refs, &parse("q=s&health=Degraded").unwrap(), NOW, true)
+            .into_string();
+        // The active count is marked and links to the list without it; others add to it.
+        assert!(html.contains(r#"href="/?q=s" data-count="health:Degraded" aria-current="true""#));
+        assert!(html.contains(r#"href="/?q=s&amp;sync=Synced&amp;health=Degraded""#));
+        assert!(html.contains(r#"href="/?q=s&amp;health=Healthy""#));
+        assert!(!html.contains(r#"data-count="all" aria-current"#));
+        // The search keeps the status filter; the way out is one link.
+        assert!(html.contains(r#"<input type="hidden" name="health" value="Degraded">"#));
+        assert!(html.contains(r#"name="q" value="s""#) && html.contains("Clear filters"));
+        // Zero counts are there (the script may raise them) but dimmed.
+        assert!(html.contains(r#"data-count="health:Unknown" data-zero="true""#));
+    }
+
+    #[test]
+    fn unknown_values_are_refused_naming_the_accepted_ones() {
+        for (query, says) in [
+            (
+                "health=Sick",
+                "health=\"Sick\" is not a known value; use one of Healthy",
+            ),
+            ("sync=Drifted", "Synced, OutOfSync, Missing, Extraneous"),
+            ("only=broken", "attention, error, standby"),
+            ("page=0", "pages count from 1"),
+            ("page=two", "page=\"two\" is not a page number"),
+            ("page=-1", "not a page number"),
+            ("health=Healthy&health=Degraded", "duplicate field"),
+        ] {
+            let err = parse(query).unwrap_err();
+            assert!(err.contains(says), "/?{query}: {err}");
+        }
+        assert!(parse(&format!("q={}", "x".repeat(201))).is_err());
+        let html = render_bad_query("health=\"<Sick>\" is not a known value").into_string();
+        assert!(html.contains("&lt;Sick&gt;") && html.contains(r#"href="/""#));
+    }
+
+    #[test]
+    fn the_cache_key_is_the_canonical_query() {
+        let key = |q: &str| parse(q).unwrap().href();
+        for (a, b) in [
+            ("", "page=1"),
+            ("health=degraded", "health=Degraded"),
+            ("sync=Synced&q=shop", "q=shop&sync=synced&utm=x"),
+            ("q=+a+b+", "q=a%20b"),
+        ] {
+            assert_eq!(key(a), key(b), "{a} vs {b}");
+        }
+        let distinct = [
+            "",
+            "page=2",
+            "q=shop",
+            "q=Shop",
+            "health=Degraded",
+            "sync=OutOfSync",
+            "only=error",
+            "q=a%26health%3DDegraded",
+        ];
+        let keys: std::collections::HashSet<String> = distinct.iter().map(|q| key(q)).collect();
+        assert_eq!(keys.len(), distinct.len(), "{keys:?}");
+        assert_eq!(key("q=a%26b+c%C3%A9"), "/?q=a%26b%20c%C3%A9");
+
+        let rendered = Rendered::default();
+        let mut renders = 0;
+        for path in ["/", "/?page=2", "/", "/?page=2"] {
+            rendered.get_or_render(path, vec![1], || {
+                renders += 1;
+                maud::html! { (path) }
+            });
+        }
+        assert_eq!(renders, 2, "one render per distinct query");
+    }
+
+    #[test]
+    fn the_render_cache_keeps_a_bounded_number_of_pages() {
+        let rendered = Rendered::default();
+        for i in 0..MAX_RENDERED + 50 {
+            let body = rendered.get_or_render(&format!("/?q={i}"), vec![1], || maud::html! { (i) });
+            assert_eq!(body, i.to_string());
+        }
+        assert!(rendered.0.lock().unwrap().len() <= MAX_RENDERED);
+    }
+}

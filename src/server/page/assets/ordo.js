@@ -149,6 +149,66 @@
     }
   }
 
+  // ---- index: counts by status, kept live -----------------------------------------------------
+  // The island lists every app's [name, sync, health, hasError, standby]; each event updates
+  // its app's row and the counts are recomputed (once a frame, however many events arrive).
+  // Tiles are only ever updated, never added: the page shows one filtered, sorted page of apps
+  // (src/server/page/listing.rs), and an app outside it stays off it until a reload.
+
+  const statuses = new Map();
+  let filter = {};
+
+  // Same rules as listing.rs (has_error, needs_attention).
+  const hasError = (doc) => Boolean(doc.lastError || doc.storeError || doc.taskDown);
+  const needsAttention = ([sync, health, error]) => health !== 'Healthy' || sync !== 'Synced' || error;
+
+  function holds(key, row) {
+    const [kind, value] = key.split(':');
+    const [, sync, health, error, standby] = row;
+    if (kind === 'sync') return sync === value;
+    if (kind === 'health') return health === value;
+    if (value === 'attention') return needsAttention([sync, health, error]);
+    if (value === 'error') return error;
+    if (value === 'standby') return standby;
+    return false;
+  }
+
+  let countsQueued = false;
+  function renderCounts() {
+    countsQueued = false;
+    const rows = Array.from(statuses.values());
+    for (const el of $$('.counts [data-count]')) {
+      const key = el.dataset.count;
+      const n = key === 'all' ? rows.length : rows.filter((r) => holds(key, r)).length;
+      put($('.count-n', el), String(n));
+      if (key !== 'all') el.toggleAttribute('data-zero', n === 0);
+    }
+  }
+
+  /** Marks a tile whose app no longer has the status the page is filtered by. */
+  function markOutside(tile, row) {
+    const wanted = [['sync', filter.sync], ['health', filter.health], ['only', filter.only]]
+      .filter(([, v]) => v).map(([k, v]) => `${k}:${v}`);
+    const outside = wanted.some((key) => !holds(key, row));
+    if (outside !== tile.hasAttribute('data-outside')) {
+      tile.toggleAttribute('data-outside', outside);
+      if (outside) tile.title = 'No longer matches the filter: it leaves the list on reload';
+      else tile.removeAttribute('title');
+    }
+  }
+
+  function indexEvent(doc) {
+    const row = [doc.name, doc.syncStatus, doc.health, hasError(doc), doc.phase === 'Standby'];
+    statuses.set(doc.name, row);
+    renderTile(doc);
+    const tile = $$('.tile').find((t) => t.dataset.app === doc.name);
+    if (tile) markOutside(tile, row);
+    if (!countsQueued) {
+      countsQueued = true;
+      requestAnimationFrame(renderCounts);
+    }
+  }
+
   // ---- app page -----------------------------------------------------------------------------
 
   let current = null; // the last app document applied
@@ -705,8 +765,10 @@
     const data = island ? JSON.parse(island.textContent) : null;
     const page = body.dataset.page;
     if (page === 'index' && data) {
+      for (const row of data.statuses || []) statuses.set(row[0], row);
+      filter = data.filter || {};
       for (const doc of data.apps || []) renderTile(doc);
-      follow('/api/v1/events', renderTile);
+      follow('/api/v1/events', indexEvent);
     } else if (page === 'app' && data) {
       renderApp(data);
       follow(`/api/v1/events?app=${encodeURIComponent(appName)}`, (doc) => {
