@@ -22,7 +22,27 @@ impl Cluster {
             .await
             .map_err(|e| map_error("discover", "API resources", e))?;
         *self.discovery.write().await = Some(discovery);
+        *self.discovered_at.lock().await = Some(tokio::time::Instant::now());
         Ok(())
+    }
+
+    /// Discovers again when what is known is older than `max_age` (one caller at a time; the
+    /// others use its answer): a sync starts from a recent picture of the server without a
+    /// thousand apps each asking. A kind not known yet is discovered on its miss anyway.
+    pub async fn discover_if_older(
+        &self,
+        max_age: std::time::Duration,
+    ) -> Result<(), ClusterError> {
+        let _one = self.discovering.lock().await;
+        let fresh = self
+            .discovered_at
+            .lock()
+            .await
+            .is_some_and(|at| at.elapsed() < max_age);
+        if fresh {
+            return Ok(());
+        }
+        self.refresh_discovery().await
     }
 
     /// What the cluster serves, as Helm's `.Capabilities` wants it: the server's version
@@ -58,6 +78,11 @@ impl Cluster {
 
     /// Resolves apiVersion + kind to a resource, discovering once more on a miss.
     pub async fn resource(&self, api_version: &str, kind: &str) -> Result<Resource, ClusterError> {
+        if let Some(found) = self.lookup(api_version, kind).await {
+            return Ok(found);
+        }
+        // One discovery at a time: a thousand apps starting together discover once.
+        let _one = self.discovering.lock().await;
         if let Some(found) = self.lookup(api_version, kind).await {
             return Ok(found);
         }

@@ -153,6 +153,10 @@ pub struct Cluster {
     /// Shared by impersonating clones: the rate is the agent's, whoever it acts as.
     rate: Arc<rate::RateLimit>,
     discovery: Arc<RwLock<Option<Discovery>>>,
+    /// Held while discovering after a miss (see `resource`).
+    discovering: Arc<tokio::sync::Mutex<()>>,
+    /// When discovery last ran.
+    discovered_at: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
     /// Closed while another replica may be the leader (or own this client's shard of apps):
     /// apply and delete refuse before sending.
     writes: Arc<Fence>,
@@ -216,6 +220,8 @@ impl Cluster {
             counter,
             rate,
             discovery: Arc::new(RwLock::new(None)),
+            discovering: Arc::default(),
+            discovered_at: Arc::default(),
             writes: Arc::new(Fence::open()),
             watches: Arc::new(WatchCache::default()),
             config: Arc::new(config),
@@ -236,6 +242,8 @@ impl Cluster {
             counter: self.counter.clone(),
             rate: self.rate.clone(),
             discovery: self.discovery.clone(),
+            discovering: self.discovering.clone(),
+            discovered_at: self.discovered_at.clone(),
             writes: self.writes.clone(),
             watches: Arc::new(WatchCache::default()),
             config: Arc::new(config),

@@ -108,6 +108,7 @@ pub struct WatchCache {
     groups: Mutex<HashMap<GroupKey, Weak<Group>>>,
     /// Per kind: may this client watch it in every namespace (see `may_watch_everywhere`).
     everywhere: Mutex<HashMap<String, bool>>,
+    asking: tokio::sync::Mutex<()>,
 }
 
 impl Group {
@@ -288,13 +289,19 @@ impl Cluster {
             return true;
         }
         let kind = format!("{}/{}", resource.api.api_version, resource.api.plural);
-        if let Some(known) = self
-            .watches
-            .everywhere
-            .lock()
-            .ok()
-            .and_then(|k| k.get(&kind).copied())
-        {
+        let known = || {
+            self.watches
+                .everywhere
+                .lock()
+                .ok()
+                .and_then(|k| k.get(&kind).copied())
+        };
+        if let Some(known) = known() {
+            return known;
+        }
+        // One question at a time: the apps starting together ask once per kind.
+        let _one = self.watches.asking.lock().await;
+        if let Some(known) = known() {
             return known;
         }
         let mut allowed = true;
@@ -335,6 +342,37 @@ impl Cluster {
             .create(&kube::api::PostParams::default(), &review)
             .await?;
         Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+
+    /// The objects of ApplySet `id` of `resource` in `namespace`, as a running shared watch has
+    /// them (one the apps' drift watches keep), or None when no such watch has listed: then
+    /// list. Never starts a watch.
+    pub fn owned_from_watch(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        id: &str,
+    ) -> Option<Vec<Value>> {
+        let kind = format!("{}/{}", resource.api.api_version, resource.api.plural);
+        let keys = [
+            (kind.clone(), None, format!("{PART_OF_LABEL}\n*")),
+            (kind, namespace.map(str::to_owned), PART_OF_LABEL.to_owned()),
+        ];
+        let group = {
+            let groups = self.watches.groups.lock().ok()?;
+            keys.iter()
+                .filter_map(|k| groups.get(k).and_then(Weak::upgrade))
+                .find(|g| g.listed())?
+        };
+        let objects = group.objects.read().ok()?;
+        Some(
+            objects
+                .values()
+                .filter(|o| part_of(o).as_deref() == Some(id))
+                .filter(|o| o.pointer("/metadata/namespace").and_then(Value::as_str) == namespace)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// How many watches run now (for tests and the request log).

@@ -26,7 +26,9 @@ pub(super) async fn prepare(
     applyset: &ApplySet,
     options: &SyncOptions,
 ) -> Result<State, SyncError> {
-    cluster.refresh_discovery().await?;
+    cluster
+        .discover_if_older(std::time::Duration::from_secs(30))
+        .await?;
     let mut objects = Vec::with_capacity(plan.objects.len());
     let mut invalid = Vec::new();
     let mut not_allowed = Vec::new();
@@ -135,10 +137,16 @@ async fn read_live(
             let resource = objects[members[0]].resource.clone();
             let ns = plan.objects[members[0]].object.id.namespace.clone();
             let selector = selector.clone();
+            let id = applyset.id.as_str();
             async move {
                 let Some(resource) = resource else {
                     return Ok((members, Vec::new()));
                 };
+                // The agent's shared watch of the kind, when it runs, has them: no list. What
+                // it has not seen yet is read below with a GET, like any unlisted object.
+                if let Some(items) = cluster.owned_from_watch(&resource, ns.as_deref(), id) {
+                    return Ok((members, items));
+                }
                 match cluster
                     .list(&resource, ns.as_deref(), Some(&selector))
                     .await

@@ -51,10 +51,16 @@ pub(crate) async fn find_extraneous(
             vec![None]
         };
         for scope in scopes {
-            for live in cluster
-                .list(&resource, scope, Some(&applyset.selector()))
-                .await?
-            {
+            // The agent's shared watch of the kind, when it runs, has them: no list.
+            let members = match cluster.owned_from_watch(&resource, scope, &applyset.id) {
+                Some(members) => members,
+                None => {
+                    cluster
+                        .list(&resource, scope, Some(&applyset.selector()))
+                        .await?
+                }
+            };
+            for live in members {
                 let id = live_id(&group, &kind, &live);
                 if !desired.contains(&id) && !kept(&live) {
                     extraneous.push(Extraneous {
