@@ -812,8 +812,8 @@ fn sync_slots_and_the_client_rate_are_whole_positive_numbers() {
     assert_eq!(
         defaults.kube_client,
         crate::config::KubeClient {
-            qps: 50,
-            burst: 100
+            qps: 100,
+            burst: 200
         }
     );
     let set = parse_ok(&format!(

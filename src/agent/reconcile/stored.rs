@@ -19,6 +19,9 @@ impl App {
                 Ok(persisted) => {
                     self.stored_pin = persisted.pin.clone();
                     self.update(|s| s.persisted = persisted);
+                    // What an older ordo kept in the app's namespace is in memory now and goes
+                    // to ordo's namespace with the next save: no need to look there again.
+                    self.state_at.legacy = None;
                     return;
                 }
                 Err(e) if e.is_unreadable() => {
