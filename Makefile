@@ -44,6 +44,10 @@ bench-sync:
 bench-agent:
 	scripts/bench-agent.sh 1000 20 10
 
+# ordo vs Flux side by side; its own cluster unless KUBECONFIG is set; builds Flux once (Go).
+bench-flux:
+	scripts/bench-flux.sh 100 500 1000
+
 # Needs the cluster and wrk. 1,000 connections on the status page while commits are pushed.
 bench-http:
 	scripts/bench-http.sh 200 1000 10
