@@ -20,7 +20,8 @@
 # (the git server, the controllers and ordo listen on 127.0.0.1 from here on; default 28100),
 # BENCH_FLUX_KS_CONCURRENT (kustomize-controller --concurrent; default: its own, 4),
 # BENCH_FLUX_BROKEN (at the largest N, one more ordo run with this many more apps on
-# repositories that never answer or do not exist; default 10).
+# repositories that never answer or do not exist; default 10), BENCH_FLUX_SKIP_FLUX=1 (ordo
+# only).
 set -euo pipefail
 
 # v1.10.x cannot be built here: see scripts/flux-tools/source-controller/go.mod.
@@ -125,5 +126,5 @@ python3 "$root/scripts/bench_flux_lib.py" bench \
   --port-base "${BENCH_FLUX_PORT_BASE:-28100}" \
   --settle "${BENCH_FLUX_SETTLE:-60}" --window "${BENCH_FLUX_WINDOW:-60}" \
   --pushes "${BENCH_FLUX_PUSHES:-3}" --flux-ks-concurrent "${BENCH_FLUX_KS_CONCURRENT:-0}" \
-  --broken "${BENCH_FLUX_BROKEN:-10}" \
+  --broken "${BENCH_FLUX_BROKEN:-10}" ${BENCH_FLUX_SKIP_FLUX:+--skip-flux} \
   "${sizes[@]}"

@@ -707,7 +707,7 @@ def bench(a):
             log(f"N = {n}: writing the repository")
             repo = Repo(a.work, f"{a.work}/git", b.git_port, n)
             run("git", "ls-remote", repo.url, timeout=30)  # the server answers for this repository
-            results[n] = {"flux": b.run_flux(repo)}
+            results[n] = {"flux": {} if a.skip_flux else b.run_flux(repo)}
             results[n]["ordo"] = b.run_ordo(repo)
             if a.broken and n == max(a.sizes):
                 results[n]["ordo_broken"] = b.run_ordo(repo, broken=a.broken)
@@ -741,6 +741,7 @@ def main():
     p.add_argument("--pushes", type=int, default=3)
     p.add_argument("--ready-timeout", type=float, default=0, help="default max(600, 2 s per app)")
     p.add_argument("--flux-ks-concurrent", type=int, default=0, help="kustomize-controller --concurrent (0: its default)")
+    p.add_argument("--skip-flux", action="store_true", help="ordo only (Flux's figures taken in another run)")
     p.add_argument("--broken", type=int, default=0, help="at the largest N, one more ordo run with this many apps on broken repositories")
     p.add_argument("sizes", type=int, nargs="+")
     a = p.parse_args()

@@ -44,7 +44,7 @@ fn an_app_waits_for_the_app_it_depends_on_and_then_syncs() {
         format!(
             "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n\
              \x20 - {{name: {first}, repo: {repo}, path: ingress, namespace: {first}, interval: 1s, timeout: 10s}}\n\
-             \x20 - {{name: {second}, repo: {repo}, path: shop, namespace: {second}, interval: 1s, dependsOn: [{first}]}}\n",
+             \x20 - {{name: {second}, repo: {repo}, path: shop, namespace: {second}, interval: 10m, dependsOn: [{first}]}}\n",
             cache = dir.path().join("cache").display(),
             repo = bare.display()
         ),
@@ -77,11 +77,12 @@ fn an_app_waits_for_the_app_it_depends_on_and_then_syncs() {
         "nothing synced while it waits: {waiting}"
     );
 
-    // The controller can run now: the first app converges, then the second syncs.
+    // The controller can run now: the first app converges, then the second syncs at once
+    // (its interval is ten minutes: the dependency turning Healthy is what wakes it).
     std::fs::write(work.join("ingress/app.yaml"), controller(&first, "{}")).unwrap();
     commit_and_push(&work, "schedulable controller");
     eventually(
-        "the second app to sync once the first is Healthy",
+        "the second app to sync once the first is Healthy, well before its interval",
         || (get_json(&second_url)?["history"][0]["result"] == "Succeeded").then_some(()),
         &log,
     );

@@ -319,6 +319,21 @@ impl Checker {
     /// Dry-runs the desired object against the live one; on a difference reports drift and,
     /// with self-heal, applies the desired object unless it was healed too recently.
     async fn check(&mut self, index: usize, g: &Guarded, live: Option<&Value>) {
+        // Absent from the shared watch may only mean its event has not come yet (an object
+        // this sync just created): ask the server before calling it Missing.
+        let fetched;
+        let live = match live {
+            Some(live) => Some(live),
+            None => {
+                fetched = self
+                    .cluster
+                    .get(&g.resource, g.namespace.as_deref(), &g.name)
+                    .await
+                    .ok()
+                    .flatten();
+                fetched.as_ref()
+            }
+        };
         let Ok(comparison) =
             sync::compare(&self.cluster, &g.resource, &g.desired, live, self.force).await
         else {

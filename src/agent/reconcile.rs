@@ -28,6 +28,7 @@ mod notice;
 mod outcome;
 mod read;
 mod stored;
+mod waits;
 
 /// What an app's task talks to besides its channels.
 pub(super) struct Io {
@@ -91,6 +92,8 @@ pub(super) struct App {
     slots: Arc<tokio::sync::Semaphore>,
     /// When the last webhook for this app arrived: the listing its pass uses must be newer.
     announced: Option<tokio::time::Instant>,
+    /// The last pass stopped to wait for the apps of `dependsOn`.
+    waiting_on_deps: bool,
 }
 
 impl App {
@@ -140,6 +143,7 @@ impl App {
             notices: notice::Notices::new(io.notifier),
             slots: io.slots,
             announced: None,
+            waiting_on_deps: false,
             applied_inputs: None,
         }
     }
@@ -230,6 +234,10 @@ impl App {
                     }
                 }
                 _ = sleep(wait) => trigger = Some(Trigger::Interval),
+                // Its dependencies turned Healthy and Synced: go on now, not at the interval.
+                _ = waits::dependencies_ready(&self.peers, &self.config.depends_on), if self.waiting_on_deps => {
+                    trigger = Some(Trigger::Interval);
+                }
             }
         }
     }
@@ -314,7 +322,9 @@ impl App {
             self.update(|s| s.phase = Phase::Idle);
             return;
         }
+        self.waiting_on_deps = false;
         if let Some(waiting) = decide::waiting_for(&self.config.depends_on, self.peers.get()) {
+            self.waiting_on_deps = true;
             self.update(|s| {
                 s.phase = Phase::Idle;
                 s.current_step = Some(waiting);
@@ -360,26 +370,6 @@ impl App {
         self.sync_revision(&good, Trigger::Rollback)
             .instrument(span)
             .await;
-    }
-
-    /// One of the `maxConcurrentSyncs` slots, waiting in line for it (the step says so);
-    /// None when the app stops leading meanwhile.
-    async fn sync_slot(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
-            return Some(slot);
-        }
-        self.update(|s| {
-            s.phase = Phase::Idle;
-            s.current_step =
-                Some("queued: waiting for a free sync slot (maxConcurrentSyncs)".into());
-        });
-        let slots = self.slots.clone();
-        let slot = tokio::select! {
-            slot = slots.acquire_owned() => slot.ok(),
-            _ = self.mode.changed() => None,
-        };
-        self.update(|s| s.current_step = None);
-        slot.filter(|_| !self.stopped())
     }
 
     /// Fetches, plans and syncs one revision; records the outcome.
