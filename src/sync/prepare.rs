@@ -318,9 +318,10 @@ async fn validate(
             Err(e) if is_immutable(&e) => invalid.push(format!(
                 "{e}\n    (an immutable field changed; annotate the object with {RECREATE_ANNOTATION}: \"true\" to delete and recreate it)"
             )),
-            // The API server could not be reached: not the commit's fault, and nothing was
-            // written; the caller retries later.
-            Err(e) if e.is_transient() => return Err(SyncError::Cluster(e)),
+            // The API server could not be reached (no answer at all): not the commit's fault,
+            // and nothing was written; the caller retries later. An answer, even a 500 for a
+            // field the schema lacks, is the commit's.
+            Err(e) if e.code().is_none() && e.is_transient() => return Err(SyncError::Cluster(e)),
             Err(e) => invalid.push(format!("{} ({}): {e}", object.id, object.origin)),
         }
         o.report.sync = o.status;
