@@ -3,6 +3,7 @@
 
 mod count;
 mod discovery;
+mod fence;
 mod pods;
 mod rate;
 mod watch;
@@ -11,7 +12,6 @@ pub use pods::LogBounds;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
@@ -102,40 +102,6 @@ impl Resource {
     }
 }
 
-/// The write fence: open while this client may write, and the writes on their way.
-#[derive(Debug)]
-struct Fence {
-    open: AtomicBool,
-    in_flight: std::sync::atomic::AtomicUsize,
-    landed: tokio::sync::Notify,
-}
-
-impl Fence {
-    fn open() -> Fence {
-        Fence {
-            open: AtomicBool::new(true),
-            in_flight: Default::default(),
-            landed: tokio::sync::Notify::new(),
-        }
-    }
-
-    fn closed() -> Fence {
-        let fence = Fence::open();
-        fence.open.store(false, AtomicOrdering::SeqCst);
-        fence
-    }
-}
-
-/// One write past the fence (or refused by it), until its answer came.
-struct WritePass(Arc<Fence>);
-
-impl Drop for WritePass {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, AtomicOrdering::SeqCst);
-        self.0.landed.notify_waiters();
-    }
-}
-
 /// How to apply.
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
@@ -159,7 +125,7 @@ pub struct Cluster {
     discovered_at: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
     /// Closed while another replica may be the leader (or own this client's shard of apps):
     /// apply and delete refuse before sending.
-    writes: Arc<Fence>,
+    writes: Arc<fence::Fence>,
     /// Shared, label-filtered watches (see `watch.rs`).
     watches: Arc<WatchCache>,
     /// What the client was built from: an impersonating client is built from it too.
@@ -222,7 +188,7 @@ impl Cluster {
             discovery: Arc::new(RwLock::new(None)),
             discovering: Arc::default(),
             discovered_at: Arc::default(),
-            writes: Arc::new(Fence::open()),
+            writes: Arc::new(fence::Fence::open()),
             watches: Arc::new(WatchCache::default()),
             config: Arc::new(config),
         })
@@ -254,58 +220,6 @@ impl Cluster {
     /// second (`kubeClient` in the agent's config).
     pub fn limit_rate(&self, qps: u32, burst: u32) {
         self.rate.set(qps, burst);
-    }
-
-    /// Opens or closes the write fence (leader election); shared by every clone.
-    pub fn allow_writes(&self, allowed: bool) {
-        self.writes.open.store(allowed, AtomicOrdering::SeqCst);
-    }
-
-    /// The same connection behind a write fence of its own, closed until opened: the
-    /// client of one shard of apps, which writes only while this replica holds the shard.
-    pub fn fenced_apart(&self) -> Cluster {
-        let mut apart = self.clone();
-        apart.writes = Arc::new(Fence::closed());
-        apart
-    }
-
-    /// Waits (at most `within`) until no write that passed the fence is still on its way:
-    /// after closing the fence, what this client wrote is in the API server. False when
-    /// writes were still in flight at the end.
-    pub async fn writes_drained(&self, within: std::time::Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            // Registered before the check, so a write landing in between still wakes us.
-            let landed = self.writes.landed.notified();
-            tokio::pin!(landed);
-            landed.as_mut().enable();
-            if self.writes.in_flight.load(AtomicOrdering::SeqCst) == 0 {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, landed).await.is_err() {
-                return self.writes.in_flight.load(AtomicOrdering::SeqCst) == 0;
-            }
-        }
-    }
-
-    /// Passes the fence, or refuses before anything is sent. Hold the pass until the request
-    /// has an answer: [`Cluster::writes_drained`] waits for it.
-    fn fence(
-        &self,
-        verb: &'static str,
-        object: impl FnOnce() -> String,
-    ) -> Result<WritePass, ClusterError> {
-        // Counted before the check: a fence closed in between waits for this write too.
-        self.writes.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
-        let pass = WritePass(self.writes.clone());
-        if self.writes.open.load(AtomicOrdering::SeqCst) {
-            Ok(pass)
-        } else {
-            Err(ClusterError::Fenced {
-                verb,
-                object: object(),
-            })
-        }
     }
 
     pub fn requests(&self) -> &RequestCounter {
