@@ -20,6 +20,7 @@ use crate::render::SourceKind;
 use crate::source::Secret;
 
 mod allow;
+mod client;
 mod decryption;
 mod notifications;
 mod prune_guard;
@@ -133,48 +134,12 @@ pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
             .transpose()?,
         notifications: notifications::read(&fields)?,
         max_concurrent_syncs: match fields.get("maxConcurrentSyncs") {
-            Some(f) => positive(&f)?,
+            Some(f) => client::positive(&f)?,
             None => super::DEFAULT_MAX_CONCURRENT_SYNCS,
         },
-        kube_client: kube_client(&fields)?,
+        kube_client: client::kube_client(&fields)?,
         apps,
     })
-}
-
-/// A whole number of at least 1.
-fn positive(field: &Field) -> Result<usize, ConfigError> {
-    match &field.node.value {
-        Value::Number(n) => n.parse::<usize>().ok().filter(|n| *n >= 1),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        field.fail(format!(
-            "{} is not a whole number of at least 1",
-            field.shown()
-        ))
-    })
-}
-
-/// `kubeClient: {qps, burst}`.
-fn kube_client(root: &Fields) -> Result<super::KubeClient, ConfigError> {
-    let mut client = super::KubeClient::default();
-    let Some(field) = root.get("kubeClient") else {
-        return Ok(client);
-    };
-    let f = Fields::open(
-        root.file,
-        field.node,
-        field.path.clone(),
-        &["qps", "burst"],
-        &[],
-    )?;
-    if let Some(qps) = f.get("qps") {
-        client.qps = u32::try_from(positive(&qps)?).unwrap_or(u32::MAX);
-    }
-    if let Some(burst) = f.get("burst") {
-        client.burst = u32::try_from(positive(&burst)?).unwrap_or(u32::MAX);
-    }
-    Ok(client)
 }
 
 fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
