@@ -1,6 +1,7 @@
 //! `ordo run` against the local control plane and real git repositories: pushes are followed,
 //! drift is healed, bad commits are kept out, failed syncs roll back, history survives a
-//! restart. Observed the way a user would: `ordo status`, the agent's log, and the cluster.
+//! restart (and moves from where an older ordo kept it). Observed the way a user would:
+//! `ordo status`, the agent's log, and the cluster.
 
 mod common;
 use common::{
@@ -349,11 +350,36 @@ fn history_survives_a_killed_agent_and_an_unreachable_remote_changes_nothing() {
         last(st) == (first.as_str(), "Succeeded")
     });
     s.kill(); // SIGKILL
+    // The state moves to where an older ordo kept it, the app's namespace: the agent reads
+    // it there once and stores it in its own namespace from then on.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let state_name = format!("ordo-{app}-state");
+    let own: Api<ConfigMap> = Api::namespaced(rt.block_on(client()), "default");
+    let legacy: Api<ConfigMap> = Api::namespaced(rt.block_on(client()), &app);
+    let stored = rt.block_on(own.get(&state_name)).unwrap();
+    let moved_state = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(state_name.clone()),
+            labels: stored.metadata.labels.clone(),
+            ..Default::default()
+        },
+        data: stored.data.clone(),
+        ..Default::default()
+    };
+    rt.block_on(legacy.create(&Default::default(), &moved_state))
+        .unwrap();
+    rt.block_on(own.delete(&state_name, &Default::default()))
+        .unwrap();
     let second = s.push("v2", &app_files(&app, "api:2", "", "two"));
     s.start();
     let status = s.wait_status("the sync after the restart", |st| {
         last(st) == (second.as_str(), "Succeeded")
     });
+    let kept = rt.block_on(own.get(&state_name)).unwrap().data.unwrap();
+    assert!(
+        kept["state.json"].contains(&first),
+        "the older location's history is stored in ordo's namespace: {kept:?}"
+    );
     let revisions: Vec<&str> = status["history"]
         .as_array()
         .unwrap()
@@ -371,7 +397,6 @@ fn history_survives_a_killed_agent_and_an_unreachable_remote_changes_nothing() {
     eventually("the source error in the log", || {
         s.log().contains("source unreachable")
     });
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let settings: Api<ConfigMap> = Api::namespaced(rt.block_on(client()), &app);
     assert_eq!(
         rt.block_on(settings.get("settings")).unwrap().data.unwrap()["setting"],

@@ -140,3 +140,43 @@ async fn readers_of_one_kind_and_namespace_share_one_watch_that_stops_with_the_l
         )
         .await;
 }
+
+#[tokio::test]
+async fn a_reader_waiting_for_the_first_listing_hears_when_it_is_done_or_forbidden() {
+    let cluster = cluster().await;
+    let maps = cluster
+        .resource("v1", "ConfigMap")
+        .await
+        .expect("configmaps");
+    let allowed = cluster.watch(&maps, Some("default"), "listing-test=x");
+    assert!(allowed.until_listed(WAIT).await, "listed within {WAIT:?}");
+    assert_eq!(
+        allowed.get("absent"),
+        Some(None),
+        "listed: absent means absent"
+    );
+
+    // A user with no rights: the watch fails, and the waiter hears so long before `WAIT`
+    // (the watcher keeps retrying with back-off; a waiter reads the API server instead).
+    let nobody = cluster
+        .impersonating(&format!(
+            "system:serviceaccount:default:{}",
+            unique("nobody")
+        ))
+        .expect("impersonating");
+    let forbidden = nobody.watch(&maps, Some("default"), "listing-test=x");
+    let asked = std::time::Instant::now();
+    assert!(
+        !forbidden.until_listed(WAIT).await,
+        "a forbidden watch never lists"
+    );
+    assert!(
+        asked.elapsed() < WAIT,
+        "the failure ended the wait, not the timeout"
+    );
+    assert_eq!(
+        forbidden.get("absent"),
+        None,
+        "not listed: nothing is known"
+    );
+}

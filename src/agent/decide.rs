@@ -207,11 +207,12 @@ impl RetryBackoff {
 }
 
 /// What the agent stores after a sync when the stored state moved since it last read it: its
-/// own record (history, last healthy, failed revision), and the pin as someone else left it if
+/// own record (history, last healthy, failed revision) with any syncs only theirs has, and the pin as someone else left it if
 /// they changed it (`ordo rollback`/`unpin` while the sync ran), so their change is not lost.
 /// `base_pin` is the pin as the agent last read or wrote it.
 pub fn merge_stored(ours: &Persisted, theirs: &Persisted, base_pin: Option<&Pin>) -> Persisted {
     let mut merged = ours.clone();
+    merged.absorb_history(theirs);
     if theirs.pin.as_ref() != base_pin {
         merged.pin = theirs.pin.clone();
         if theirs.pin.is_none() {

@@ -67,8 +67,12 @@ pub(super) struct App {
     known: Option<Arc<sync::Fingerprints>>,
     /// When the stored pin was last read.
     pin_checked: Option<tokio::time::Instant>,
+    /// The stored state's version as this task last read or wrote it (None: nothing stored).
+    stored_version: Option<String>,
     /// Every app's stored state, from the one watch they share (see `store::watched`).
     stored_watch: Option<Arc<crate::cluster::Group>>,
+    /// The same where an older ordo kept states, while this app's may still be there.
+    legacy_watch: Option<Arc<crate::cluster::Group>>,
     /// What the cluster serves, for Helm's `.Capabilities` (shared by every app).
     capabilities: Arc<revision::CapabilitiesCache>,
     hash_keys: Arc<super::hash_key::HashKeys>,
@@ -134,7 +138,9 @@ impl App {
             pending: None,
             known: None,
             pin_checked: None,
+            stored_version: None,
             stored_watch: None,
+            legacy_watch: None,
             capabilities: io.capabilities,
             hash_keys: io.hash_keys,
             confirmed_prune: None,
@@ -187,8 +193,8 @@ impl App {
         });
         let every = self.config.interval.max(Duration::from_secs(5));
         loop {
-            let stored = match self.stored_from_watch().await {
-                Some(stored) => stored,
+            let stored = match self.stored_from_watch(Duration::ZERO).await {
+                Some(stored) => stored.map(|s| s.state),
                 None => store::load(&self.cluster, &self.config.name, &self.state_at).await,
             };
             match stored {

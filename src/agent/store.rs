@@ -121,27 +121,30 @@ pub async fn load_versioned(
     }
 }
 
-/// Every app's stored state in `at`'s namespace, kept by one watch all apps share: for the
-/// reads that may lag a moment behind a write (a pin set by `ordo rollback`, a standby
-/// replica's view), which then cost no request at all. Keep the group to keep the watch.
-pub async fn watched(cluster: &Cluster, at: &StateAt) -> Result<Arc<Group>, StoreError> {
+/// Every app's stored state in `namespace` (ordo's, or where an older ordo kept it), kept by
+/// one watch all apps share, so that reading an app's state costs no request. The watch may
+/// lag a moment behind a write (another replica's, `ordo rollback`'s): what is written from it
+/// goes through [`update`], which reads afresh. Keep the group to keep the watch.
+pub async fn watched(cluster: &Cluster, namespace: &str) -> Result<Arc<Group>, StoreError> {
     let resource = cluster.resource("v1", "ConfigMap").await?;
     Ok(cluster.watch(
         &resource,
-        Some(&at.namespace),
+        Some(namespace),
         &format!("{MANAGED_BY_LABEL}=ordo"),
     ))
 }
 
-/// [`load`] from a [`watched`] group; None while the watch has not listed yet or when nothing
-/// is stored in ordo's namespace (ask [`load`], which also looks where an older ordo kept it).
-pub fn load_watched(
+/// The app's state in a [`watched`] group of `namespace`, with its version (None: nothing
+/// stored there); None while the watch has not listed.
+pub fn read_watched(
     group: &Group,
     app: &str,
-    at: &StateAt,
-) -> Option<Result<Persisted, StoreError>> {
-    let cm = group.get(&name(app))??;
-    Some(decode(app, &at.namespace, cm).map(|s| s.state))
+    namespace: &str,
+) -> Option<Result<Stored, StoreError>> {
+    Some(match group.get(&name(app))? {
+        Some(cm) => decode(app, namespace, cm),
+        None => Ok(Stored::default()),
+    })
 }
 
 async fn read(cluster: &Cluster, app: &str, namespace: &str) -> Result<Stored, StoreError> {
@@ -181,30 +184,37 @@ const WRITE_TRIES: usize = 5;
 
 /// Writes a change to the stored state without losing anyone else's (the CLI's `rollback` and
 /// `unpin`, the agent's record of a sync): `change` turns what is stored into what to store
-/// (None: nothing to write, and the stored state is returned); it is applied to a fresh read
-/// each time the conditional write finds the state moved.
+/// (None: nothing to write); what is stored is returned, with its version; it is applied to a fresh read
+/// each time the conditional write finds the state moved. `first`: what a [`watched`] group
+/// has, tried before reading (the write is conditional, so a stale copy costs one retry).
 pub async fn update(
     cluster: &Cluster,
     app: &str,
     at: &StateAt,
+    mut first: Option<Stored>,
     mut change: impl FnMut(&Persisted) -> Option<Persisted>,
-) -> Result<Persisted, StoreError> {
+) -> Result<Stored, StoreError> {
     for _ in 0..WRITE_TRIES {
-        let stored = load_versioned(cluster, app, at).await?;
-        let Some(next) = change(&stored.state) else {
-            return Ok(stored.state);
+        let stored = match first.take() {
+            Some(stored) => stored,
+            None => load_versioned(cluster, app, at).await?,
         };
-        if save_if(
+        let Some(next) = change(&stored.state) else {
+            return Ok(stored);
+        };
+        let written = save_if(
             cluster,
             app,
             &at.namespace,
             &next,
             stored.version.as_deref(),
         )
-        .await?
-        .is_some()
-        {
-            return Ok(next);
+        .await?;
+        if let Some(version) = written {
+            return Ok(Stored {
+                state: next,
+                version: Some(version),
+            });
         }
     }
     Err(StoreError::Contended {

@@ -182,7 +182,7 @@ pub fn pin(args: PinArgs, unpin: bool) -> ExitCode {
                 let mut message = String::new();
                 let mut refused = None;
                 let at = store::StateAt::new(Some(&args.ordo_namespace), &app.namespace);
-                store::update(&cluster, &app.name, &at, |stored| {
+                store::update(&cluster, &app.name, &at, None, |stored| {
                     let mut persisted = stored.clone();
                     if unpin {
                         persisted.unpin();

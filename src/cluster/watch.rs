@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::WatchStreamExt;
@@ -29,8 +30,9 @@ type GroupKey = (String, Option<String>, String);
 pub struct Group {
     objects: RwLock<HashMap<String, Value>>,
     signals: Mutex<HashMap<String, watch::Sender<u64>>>,
-    /// The watch's first listing is complete: absence from `objects` means absent.
-    listed: RwLock<bool>,
+    /// Whether the watch's first listing is complete (then absence from `objects` means
+    /// absent), or failed before that.
+    listing: watch::Sender<Listing>,
     /// A (re)listing in progress: it replaces `objects` when complete, so an object deleted
     /// while the watch was down disappears too.
     relisting: Mutex<Option<HashMap<String, Value>>>,
@@ -52,6 +54,15 @@ pub struct Group {
 pub struct PartChanges {
     pending: Mutex<(bool, HashSet<Arc<str>>)>,
     ready: tokio::sync::Notify,
+}
+
+/// How far a group's watch has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Pending,
+    /// The watch failed before its first listing completed (it keeps trying).
+    Failed,
+    Listed,
 }
 
 /// A batch from [`PartChanges::next`].
@@ -166,8 +177,7 @@ impl Group {
 
     /// The object as last seen, if the watch has listed; None while it has not.
     pub fn get(&self, name: &str) -> Option<Option<Value>> {
-        let listed = self.listed.read().map(|l| *l).unwrap_or(false);
-        if !listed {
+        if !self.listed() {
             return None;
         }
         let objects = self.objects.read().ok()?;
@@ -185,7 +195,16 @@ impl Group {
 
     /// Whether the first listing is complete.
     pub fn listed(&self) -> bool {
-        self.listed.read().map(|l| *l).unwrap_or(false)
+        *self.listing.borrow() == Listing::Listed
+    }
+
+    /// Waits until the first listing is complete (true), or the watch failed before that
+    /// (forbidden, say) or `within` passed (false): a reader that must not wait long on the
+    /// cache asks the API server instead.
+    pub async fn until_listed(&self, within: Duration) -> bool {
+        let mut listing = self.listing.subscribe();
+        let done = tokio::time::timeout(within, listing.wait_for(|l| *l != Listing::Pending));
+        matches!(done.await, Ok(Ok(l)) if *l == Listing::Listed)
     }
 
     /// The names of changed objects as they change, "" after each (re)listing. A receiver
@@ -389,7 +408,7 @@ fn empty_group() -> Group {
     Group {
         objects: RwLock::new(HashMap::new()),
         signals: Mutex::new(HashMap::new()),
-        listed: RwLock::new(false),
+        listing: watch::channel(Listing::Pending).0,
         relisting: Mutex::new(None),
         changed: broadcast::channel(CHANGES_BUFFERED).0,
         task: Mutex::new(None),
@@ -406,9 +425,19 @@ where
 {
     let mut stream = std::pin::pin!(stream.default_backoff());
     while let Some(event) = stream.next().await {
-        let Ok(event) = event else { continue };
         let Some(group) = group.upgrade() else {
             return;
+        };
+        let Ok(event) = event else {
+            // Waiters for a first listing need not wait out the watcher's back-off.
+            group.listing.send_if_modified(|l| {
+                let first = *l == Listing::Pending;
+                if first {
+                    *l = Listing::Failed;
+                }
+                first
+            });
+            continue;
         };
         match event {
             Event::Init => {
@@ -429,9 +458,7 @@ where
                 if let (Some(listing), Ok(mut objects)) = (listing, group.objects.write()) {
                     *objects = listing;
                 }
-                if let Ok(mut listed) = group.listed.write() {
-                    *listed = true;
-                }
+                group.listing.send_replace(Listing::Listed);
                 group.signal(None);
                 group.signal_parts(&[], None);
             }

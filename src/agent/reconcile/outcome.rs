@@ -102,19 +102,29 @@ impl App {
     pub(super) async fn store(&mut self) {
         let ours = self.state.borrow().persisted.clone();
         let base = self.stored_pin.clone();
-        let saved = store::update(&self.cluster, &self.config.name, &self.state_at, |theirs| {
-            Some(decide::merge_stored(&ours, theirs, base.as_ref()))
-        })
+        let first = self.stored_in_watch();
+        let saved = store::update(
+            &self.cluster,
+            &self.config.name,
+            &self.state_at,
+            first,
+            |theirs| Some(decide::merge_stored(&ours, theirs, base.as_ref())),
+        )
         .await;
         match saved {
-            Ok(stored) => {
+            Ok(store::Stored {
+                state: stored,
+                version,
+            }) => {
+                self.stored_version = version;
                 if stored.pin != ours.pin {
                     info!(app = %self.config.name, pin = ?stored.pin, "pin changed outside this agent during the sync; kept");
                 }
                 self.stored_pin = stored.pin.clone();
+                // What was stored: ours, with the pin someone changed and syncs another
+                // replica recorded before this one read the state.
                 self.update(|s| {
-                    s.persisted.pin = stored.pin.clone();
-                    s.persisted.failed_revision = stored.failed_revision.clone();
+                    s.persisted = stored;
                     s.store_error = None;
                 });
             }

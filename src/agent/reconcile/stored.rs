@@ -8,20 +8,34 @@ use tracing::{info, warn};
 
 use super::App;
 use crate::agent::state::now;
-use crate::agent::store;
+use crate::agent::store::{self, StoreError, Stored};
+
+/// How long a start waits for the shared state watch to list before reading with a GET.
+const LISTING_WAIT: Duration = Duration::from_secs(10);
 
 impl App {
-    /// Loads the persisted history, retrying while the API server is unreachable.
+    /// Loads the persisted history, retrying while the API server is unreachable. Read from
+    /// the watch every app shares once it has listed (a thousand apps starting together cost
+    /// one listing, not a thousand GETs); it may lag behind another replica's last write,
+    /// which the first save absorbs (`Persisted::absorb_history`).
     pub(super) async fn restore(&mut self) {
         let mut delay = Duration::from_millis(500);
         loop {
-            match store::load(&self.cluster, &self.config.name, &self.state_at).await {
-                Ok(persisted) => {
-                    self.stored_pin = persisted.pin.clone();
-                    self.update(|s| s.persisted = persisted);
+            let stored = match self.stored_from_watch(LISTING_WAIT).await {
+                Some(stored) => stored,
+                None => {
+                    store::load_versioned(&self.cluster, &self.config.name, &self.state_at).await
+                }
+            };
+            match stored {
+                Ok(stored) => {
+                    self.stored_pin = stored.state.pin.clone();
+                    self.stored_version = stored.version;
+                    self.update(|s| s.persisted = stored.state);
                     // What an older ordo kept in the app's namespace is in memory now and goes
                     // to ordo's namespace with the next save: no need to look there again.
                     self.state_at.legacy = None;
+                    self.legacy_watch = None;
                     return;
                 }
                 Err(e) if e.is_unreadable() => {
@@ -50,12 +64,19 @@ impl App {
     }
 
     /// `ordo rollback` and `ordo unpin` (and other replicas) change the pin in the persisted
-    /// state; follow what is stored there.
+    /// state; follow what is stored there. The shared watch says whether the stored state is
+    /// still the version this task last read or wrote (then nothing changed, at no cost);
+    /// another version may be someone's change or the watch not having seen this task's own
+    /// write yet, so it is read afresh before a pin is adopted from it.
     pub(super) async fn adopt_external_pin(&mut self) {
-        let cached = self.stored_from_watch().await;
-        // Without the shared watch, at most every 15 s: an idle agent should cost the API
+        let seen = match self.stored_from_watch(Duration::ZERO).await {
+            Some(Ok(seen)) if seen.version == self.stored_version => return,
+            Some(Ok(_)) => true,
+            Some(Err(_)) | None => false,
+        };
+        // At most every 15 s, unless the watch saw a change: an idle agent should cost the API
         // server its watches only.
-        if cached.is_none()
+        if !seen
             && self
                 .pin_checked
                 .is_some_and(|at| at.elapsed() < Duration::from_secs(15))
@@ -63,13 +84,13 @@ impl App {
             return;
         }
         self.pin_checked = Some(tokio::time::Instant::now());
-        let stored = match cached {
-            Some(stored) => stored,
-            None => store::load(&self.cluster, &self.config.name, &self.state_at).await,
-        };
-        let Ok(stored) = stored else {
+        let Ok(stored) =
+            store::load_versioned(&self.cluster, &self.config.name, &self.state_at).await
+        else {
             return;
         };
+        self.stored_version = stored.version;
+        let stored = stored.state;
         // Only a pin someone else changed is adopted; one this task set and has not stored yet
         // stays.
         if stored.pin != self.stored_pin {
@@ -84,15 +105,59 @@ impl App {
         }
     }
 
-    /// The stored state as the watch all apps share has it (no request); None before it has
-    /// listed, or when nothing is stored in ordo's namespace yet.
+    /// The stored state as the watches all apps share have it (no request): ordo's namespace,
+    /// then, while it may hold one, where an older ordo kept it (a state found there has no
+    /// version: the first save creates it in ordo's namespace). None when a watch has not
+    /// listed within `wait` (or cannot list): then ask the API server.
     pub(super) async fn stored_from_watch(
         &mut self,
-    ) -> Option<Result<crate::agent::state::Persisted, store::StoreError>> {
+        wait: Duration,
+    ) -> Option<Result<Stored, StoreError>> {
+        let app = self.config.name.clone();
         if self.stored_watch.is_none() {
-            self.stored_watch = store::watched(&self.cluster, &self.state_at).await.ok();
+            self.stored_watch = store::watched(&self.cluster, &self.state_at.namespace)
+                .await
+                .ok();
         }
-        let group = self.stored_watch.as_ref()?;
-        store::load_watched(group, &self.config.name, &self.state_at)
+        let own = self.stored_watch.clone()?;
+        if !own.until_listed(wait).await {
+            return None;
+        }
+        match store::read_watched(&own, &app, &self.state_at.namespace)? {
+            Ok(stored) if stored.version.is_none() => {}
+            found => return Some(found),
+        }
+        let Some(legacy) = self.state_at.legacy.clone() else {
+            return Some(Ok(Stored::default()));
+        };
+        if self.legacy_watch.is_none() {
+            self.legacy_watch = store::watched(&self.cluster, &legacy).await.ok();
+        }
+        let old = self.legacy_watch.clone()?;
+        if !old.until_listed(wait).await {
+            return None;
+        }
+        match store::read_watched(&old, &app, &legacy)? {
+            Ok(stored) if stored.version.is_none() => {
+                // Nothing there, and no ordo writes there any more: no need to look again.
+                self.state_at.legacy = None;
+                self.legacy_watch = None;
+                Some(Ok(Stored::default()))
+            }
+            found => Some(found.map(|s| Stored {
+                state: s.state,
+                version: None,
+            })),
+        }
+    }
+
+    /// The stored state and its version as the shared watch has it, for a conditional write to
+    /// start from (None: read it).
+    pub(super) fn stored_in_watch(&self) -> Option<Stored> {
+        if self.state_at.legacy.is_some() {
+            return None;
+        }
+        let own = self.stored_watch.as_ref()?;
+        store::read_watched(own, &self.config.name, &self.state_at.namespace)?.ok()
     }
 }
