@@ -428,11 +428,16 @@ spec:
         api = lambda: sum(scrape(u, "rest_client_requests_total") for u in metrics)
 
         def ready_at(sha):
+            # Sticky: a Kustomization counts once it has been Ready at `sha`. At 1,000 on two
+            # cores the controller re-reconciles the first ones (interval) before the last are
+            # done, and each shows Ready=Unknown while it runs, so all N are never Ready at once.
+            seen = set()
+
             def check():
                 state = watch.snapshot()
-                done = sum(1 for words, _ in state.values()
-                           if len(words) == 2 and words[0].endswith(sha) and words[1] == "True")
-                return done == n and state
+                seen.update(name for name, (words, _) in state.items()
+                            if len(words) == 2 and words[0].endswith(sha) and words[1] == "True")
+                return len(seen) == n and state
             return check
 
         def ready_all(sha, what, timeout):
@@ -531,14 +536,18 @@ spec:
         api = lambda: scrape(f"{base}/metrics", "ordo_kube_requests_total")
 
         def ready_at(sha):
+            seen = set()  # sticky, as for Flux
+
             def check():
                 try:
                     apps = json.load(urllib.request.urlopen(f"{base}/api/v1/apps", timeout=30))["apps"]
                 except (urllib.error.URLError, ConnectionError, OSError, ValueError):
                     return False
-                done = sum(1 for app in apps if app.get("syncStatus") == "Synced" and app.get("health") == "Healthy"
-                           and (app.get("revision") or {}).get("sha") == sha)
-                return done == n
+                seen.update(app.get("name") for app in apps
+                            if app.get("syncStatus") == "Synced" and app.get("health") == "Healthy"
+                            and (app.get("revision") or {}).get("sha") == sha
+                            and not app.get("name", "").startswith("broken-"))
+                return len(seen) == n
             return check
 
         def ready_all(sha, what, timeout):
@@ -621,7 +630,7 @@ spec:
                 got = wait_until(f"app-0 to show {REV_KEY}={rev}", 300, lambda: (
                     lambda s: s and s[0] == [str(rev)] and s[1])(watch.snapshot().get("app-0")), interval=0.01, alive=alive)
                 one.append(max(0.0, got - pushed))
-                wait_all(repo.head(), 600)
+                wait_all(repo.head(), self.a.ready_timeout)
                 every.append(time.time() - pushed)
                 log(f"push {rev}: app-0 live after {one[-1]:.2f} s, all {repo.n} apps at the new revision after {every[-1]:.1f} s")
         finally:
@@ -650,7 +659,7 @@ def port_open(port):
 # the report
 
 ROWS = [  # key, label, format
-    ("ready_s", "time from start to all N Ready (s)", "{:.1f}"),
+    ("ready_s", "time from start until each of the N has been Ready at the head (s)", "{:.1f}"),
     ("ready_cpu_s", "CPU until all Ready (s)", "{:.1f}"),
     ("ready_api", "API requests until all Ready", "{:.0f}"),
     ("hwm_mib", "peak RSS, VmHWM (MiB)", "{:.0f}"),
