@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # ordo and Flux side by side, in one run, on the local control plane: for each N, one git
 # repository served over smart HTTP on loopback with N apps (apps/app-<i>/: ServiceAccount,
-# Deployment, Service, Ingress), synced first by Flux (source-controller and
-# kustomize-controller as local processes, one GitRepository, N Kustomizations with wait and
-# prune), torn down, then by `ordo run` (N apps). Measured for each: time to all N Ready, CPU
+# Deployment, Service, Ingress), synced first by `ordo run` (N apps), torn down, then by Flux
+# (source-controller and kustomize-controller as local processes, one GitRepository, N
+# Kustomizations with wait and prune). Figures are saved after each tool. Measured for each: time to all N Ready, CPU
 # and API requests until then, peak and steady RSS, CPU and API requests per minute at steady
 # state, push-to-synced. Prints a markdown table with ordo/Flux ratios and writes it to
 # target/bench-flux.md. The driver is scripts/bench_flux_lib.py.

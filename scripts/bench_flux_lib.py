@@ -27,6 +27,10 @@ def fail(msg):
     raise SystemExit(f"bench-flux: error: {msg}")
 
 
+class TimedOut(Exception):
+    """A wait that ran out: fatal unless the caller records it as a figure not reached."""
+
+
 def run(*args, cwd=None, check=True, input=None, timeout=300):
     p = subprocess.run(args, cwd=cwd, input=input, capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
@@ -47,7 +51,7 @@ def wait_until(what, timeout, check, interval=0.2, alive=None):
             if dead:
                 fail(f"{dead} while waiting for {what}")
         if time.time() > deadline:
-            fail(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise TimedOut(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
 
 
@@ -469,7 +473,7 @@ spec:
         try:
             if live:
                 wait_until("the Flux objects to be deleted", 600, gone, interval=1)
-        except SystemExit as e:
+        except (SystemExit, TimedOut) as e:
             log(f"warning: {e}")
         if not gone():
             log("warning: Flux objects still there (a controller is down); removing their finalizers")
@@ -619,6 +623,7 @@ spec:
         push returning to the live Deployment carrying the new value (seen by a watch), and to
         every app reporting the new revision Ready."""
         one, every = [], []
+        res["push_one_s"] = res["push_all_s"] = None
         watch = Watch(self.kubectl, ["deployment", "app-0", "-n", NS],
                       "{.metadata.name} {.metadata.annotations." + REV_KEY.replace(".", "\\.") + "}",
                       f"{self.work}/push-watch.log")
@@ -627,16 +632,21 @@ spec:
                 rev = repo.push_change()
                 pushed = time.time()
                 trigger()
-                got = wait_until(f"app-0 to show {REV_KEY}={rev}", 300, lambda: (
+                got = wait_until(f"app-0 to show {REV_KEY}={rev}", self.a.ready_timeout, lambda: (
                     lambda s: s and s[0] == [str(rev)] and s[1])(watch.snapshot().get("app-0")), interval=0.01, alive=alive)
                 one.append(max(0.0, got - pushed))
                 wait_all(repo.head(), self.a.ready_timeout)
                 every.append(time.time() - pushed)
                 log(f"push {rev}: app-0 live after {one[-1]:.2f} s, all {repo.n} apps at the new revision after {every[-1]:.1f} s")
+        except TimedOut as e:
+            log(f"warning: {e}; the push figures are left out")
+            res["push_timed_out"] = str(e)
         finally:
             watch.stop()
-        res["push_one_s"] = statistics.median(one)
-        res["push_all_s"] = statistics.median(every)
+        if one:
+            res["push_one_s"] = statistics.median(one)
+        if every:
+            res["push_all_s"] = statistics.median(every)
 
     def git_requests(self):
         """Ref advertisements served so far (one per ls-remote or fetch), from the server's log."""
@@ -716,16 +726,24 @@ def bench(a):
             log(f"N = {n}: writing the repository")
             repo = Repo(a.work, f"{a.work}/git", b.git_port, n)
             run("git", "ls-remote", repo.url, timeout=30)  # the server answers for this repository
-            results[n] = {"flux": {} if a.skip_flux else b.run_flux(repo)}
+            results[n] = {"ordo": {}, "flux": {}}
+
+            def keep():  # after each tool: a later failure loses nothing measured
+                with open(f"{a.work}/results.json", "w") as f:
+                    json.dump(results, f, indent=1)
+                report = table(results, a)
+                os.makedirs(os.path.dirname(a.out), exist_ok=True)
+                with open(a.out, "w") as f:
+                    f.write(report + "\n")
+                return report
             results[n]["ordo"] = b.run_ordo(repo)
+            report = keep()
             if a.broken and n == max(a.sizes):
                 results[n]["ordo_broken"] = b.run_ordo(repo, broken=a.broken)
-            with open(f"{a.work}/results.json", "w") as f:
-                json.dump(results, f, indent=1)
-            report = table(results, a)
-            os.makedirs(os.path.dirname(a.out), exist_ok=True)
-            with open(a.out, "w") as f:
-                f.write(report + "\n")
+                report = keep()
+            if not a.skip_flux:
+                results[n]["flux"] = b.run_flux(repo)
+                report = keep()
     finally:
         b.stop_all()
     print(report)
@@ -763,6 +781,8 @@ def main():
         bench(a)
     except KeyboardInterrupt:
         raise SystemExit("bench-flux: interrupted; what was started is stopped")
+    except TimedOut as e:
+        raise SystemExit(f"bench-flux: error: {e}")
 
 
 if __name__ == "__main__":
