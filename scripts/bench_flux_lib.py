@@ -193,6 +193,21 @@ def scrape(url, metric):
     return total
 
 
+def samples(urls, metric):
+    """Every sample of `metric` on the pages at `urls`, by its labels (summed over the pages)."""
+    out = {}
+    for url in urls:
+        try:
+            text = urllib.request.urlopen(url, timeout=10).read().decode()
+        except (urllib.error.URLError, ConnectionError, OSError) as e:
+            fail(f"cannot read {url}: {e}")
+        for line in text.splitlines():
+            if line.startswith(metric + "{"):
+                labels, value = line[len(metric):].rsplit("}", 1)
+                out[labels + "}"] = out.get(labels + "}", 0.0) + float(value.split()[0])
+    return out
+
+
 class Watch:
     """`kubectl get ... --watch -o jsonpath=...` in the background: one line per event, kept
     by its first word, with the arrival time. Cheaper than polling the API server."""
@@ -455,7 +470,7 @@ spec:
             ready_all(head, f"{n} Kustomizations Ready at {head[:8]}", self.a.ready_timeout)
             res = self.measure_ready(t0, procs, api)
             log(f"flux: all {n} Ready in {res['ready_s']:.1f} s")
-            self.measure_steady(res, procs, api, alive)
+            self.measure_steady(res, procs, api, alive, lambda: samples(metrics, "rest_client_requests_total"))
             self.measure_pushes(res, repo, trigger, lambda sha, timeout: ready_all(sha, f"{n} Kustomizations at {sha[:8]}", timeout), alive)
             res["hwm_mib"] = procs_sum(procs, lambda q: q.status_mib("VmHWM"))
         finally:
@@ -573,7 +588,8 @@ spec:
                 + (f" ({broken} more apps on broken repositories)" if broken else ""))
             if broken:
                 return res
-            self.measure_steady(res, procs, api, agent.dead)
+            self.measure_steady(res, procs, api, agent.dead,
+                                lambda: samples([f"{base}/metrics"], "ordo_kube_requests_total"))
             self.measure_pushes(res, repo, trigger, lambda sha, timeout: ready_all(sha, f"{n} ordo apps at {sha[:8]}", timeout), agent.dead)
             res["hwm_mib"] = agent.status_mib("VmHWM")
         finally:
@@ -597,7 +613,7 @@ spec:
         return {"ready_s": time.time() - t0, "ready_cpu_s": procs_sum(procs, Proc.cpu), "ready_api": api(),
                 "ready_hwm_mib": procs_sum(procs, lambda q: q.status_mib("VmHWM"))}
 
-    def measure_steady(self, res, procs, api, alive):
+    def measure_steady(self, res, procs, api, alive, by_label=None):
         """Nothing changes for `settle` seconds, then CPU and API requests are counted over a
         `window` of seconds; the RSS is read at its end. The sleeps are the measurement itself."""
         log(f"steady state: {self.a.settle:.0f} s of nothing changing, then a {self.a.window:.0f} s window")
@@ -606,6 +622,7 @@ spec:
         if dead:
             fail(dead)
         cpu0, api0, git0, w0 = procs_sum(procs, Proc.cpu), api(), self.git_requests(), time.time()
+        labels0 = by_label() if by_label else {}
         time.sleep(self.a.window)
         dead = alive()
         if dead:
@@ -615,6 +632,9 @@ spec:
         res["steady_api_min"] = (api() - api0) / minutes
         res["steady_git_min"] = (self.git_requests() - git0) / minutes
         res["steady_rss_mib"] = procs_sum(procs, lambda q: q.status_mib("VmRSS"))
+        if by_label:  # which requests the steady ones were
+            res["steady_api_by_label"] = {k: v - labels0.get(k, 0.0) for k, v in by_label().items()
+                                          if v - labels0.get(k, 0.0) > 0}
 
     def measure_pushes(self, res, repo, trigger, wait_all, alive):
         """Each push changes app-0's Deployment annotation; the tool is told at once, as a git
