@@ -1,6 +1,6 @@
 //! Stored state without lost updates (issue #13): `ordo rollback` while the agent is in the
 //! middle of a sync is not undone when that sync records its result. `ordo unpin` goes through
-//! the same conditional write (see `agent::decide::merge_stored` for both cases).
+//! the same conditional write (see `agent::persisted::merge_stored` for both cases).
 
 mod common;
 use common::{

@@ -1,8 +1,9 @@
-//! [`Persisted`] as it is stored: held to a byte budget before it is written, and checked when
-//! it is read back, since the ConfigMap is outside git and anyone with write access to the
-//! namespace can edit it. Pure: values in, values out.
+//! [`Persisted`] as it is stored: held to a byte budget before it is written, checked when it
+//! is read back, since the ConfigMap is outside git and anyone with write access to the
+//! namespace can edit it, and merged with what someone else stored meanwhile. Pure: values
+//! in, values out.
 
-use super::state::Persisted;
+use super::state::{Persisted, Pin};
 
 /// What the stored state may take, well under the 1 MiB a ConfigMap holds (etcd's request
 /// limit), leaving room for metadata and the managed-fields record of every apply.
@@ -99,6 +100,24 @@ fn shown(value: &str) -> String {
     let short: String = value.chars().take(60).collect();
     let ellipsis = if short.len() < value.len() { "…" } else { "" };
     format!("{short:?}{ellipsis}")
+}
+
+/// What the agent stores after a sync when the stored state moved since it last read it: its
+/// own record (history, last healthy, failed revision) with any syncs only theirs has, and the
+/// pin as someone else left it if they changed it (`ordo rollback`/`unpin` while the sync
+/// ran), so their change is not lost.
+/// `base_pin` is the pin as the agent last read or wrote it.
+pub fn merge_stored(ours: &Persisted, theirs: &Persisted, base_pin: Option<&Pin>) -> Persisted {
+    let mut merged = ours.clone();
+    merged.absorb_history(theirs);
+    if theirs.pin.as_ref() != base_pin {
+        merged.pin = theirs.pin.clone();
+        if theirs.pin.is_none() {
+            // An unpin also lets a failed revision be tried again.
+            merged.failed_revision = theirs.failed_revision.clone();
+        }
+    }
+    merged
 }
 
 #[cfg(test)]
@@ -232,6 +251,60 @@ mod tests {
             assert!(
                 warnings[0].contains(&format!("{revision:?}")),
                 "{warnings:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pin_changed_by_someone_else_while_syncing_survives_the_agents_save() {
+        let pin = |rev: &str| Pin {
+            revision: rev.into(),
+            reason: "rollback requested".into(),
+            head_at_pin: String::new(),
+            manual: true,
+        };
+        let with = |pin: Option<Pin>, failed: Option<&str>, history: usize| Persisted {
+            history: (0..history).map(|i| entry(i, 0)).collect(),
+            last_healthy: None,
+            pin,
+            failed_revision: failed.map(str::to_owned),
+        };
+        // (base pin, ours, theirs, want)
+        let cases = [
+            // Nobody else wrote the pin: ours goes, history and all.
+            (
+                Some(pin("a")),
+                with(Some(pin("a")), None, 2),
+                with(Some(pin("a")), None, 1),
+                with(Some(pin("a")), None, 2),
+            ),
+            // `ordo unpin` ran during the sync: the unpin stays, with its cleared failed revision.
+            (
+                Some(pin("a")),
+                with(Some(pin("a")), Some("c9"), 2),
+                with(None, None, 1),
+                with(None, None, 2),
+            ),
+            // `ordo rollback` ran during the sync: its pin stays.
+            (
+                None,
+                with(None, None, 2),
+                with(Some(pin("b")), None, 1),
+                with(Some(pin("b")), None, 2),
+            ),
+            // The agent pinned (automatic rollback) and nobody else touched it.
+            (
+                None,
+                with(Some(pin("c")), None, 2),
+                with(None, None, 1),
+                with(Some(pin("c")), None, 2),
+            ),
+        ];
+        for (i, (base, ours, theirs, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                merge_stored(&ours, &theirs, base.as_ref()),
+                want,
+                "case {i}"
             );
         }
     }

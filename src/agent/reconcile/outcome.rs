@@ -97,7 +97,7 @@ impl App {
     }
 
     /// Stores the app's state without overwriting a pin someone changed meanwhile (the write is
-    /// conditional on what was read; see `decide::merge_stored`); a failure shows on the page,
+    /// conditional on what was read; see `persisted::merge_stored`); a failure shows on the page,
     /// in `/readyz` and in `ordo_app_state_save_failures_total`.
     pub(super) async fn store(&mut self) {
         let ours = self.state.borrow().persisted.clone();
@@ -108,7 +108,13 @@ impl App {
             &self.config.name,
             &self.state_at,
             first,
-            |theirs| Some(decide::merge_stored(&ours, theirs, base.as_ref())),
+            |theirs| {
+                Some(crate::agent::persisted::merge_stored(
+                    &ours,
+                    theirs,
+                    base.as_ref(),
+                ))
+            },
         )
         .await;
         match saved {
