@@ -95,6 +95,17 @@ fn read_secret(file: &Path, key: &str, app: &str) -> Result<String, RenderError>
     Ok(value)
 }
 
+/// Whether `text` names HTTP status `code` as a word of its own: not inside a port
+/// (`127.0.0.1:34013`), an address or a longer number.
+fn names_status(text: &str, code: &str) -> bool {
+    text.match_indices(code).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == ':' || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
 /// A failed pull, said in the chart's terms: which chart, which version, where; helm's own
 /// words follow with the password blanked out, in case a server echoes it.
 fn pull_failed(
@@ -112,12 +123,12 @@ fn pull_failed(
     };
     let lower = stderr.to_ascii_lowercase();
     let (chart, version, location) = (&remote.chart, &remote.version, remote.location());
-    let what = if lower.contains("401") || lower.contains("unauthorized") {
+    let what = if names_status(&lower, "401") || lower.contains("unauthorized") {
         format!(
             "{location} refused the credentials for chart {chart} {version}; check \
              helm.usernameFile and helm.passwordFile"
         )
-    } else if lower.contains("403") || lower.contains("forbidden") {
+    } else if names_status(&lower, "403") || lower.contains("forbidden") {
         format!("{location} does not let these credentials read chart {chart} {version}")
     } else if lower.contains("not found") {
         format!(
@@ -284,6 +295,19 @@ mod tests {
         assert!(
             missing.contains("chart shop 9.9.9 not found in http://127.0.0.1:9/charts/index.yaml"),
             "{missing}"
+        );
+        // A port that holds the digits of a status is not that status.
+        let behind_port = failed(
+            "Error: chart \"shop\" version \"9.9.9\" not found in http://127.0.0.1:34013/private repository",
+        );
+        assert!(
+            behind_port.contains("chart shop 9.9.9 not found"),
+            "{behind_port}"
+        );
+        let forbidden = failed("failed to fetch https://charts.example/index.yaml : 403 Forbidden");
+        assert!(
+            forbidden.contains("does not let these credentials"),
+            "{forbidden}"
         );
         let refused = failed("Error: 401 Unauthorized (tried s3cret)");
         assert!(refused.contains("refused the credentials"), "{refused}");
