@@ -1,9 +1,9 @@
-//! [`Persisted`] as it is stored: held to a byte budget before it is written, checked when it
-//! is read back, since the ConfigMap is outside git and anyone with write access to the
-//! namespace can edit it, and merged with what someone else stored meanwhile. Pure: values
-//! in, values out.
+//! [`Persisted`]'s rules: its history recorded newest first, held to a byte budget before it
+//! is written, checked when it is read back, since the ConfigMap is outside git and anyone
+//! with write access to the namespace can edit it, and merged with what someone else stored
+//! meanwhile. Pure: values in, values out.
 
-use super::state::{Persisted, Pin};
+use super::state::{HISTORY_LEN, HistoryEntry, Persisted, Pin, SyncResult};
 
 /// What the stored state may take, well under the 1 MiB a ConfigMap holds (etcd's request
 /// limit), leaving room for metadata and the managed-fields record of every apply.
@@ -100,6 +100,48 @@ fn shown(value: &str) -> String {
     let short: String = value.chars().take(60).collect();
     let ellipsis = if short.len() < value.len() { "…" } else { "" };
     format!("{short:?}{ellipsis}")
+}
+
+impl Persisted {
+    pub fn record(&mut self, entry: HistoryEntry) {
+        if entry.result == SyncResult::Succeeded {
+            self.last_healthy = Some(entry.revision.clone());
+        }
+        self.history.insert(0, entry);
+        self.history.truncate(HISTORY_LEN);
+    }
+
+    /// Adds the syncs `theirs` recorded and this state lacks: another replica's last ones,
+    /// written a moment before this one took the app over and read a watch that had not seen
+    /// them yet. Newest first; the last healthy revision is the newest healthy sync's.
+    pub fn absorb_history(&mut self, theirs: &Persisted) {
+        // Within a millisecond: a start time edited or re-encoded by hand is still the same
+        // sync, and one revision never starts twice in a millisecond.
+        let same = |a: &HistoryEntry, b: &HistoryEntry| {
+            a.revision == b.revision && (a.started - b.started).abs() < 1e-3
+        };
+        let missing: Vec<HistoryEntry> = theirs
+            .history
+            .iter()
+            .filter(|t| !self.history.iter().any(|o| same(o, t)))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        self.history.extend(missing);
+        // Stable: entries that started together keep their order.
+        self.history.sort_by(|a, b| b.started.total_cmp(&a.started));
+        self.history.truncate(HISTORY_LEN);
+        let newest_healthy = self
+            .history
+            .iter()
+            .find(|e| e.result == SyncResult::Succeeded)
+            .map(|e| e.revision.clone());
+        self.last_healthy = newest_healthy
+            .or_else(|| self.last_healthy.take())
+            .or_else(|| theirs.last_healthy.clone());
+    }
 }
 
 /// What the agent stores after a sync when the stored state moved since it last read it: its
@@ -307,5 +349,152 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    /// Sync start times (Unix seconds with a fraction) read back exactly as written: the
+    /// history merge tells entries apart by revision and start, so a start one bit off would
+    /// show a sync twice.
+    #[test]
+    fn start_times_read_back_exactly() {
+        let history: Vec<HistoryEntry> = (0..20_000u32)
+            .map(|i| HistoryEntry {
+                revision: format!("{i:040x}"),
+                message: String::new(),
+                author: String::new(),
+                trigger: Trigger::Interval,
+                started: 1_764_467_000.0 + f64::from(i) * 0.000_123_457_1,
+                finished: 1_764_467_001.0 + f64::from(i) * 0.000_987_654_3,
+                result: SyncResult::Succeeded,
+                error: None,
+                objects: Vec::new(),
+            })
+            .collect();
+        let state = Persisted {
+            history,
+            ..Persisted::default()
+        };
+        let (text, _) = encode(&state, usize::MAX).unwrap();
+        let (read, _) = decode(&text).unwrap();
+        let off = state
+            .history
+            .iter()
+            .zip(&read.history)
+            .filter(|(a, b)| a.started.to_bits() != b.started.to_bits())
+            .count();
+        assert_eq!(off, 0, "start times read back differently");
+    }
+
+    #[test]
+    fn history_keeps_the_newest_twenty_and_the_last_healthy_revision() {
+        let mut p = Persisted::default();
+        for i in 0..25 {
+            p.record(HistoryEntry {
+                revision: format!("r{i}"),
+                ..entry(0, 0)
+            });
+        }
+        p.record(HistoryEntry {
+            revision: "bad".into(),
+            result: SyncResult::Failed,
+            ..entry(0, 0)
+        });
+        assert_eq!(p.history.len(), HISTORY_LEN);
+        assert_eq!(p.history[0].revision, "bad");
+        assert_eq!(p.last_healthy.as_deref(), Some("r24"));
+    }
+
+    #[test]
+    fn a_state_read_late_absorbs_the_syncs_another_replica_stored_meanwhile() {
+        let at = |rev: &str, started: f64, result| HistoryEntry {
+            started,
+            ..HistoryEntry {
+                revision: rev.into(),
+                result,
+                ..entry(0, 0)
+            }
+        };
+        let stored = |history: Vec<HistoryEntry>, healthy: Option<&str>| Persisted {
+            history,
+            last_healthy: healthy.map(str::to_owned),
+            ..Persisted::default()
+        };
+        // (ours, theirs, want history, want last healthy)
+        let cases = [
+            // Ours was read from the stored one: nothing to add.
+            (
+                stored(
+                    vec![
+                        at("b", 2.0, SyncResult::Succeeded),
+                        at("a", 1.0, SyncResult::Succeeded),
+                    ],
+                    Some("b"),
+                ),
+                stored(vec![at("a", 1.0, SyncResult::Succeeded)], Some("a")),
+                vec!["b", "a"],
+                Some("b"),
+            ),
+            // Ours missed their sync of "b" (healthy); our own sync of "c" failed.
+            (
+                stored(
+                    vec![
+                        at("c", 3.0, SyncResult::Failed),
+                        at("a", 1.0, SyncResult::Succeeded),
+                    ],
+                    Some("a"),
+                ),
+                stored(
+                    vec![
+                        at("b", 2.0, SyncResult::Succeeded),
+                        at("a", 1.0, SyncResult::Succeeded),
+                    ],
+                    Some("b"),
+                ),
+                vec!["c", "b", "a"],
+                Some("b"),
+            ),
+            // Ours started empty (their state was created a moment before); the same revision
+            // synced twice is two entries.
+            (
+                stored(vec![at("a", 5.0, SyncResult::Failed)], None),
+                stored(vec![at("a", 4.0, SyncResult::Failed)], Some("z")),
+                vec!["a", "a"],
+                Some("z"),
+            ),
+            // The same sync with its start one bit off (read back through another encoder).
+            (
+                stored(
+                    vec![at("a", 1_764_467_000.123_456_7, SyncResult::Failed)],
+                    None,
+                ),
+                stored(
+                    vec![at(
+                        "a",
+                        f64::from_bits(1_764_467_000.123_456_7_f64.to_bits() + 1),
+                        SyncResult::Failed,
+                    )],
+                    None,
+                ),
+                vec!["a"],
+                None,
+            ),
+        ];
+        for (i, (mut ours, theirs, history, healthy)) in cases.into_iter().enumerate() {
+            ours.absorb_history(&theirs);
+            let revisions: Vec<&str> = ours.history.iter().map(|e| e.revision.as_str()).collect();
+            assert_eq!(revisions, history, "case {i}");
+            assert_eq!(ours.last_healthy.as_deref(), healthy, "case {i}");
+        }
+        let mut long = stored(
+            (0..HISTORY_LEN)
+                .map(|i| at("n", 100.0 + i as f64, SyncResult::Succeeded))
+                .collect(),
+            None,
+        );
+        long.absorb_history(&stored(vec![at("old", 1.0, SyncResult::Succeeded)], None));
+        assert_eq!(long.history.len(), HISTORY_LEN);
+        assert!(
+            long.history.iter().all(|e| e.revision == "n"),
+            "older than all kept: dropped"
+        );
     }
 }

@@ -110,45 +110,6 @@ pub struct Persisted {
     pub failed_revision: Option<String>,
 }
 
-impl Persisted {
-    pub fn record(&mut self, entry: HistoryEntry) {
-        if entry.result == SyncResult::Succeeded {
-            self.last_healthy = Some(entry.revision.clone());
-        }
-        self.history.insert(0, entry);
-        self.history.truncate(HISTORY_LEN);
-    }
-
-    /// Adds the syncs `theirs` recorded and this state lacks: another replica's last ones,
-    /// written a moment before this one took the app over and read a watch that had not seen
-    /// them yet. Newest first; the last healthy revision is the newest healthy sync's.
-    pub fn absorb_history(&mut self, theirs: &Persisted) {
-        let same =
-            |a: &HistoryEntry, b: &HistoryEntry| a.revision == b.revision && a.started == b.started;
-        let missing: Vec<HistoryEntry> = theirs
-            .history
-            .iter()
-            .filter(|t| !self.history.iter().any(|o| same(o, t)))
-            .cloned()
-            .collect();
-        if missing.is_empty() {
-            return;
-        }
-        self.history.extend(missing);
-        // Stable: entries that started together keep their order.
-        self.history.sort_by(|a, b| b.started.total_cmp(&a.started));
-        self.history.truncate(HISTORY_LEN);
-        let newest_healthy = self
-            .history
-            .iter()
-            .find(|e| e.result == SyncResult::Succeeded)
-            .map(|e| e.revision.clone());
-        self.last_healthy = newest_healthy
-            .or_else(|| self.last_healthy.take())
-            .or_else(|| theirs.last_healthy.clone());
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dependency {
@@ -487,92 +448,6 @@ mod tests {
             error: None,
             objects: Vec::new(),
         }
-    }
-
-    #[test]
-    fn history_keeps_the_newest_twenty_and_the_last_healthy_revision() {
-        let mut p = Persisted::default();
-        for i in 0..25 {
-            p.record(entry_for(&format!("r{i}"), SyncResult::Succeeded));
-        }
-        p.record(entry_for("bad", SyncResult::Failed));
-        assert_eq!(p.history.len(), HISTORY_LEN);
-        assert_eq!(p.history[0].revision, "bad");
-        assert_eq!(p.last_healthy.as_deref(), Some("r24"));
-    }
-
-    #[test]
-    fn a_state_read_late_absorbs_the_syncs_another_replica_stored_meanwhile() {
-        let at = |rev: &str, started: f64, result| HistoryEntry {
-            started,
-            ..entry_for(rev, result)
-        };
-        let stored = |history: Vec<HistoryEntry>, healthy: Option<&str>| Persisted {
-            history,
-            last_healthy: healthy.map(str::to_owned),
-            ..Persisted::default()
-        };
-        // (ours, theirs, want history, want last healthy)
-        let cases = [
-            // Ours was read from the stored one: nothing to add.
-            (
-                stored(
-                    vec![
-                        at("b", 2.0, SyncResult::Succeeded),
-                        at("a", 1.0, SyncResult::Succeeded),
-                    ],
-                    Some("b"),
-                ),
-                stored(vec![at("a", 1.0, SyncResult::Succeeded)], Some("a")),
-                vec!["b", "a"],
-                Some("b"),
-            ),
-            // Ours missed their sync of "b" (healthy); our own sync of "c" failed.
-            (
-                stored(
-                    vec![
-                        at("c", 3.0, SyncResult::Failed),
-                        at("a", 1.0, SyncResult::Succeeded),
-                    ],
-                    Some("a"),
-                ),
-                stored(
-                    vec![
-                        at("b", 2.0, SyncResult::Succeeded),
-                        at("a", 1.0, SyncResult::Succeeded),
-                    ],
-                    Some("b"),
-                ),
-                vec!["c", "b", "a"],
-                Some("b"),
-            ),
-            // Ours started empty (their state was created a moment before); the same revision
-            // synced twice is two entries.
-            (
-                stored(vec![at("a", 5.0, SyncResult::Failed)], None),
-                stored(vec![at("a", 4.0, SyncResult::Failed)], Some("z")),
-                vec!["a", "a"],
-                Some("z"),
-            ),
-        ];
-        for (i, (mut ours, theirs, history, healthy)) in cases.into_iter().enumerate() {
-            ours.absorb_history(&theirs);
-            let revisions: Vec<&str> = ours.history.iter().map(|e| e.revision.as_str()).collect();
-            assert_eq!(revisions, history, "case {i}");
-            assert_eq!(ours.last_healthy.as_deref(), healthy, "case {i}");
-        }
-        let mut long = stored(
-            (0..HISTORY_LEN)
-                .map(|i| at("n", 100.0 + i as f64, SyncResult::Succeeded))
-                .collect(),
-            None,
-        );
-        long.absorb_history(&stored(vec![at("old", 1.0, SyncResult::Succeeded)], None));
-        assert_eq!(long.history.len(), HISTORY_LEN);
-        assert!(
-            long.history.iter().all(|e| e.revision == "n"),
-            "older than all kept: dropped"
-        );
     }
 
     #[test]
