@@ -407,4 +407,30 @@ fn sync_and_agent_survive_an_api_server_outage() {
         || agent.log(),
     );
     eprintln!("agent converged to {second} after the outage");
+    wait_for_the_controllers_to_catch_up(&rt);
+}
+
+/// Leaves the cluster whole for the test binaries after this one. kube-controller-manager's
+/// reflectors may lag a restart by a minute or more (their back-off): until its
+/// service-account controller has caught up, a new namespace gets no `default`
+/// ServiceAccount and no pod can be created in it (a Deployment of the next test then times
+/// out progressing for no fault of ordo's). A fresh namespace getting its ServiceAccount
+/// shows it has.
+fn wait_for_the_controllers_to_catch_up(rt: &tokio::runtime::Runtime) {
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    let probe = unique("settled");
+    let client = rt.block_on(client());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": probe}}))
+        .expect("a Namespace");
+    rt.block_on(namespaces.create(&Default::default(), &namespace))
+        .expect("create the probe namespace");
+    let accounts: Api<ServiceAccount> = Api::namespaced(client, &probe);
+    wait_for(
+        "the service-account controller to give a new namespace its default ServiceAccount",
+        Duration::from_secs(180),
+        || matches!(rt.block_on(accounts.get_opt("default")), Ok(Some(_))),
+        String::new,
+    );
+    let _ = rt.block_on(namespaces.delete(&probe, &Default::default()));
 }
