@@ -21,7 +21,9 @@
 # BENCH_FLUX_KS_CONCURRENT (kustomize-controller --concurrent; default: its own, 4),
 # BENCH_FLUX_BROKEN (at the largest N, one more ordo run with this many more apps on
 # repositories that never answer or do not exist; default 10), BENCH_FLUX_SKIP_FLUX=1 (ordo
-# only).
+# only), BENCH_FLUX_HEAPTRACK=FILE (ordo built on the system allocator with line tables and
+# run under heaptrack, its heap profile written to FILE.zst; ordo's figures are then not its
+# own: a run to find where the memory goes, not to compare).
 set -euo pipefail
 
 # v1.10.x cannot be built here: see scripts/flux-tools/source-controller/go.mod.
@@ -113,8 +115,17 @@ else
 fi
 [[ -x $kubectl ]] || die "no kubectl at $kubectl (scripts/cluster.sh build kubectl)"
 
-log "building ordo (release)"
-(cd "$root" && nice -n 10 cargo build --release --quiet)
+features=()
+ordo_under=""
+if [[ -n ${BENCH_FLUX_HEAPTRACK:-} ]]; then
+  command -v heaptrack >/dev/null || die "BENCH_FLUX_HEAPTRACK needs heaptrack (Debian package heaptrack)"
+  # heaptrack hooks malloc: mimalloc's own pages would be invisible to it.
+  features=(--features system-allocator)
+  export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
+  ordo_under="heaptrack -o $BENCH_FLUX_HEAPTRACK"
+fi
+log "building ordo (release${features[*]:+, ${features[*]}})"
+(cd "$root" && nice -n 10 cargo build --release --quiet "${features[@]}")
 
 work="$root/target/bench-flux-work"
 rm -rf "$work"
@@ -127,4 +138,5 @@ python3 "$root/scripts/bench_flux_lib.py" bench \
   --settle "${BENCH_FLUX_SETTLE:-60}" --window "${BENCH_FLUX_WINDOW:-60}" \
   --pushes "${BENCH_FLUX_PUSHES:-3}" --flux-ks-concurrent "${BENCH_FLUX_KS_CONCURRENT:-0}" \
   --broken "${BENCH_FLUX_BROKEN:-10}" ${BENCH_FLUX_SKIP_FLUX:+--skip-flux} \
+  --ordo-under "$ordo_under" \
   "${sizes[@]}"

@@ -162,7 +162,21 @@ class Proc:
                 return int(line.split()[1]) / 1024
         return 0.0
 
-    def stop(self, grace=60):
+    def stop(self, grace=60, under=None):
+        """`under`: the program's path when it runs under a wrapper (a profiler), which is
+        then left to finish its output once the program has ended on SIGTERM."""
+        if under and self.popen.poll() is None:
+            for child in descendants(self.pid):
+                try:
+                    argv0 = open(f"/proc/{child}/cmdline", "rb").read().split(b"\0")[0].decode()
+                except OSError:
+                    continue
+                if argv0 == under:
+                    os.kill(child, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
@@ -171,6 +185,19 @@ class Proc:
                 log(f"{self.name} ignored SIGTERM for {grace} s; killing it")
                 self.popen.kill()
                 self.popen.wait(timeout=30)
+
+
+def descendants(pid):
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = [int(k) for k in open(f"/proc/{p}/task/{p}/children").read().split()]
+        except OSError:
+            kids = []
+        found += kids
+        todo += kids
+    return found
 
 
 def procs_sum(procs, fn):
@@ -548,7 +575,7 @@ spec:
                         f"    namespace: {NS}\n    interval: 1m\n    timeout: 5m\n")
         base = f"http://127.0.0.1:{port}"
         t0 = time.time()
-        agent = Proc("ordo", [self.a.ordo, "run", "--config", cfg, "--log-format", "json"],
+        agent = Proc("ordo", self.a.ordo_under.split() + [self.a.ordo, "run", "--config", cfg, "--log-format", "json"],
                      f"{self.work}/ordo-{n}.log")
         self.procs.append(agent)
         procs = [agent]
@@ -594,7 +621,7 @@ spec:
             res["hwm_mib"] = agent.status_mib("VmHWM")
         finally:
             log("ordo: stopping the agent, deleting what it applied")
-            agent.stop()
+            agent.stop(under=self.a.ordo if self.a.ordo_under else None)
             self.procs.remove(agent)
             self.delete_namespace()
             self.delete_ordo_state(n)
@@ -789,6 +816,7 @@ def main():
     p.add_argument("--ready-timeout", type=float, default=0, help="default max(600, 2 s per app)")
     p.add_argument("--flux-ks-concurrent", type=int, default=0, help="kustomize-controller --concurrent (0: its default)")
     p.add_argument("--skip-flux", action="store_true", help="ordo only (Flux's figures taken in another run)")
+    p.add_argument("--ordo-under", default="", help="a command ordo runs under (a profiler); split on spaces")
     p.add_argument("--broken", type=int, default=0, help="at the largest N, one more ordo run with this many apps on broken repositories")
     p.add_argument("sizes", type=int, nargs="+")
     a = p.parse_args()

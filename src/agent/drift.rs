@@ -29,8 +29,9 @@ pub struct Guarded {
     pub resource: Resource,
     pub namespace: Option<String>,
     pub name: String,
-    /// What ordo applies for it (ownership label and config hash included).
-    pub desired: Value,
+    /// What ordo applies for it (ownership label and config hash included), as JSON text: read
+    /// only when the live object changed, and a thousand apps' objects are held here.
+    pub desired: Box<str>,
     /// Its key in the shared watch's group (set by `watch`).
     pub key: String,
 }
@@ -132,7 +133,9 @@ pub(super) async fn guarded(cluster: &Cluster, plan: &Plan, applyset: &ApplySet)
             resource,
             namespace: o.id.namespace.clone(),
             name: o.id.name.clone(),
-            desired: applyset::member(o, applyset, p.config_hash.as_deref()),
+            desired: applyset::member(o, applyset, p.config_hash.as_deref())
+                .to_string()
+                .into(),
             key: String::new(),
         });
     }
@@ -285,7 +288,7 @@ impl Checker {
             if let Some(g) = scope.guarded.get(&name)
                 && let Some(live) = scope.group.get(&name)
             {
-                self.check(index, g, live.as_ref()).await;
+                Box::pin(self.check(index, g, live.as_ref())).await;
             }
         }
     }
@@ -313,7 +316,9 @@ impl Checker {
                 }
             }
         }
-        self.check(index, g, live.as_ref()).await;
+        // Boxed: the drift task is idle most of its life, yet its future is as large as its
+        // largest await, and a check (a dry run, a heal) is by far the largest.
+        Box::pin(self.check(index, g, live.as_ref())).await;
     }
 
     /// Dry-runs the desired object against the live one; on a difference reports drift and,
@@ -334,8 +339,11 @@ impl Checker {
                 fetched.as_ref()
             }
         };
+        let Ok(desired) = serde_json::from_str::<Value>(&g.desired) else {
+            return; // written by `guarded` from a value: cannot fail
+        };
         let Ok(comparison) =
-            sync::compare(&self.cluster, &g.resource, &g.desired, live, self.force).await
+            sync::compare(&self.cluster, &g.resource, &desired, live, self.force).await
         else {
             return; // the next event or sync will tell
         };
@@ -367,7 +375,7 @@ impl Checker {
                 if self.backoff.contested(&g.id) {
                     self.name_contestants(g, &mut drift).await;
                 }
-                match sync::apply(&self.cluster, &g.resource, &g.desired, self.force).await {
+                match sync::apply(&self.cluster, &g.resource, &desired, self.force).await {
                     Ok(_) => drift.corrected = true,
                     Err(e) => drift.error = Some(e.to_string()),
                 }

@@ -216,13 +216,16 @@ impl App {
     }
 
     async fn lead(&mut self) {
-        self.restore().await;
+        // Boxed, as the pass below: an app's task is mostly idle here, and an unboxed pass
+        // would size every idle task's future for the deepest await of a sync (kilobytes
+        // each, a thousand apps).
+        Box::pin(self.restore()).await;
         let mut trigger = Some(Trigger::Start);
         let seed = seed(&self.config.name);
         let mut round = 0u64;
         while !self.stopped() {
             if let Some(t) = trigger.take() {
-                self.reconcile(t).await;
+                Box::pin(self.reconcile(t)).await;
                 self.update(|s| s.reconciled_at = Some(now()));
                 if let Some(cmd) = self.pending.take() {
                     trigger = self.command(cmd);

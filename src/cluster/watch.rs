@@ -28,14 +28,14 @@ type GroupKey = (String, Option<String>, String);
 /// The objects of one (kind, namespace, selector), with one change signal per object name so
 /// that a change wakes only the step waiting on that object.
 pub struct Group {
-    objects: RwLock<HashMap<String, Value>>,
+    objects: RwLock<HashMap<String, Seen>>,
     signals: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// Whether the watch's first listing is complete (then absence from `objects` means
     /// absent), or failed before that.
     listing: watch::Sender<Listing>,
     /// A (re)listing in progress: it replaces `objects` when complete, so an object deleted
     /// while the watch was down disappears too.
-    relisting: Mutex<Option<HashMap<String, Value>>>,
+    relisting: Mutex<Option<HashMap<String, Seen>>>,
     /// Every change by object name, and "" after a (re)listing: for readers that follow the
     /// whole group (drift) rather than one object.
     changed: broadcast::Sender<Arc<str>>,
@@ -46,6 +46,22 @@ pub struct Group {
     /// Readers of one ApplySet's objects (by its id), told only of those: a thousand apps
     /// sharing one watch per kind are each woken by their own objects.
     parts: Mutex<HashMap<String, Weak<PartChanges>>>,
+}
+
+/// An object as the watch last saw it, kept as its JSON text: a parsed value takes several
+/// times the room, and a thousand apps' objects are all held here. Parsed again when read,
+/// which is when it changed or a page shows it.
+struct Seen {
+    json: Box<str>,
+    /// Read without parsing: which ApplySet it belongs to, and where it is.
+    part_of: Option<Box<str>>,
+    namespace: Option<Box<str>>,
+}
+
+impl Seen {
+    fn value(&self) -> Option<Value> {
+        serde_json::from_str(&self.json).ok()
+    }
 }
 
 /// What changed among one ApplySet's objects of a group since its reader last looked: the
@@ -181,7 +197,7 @@ impl Group {
             return None;
         }
         let objects = self.objects.read().ok()?;
-        Some(objects.get(name).cloned())
+        Some(objects.get(name).and_then(Seen::value))
     }
 
     /// Every object as last seen (empty until the watch has listed): for readers that show a
@@ -189,7 +205,7 @@ impl Group {
     pub fn objects(&self) -> Vec<Value> {
         self.objects
             .read()
-            .map(|o| o.values().cloned().collect())
+            .map(|o| o.values().filter_map(Seen::value).collect())
             .unwrap_or_default()
     }
 
@@ -387,9 +403,8 @@ impl Cluster {
         Some(
             objects
                 .values()
-                .filter(|o| part_of(o).as_deref() == Some(id))
-                .filter(|o| o.pointer("/metadata/namespace").and_then(Value::as_str) == namespace)
-                .cloned()
+                .filter(|o| o.part_of.as_deref() == Some(id) && o.namespace.as_deref() == namespace)
+                .filter_map(Seen::value)
                 .collect(),
         )
     }
@@ -470,8 +485,7 @@ where
                     owners.push(
                         objects
                             .insert(name.clone(), value)
-                            .as_ref()
-                            .and_then(part_of),
+                            .and_then(|o| part_of(&o)),
                     );
                 }
                 group.signal(Some(&name));
@@ -491,21 +505,18 @@ where
 }
 
 /// The ApplySet an object belongs to (its part-of label).
-fn part_of(object: &Value) -> Option<String> {
-    object
-        .pointer("/metadata/labels")?
-        .get(PART_OF_LABEL)?
-        .as_str()
-        .map(str::to_owned)
+fn part_of(object: &Seen) -> Option<String> {
+    object.part_of.as_deref().map(str::to_owned)
 }
 
-/// The object's key (name, or `namespace/name` when `qualified`) and JSON, with the
-/// apiVersion and kind that listed items lack.
+/// The object's key (name, or `namespace/name` when `qualified`) and what is kept of it:
+/// its JSON with the apiVersion and kind that listed items lack, without managedFields (see
+/// `cluster::to_value`).
 fn typed(
     mut o: kube::api::DynamicObject,
     types: &(String, String),
     qualified: bool,
-) -> (String, Option<Value>) {
+) -> (String, Option<Seen>) {
     let name = o.metadata.name.clone().unwrap_or_default();
     let name = match (&o.metadata.namespace, qualified) {
         (Some(ns), true) => format!("{ns}/{name}"),
@@ -515,5 +526,16 @@ fn typed(
         api_version: types.0.clone(),
         kind: types.1.clone(),
     });
-    (name, crate::cluster::to_value(o))
+    o.metadata.managed_fields = None;
+    let seen = serde_json::to_string(&o).ok().map(|json| Seen {
+        json: json.into(),
+        part_of: o
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(PART_OF_LABEL))
+            .map(|id| id.as_str().into()),
+        namespace: o.metadata.namespace.as_deref().map(Into::into),
+    });
+    (name, seen)
 }
