@@ -62,6 +62,11 @@ impl Seen {
     fn value(&self) -> Option<Value> {
         serde_json::from_str(&self.json).ok()
     }
+
+    /// The ApplySet it belongs to (its part-of label).
+    fn owner(&self) -> Option<String> {
+        self.part_of.as_deref().map(str::to_owned)
+    }
 }
 
 /// What changed among one ApplySet's objects of a group since its reader last looked: the
@@ -479,14 +484,10 @@ where
             }
             Event::Apply(o) => {
                 let (name, value) = typed(o, &types, group.qualified);
-                let mut owners = vec![value.as_ref().and_then(part_of)];
+                let mut owners = vec![value.as_ref().and_then(Seen::owner)];
                 if let (Some(value), Ok(mut objects)) = (value, group.objects.write()) {
                     // Its previous owner learns it left (a relabelled object).
-                    owners.push(
-                        objects
-                            .insert(name.clone(), value)
-                            .and_then(|o| part_of(&o)),
-                    );
+                    owners.push(objects.insert(name.clone(), value).and_then(|o| o.owner()));
                 }
                 group.signal(Some(&name));
                 group.signal_parts(&owners, Some(&Arc::from(name.as_str())));
@@ -497,16 +498,11 @@ where
                     objects.remove(&name);
                 }
                 group.signal(Some(&name));
-                let owners = [value.as_ref().and_then(part_of)];
+                let owners = [value.as_ref().and_then(Seen::owner)];
                 group.signal_parts(&owners, Some(&Arc::from(name.as_str())));
             }
         }
     }
-}
-
-/// The ApplySet an object belongs to (its part-of label).
-fn part_of(object: &Seen) -> Option<String> {
-    object.part_of.as_deref().map(str::to_owned)
 }
 
 /// The object's key (name, or `namespace/name` when `qualified`) and what is kept of it:

@@ -8,6 +8,7 @@ use tracing::{info, warn};
 use super::{App, now};
 use crate::agent::decide;
 use crate::agent::drift::{self, Drift};
+use crate::agent::persisted;
 use crate::agent::state::{self, Trigger};
 use crate::agent::store;
 use crate::diff::SyncStatus;
@@ -108,13 +109,7 @@ impl App {
             &self.config.name,
             &self.state_at,
             first,
-            |theirs| {
-                Some(crate::agent::persisted::merge_stored(
-                    &ours,
-                    theirs,
-                    base.as_ref(),
-                ))
-            },
+            |theirs| Some(persisted::merge_stored(&ours, theirs, base.as_ref())),
         )
         .await;
         match saved {
