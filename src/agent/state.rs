@@ -9,6 +9,7 @@ use crate::metrics::render::{AppSample, ResourceSample};
 use crate::plan::{Plan, Tier};
 use crate::source::CommitInfo;
 use crate::sync::SyncReport;
+pub use crate::sync::prune_guard::Withheld;
 pub use crate::sync::{Action, Outcome};
 pub use crate::verify::SignatureState;
 
@@ -174,7 +175,7 @@ pub struct AppState {
     pub prune_held: Option<PruneHeld>,
     /// Objects that left git and that prune never deletes, with the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub prune_withheld: Vec<crate::sync::prune_guard::Withheld>,
+    pub prune_withheld: Vec<Withheld>,
     /// Why the last save of the stored state failed; cleared by the next good save.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_error: Option<String>,

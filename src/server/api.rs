@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::routing::{MethodRouter, get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -128,14 +128,19 @@ pub fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
     a.as_slice().ct_eq(b.as_slice()).into()
 }
 
-async fn list(State(state): State<ServerState>) -> Json<Value> {
-    // BTreeMap order is name order.
-    let apps: Vec<Value> = state
-        .apps
-        .values()
-        .map(|h| view::summary(&h.state.borrow()))
-        .collect();
-    Json(json!({ "apps": apps }))
+/// `GET /api/v1/apps`: `{"apps": [summary, …]}`.
+#[derive(Serialize)]
+struct AppList {
+    apps: view::Summaries,
+}
+
+async fn list(State(state): State<ServerState>) -> Json<AppList> {
+    // BTreeMap order is name order. The snapshots are shared, not copied, and no app's
+    // publishing waits while the response is written.
+    let apps = state.apps.values().map(|h| h.state.borrow().clone());
+    Json(AppList {
+        apps: view::Summaries(apps.collect()),
+    })
 }
 
 async fn app(app: App) -> Json<Value> {

@@ -273,7 +273,31 @@ async fn apps_are_listed_in_name_order_as_summaries() {
     assert!(shop["lastSync"].get("objects").is_none());
     assert_eq!(shop["tiers"].as_array().map(Vec::len), Some(5));
     assert_eq!(apps[0]["lastSync"], Value::Null);
-    // The rest is the full document's, key for key and in its order.
+    summary_is_the_full_document_less_resources_and_history(&f).await;
+
+    // Every field that is left out when empty, present.
+    f.update("shop", |s| {
+        s.prune_held = Some(crate::agent::PruneHeld {
+            revision: REV_B.to_owned(),
+            objects: vec!["ConfigMap/shop/a".into()],
+        });
+        s.prune_withheld = vec![crate::agent::state::Withheld {
+            id: "ConfigMap/shop/b".into(),
+            reason: "owned by a controller".into(),
+        }];
+        s.store_error = Some("forbidden".into());
+        s.task_down = Some("the app's task panicked".into());
+        s.persisted.last_healthy = Some(REV_B.into());
+        s.persisted.failed_revision = Some(REV_A.into());
+        s.persisted.history[0].error = Some("Deployment/shop/api: Degraded".into());
+    });
+    summary_is_the_full_document_less_resources_and_history(&f).await;
+}
+
+/// The shop's summary is its full document, key for key and in its order, without resources
+/// and history but with `lastSync`: the newest history entry without its per-object timings.
+async fn summary_is_the_full_document_less_resources_and_history(f: &Fixture) {
+    let (_, list) = f.get("/api/v1/apps").await;
     let (_, full) = f.get("/api/v1/apps/shop").await;
     let mut want = full.as_object().expect("an object").clone();
     want.shift_remove("resources");
@@ -282,7 +306,7 @@ async fn apps_are_listed_in_name_order_as_summaries() {
         .expect("an entry")
         .shift_remove("objects");
     want.insert("lastSync".into(), last);
-    let got = shop.as_object().expect("an object");
+    let got = list["apps"][2].as_object().expect("an object");
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         want.keys().collect::<Vec<_>>()
