@@ -36,7 +36,7 @@ use crate::cluster::Cluster;
 use crate::config::{AppConfig, Config};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::plan::Plan;
+use crate::plan::CompactPlan;
 use crate::render::{Renderer, Tools};
 use crate::sync::{ObjectDiff, SyncOptions};
 
@@ -80,10 +80,11 @@ pub struct AppHandle {
     pub owner: watch::Receiver<Option<lease::LeaderAddress>>,
 }
 
-/// One revision's plan and the options it is synced with.
+/// One revision's plan and the options it is synced with. Kept until the next sync, for
+/// diffs: with its manifests as text (see `plan::CompactPlan`).
 pub struct Desired {
     pub revision: String,
-    pub plan: Arc<Plan>,
+    pub plan: CompactPlan,
     pub options: SyncOptions,
 }
 

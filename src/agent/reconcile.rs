@@ -19,7 +19,7 @@ use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, OnFailure, jittered};
 use crate::metrics::Metrics;
-use crate::plan::Plan;
+use crate::plan::{CompactPlan, Plan};
 use crate::render::Renderer;
 use crate::source::{self, CommitInfo};
 use crate::sync::{self, Event, SyncError, SyncOptions, SyncReport};
@@ -472,7 +472,7 @@ impl App {
     /// Runs the sync; a newer head or a shutdown cancels it (in-flight requests finish).
     async fn run_sync(
         &mut self,
-        plan: &Arc<Plan>,
+        plan: &Plan,
         commit: &CommitInfo,
     ) -> (Ended, Result<SyncReport, SyncError>) {
         let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -487,7 +487,7 @@ impl App {
         // What git wants, for diffs asked over HTTP while (and after) this sync runs.
         self.desired.send_replace(Some(Arc::new(Desired {
             revision: commit.sha.clone(),
-            plan: Arc::clone(plan),
+            plan: CompactPlan::new(plan),
             options: options.clone(),
         })));
         options.cancel = Some(cancel_rx);

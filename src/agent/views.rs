@@ -50,6 +50,13 @@ pub enum ViewError {
     Failed(String),
 }
 
+/// A kept manifest that does not parse again: ordo's own bug, said as such.
+fn unreadable(e: serde_json::Error) -> ViewError {
+    ViewError::Failed(format!(
+        "the kept plan does not read back ({e}); this is a bug in ordo"
+    ))
+}
+
 impl From<ClusterError> for ViewError {
     fn from(e: ClusterError) -> Self {
         if e.is_transient() {
@@ -193,17 +200,18 @@ impl Views {
         object: Option<&str>,
     ) -> Result<Vec<ObjectDiff>, ViewError> {
         let Some(id) = object else {
-            return Ok(crate::sync::diff(&self.cluster, &desired.plan, &desired.options).await?);
+            let plan = desired.plan.plan().map_err(unreadable)?;
+            return Ok(crate::sync::diff(&self.cluster, &plan, &desired.options).await?);
         };
         let Some(i) = desired
             .plan
-            .objects
+            .objects()
             .iter()
             .position(|p| p.object.id.to_string() == id)
         else {
             return Ok(Vec::new());
         };
-        let one = desired.plan.only(i);
+        let one = desired.plan.only(i).map_err(unreadable)?;
         let options = SyncOptions {
             prune: false,
             ..desired.options.clone()

@@ -2,6 +2,7 @@
 //! the scheduler walks, and one apply order. Pure: objects in, plan out.
 
 mod command_line;
+mod compact;
 mod discovery;
 mod edge;
 mod error;
@@ -21,6 +22,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use compact::CompactPlan;
 pub use edge::{Edge, Rule};
 pub use error::PlanError;
 pub use explicit::{DEPENDS_ON_ANNOTATION, SYNC_WAVE_ANNOTATION};

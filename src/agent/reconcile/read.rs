@@ -1,8 +1,6 @@
 //! Reading one revision for a sync: fetched (by commit, see source/heads.rs), rendered and
 //! planned off the async threads, unless its inputs are those the cluster already holds.
 
-use std::sync::Arc;
-
 use super::App;
 use crate::agent::revision;
 use crate::plan::Plan;
@@ -12,13 +10,13 @@ use crate::source::CommitInfo;
 /// inputs equal those given as unchanged), and the digest of its inputs.
 pub(super) struct Read {
     pub commit: CommitInfo,
-    pub plan: Option<Result<Arc<Plan>, String>>,
+    pub plan: Option<Result<Plan, String>>,
     pub inputs: revision::Inputs,
 }
 
 impl App {
-    /// Fetches, renders and plans one revision: its commit, and its plan (shared with the
-    /// published `Desired`: one copy of the manifests, not two) or why it cannot be applied.
+    /// Fetches, renders and plans one revision: its commit, and its plan or why it cannot be
+    /// applied.
     pub(super) async fn read_revision(
         &mut self,
         target: &str,
@@ -65,7 +63,7 @@ impl App {
         self.update(|s| (s.source_kind, s.signature) = (Some(kind), signature));
         Ok(Read {
             commit,
-            plan: revision.plan.map(|p| p.map(Arc::new)),
+            plan: revision.plan,
             inputs: revision.inputs,
         })
     }
