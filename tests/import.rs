@@ -132,11 +132,17 @@ fn flux_kustomization_becomes_an_app_with_a_credentials_hint() {
     # credentials:
     #   username: <the Secret's username>
     #   passwordFile: /etc/ordo/git/platform-auth/password
+    decryption:
+      provider: sops
+      secretRef:
+        name: sops-age
+        namespace: flux-system
+        key: age.agekey
 "
     );
     for field in [
-        "Kustomization flux-system/apps: spec.dependsOn: infra: ordo has no dependencies",
-        "Kustomization flux-system/apps: spec.decryption: ordo does not decrypt",
+        "Kustomization flux-system/apps: spec.dependsOn: Kustomization flux-system/infra is \
+         not among the inputs",
         "GitRepository flux-system/platform: spec.secretRef: Secret platform-auth",
     ] {
         assert!(
@@ -144,6 +150,13 @@ fn flux_kustomization_becomes_an_app_with_a_credentials_hint() {
             "{field}\n{stderr}"
         );
     }
+    assert!(
+        stderr.contains(
+            "note: Kustomization flux-system/apps: spec.decryption.secretRef: Flux reads every \
+             .agekey and .asc data key of Secret flux-system/sops-age; ordo reads one, age.agekey"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -171,7 +184,11 @@ fn charts_from_a_chart_repository_and_application_sets_alone_are_bad_input() {
             "flux-helmrelease-helmrepo.yaml",
             "not translated: HelmRelease cache/redis: spec.chart.spec.sourceRef: chart redis \
              19.x from HelmRepository flux-system/bitnami (https://charts.bitnami.com/bitnami): \
-             charts from a chart repository are not supported yet — vendor the chart into git",
+             ordo pulls charts from chart repositories, but an app follows a git repository \
+             (for its values files) and this object names none — write the app by hand \
+             with the repository that holds its values and helm: {repoURL: \
+             https://charts.bitnami.com/bitnami, chart: redis, version: <an exact version>}, \
+             or vendor the chart into git",
         ),
         (
             "applicationset.yaml",

@@ -119,9 +119,12 @@ fn translatable(object: &Value, findings: &mut Findings) -> bool {
         findings.not_translated(
             "spec.source.chart",
             format!(
-                "chart {chart}{shown} from the chart repository {repo}: charts from a chart \
-                 repository are not supported yet — vendor the chart into git (helm pull \
-                 {chart} --repo {repo}{pin} --untar) and point an app with source: helm at it"
+                "chart {chart}{shown} from the chart repository {repo}: {} — write the app \
+                 by hand with the repository that holds its values and {}, or vendor the \
+                 chart into git (helm pull {chart} --repo {repo}{pin} --untar) and point an \
+                 app with source: helm at it",
+                fields::REMOTE_CHART_ADVICE,
+                fields::remote_chart_hint(&repo, &chart, version.as_deref()),
             ),
         );
         return false;

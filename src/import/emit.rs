@@ -59,6 +59,10 @@ fn write_app(out: &mut String, app: &App) {
         line("timeout", scalar(timeout));
     }
     line("prune", app.prune.to_string());
+    if !app.depends_on.is_empty() {
+        let names: Vec<String> = app.depends_on.iter().map(|n| scalar(n)).collect();
+        line("dependsOn", format!("[{}]", names.join(", ")));
+    }
     line("selfHeal", app.self_heal.to_string());
     if app.allow_empty {
         line("allowEmpty", "true".to_owned());
@@ -95,6 +99,11 @@ fn write_app(out: &mut String, app: &App) {
     }
     if let Some(secret) = &app.credentials_secret {
         write_credentials_hint(out, secret, &app.repo);
+    }
+    if let Some(decryption) = &app.decryption
+        && let Ok(value) = serde_json::to_value(decryption)
+    {
+        write_entry(out, 4, "decryption:", &value);
     }
 }
 

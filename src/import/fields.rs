@@ -244,3 +244,26 @@ pub(crate) fn duration(object: &Value, path: &str, findings: &mut Findings) -> O
     }
     ordo
 }
+
+/// The `helm:` that would pull `chart` from the repository at `url` (`oci://…`, or a bare
+/// `host/path` as Argo CD writes an OCI repository, or a classic chart repository), for a
+/// finding: ordo pulls such charts, but its app follows a git repository the original names
+/// not. A version range is not written: ordo wants an exact one.
+pub(crate) fn remote_chart_hint(url: &str, chart: &str, version: Option<&str>) -> String {
+    let version = version
+        .filter(|v| crate::render::check_exact_version(v).is_ok())
+        .unwrap_or("<an exact version>");
+    let url = url.trim_end_matches('/');
+    if let Some(oci) = url.strip_prefix("oci://") {
+        format!("helm: {{repoURL: oci://{oci}/{chart}, version: {version}}}")
+    } else if url.contains("://") {
+        format!("helm: {{repoURL: {url}, chart: {chart}, version: {version}}}")
+    } else {
+        format!("helm: {{repoURL: oci://{url}/{chart}, version: {version}}}")
+    }
+}
+
+/// What a finding says of a chart from a chart repository: why no app is written, and the two
+/// ways to get one.
+pub(crate) const REMOTE_CHART_ADVICE: &str = "ordo pulls charts from chart repositories, but an \
+     app follows a git repository (for its values files) and this object names none";

@@ -1,11 +1,12 @@
 //! Flux → ordo apps: a `Kustomization` or a `HelmRelease` whose source is a `GitRepository`
 //! becomes one app, the repository's URL and ref joined with the consumer's path and options.
-//! Charts from a `HelmRepository` or an `OCIRepository` are only named in findings.
+//! A chart from a `HelmRepository` or an `OCIRepository` is named in a finding with the
+//! `helm.repoURL` that would pull it: the HelmRelease names no git repository for the app.
 
 use serde_json::{Map, Value};
 
 use super::fields::{self, dns_label, flag, get, text};
-use super::{App, Finding, Findings, Helm};
+use super::{App, Decryption, Finding, Findings, Helm, SecretRef};
 use crate::render::SourceKind;
 
 const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
@@ -69,9 +70,9 @@ const HELM_RELEASE_KEYS: &[&str] = &[
     "driftDetection",
 ];
 
-const NO_APP_DEPENDENCIES: &str = "ordo has no dependencies between apps yet (a later version \
-     orders apps by dependsOn) — sync the dependencies first, or put both paths in one app, \
-     where ordo orders every object by what it needs";
+/// The data key of a Flux decryption Secret that ordo reads: Flux's guide stores the age key
+/// as `age.agekey`.
+const FLUX_AGE_KEY: &str = "age.agekey";
 
 /// What the Flux objects of the input became.
 pub(super) struct Translated {
@@ -180,18 +181,28 @@ fn app_from_git(consumer: &Value, repo: &Value, findings: &mut Findings) -> App 
             Some(ns) => format!("{ns}/{secret}"),
             None => secret,
         });
-    findings_common(consumer, findings);
+    findings_common(consumer, &mut app, findings);
     app
 }
 
-/// `dependsOn` and `suspend`, which both consumers have.
-fn findings_common(consumer: &Value, findings: &mut Findings) {
+/// `dependsOn` and `suspend`, which both consumers have. A dependency is kept as the object
+/// it names (a consumer of the same kind, in the consumer's namespace unless it says another)
+/// until every app is named (see `name_dependencies`).
+fn findings_common(consumer: &Value, app: &mut App, findings: &mut Findings) {
     if let Some(Value::Array(deps)) = get(consumer, "spec.dependsOn") {
-        let names: Vec<String> = deps.iter().filter_map(|d| text(d, "name")).collect();
-        findings.not_translated(
-            "spec.dependsOn",
-            format!("{}: {NO_APP_DEPENDENCIES}", names.join(", ")),
-        );
+        let kind = fields::kind(consumer);
+        for dep in deps {
+            let Some(name) = text(dep, "name") else {
+                findings.not_translated("spec.dependsOn", "an entry without a name — remove it");
+                continue;
+            };
+            app.needs.push(
+                match text(dep, "namespace").or_else(|| fields::namespace(consumer)) {
+                    Some(ns) => format!("{kind} {ns}/{name}"),
+                    None => format!("{kind} {name}"),
+                },
+            );
+        }
     }
     if flag(consumer, "spec.suspend") == Some(true) {
         findings.not_translated(
@@ -288,19 +299,53 @@ fn kustomization(
          corrects drift as soon as it is seen; ordo's interval (how often git is polled) is \
          the GitRepository's",
     );
+    app.decryption = decryption(object, &mut findings);
     let at = app.path.clone().unwrap_or_else(|| ".".to_owned());
     kustomization_findings(object, &at, &mut findings);
     Some(app)
 }
 
-fn kustomization_findings(object: &Value, at: &str, findings: &mut Findings) {
-    if get(object, "spec.decryption").is_some() {
+/// `spec.decryption`: SOPS with the keys of a Secret in the Kustomization's namespace, as
+/// ordo's `decryption.secretRef`. Flux reads every `.agekey` and `.asc` data key of it; ordo
+/// reads one, holding age lines and armored OpenPGP keys alike.
+fn decryption(object: &Value, findings: &mut Findings) -> Option<Decryption> {
+    get(object, "spec.decryption")?;
+    let provider = text(object, "spec.decryption.provider").unwrap_or_default();
+    if provider != "sops" {
+        findings.not_translated(
+            "spec.decryption.provider",
+            format!("{provider:?}: ordo decrypts SOPS files only — decrypt these another way"),
+        );
+        return None;
+    }
+    let Some(name) = text(object, "spec.decryption.secretRef.name") else {
         findings.not_translated(
             "spec.decryption",
-            "ordo does not decrypt SOPS files — decrypt in the cluster instead (e.g. Sealed \
-             Secrets or External Secrets) and commit only what can be applied as is",
+            "no secretRef: Flux decrypts with its controller's own keys (a cloud KMS); ordo \
+             decrypts with age or OpenPGP keys — add decryption.keyFile or secretRef",
         );
-    }
+        return None;
+    };
+    let namespace = fields::namespace(object).unwrap_or_else(|| "default".to_owned());
+    findings.note(
+        "spec.decryption.secretRef",
+        format!(
+            "Flux reads every .agekey and .asc data key of Secret {namespace}/{name}; ordo \
+             reads one, {FLUX_AGE_KEY} (the name in Flux's guide) — put every key under it (age \
+             lines and armored OpenPGP keys may share it), and let the agent get that Secret"
+        ),
+    );
+    Some(Decryption {
+        provider: "sops",
+        secret_ref: SecretRef {
+            name,
+            namespace,
+            key: FLUX_AGE_KEY.to_owned(),
+        },
+    })
+}
+
+fn kustomization_findings(object: &Value, at: &str, findings: &mut Findings) {
     if get(object, "spec.postBuild").is_some() {
         findings.not_translated(
             "spec.postBuild",
@@ -388,8 +433,10 @@ fn helm_release(
         findings.not_translated(
             "spec.chartRef",
             format!(
-                "{kind} {name}: charts from a chart repository are not supported yet — vendor \
-                 the chart into git and point an app with source: helm at it"
+                "{kind} {name}: {} — write the app by hand with the repository that holds \
+                 its values and helm: {{repoURL, chart, version}} of the chart, or vendor the \
+                 chart into git and point an app with source: helm at it",
+                fields::REMOTE_CHART_ADVICE
             ),
         );
         return None;
@@ -496,17 +543,27 @@ fn chart_repository_finding(
         .as_ref()
         .map(|v| format!(" --version '{v}'"))
         .unwrap_or_default();
+    let helm = url
+        .as_deref()
+        .map(|u| {
+            format!(
+                " and {}",
+                fields::remote_chart_hint(u, chart, version.as_deref())
+            )
+        })
+        .unwrap_or_default();
     findings.not_translated(
         "spec.chart.spec.sourceRef",
         format!(
-            "chart {chart}{} from {id}{}: charts from a chart repository are not supported \
-             yet — vendor the chart into git ({pull}{pin} --untar) and point an app with \
-             source: helm at it",
+            "chart {chart}{} from {id}{}: {} — write the app by hand with the repository \
+             that holds its values{helm}, or vendor the chart into git ({pull}{pin} --untar) \
+             and point an app with source: helm at it",
             version
                 .as_ref()
                 .map(|v| format!(" {v}"))
                 .unwrap_or_default(),
             url.as_ref().map(|u| format!(" ({u})")).unwrap_or_default(),
+            fields::REMOTE_CHART_ADVICE,
         ),
     );
 }

@@ -79,6 +79,15 @@ pub struct App {
     pub include: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// Apps of this config that must be Healthy first (Flux's `dependsOn`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// The original's dependencies as `Kind namespace/name`, named as apps by `translate` once
+    /// every app has its final name.
+    #[serde(skip)]
+    pub(crate) needs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<Decryption>,
     /// The Secret the original read git credentials from; written as a comment only, since
     /// ordo reads credentials from files the user mounts, never from the config.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,6 +114,9 @@ impl App {
             helm: None,
             include: Vec::new(),
             exclude: Vec::new(),
+            depends_on: Vec::new(),
+            needs: Vec::new(),
+            decryption: None,
             credentials_secret: None,
             origin,
         }
@@ -121,6 +133,22 @@ pub struct Helm {
     pub value_files: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub values: Option<Map<String, Value>>,
+}
+
+/// `decryption:` of an app: SOPS with the age and OpenPGP keys of a Secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decryption {
+    pub provider: &'static str,
+    pub secret_ref: SecretRef,
+}
+
+/// The Secret, and the data key of it, holding the keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecretRef {
+    pub name: String,
+    pub namespace: String,
+    pub key: String,
 }
 
 /// Whether a finding lost something or only changed how it is written.
@@ -285,6 +313,7 @@ pub fn translate(objects: &[Value], inputs: &str) -> Result<Import, ImportError>
         });
     }
     rename_duplicates(&mut apps, &mut findings);
+    name_dependencies(&mut apps, &mut findings);
     let findings = tidy(findings);
     let config = config_text(&apps, &findings);
     Ok(Import {
@@ -292,6 +321,50 @@ pub fn translate(objects: &[Value], inputs: &str) -> Result<Import, ImportError>
         apps,
         findings,
     })
+}
+
+/// Each app's `needs` (the original objects it depends on) as the names of the apps they
+/// became; one that is not among the inputs is a finding, since ordo refuses a `dependsOn`
+/// naming no app of its config.
+fn name_dependencies(apps: &mut [App], findings: &mut Vec<Finding>) {
+    let names: std::collections::HashMap<String, String> = apps
+        .iter()
+        .map(|a| (a.origin.clone(), a.name.clone()))
+        .collect();
+    for app in apps.iter_mut() {
+        for needed in std::mem::take(&mut app.needs) {
+            match names.get(&needed) {
+                Some(name) if *name != app.name => {
+                    if !app.depends_on.contains(name) {
+                        app.depends_on.push(name.clone());
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    let object = one_line(&app.origin);
+                    // Next to the object's other findings, as if found with them.
+                    let at = findings
+                        .iter()
+                        .rposition(|f| f.object == object)
+                        .map_or(findings.len(), |i| i + 1);
+                    let message = format!(
+                        "{needed} is not among the inputs, so no app stands for it — import \
+                         it with this one (its app is then named in dependsOn), or make sure \
+                         it is synced first"
+                    );
+                    findings.insert(
+                        at,
+                        Finding {
+                            object,
+                            field: "spec.dependsOn".to_owned(),
+                            message: one_line(&message),
+                            kind: FindingKind::NotTranslated,
+                        },
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Each finding once (two consumers of one GitRepository may report the same thing about it),

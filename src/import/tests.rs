@@ -136,14 +136,95 @@ fn flux_kustomization_takes_the_git_repository_and_names_what_it_cannot() {
         lost(&imported),
         [
             "Kustomization flux-system/apps: spec.dependsOn",
-            "Kustomization flux-system/apps: spec.decryption",
             "GitRepository flux-system/platform: spec.secretRef",
         ]
+    );
+    assert!(app.depends_on.is_empty(), "infra is not among the inputs");
+    let decryption = app.decryption.as_ref().expect("SOPS decryption");
+    assert_eq!(
+        decryption.keys,
+        config::DecryptionKeys::Secret(config::SecretRef {
+            name: "sops-age".into(),
+            namespace: Some("flux-system".into()),
+            key: "age.agekey".into(),
+        })
     );
     assert!(imported.config.contains(
         "    # credentials:\n    #   username: <the Secret's username>\n    \
          #   passwordFile: /etc/ordo/git/platform-auth/password\n"
     ));
+}
+
+/// Flux's `dependsOn` between Kustomizations (and between HelmReleases) becomes `dependsOn`
+/// between the apps they became, by their final names; what is not among the inputs, and
+/// what another provider encrypts, are findings.
+#[test]
+fn flux_dependencies_name_the_apps_they_became() {
+    let repo = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n\
+                metadata: {name: platform, namespace: flux-system}\n\
+                spec: {url: https://github.com/example/platform, ref: {branch: main}}\n";
+    let kustomization = |name: &str, namespace: &str, deps: &str| {
+        format!(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n\
+             metadata: {{name: {name}, namespace: {namespace}}}\n\
+             spec: {{path: ./{name}, sourceRef: {{kind: GitRepository, name: platform, \
+             namespace: flux-system}}, dependsOn: [{deps}]}}\n"
+        )
+    };
+    let texts = [
+        repo.to_owned(),
+        kustomization("infra", "flux-system", ""),
+        // Another `infra`, in another namespace: renamed infra-2, and named so where needed.
+        kustomization("infra", "team", ""),
+        kustomization(
+            "apps",
+            "flux-system",
+            "{name: infra}, {name: infra, namespace: team}, {name: gone}",
+        ),
+    ];
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let imported = import(&texts).unwrap();
+    let config = loaded(&imported);
+    let apps: Vec<(&str, &[String])> = config
+        .apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.depends_on.as_slice()))
+        .collect();
+    assert_eq!(
+        apps,
+        [
+            ("infra", &[][..]),
+            ("infra-2", &[][..]),
+            ("apps", &["infra".to_owned(), "infra-2".to_owned()][..]),
+        ]
+    );
+    assert!(
+        imported
+            .config
+            .contains("    dependsOn: [infra, infra-2]\n")
+    );
+    let gone = imported
+        .findings
+        .iter()
+        .find(|f| f.field == "spec.dependsOn")
+        .expect("a finding for the missing one");
+    assert_eq!(gone.object, "Kustomization flux-system/apps");
+    assert!(
+        gone.message
+            .starts_with("Kustomization flux-system/gone is not among the inputs"),
+        "{gone:?}"
+    );
+
+    // No secretRef: Flux's controller decrypts with its own (cloud KMS) keys.
+    let kms = FLUX_KUSTOMIZATION.replace("\n    secretRef:\n      name: sops-age", "");
+    assert_ne!(kms, FLUX_KUSTOMIZATION);
+    let imported = import(&[&kms]).unwrap();
+    assert!(loaded(&imported).apps[0].decryption.is_none());
+    assert!(
+        lost(&imported).contains(&"Kustomization flux-system/apps: spec.decryption".to_owned()),
+        "{:?}",
+        imported.findings
+    );
 }
 
 #[test]
@@ -329,6 +410,51 @@ fn argo_multi_source_and_chart_repository_applications_make_no_app() {
             matches!(err, ImportError::NothingTranslated { .. }),
             "{extra}"
         );
+    }
+}
+
+/// The `helm:` a chart-repository finding suggests is one ordo's config loader takes, once
+/// the version is exact.
+#[test]
+fn a_chart_from_a_repository_is_named_with_the_helm_that_would_pull_it() {
+    let cases = [
+        (
+            "https://charts.example.org/stable/",
+            Some("1.4.2"),
+            "helm: {repoURL: https://charts.example.org/stable, chart: shop, version: 1.4.2}",
+        ),
+        (
+            "oci://registry.example.org/charts",
+            Some("1.4.2"),
+            "helm: {repoURL: oci://registry.example.org/charts/shop, version: 1.4.2}",
+        ),
+        // Argo CD writes an OCI repository without its scheme.
+        (
+            "registry.example.org/charts",
+            Some("1.4.2"),
+            "helm: {repoURL: oci://registry.example.org/charts/shop, version: 1.4.2}",
+        ),
+        (
+            "https://charts.example.org",
+            Some("1.x"),
+            "helm: {repoURL: https://charts.example.org, chart: shop, version: <an exact version>}",
+        ),
+        (
+            "https://charts.example.org",
+            None,
+            "helm: {repoURL: https://charts.example.org, chart: shop, version: <an exact version>}",
+        ),
+    ];
+    for (url, version, want) in cases {
+        let hint = fields::remote_chart_hint(url, "shop", version);
+        assert_eq!(hint, want);
+        if !hint.contains('<') {
+            let text = format!(
+                "apps:\n  - name: shop\n    repo: https://git.example.org/values.git\n    \
+                 namespace: shop\n    source: helm\n    {hint}\n"
+            );
+            config::parse(&text, "hint.yaml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        }
     }
 }
 
