@@ -35,6 +35,7 @@ pub fn clip_text(text: &str) -> String {
     event::clip(text, event::MAX_TEXT)
 }
 pub use receiver::{DEFAULT_MAX_PER_MINUTE, Notifications, Receiver, ReceiverKind, SecretSource};
+pub use status::{Api as GitHostApi, GITHUB_API};
 
 use crate::metrics::Metrics;
 use receiver::Filter;

@@ -117,10 +117,13 @@ fn slack(note: &Note) -> Value {
             "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open in ordo"}, "url": link}],
         }));
     }
-    json!({"text": note.text(), "blocks": blocks})
+    // The fallback (notifications, clients without blocks) is mrkdwn too: escaped like the
+    // blocks, or a commit message saying `<!channel>` pings everyone, `<https://x|y>` links.
+    json!({"text": escape_slack(&note.text()), "blocks": blocks})
 }
 
-/// Slack's mrkdwn treats `&`, `<` and `>` as markup.
+/// Slack's mrkdwn treats `&`, `<` and `>` as markup; these three are the escapes Slack
+/// documents ("Escaping text"), and nothing else needs one.
 fn escape_slack(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -311,6 +314,27 @@ mod tests {
         assert!(reason.contains("&lt;crashloop&gt;"), "{reason}");
         assert_eq!(chat(ReceiverKind::Webhook, &note), None);
         assert_eq!(chat(ReceiverKind::Gitea, &note), None);
+    }
+
+    #[test]
+    fn slack_fallback_text_cannot_ping_or_link() {
+        let mut event = failed();
+        event.message = "<!channel> deploy & <https://evil.example|click here>".into();
+        event.author = "<@U012AB3CD>".into();
+        let slack = chat(ReceiverKind::Slack, &Note::of(&event, None)).unwrap();
+        let text = slack["text"].as_str().unwrap();
+        assert!(
+            text.contains("&lt;!channel&gt; deploy &amp; &lt;https://evil.example|click here&gt;"),
+            "{text}"
+        );
+        assert!(text.contains("Author: &lt;@U012AB3CD&gt;"), "{text}");
+        assert!(!text.contains('<') && !text.contains('>'), "{text}");
+        // Every mrkdwn string of the message is escaped the same way.
+        let all = slack.to_string();
+        assert!(
+            !all.contains("<!channel>") && !all.contains("<@U012"),
+            "{all}"
+        );
     }
 
     #[test]

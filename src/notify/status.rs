@@ -1,6 +1,6 @@
 //! Commit statuses on the git hosts (and GitHub's deployment statuses): which API address,
-//! which body, which header carries the token. Pure: the repository URL, the event and the
-//! receiver's settings in, requests out.
+//! which body, which header carries the token. Pure: the receiver's API base, the repository
+//! URL and the event in, requests out.
 //!
 //! - GitHub: `POST {api}/repos/{owner}/{repo}/statuses/{sha}` `{state: pending|success|
 //!   failure, target_url, description, context}`, `Authorization: Bearer`; deployments:
@@ -9,6 +9,11 @@
 //!   failed, name, target_url, description}`, `PRIVATE-TOKEN`.
 //! - Gitea and Forgejo: `POST {api}/repos/{owner}/{repo}/statuses/{sha}`, GitHub's body,
 //!   `Authorization: token`.
+//!
+//! Each receiver talks to one API, fixed when the config is read ([`Api`]): a token is
+//! issued by one host, and an app's repository URL is written by whoever writes the app, so
+//! it must never decide where the token goes (issue #23). An app whose repository lives on
+//! another host gets no status from that receiver.
 
 use serde_json::{Value, json};
 
@@ -23,6 +28,104 @@ pub struct Request {
     pub body: Value,
 }
 
+/// GitHub.com's API, the one a `github` receiver without `url` talks to. GitLab and Gitea
+/// have no single public host people mean by default, so those receivers name theirs.
+pub const GITHUB_API: &str = "https://api.github.com";
+
+/// The API a git-host receiver sends to: its base URL and the host its repositories are on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api {
+    /// `https://host[:port][/prefix]/api/vN` (or GitHub's `https://api.github.com`), no
+    /// trailing `/`.
+    base: String,
+    /// The host name (lowercase, no port) repositories must be on.
+    host: String,
+    /// A path the host serves everything under (`/gitea` of `https://h/gitea/api/v1`),
+    /// which a repository URL on that host carries before `owner/repo`.
+    prefix: String,
+}
+
+impl Api {
+    /// The API at `base` (the receiver's `url`). Refused unless it is `https://`: the token
+    /// travels with every request, and plain HTTP shows it to the network.
+    pub fn new(kind: ReceiverKind, base: &str) -> Result<Api, String> {
+        let base = base.trim_end_matches('/');
+        let Some(rest) = base.strip_prefix("https://") else {
+            return Err(format!(
+                "the {kind} API address {base:?} is not https://: the token would cross the \
+                 network in clear text; use the host's https:// address"
+            ));
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if authority.contains('@') {
+            return Err(format!(
+                "the {kind} API address {base:?} carries user info; the token is given with \
+                 tokenFile or tokenEnv"
+            ));
+        }
+        let host = host_name(authority);
+        if host.is_empty() {
+            return Err(format!("the {kind} API address {base:?} names no host"));
+        }
+        // GitHub.com (and GHE.com) serve the API of `X` at `api.X`.
+        let host = match (kind, host.strip_prefix("api.")) {
+            (ReceiverKind::Github, Some(web)) if path.is_empty() => web.to_owned(),
+            _ => host,
+        };
+        let path = format!("/{path}");
+        let prefix = match path.rfind("/api/v") {
+            Some(i) => path[..i].trim_end_matches('/').to_owned(),
+            None => String::new(),
+        };
+        Ok(Api {
+            base: base.to_owned(),
+            host,
+            prefix,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The host repositories must be on for this receiver to report on them.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `repo_url`'s repository on this API, or why there is none: it lives on another host
+    /// (its status is not this receiver's to send), or it names no owner and repository.
+    pub fn repo(&self, repo_url: &str) -> Result<Repo, NoRepo> {
+        let (host, path) = split_url(repo_url).ok_or(NoRepo::NoPath)?;
+        let host = host_name(&host);
+        if host != self.host {
+            return Err(NoRepo::OtherHost(host));
+        }
+        let path = path.trim_matches('/');
+        let path = match path.strip_prefix(self.prefix.trim_start_matches('/')) {
+            Some(rest) if !self.prefix.is_empty() => rest.trim_start_matches('/'),
+            _ => path,
+        };
+        let path = path.strip_suffix(".git").unwrap_or(path).to_owned();
+        if !path.contains('/') {
+            return Err(NoRepo::NoPath);
+        }
+        Ok(Repo {
+            api: self.base.clone(),
+            path,
+        })
+    }
+}
+
+/// Why an app's repository gets no status from a receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRepo {
+    /// On this host (lowercase, no port), not the receiver's.
+    OtherHost(String),
+    /// The URL names no `owner/repo`.
+    NoPath,
+}
+
 /// Where a repository lives on its host: the API base and the `owner/repo` path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repo {
@@ -31,48 +134,27 @@ pub struct Repo {
     pub path: String,
 }
 
-/// The repository of `repo_url` on `kind`'s API: `api` when the receiver sets one (its
-/// `url`), else the host's default (GitHub: `https://api.github.com`, Enterprise
-/// `https://host/api/v3`; GitLab `https://host/api/v4`; Gitea `https://host/api/v1`; an
-/// `http://` repository keeps `http`). `None` when the URL names no owner and repository.
-pub fn repo(kind: ReceiverKind, repo_url: &str, api: Option<&str>) -> Option<Repo> {
-    let (scheme, host, path) = split_url(repo_url)?;
-    let path = path.trim_matches('/');
-    let path = path.strip_suffix(".git").unwrap_or(path).to_owned();
-    if !path.contains('/') {
-        return None;
-    }
-    let api = match api {
-        Some(a) => a.trim_end_matches('/').to_owned(),
-        None => match kind {
-            ReceiverKind::Github if host == "github.com" => "https://api.github.com".into(),
-            ReceiverKind::Github => format!("{scheme}://{host}/api/v3"),
-            ReceiverKind::Gitlab => format!("{scheme}://{host}/api/v4"),
-            ReceiverKind::Gitea => format!("{scheme}://{host}/api/v1"),
-            _ => return None,
-        },
+/// The host name of `host[:port]` (or `[v6]:port`), lowercase.
+fn host_name(authority: &str) -> String {
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.split(':').next().unwrap_or(host),
     };
-    Some(Repo { api, path })
+    host.to_ascii_lowercase()
 }
 
-/// (scheme for the API, host with port, path) of an `https://`, `http://`, `ssh://` or
-/// scp-like (`git@host:owner/repo`) URL; user info dropped. SSH remotes get `https`.
-fn split_url(url: &str) -> Option<(&'static str, String, String)> {
-    if let Some((scheme, rest)) = url.split_once("://") {
+/// (host with port, path) of an `https://`, `http://`, `ssh://`, `git://` or scp-like
+/// (`git@host:owner/repo`) URL; user info dropped.
+fn split_url(url: &str) -> Option<(String, String)> {
+    if let Some((_, rest)) = url.split_once("://") {
         let (authority, path) = rest.split_once('/')?;
         let host = authority.rsplit('@').next()?;
-        let api_scheme = if scheme == "http" { "http" } else { "https" };
-        // An SSH port is no API port.
-        let host = if scheme == "ssh" {
-            host.split(':').next()?
-        } else {
-            host
-        };
-        return Some((api_scheme, host.to_owned(), path.to_owned()));
+        return Some((host.to_owned(), path.to_owned()));
     }
     let (user_host, path) = url.split_once(':')?;
     let host = user_host.rsplit('@').next()?;
-    Some(("https", host.to_owned(), path.to_owned()))
+    Some((host.to_owned(), path.to_owned()))
 }
 
 /// The commit status request for `event`, or `None` when the event sets no status.
@@ -217,66 +299,148 @@ mod tests {
     use super::*;
     use crate::notify::event::EventKind;
 
+    fn api(kind: ReceiverKind, base: &str) -> Api {
+        Api::new(kind, base).unwrap()
+    }
+
     #[test]
     #[allow(clippy::type_complexity)]
-    fn api_and_path_come_from_the_repository_url() {
+    fn the_path_comes_from_the_repository_url_and_the_api_from_the_receiver() {
         use ReceiverKind::*;
-        let cases: &[(ReceiverKind, &str, Option<&str>, Option<(&str, &str)>)] = &[
+        // (kind, receiver's API, repository URL, expected owner/repo)
+        let cases: &[(ReceiverKind, &str, &str, &str)] = &[
             (
                 Github,
+                GITHUB_API,
                 "https://github.com/acme/shop.git",
-                None,
-                Some(("https://api.github.com", "acme/shop")),
+                "acme/shop",
             ),
             (
                 Github,
+                GITHUB_API,
                 "git@github.com:acme/shop.git",
-                None,
-                Some(("https://api.github.com", "acme/shop")),
+                "acme/shop",
             ),
             (
                 Github,
+                "https://ghe.acme.io/api/v3",
                 "https://ghe.acme.io/acme/shop",
-                None,
-                Some(("https://ghe.acme.io/api/v3", "acme/shop")),
+                "acme/shop",
             ),
             (
                 Gitlab,
+                "https://gitlab.com/api/v4",
                 "https://gitlab.com/acme/team/shop.git",
-                None,
-                Some(("https://gitlab.com/api/v4", "acme/team/shop")),
+                "acme/team/shop",
             ),
             (
                 Gitlab,
+                "https://gitlab.acme.io/api/v4",
                 "ssh://git@gitlab.acme.io:2222/acme/shop.git",
-                None,
-                Some(("https://gitlab.acme.io/api/v4", "acme/shop")),
+                "acme/shop",
             ),
             (
                 Gitea,
+                "https://127.0.0.1:3443/api/v1",
                 "http://127.0.0.1:3000/ordo/travel.git",
-                None,
-                Some(("http://127.0.0.1:3000/api/v1", "ordo/travel")),
+                "ordo/travel",
             ),
             (
                 Gitea,
-                "https://user@git.acme.io/ordo/travel",
-                None,
-                Some(("https://git.acme.io/api/v1", "ordo/travel")),
+                "https://git.acme.io/api/v1",
+                "https://user@GIT.acme.io/ordo/travel",
+                "ordo/travel",
             ),
             (
                 Gitea,
-                "https://git.acme.io/ordo/travel",
-                Some("https://git.acme.io/gitea/api/v1/"),
-                Some(("https://git.acme.io/gitea/api/v1", "ordo/travel")),
+                "https://git.acme.io/gitea/api/v1/",
+                "https://git.acme.io/gitea/ordo/travel",
+                "ordo/travel",
             ),
-            (Gitea, "https://git.acme.io/travel", None, None),
-            (Slack, "https://github.com/acme/shop", None, None),
         ];
-        for (kind, url, api, want) in cases {
-            let got = repo(*kind, url, *api);
-            let got = got.as_ref().map(|r| (r.api.as_str(), r.path.as_str()));
-            assert_eq!(got, *want, "{kind} {url}");
+        for (kind, base, url, want) in cases {
+            let a = api(*kind, base);
+            let got = a
+                .repo(url)
+                .unwrap_or_else(|e| panic!("{kind} {url}: {e:?}"));
+            assert_eq!(got.path, *want, "{kind} {url}");
+            assert_eq!(got.api, base.trim_end_matches('/'), "{kind} {url}");
+        }
+        assert_eq!(
+            api(Gitea, "https://git.acme.io/api/v1").repo("https://git.acme.io/travel"),
+            Err(NoRepo::NoPath)
+        );
+    }
+
+    #[test]
+    fn a_repository_on_another_host_gets_no_status_and_no_token() {
+        use ReceiverKind::*;
+        // Before issue #23 the API was taken from each app's repository URL, so an app
+        // pointing at its own server collected the receiver's token, over http:// too.
+        let cases: &[(ReceiverKind, &str, &str, &str)] = &[
+            (
+                Github,
+                GITHUB_API,
+                "https://evil.example/acme/shop",
+                "evil.example",
+            ),
+            (
+                Github,
+                GITHUB_API,
+                "http://api.github.com.evil.example/o/r",
+                "api.github.com.evil.example",
+            ),
+            (
+                Github,
+                GITHUB_API,
+                "https://api.github.com/o/r",
+                "api.github.com",
+            ),
+            (
+                Gitea,
+                "https://git.acme.io/api/v1",
+                "http://127.0.0.1:8080/o/r",
+                "127.0.0.1",
+            ),
+            (
+                Gitea,
+                "https://git.acme.io/api/v1",
+                "git@git.acme.io.evil.example:o/r",
+                "git.acme.io.evil.example",
+            ),
+            (
+                Gitlab,
+                "https://gitlab.acme.io/api/v4",
+                "https://gitlab.acme.io@evil.example/o/r",
+                "evil.example",
+            ),
+        ];
+        for (kind, base, url, host) in cases {
+            assert_eq!(
+                api(*kind, base).repo(url),
+                Err(NoRepo::OtherHost((*host).to_owned())),
+                "{kind} {url}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_never_goes_to_a_plain_http_api() {
+        for kind in [
+            ReceiverKind::Github,
+            ReceiverKind::Gitlab,
+            ReceiverKind::Gitea,
+        ] {
+            for base in [
+                "http://git.acme.io/api/v1",
+                "git.acme.io/api/v1",
+                "ftp://x/api",
+            ] {
+                let err = Api::new(kind, base).unwrap_err();
+                assert!(err.contains("not https://"), "{kind} {base}: {err}");
+            }
+            let err = Api::new(kind, "https://u:p@git.acme.io/api/v1").unwrap_err();
+            assert!(err.contains("user info"), "{err}");
         }
     }
 
@@ -338,7 +502,12 @@ mod tests {
             ),
         ];
         for (kind, ev, suffix, state, header) in cases {
-            let r = repo(*kind, "https://h/o/r.git", None).unwrap();
+            let base = match kind {
+                Gitlab => "https://h/api/v4",
+                Github => "https://h/api/v3",
+                _ => "https://h/api/v1",
+            };
+            let r = api(*kind, base).repo("https://h/o/r.git").unwrap();
             let req = commit_status(*kind, &r, &event(*ev), link, "T").unwrap();
             assert_eq!(req.url, format!("https://h{suffix}"), "{kind} {ev}");
             assert_eq!(req.body["state"], *state, "{kind} {ev}");
@@ -351,7 +520,9 @@ mod tests {
                 req.headers
             );
         }
-        let r = repo(Gitea, "https://h/o/r", None).unwrap();
+        let r = api(Gitea, "https://h/api/v1")
+            .repo("https://h/o/r")
+            .unwrap();
         assert_eq!(
             commit_status(Gitea, &r, &event(DriftDetected), link, "T"),
             None
@@ -360,7 +531,9 @@ mod tests {
 
     #[test]
     fn github_deployments_follow_the_sync() {
-        let r = repo(ReceiverKind::Github, "https://github.com/o/r", None).unwrap();
+        let r = api(ReceiverKind::Github, GITHUB_API)
+            .repo("https://github.com/o/r")
+            .unwrap();
         let d = github_deployment(&r, &event(EventKind::SyncStarted), "T");
         assert_eq!(d.url, "https://api.github.com/repos/o/r/deployments");
         assert_eq!(d.body["environment"], "travel");

@@ -2,7 +2,7 @@
 //! sends with retries, and records the result (metric, board, one log line per message that
 //! could not be delivered; the retries before it are debug lines).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +47,30 @@ struct Worker {
     /// The error last logged: a receiver failing the same way (a wrong token, a dead
     /// endpoint) is logged once, not once per message; the metric and the page count them all.
     logged: Option<String>,
+    /// Apps whose repository is on another host than this git-host receiver's API: said once
+    /// per app, counted every time.
+    foreign: HashSet<String>,
+}
+
+/// Why a message was not delivered.
+#[derive(Debug)]
+enum Undelivered {
+    /// Tried and failed (or could not be tried): counted `failed`.
+    Failed(String),
+    /// Not this receiver's to send (an app on another git host): counted `skipped`.
+    Skipped(String),
+}
+
+impl From<String> for Undelivered {
+    fn from(error: String) -> Self {
+        Undelivered::Failed(error)
+    }
+}
+
+impl From<&str> for Undelivered {
+    fn from(error: &str) -> Self {
+        Undelivered::Failed(error.to_owned())
+    }
 }
 
 pub(super) async fn run(
@@ -61,6 +85,7 @@ pub(super) async fn run(
         cap,
         deployments: HashMap::new(),
         logged: None,
+        foreign: HashSet::new(),
     };
     loop {
         let summary_at = w.cap.window_end();
@@ -111,10 +136,10 @@ impl Worker {
         let note = Note::suppressed(self.name(), held, self.cap.cap());
         let body = payload::webhook_summary(self.name(), held, self.cap.cap());
         let result = self.send_note(&note, body).await;
-        self.record(result, "summary");
+        self.record(result.map_err(Undelivered::Failed), "summary");
     }
 
-    fn record(&mut self, result: Result<(), String>, what: &str) {
+    fn record(&mut self, result: Result<(), Undelivered>, what: &str) {
         match result {
             Ok(()) => {
                 if self.logged.take().is_some() {
@@ -123,7 +148,11 @@ impl Worker {
                 self.shared.metrics.notification(self.name(), "delivered");
                 self.shared.deliveries.count(self.name(), Count::Delivered);
             }
-            Err(error) => {
+            Err(Undelivered::Skipped(why)) => {
+                self.shared.metrics.notification(self.name(), "skipped");
+                self.shared.deliveries.failed(self.name(), &why, unix_now());
+            }
+            Err(Undelivered::Failed(error)) => {
                 // One line per kind of failure (its retries were debug lines); the same
                 // failure again is a debug line until something is delivered.
                 if self.logged.as_deref() == Some(error.as_str()) {
@@ -140,14 +169,14 @@ impl Worker {
         }
     }
 
-    async fn deliver(&mut self, event: &Event) -> Result<(), String> {
+    async fn deliver(&mut self, event: &Event) -> Result<(), Undelivered> {
         let link = self.shared.link(&event.app);
         if self.receiver.kind.is_git_host() {
             return self.commit_status(event, link.as_deref()).await;
         }
         let note = Note::of(event, link.as_deref());
         let body = payload::webhook(event, link.as_deref());
-        self.send_note(&note, body).await
+        Ok(self.send_note(&note, body).await?)
     }
 
     /// A chat message, a signed webhook or an email.
@@ -194,12 +223,13 @@ impl Worker {
     }
 
     /// Commit status (and, on GitHub, the deployment and its status) of the event's revision.
-    async fn commit_status(&mut self, event: &Event, link: Option<&str>) -> Result<(), String> {
+    async fn commit_status(
+        &mut self,
+        event: &Event,
+        link: Option<&str>,
+    ) -> Result<(), Undelivered> {
         let kind = self.receiver.kind;
-        let api = self.receiver.url.as_ref().map(|u| u.read()).transpose()?;
-        let repo_url = self.shared.repos.get(&event.app).ok_or("unknown app")?;
-        let repo = status::repo(kind, repo_url, api.as_deref())
-            .ok_or("the app's repository URL names no owner/repository on this host")?;
+        let repo = self.status_repo(&event.app)?;
         let token = self.receiver.token.as_ref().ok_or("no token")?.read()?;
         if let Some(request) = status::commit_status(kind, &repo, event, link, &token) {
             self.post(&request).await?;
@@ -208,6 +238,38 @@ impl Worker {
             self.deployment(&repo, event, link, &token).await?;
         }
         Ok(())
+    }
+
+    /// The app's repository on this receiver's API. The API is the receiver's own (checked
+    /// again here, whatever built the receiver): never taken from the repository URL, and
+    /// never plain HTTP.
+    fn status_repo(&mut self, app: &str) -> Result<status::Repo, Undelivered> {
+        let kind = self.receiver.kind;
+        let base = match &self.receiver.url {
+            Some(url) => url.read()?,
+            None if kind == ReceiverKind::Github => status::GITHUB_API.to_owned(),
+            None => return Err(format!("no API address (url) for this {kind} receiver").into()),
+        };
+        let api = status::Api::new(kind, &base)?;
+        let repo_url = self.shared.repos.get(app).ok_or("unknown app")?;
+        match api.repo(repo_url) {
+            Ok(repo) => Ok(repo),
+            Err(status::NoRepo::NoPath) => {
+                Err("the app's repository URL names no owner/repository".into())
+            }
+            Err(status::NoRepo::OtherHost(host)) => {
+                let why = format!(
+                    "app {app}'s repository is on {host}, not on {}: no commit status sent \
+                     (this receiver's token is for {} only)",
+                    api.host(),
+                    api.host()
+                );
+                if self.foreign.insert(app.to_owned()) {
+                    warn!(receiver = %self.name(), app, repository_host = %host, api_host = %api.host(), "commit status not sent: the app's repository is on another host than this receiver's API; add a receiver for that host (said once per app)");
+                }
+                Err(Undelivered::Skipped(why))
+            }
+        }
     }
 
     async fn deployment(

@@ -3,7 +3,8 @@
 use super::{ConfigError, Field, Fields};
 use crate::config::node::Value;
 use crate::notify::{
-    DEFAULT_MAX_PER_MINUTE, EventKind, Notifications, Receiver, ReceiverKind, SecretSource,
+    DEFAULT_MAX_PER_MINUTE, EventKind, GITHUB_API, GitHostApi, Notifications, Receiver,
+    ReceiverKind, SecretSource,
 };
 
 const KEYS: &[&str] = &["externalURL", "receivers"];
@@ -64,6 +65,11 @@ fn receiver(f: &Fields) -> Result<Receiver, ConfigError> {
     let kind_field = f.required("type")?;
     let kind = kind_field.one_of(&ReceiverKind::ALL)?;
     let url = url(f)?;
+    let url = if kind.is_git_host() {
+        Some(git_api(f, kind, &name, url)?)
+    } else {
+        url
+    };
     let token = f.secret("tokenFile", "tokenEnv")?.map(|s| match s {
         crate::source::Secret::File(p) => SecretSource::File(p),
         crate::source::Secret::Env(n) => SecretSource::Env(n),
@@ -104,7 +110,9 @@ fn receiver(f: &Fields) -> Result<Receiver, ConfigError> {
             "only a webhook receiver signs its messages, not {kind}"
         )));
     }
-    if let Some(SecretSource::Inline(u)) = &url {
+    if let Some(SecretSource::Inline(u)) = &url
+        && !kind.is_git_host()
+    {
         check_inline_url(f, kind, u)?;
     }
     Ok(Receiver {
@@ -145,6 +153,52 @@ fn url(f: &Fields) -> Result<Option<SecretSource>, ConfigError> {
         Some("urlEnv") => SecretSource::Env(field.env_name()?),
         _ => SecretSource::Inline(field.string()?),
     }))
+}
+
+/// A git host's API address: written inline (it is no secret, and it must be fixed when the
+/// config is read: the token goes there and nowhere else), `https://` only, GitHub.com's API
+/// when a `github` receiver leaves it out. GitLab and Gitea are self-hosted as often as not,
+/// so those receivers name theirs.
+fn git_api(
+    f: &Fields,
+    kind: ReceiverKind,
+    name: &str,
+    url: Option<SecretSource>,
+) -> Result<SecretSource, ConfigError> {
+    let base = match url {
+        Some(SecretSource::Inline(base)) => base,
+        Some(_) => {
+            let field = ["urlFile", "urlEnv"]
+                .iter()
+                .find_map(|k| f.get(k))
+                .map_or_else(|| f.required("url"), Ok)?;
+            return Err(field.fail(format!(
+                "receiver {name:?}: a {kind} API address is no secret, and its token must go \
+                 to one host fixed when the config is read: write it inline as url"
+            )));
+        }
+        None if kind == ReceiverKind::Github => GITHUB_API.to_owned(),
+        None => {
+            return Err(f.invalid(
+                &f.child("url"),
+                f.line,
+                format!(
+                    "is required for type {kind} (receiver {name:?}): the https:// API address \
+                     its token is for, like https://git.example.com/api/{}; commit statuses \
+                     go to that host only",
+                    if kind == ReceiverKind::Gitlab {
+                        "v4"
+                    } else {
+                        "v1"
+                    }
+                ),
+            ));
+        }
+    };
+    match GitHostApi::new(kind, &base) {
+        Ok(_) => Ok(SecretSource::Inline(base.trim_end_matches('/').to_owned())),
+        Err(e) => Err(f.required("url")?.fail(format!("receiver {name:?}: {e}"))),
+    }
 }
 
 /// An inline URL: the right scheme, and no secret in it. Chat webhook URLs are credentials
@@ -250,15 +304,27 @@ mod tests {
     #[test]
     fn receivers_are_read_with_their_defaults() {
         let text = with(
-            "    - {name: ci, type: gitea, tokenFile: /t}\n    - {name: ops, type: slack, urlEnv: SLACK_URL, events: [SyncFailed, RolledBack], apps: [\"shop-*\"], maxPerMinute: 5}\n    - {name: hook, type: webhook, url: \"https://hooks.example.com/x\", secretFile: /s}\n    - {name: mail, type: smtp, url: \"smtp://mail:25\", from: ordo@example.com, to: [a@example.com], username: ordo, tokenEnv: SMTP_PASSWORD}\n",
+            "    - {name: ci, type: gitea, url: \"https://git.example.org/api/v1/\", tokenFile: /t}\n    - {name: gh, type: github, tokenEnv: GH}\n    - {name: ops, type: slack, urlEnv: SLACK_URL, events: [SyncFailed, RolledBack], apps: [\"shop-*\"], maxPerMinute: 5}\n    - {name: hook, type: webhook, url: \"https://hooks.example.com/x\", secretFile: /s}\n    - {name: mail, type: smtp, url: \"smtp://mail:25\", from: ordo@example.com, to: [a@example.com], username: ordo, tokenEnv: SMTP_PASSWORD}\n",
         );
         let n = parse(&text, "t.yaml").unwrap().notifications;
         assert_eq!(n.external_url.as_deref(), Some("https://ordo.example.com"));
         let r = &n.receivers;
-        assert_eq!(r.len(), 4);
+        assert_eq!(r.len(), 5);
         assert_eq!((r[0].kind, r[0].max_per_minute), (ReceiverKind::Gitea, 30));
         assert_eq!(r[0].token, Some(SecretSource::File(PathBuf::from("/t"))));
+        assert_eq!(
+            r[0].url,
+            Some(SecretSource::Inline(
+                "https://git.example.org/api/v1".into()
+            ))
+        );
         assert!(r[0].events.is_empty() && r[0].apps.is_empty());
+        // GitHub's API is the one default a git host has.
+        assert_eq!(
+            r[1].url,
+            Some(SecretSource::Inline("https://api.github.com".into()))
+        );
+        let r = &r[1..];
         assert_eq!(r[1].url, Some(SecretSource::Env("SLACK_URL".into())));
         assert_eq!(r[1].events, [EventKind::SyncFailed, EventKind::RolledBack]);
         assert_eq!(
@@ -293,6 +359,58 @@ mod tests {
     }
 
     #[test]
+    fn a_git_host_receiver_sends_its_token_to_one_https_api_named_in_the_config() {
+        // Before issue #23 a gitea or gitlab receiver without url took its API from each
+        // app's repository URL (http:// too), so any app could collect the token.
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "    - {name: ci, type: gitea, tokenFile: /t}\n",
+                "notifications.receivers[0].url",
+                "is required for type gitea (receiver \"ci\")",
+            ),
+            (
+                "    - {name: ci, type: gitlab, tokenFile: /t}\n",
+                "notifications.receivers[0].url",
+                "api/v4",
+            ),
+            (
+                "    - {name: ci, type: gitea, url: \"http://git.example.org/api/v1\", tokenFile: /t}\n",
+                "notifications.receivers[0].url",
+                "receiver \"ci\": the gitea API address \"http://git.example.org/api/v1\" is not https://",
+            ),
+            (
+                "    - {name: gh, type: github, url: \"http://ghe.example.org/api/v3\", tokenFile: /t}\n",
+                "notifications.receivers[0].url",
+                "not https://",
+            ),
+            (
+                "    - {name: ci, type: gitea, urlEnv: GITEA_API, tokenFile: /t}\n",
+                "notifications.receivers[0].urlEnv",
+                "write it inline as url",
+            ),
+            (
+                "    - {name: ci, type: gitlab, urlFile: /u, tokenFile: /t}\n",
+                "notifications.receivers[0].urlFile",
+                "write it inline as url",
+            ),
+        ];
+        for (receivers, path, fragment) in cases {
+            match parse(&with(receivers), "t.yaml") {
+                Err(ConfigError::Invalid {
+                    path: got, message, ..
+                }) => {
+                    assert_eq!(got, *path, "{receivers}: {message}");
+                    assert!(
+                        message.contains(fragment),
+                        "{receivers}: {message:?} lacks {fragment:?}"
+                    );
+                }
+                other => panic!("{receivers}: expected an error at {path}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn mistakes_name_the_field() {
         let cases: &[(&str, &str, &str)] = &[
             (
@@ -301,7 +419,7 @@ mod tests {
                 "is not one of",
             ),
             (
-                "    - {name: x, type: gitea}\n",
+                "    - {name: x, type: gitea, url: \"https://g/api/v1\"}\n",
                 "notifications.receivers[0].tokenFile",
                 "is required for type gitea",
             ),
