@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use super::RenderLimits;
+use super::confine::Confined;
 use super::error::{RenderError, Tool};
 use crate::source::SourceFile;
 
@@ -46,7 +47,7 @@ impl Sandbox {
             tool,
             app: app.to_owned(),
         };
-        sandbox.create_dir(&sandbox.home())?;
+        sandbox.create_dir(&sandbox.home().join("tmp"))?;
         sandbox.create_dir(&sandbox.repo())?;
         Ok(sandbox)
     }
@@ -109,8 +110,9 @@ impl Sandbox {
     }
 
     /// `program` with an empty environment apart from PATH and HOME inside the sandbox (so no
-    /// token, kubeconfig or proxy setting of the agent leaks in), run from `repo/`.
-    pub(super) fn command(&self, program: &Path) -> Command {
+    /// token, kubeconfig or proxy setting of the agent leaks in), run from `repo/`, confined to
+    /// the sandbox with no network until [`Confined::allow_network`].
+    pub(super) fn command(&self, program: &Path) -> Confined {
         let home = self.home();
         let mut command = Command::new(program);
         command
@@ -121,8 +123,9 @@ impl Sandbox {
             .env("XDG_CACHE_HOME", home.join(".cache"))
             .env("XDG_DATA_HOME", home.join(".local/share"))
             .env("KUBECONFIG", home.join("no-kubeconfig"))
+            .env("TMPDIR", home.join("tmp"))
             .current_dir(self.repo());
-        command
+        Confined::new(command, program, self.dir.path())
     }
 }
 
@@ -136,7 +139,7 @@ enum Event {
 
 /// Runs `command`, returning its stdout when it exits 0 within the limits.
 pub(super) fn run(
-    command: Command,
+    command: Confined,
     tool: Tool,
     app: &str,
     limits: &RenderLimits,
@@ -147,7 +150,7 @@ pub(super) fn run(
 /// [`run`], writing `stdin` (then closing it) when given: how decrypted values reach helm
 /// without a file. The buffer is wiped once written.
 pub(super) fn run_with_stdin(
-    mut command: Command,
+    mut command: Confined,
     tool: Tool,
     app: &str,
     limits: &RenderLimits,
@@ -161,12 +164,14 @@ pub(super) fn run_with_stdin(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|source| RenderError::Io {
-        tool,
-        app: app.to_owned(),
-        path: PathBuf::from(command.get_program()),
-        source,
-    })?;
+    let mut child = command
+        .spawn(limits.max_memory_bytes)
+        .map_err(|source| RenderError::Io {
+            tool,
+            app: app.to_owned(),
+            path: PathBuf::from(command.get_program()),
+            source,
+        })?;
     if let (Some(mut pipe), Some(data)) = (child.stdin.take(), stdin) {
         // A thread, so a tool that reads stdin late (or never) cannot block us on a full
         // pipe; a failed write shows as the tool's own error or exit code.
