@@ -329,13 +329,23 @@ fn spawn_app(
     AppHandle,
     impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let initial = AppState::new(
+    let mut initial = AppState::new(
         &config.name,
         &config.repo,
         &config.reference,
         &config.path,
         &config.namespace,
     );
+    initial.policy_wider = config.allow.wider_than(&config.namespace);
+    if let Some(wider) = &initial.policy_wider {
+        tracing::warn!(
+            app = %config.name,
+            wider = %wider,
+            platform = config.platform,
+            "app may write beyond its own namespace (its allow list says so); narrow allow \
+             unless that is intended"
+        );
+    }
     let (state_tx, state_rx) = watch::channel(Arc::new(initial));
     let span = tracing::info_span!("app", app = %config.name);
     let (command_tx, command_rx) = mpsc::channel(16);

@@ -17,7 +17,7 @@ use super::revision;
 use super::state::{self, AppState, Phase, Trigger, now};
 use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
-use crate::config::{AppConfig, OnFailure, jittered};
+use crate::config::{AppConfig, jittered};
 use crate::metrics::Metrics;
 use crate::plan::{CompactPlan, Plan};
 use crate::render::Renderer;
@@ -102,7 +102,7 @@ pub(super) struct App {
 
 impl App {
     pub(super) fn new(
-        config: AppConfig,
+        mut config: AppConfig,
         io: Io,
         state: watch::Sender<Arc<AppState>>,
         commands: mpsc::Receiver<Command>,
@@ -119,6 +119,9 @@ impl App {
             None => Ok(io.cluster.clone()),
         };
         let state_at = store::StateAt::new(io.hash_keys.own_namespace(), &config.namespace);
+        if !config.platform {
+            config.allow.closed_namespace = io.hash_keys.own_namespace().map(str::to_owned);
+        }
         App {
             peers: io.peers.clone(),
             state_at,
@@ -349,11 +352,8 @@ impl App {
         let ended = self.sync_revision(&target, trigger).instrument(span).await;
         self.retry
             .after(ended, &target, tokio::time::Instant::now());
-        match ended {
-            Ended::Failed if self.config.on_failure == OnFailure::Rollback && !pinned => {
-                self.roll_back_from(&target, &head).await;
-            }
-            _ => {}
+        if decide::rolls_back(ended, self.config.on_failure, pinned) {
+            self.roll_back_from(&target, &head).await;
         }
         self.update(|s| {
             s.phase = Phase::Idle;
@@ -406,16 +406,39 @@ impl App {
                 commit,
                 plan: Some(Err(e)),
                 ..
+            }) if e.transient => {
+                // Not the commit's fault (a chart repository's 5xx, a full disk, the key
+                // Secret): retried with a growing delay, never recorded as failed.
+                let message = format!(
+                    "revision {} not read: {}; will retry",
+                    short(&commit.sha),
+                    e.message
+                );
+                warn!(app = %self.config.name, revision = %commit.sha, error = %e.message, "cannot plan the revision now; will retry");
+                self.notices
+                    .source_error(&self.config.name, target, &message);
+                self.update(|s| s.last_error = Some(message));
+                return decide::unplanned(&e);
+            }
+            Ok(read::Read {
+                commit,
+                plan: Some(Err(e)),
+                ..
             }) => {
-                let message = format!("revision {} cannot be applied: {e}", short(&commit.sha));
-                warn!(app = %self.config.name, revision = %commit.sha, error = %e, "bad commit");
+                let message = format!(
+                    "revision {} cannot be applied: {}",
+                    short(&commit.sha),
+                    e.message
+                );
+                warn!(app = %self.config.name, revision = %commit.sha, error = %e.message, "bad commit");
                 self.finish(&commit, trigger, started, Err(&message)).await;
-                return Ended::Rejected;
+                return decide::unplanned(&e);
             }
             Err(e) => {
-                self.notices.source_error(&self.config.name, target, &e);
-                self.update(|s| s.last_error = Some(e));
-                return Ended::Failed;
+                self.notices
+                    .source_error(&self.config.name, target, &e.message);
+                self.update(|s| s.last_error = Some(e.message.clone()));
+                return decide::unread(&e);
             }
         };
         // The watch guards the previous revision: it must not "heal" what this sync changes.

@@ -182,6 +182,10 @@ pub struct AppState {
     /// Set while the app's task is down (it panicked or ended) and waits to be restarted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_down: Option<String>,
+    /// What the app's `allow` lets it write beyond its own namespace ("namespaces *; cluster
+    /// kinds *"), shown as a warning: the operator widened it, and should know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_wider: Option<String>,
     /// Unix seconds when the last reconcile ended (the first one makes the agent ready).
     pub reconciled_at: Option<f64>,
     pub resources: Vec<ResourceState>,
@@ -215,6 +219,7 @@ impl AppState {
             prune_held: None,
             prune_withheld: Vec::new(),
             task_down: None,
+            policy_wider: None,
             store_error: None,
             reconciled_at: None,
             resources: Vec::new(),

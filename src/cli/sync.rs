@@ -169,7 +169,7 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
         opts.allow_empty |= app.allow_empty;
         opts.timeout = app.timeout;
         opts.prune_guard = app.prune_guard.clone();
-        opts.allow = app.allow.clone();
+        opts.allow = app_allow(app, &args.cluster);
     }
     opts.prune_guard
         .allow_kinds
@@ -231,7 +231,7 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
     };
     let mut opts = options(&args.input, &args.cluster, loaded.revision.clone());
     if let Some(app) = &args.input.from_config {
-        opts.allow = app.allow.clone();
+        opts.allow = app_allow(app, &args.cluster);
     }
     let result = rt
         .block_on(sync::diff(&cluster, &loaded.plan, &opts))
@@ -263,6 +263,18 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A configured app's allow list, with ordo's namespace (`--key-namespace`, else `default`:
+/// where its key and, under an agent, its stored state live) closed unless it is the
+/// platform's own app, as the agent does.
+fn app_allow(app: &crate::config::AppConfig, args: &ClusterArgs) -> sync::AllowList {
+    let mut allow = app.allow.clone();
+    if !app.platform {
+        let own = args.key_namespace.as_deref();
+        allow.closed_namespace = Some(own.unwrap_or(super::run::DEFAULT_KEY_NAMESPACE).to_owned());
+    }
+    allow
 }
 
 /// The config-hash key of `--key-namespace`, else of the `default` namespace (the app's own

@@ -423,22 +423,29 @@ impl Cluster {
         }
     }
 
-    /// Deletes an object; Ok(false) when it was already gone.
+    /// Deletes the object whose `metadata.uid` is `uid`; Ok(false) when it was already gone,
+    /// or when the object of that name is another one now (deleted and re-created since it
+    /// was read: the API server refuses the precondition with 409).
     pub async fn delete(
         &self,
         resource: &Resource,
         namespace: Option<&str>,
         name: &str,
+        uid: &str,
         propagation: PropagationPolicy,
     ) -> Result<bool, ClusterError> {
         let _pass = self.fence("delete", || describe(resource, namespace, name))?;
         let params = DeleteParams {
             propagation_policy: Some(propagation),
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            }),
             ..DeleteParams::default()
         };
         match self.api(resource, namespace).delete(name, &params).await {
             Ok(_) => Ok(true),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(false),
             Err(e) => Err(map_error("delete", &describe(resource, namespace, name), e)),
         }
     }
@@ -536,7 +543,13 @@ mod tests {
             "{refused:?}"
         );
         let refused = cluster
-            .delete(&configmaps(), Some("a"), "x", PropagationPolicy::Background)
+            .delete(
+                &configmaps(),
+                Some("a"),
+                "x",
+                "u",
+                PropagationPolicy::Background,
+            )
             .await;
         assert!(
             matches!(refused, Err(ClusterError::Fenced { .. })),

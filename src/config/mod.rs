@@ -88,8 +88,12 @@ pub struct AppConfig {
     /// `dependsOn: [app, …]`: apps that must be Healthy and Synced at their current revision
     /// before this one syncs (an ingress controller, an operator's CRDs).
     pub depends_on: Vec<String>,
-    /// `allow: {namespaces, clusterKinds}`: where the app may write; absent keys allow all.
+    /// `allow: {namespaces, clusterKinds}`: where the app may write; an absent key means the
+    /// app's own namespace and no cluster-scoped kind.
     pub allow: crate::sync::AllowList,
+    /// `platform: true`: the platform's own app, the only kind that may write into ordo's
+    /// namespace.
+    pub platform: bool,
     /// A ServiceAccount in the app's namespace that ordo impersonates for every request of
     /// the app's syncs and drift watch (Flux's model): the app can do what that account can.
     pub service_account_name: Option<String>,

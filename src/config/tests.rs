@@ -102,7 +102,12 @@ fn defaults_fill_what_is_left_out() {
         timeout: Duration::from_secs(300),
         prune: false,
         prune_guard: crate::sync::PruneGuard::default(),
-        allow: crate::sync::AllowList::default(),
+        allow: crate::sync::AllowList {
+            namespaces: Some(crate::sync::allow::Patterns::new(vec!["travel".into()]).unwrap()),
+            cluster_kinds: Some(crate::sync::allow::Patterns::new(Vec::new()).unwrap()),
+            closed_namespace: None,
+        },
+        platform: false,
         depends_on: Vec::new(),
         service_account_name: None,
         self_heal: false,
@@ -845,4 +850,33 @@ fn sync_slots_and_the_client_rate_are_whole_positive_numbers() {
     for (line, path, fragment) in cases {
         invalid(&format!("{line}\n{app}"), path, fragment);
     }
+}
+
+#[test]
+fn an_app_is_confined_to_its_namespace_unless_widened() {
+    let text = |config: &Config| {
+        let allow = &config.apps[0].allow;
+        (
+            allow.namespaces.as_ref().map(|p| p.text.clone()),
+            allow.cluster_kinds.as_ref().map(|p| p.text.clone()),
+        )
+    };
+    let own = parse_ok(MINIMAL);
+    assert_eq!(text(&own), (Some(vec!["travel".into()]), Some(vec![])));
+    assert!(!own.apps[0].platform);
+    let kinds_only = parse_ok(&format!(
+        "{MINIMAL}    allow: {{clusterKinds: [Namespace]}}\n"
+    ));
+    assert_eq!(
+        text(&kinds_only),
+        (Some(vec!["travel".into()]), Some(vec!["Namespace".into()]))
+    );
+    let wide = parse_ok(&format!(
+        "{MINIMAL}    allow: {{namespaces: [\"*\"], clusterKinds: [\"*\"]}}\n    platform: true\n"
+    ));
+    assert_eq!(
+        text(&wide),
+        (Some(vec!["*".into()]), Some(vec!["*".into()]))
+    );
+    assert!(wide.apps[0].platform);
 }

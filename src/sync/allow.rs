@@ -1,12 +1,19 @@
 //! Where an app may write (issue #13, Argo CD's AppProject destinations and cluster-resource
 //! allow list, per app): checked for every object before the dry run, so a commit that reaches
-//! outside is refused whole, naming the object and the rule. Pure.
+//! outside is refused whole, naming the object and the rule; prune never deletes outside it.
+//! Pure.
+//!
+//! Safe by default (issue #23): an app without `allow` writes only into its own namespace and
+//! nothing cluster-scoped; the operator widens it explicitly. ordo's own namespace (its token,
+//! webhook secret, keys and stored state) is closed to every app not marked `platform: true`,
+//! whatever its globs say: a Role and RoleBinding there would hand a tenant all of them.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::manifest::ObjectId;
 
-/// An app's allow list; `None` for a key means no restriction there.
+/// An app's allow list; `None` for a key means no restriction there (`ordo sync DIR` run by a
+/// person; a configured app always has both, see `config/validate/allow.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {
     /// Namespaces (globs) namespaced objects may live in.
@@ -14,6 +21,9 @@ pub struct AllowList {
     /// Cluster-scoped kinds (globs over `Kind` or `Kind.group`, as ApplySets write them) the
     /// app may own.
     pub cluster_kinds: Option<Patterns>,
+    /// ordo's own namespace, closed to this app whatever `namespaces` says; `None` for an app
+    /// marked `platform: true` (and where ordo's namespace is not known).
+    pub closed_namespace: Option<String>,
 }
 
 /// Glob patterns with their text, for the message.
@@ -31,10 +41,33 @@ impl PartialEq for Patterns {
 impl Eq for Patterns {}
 impl PartialEq for AllowList {
     fn eq(&self, other: &Self) -> bool {
-        self.namespaces == other.namespaces && self.cluster_kinds == other.cluster_kinds
+        self.namespaces == other.namespaces
+            && self.cluster_kinds == other.cluster_kinds
+            && self.closed_namespace == other.closed_namespace
     }
 }
 impl Eq for AllowList {}
+
+impl AllowList {
+    /// What the app may do beyond writing namespaced objects into `namespace`, for the warning
+    /// at start and on its page; `None` when it is confined to its own namespace.
+    pub fn wider_than(&self, namespace: &str) -> Option<String> {
+        let mut wider = Vec::new();
+        match &self.namespaces {
+            None => wider.push("any namespace".to_owned()),
+            Some(p) if p.text.iter().any(|t| t != namespace) => {
+                wider.push(format!("namespaces {}", p.shown()));
+            }
+            Some(_) => {}
+        }
+        match &self.cluster_kinds {
+            None => wider.push("any cluster-scoped kind".to_owned()),
+            Some(p) if !p.text.is_empty() => wider.push(format!("cluster kinds {}", p.shown())),
+            Some(_) => {}
+        }
+        (!wider.is_empty()).then(|| wider.join("; "))
+    }
+}
 
 impl Patterns {
     /// Compiles `text`; the error names the pattern that is not a glob.
@@ -73,8 +106,14 @@ pub fn refused(id: &ObjectId, cluster_scoped: bool, allow: &AllowList) -> Option
             )
         });
     }
-    let patterns = allow.namespaces.as_ref()?;
     let namespace = id.namespace.as_deref().unwrap_or_default();
+    if allow.closed_namespace.as_deref() == Some(namespace) {
+        return Some(format!(
+            "{id}: namespace {namespace} is ordo's own; only an app marked platform: true may \
+             write there"
+        ));
+    }
+    let patterns = allow.namespaces.as_ref()?;
     (!patterns.matches(namespace)).then(|| {
         format!(
             "{id}: namespace {namespace} is not in the app's allow.namespaces ({})",
@@ -96,10 +135,12 @@ mod tests {
         let shop_only = AllowList {
             namespaces: patterns(&["shop", "shop-*"]),
             cluster_kinds: patterns(&[]),
+            closed_namespace: None,
         };
         let some_cluster_kinds = AllowList {
             namespaces: None,
             cluster_kinds: patterns(&["Namespace", "*.rbac.authorization.k8s.io"]),
+            closed_namespace: None,
         };
         let open = AllowList::default();
         let cm = |ns: &str| ObjectId::new("", "ConfigMap", Some(ns), "a");
@@ -150,6 +191,56 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn ordos_own_namespace_is_closed_to_an_app_whatever_its_globs() {
+        let everywhere = AllowList {
+            namespaces: patterns(&["*"]),
+            cluster_kinds: patterns(&["*"]),
+            closed_namespace: Some("ordo-system".into()),
+        };
+        let role = ObjectId::new(
+            "rbac.authorization.k8s.io",
+            "Role",
+            Some("ordo-system"),
+            "r",
+        );
+        let why = refused(&role, false, &everywhere).unwrap();
+        assert!(
+            why.contains("ordo's own") && why.contains("platform: true"),
+            "{why}"
+        );
+        let elsewhere = ObjectId::new("", "ConfigMap", Some("shop"), "c");
+        assert_eq!(refused(&elsewhere, false, &everywhere), None);
+        let platform = AllowList {
+            closed_namespace: None,
+            ..everywhere
+        };
+        assert_eq!(refused(&role, false, &platform), None);
+    }
+
+    #[test]
+    fn a_policy_wider_than_the_apps_namespace_is_described() {
+        let own = AllowList {
+            namespaces: patterns(&["shop"]),
+            cluster_kinds: patterns(&[]),
+            closed_namespace: None,
+        };
+        assert_eq!(own.wider_than("shop"), None);
+        let wide = AllowList {
+            namespaces: patterns(&["shop", "shop-*"]),
+            cluster_kinds: patterns(&["Namespace"]),
+            closed_namespace: None,
+        };
+        assert_eq!(
+            wide.wider_than("shop").as_deref(),
+            Some("namespaces shop, shop-*; cluster kinds Namespace")
+        );
+        assert_eq!(
+            AllowList::default().wider_than("shop").as_deref(),
+            Some("any namespace; any cluster-scoped kind")
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::State;
 use super::applyset::{ApplySet, PART_OF_LABEL};
+use super::prune_guard::{never_deleted, uid};
 use super::report::{Action, Outcome};
 use super::walk::{Context, Target, converge, record};
 use crate::cluster::identity;
@@ -169,10 +170,22 @@ pub(super) async fn clean_up(ctx: &Context<'_>, state: &mut State, i: usize, ok:
         return;
     }
     let (ns, name) = identity(&o.desired);
+    let live = o.live.as_ref();
+    let owner = ApplySet::for_app(&ctx.options.app, &ctx.options.namespace);
+    let refused = live.map_or(Some("never seen live".to_owned()), |live| {
+        let (group, kind) = (&resource.api.group, &resource.api.kind);
+        never_deleted(group, kind, live, &owner.id, &ctx.options.prune_guard)
+    });
+    let uid = live.and_then(uid);
+    let (None, Some(uid)) = (&refused, uid) else {
+        let why = refused.unwrap_or_else(|| "the live object has no uid".to_owned());
+        tracing::warn!(hook = %o.report.id, reason = %why, "hook kept: not deleted by its policy");
+        return;
+    };
     // Background: the Job's pods go with it; nothing waits on them.
     match ctx
         .cluster
-        .delete(resource, ns, name, PropagationPolicy::Background)
+        .delete(resource, ns, name, uid, PropagationPolicy::Background)
         .await
     {
         Ok(_) => {

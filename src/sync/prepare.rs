@@ -58,6 +58,11 @@ pub(super) async fn prepare(
         if let Some(why) = super::allow::refused(&o.id, cluster_scoped, &options.allow) {
             not_allowed.push(why);
         }
+        if p.hook.is_some()
+            && let Some(why) = super::prune_guard::protected_hook(o, &options.prune_guard)
+        {
+            not_allowed.push(why);
+        }
         let member = applyset::member(o, applyset, p.config_hash.as_deref());
         objects.push(ObjectState {
             desired: match &p.hook {

@@ -69,11 +69,19 @@ pub(super) async fn prune(
     let order = reverse_dependency_order(&extraneous);
     for i in order {
         let e = &extraneous[i];
+        let Some(uid) = super::prune_guard::uid(&e.live) else {
+            result.withheld.push(Withheld {
+                id: e.id.to_string(),
+                reason: "the live object has no uid to delete it by".to_owned(),
+            });
+            continue;
+        };
         let deleted = cluster
             .delete(
                 &e.resource,
                 e.id.namespace.as_deref(),
                 &e.id.name,
+                uid,
                 PropagationPolicy::Background,
             )
             .await?;

@@ -75,6 +75,53 @@ pub fn never_pruned(group: &str, kind: &str, live: &Value, guard: &PruneGuard) -
     None
 }
 
+/// Why a hook of a protected kind is refused, if it is: a hook is deleted and re-created at
+/// every new revision (and by its delete policy), so a PVC or Namespace marked as a Helm
+/// `pre-install` hook would lose its data each time. Opted in as prune is.
+pub fn protected_hook(object: &crate::manifest::Object, guard: &PruneGuard) -> Option<String> {
+    let (group, kind) = (object.id.group.as_str(), object.id.kind.as_str());
+    let opted_in = guard.allow_kinds.iter().any(|k| k == kind)
+        || annotation(&object.manifest, PRUNE_ANNOTATION) == Some("true");
+    (PROTECTED_KINDS.contains(&(group, kind)) && !opted_in).then(|| {
+        format!(
+            "{}: a {kind} cannot be a hook (hooks are deleted and re-created, which deletes \
+             what it holds) unless the app lists {kind} in pruneGuard.allowKinds or the object \
+             has {PRUNE_ANNOTATION}: \"true\"",
+            object.id
+        )
+    })
+}
+
+/// Why ordo may not delete `live` to re-create it (`Replace=true`, `ordo.dev/recreate`, a
+/// hook's new instance) or by a hook's delete policy: it must carry the app's ApplySet id
+/// (`part-of` as a member, `hook-of` as a hook instance), and pass the rules of prune.
+pub fn never_deleted(
+    group: &str,
+    kind: &str,
+    live: &Value,
+    owner_id: &str,
+    guard: &PruneGuard,
+) -> Option<String> {
+    let labels = live.pointer("/metadata/labels");
+    let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
+    let owned = label(crate::manifest::keys::PART_OF_LABEL) == Some(owner_id)
+        || label(crate::manifest::keys::HOOK_OF_LABEL) == Some(owner_id);
+    if !owned {
+        return Some(
+            "the live object is not the app's (no ApplySet label with the app's id): ordo \
+             does not delete it to re-create it"
+                .to_owned(),
+        );
+    }
+    never_pruned(group, kind, live, guard)
+}
+
+/// The `uid` of a live object: every delete is conditional on it, so an object deleted and
+/// re-created (or relabelled) meanwhile is never the one deleted.
+pub fn uid(live: &Value) -> Option<&str> {
+    live.pointer("/metadata/uid").and_then(Value::as_str)
+}
+
 /// Asks for confirmation whatever the share (Argo CD's `Prune=confirm`, `Delete=confirm`).
 pub fn marked_confirm(live: &Value) -> bool {
     let annotations = live.pointer("/metadata/annotations");
@@ -109,6 +156,64 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_replace_or_hook_delete_needs_the_apps_label_and_the_rules_of_prune() {
+        let guard = PruneGuard::default();
+        let live =
+            |labels: Value| json!({"metadata": {"name": "x", "uid": "u1", "labels": labels}});
+        let member = live(json!({"applyset.kubernetes.io/part-of": "applyset-mine-v1"}));
+        let hook = live(json!({"ordo.dev/hook-of": "applyset-mine-v1"}));
+        let other = live(json!({"applyset.kubernetes.io/part-of": "applyset-theirs-v1"}));
+        let bare = live(json!({}));
+        let id = "applyset-mine-v1";
+        assert_eq!(never_deleted("", "ConfigMap", &member, id, &guard), None);
+        assert_eq!(never_deleted("batch", "Job", &hook, id, &guard), None);
+        for (what, object) in [("another app's", &other), ("unlabelled", &bare)] {
+            let why = never_deleted("", "ConfigMap", object, id, &guard);
+            assert!(why.is_some_and(|w| w.contains("not the app's")), "{what}");
+        }
+        let why = never_deleted("", "PersistentVolumeClaim", &member, id, &guard).unwrap();
+        assert!(why.contains("pruneGuard.allowKinds"), "{why}");
+        let opted = PruneGuard {
+            allow_kinds: vec!["PersistentVolumeClaim".into()],
+            ..PruneGuard::default()
+        };
+        assert_eq!(
+            never_deleted("", "PersistentVolumeClaim", &member, id, &opted),
+            None
+        );
+        assert_eq!(uid(&member), Some("u1"));
+    }
+
+    #[test]
+    fn a_hook_of_a_protected_kind_is_refused_unless_opted_in() {
+        let object = |kind: &str, annotations: Value| crate::manifest::Object {
+            id: crate::manifest::ObjectId::new("", kind, Some("shop"), "data"),
+            api_version: "v1".into(),
+            manifest: json!({"metadata": {"name": "data", "annotations": annotations}}),
+            origin: crate::manifest::Origin {
+                file: "chart/templates/pvc.yaml".into(),
+                document: 0,
+                line: None,
+            },
+        };
+        let guard = PruneGuard::default();
+        let why = protected_hook(&object("PersistentVolumeClaim", json!({})), &guard).unwrap();
+        assert!(
+            why.starts_with(
+                "PersistentVolumeClaim/shop/data: a PersistentVolumeClaim cannot be a hook"
+            ),
+            "{why}"
+        );
+        assert!(protected_hook(&object("Namespace", json!({})), &guard).is_some());
+        assert_eq!(
+            protected_hook(&object("ConfigMap", json!({})), &guard),
+            None
+        );
+        let marked = object("PersistentVolumeClaim", json!({"ordo.dev/prune": "true"}));
+        assert_eq!(protected_hook(&marked, &guard), None);
+    }
 
     #[test]
     fn controlled_and_protected_objects_are_never_pruned_without_an_opt_in() {

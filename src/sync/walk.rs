@@ -219,8 +219,8 @@ pub(super) async fn converge(ctx: &Context<'_>, t: Target) -> Converged {
         }
     }
     if status != SyncStatus::Synced {
-        if t.recreate && t.live.is_some() {
-            if let Err(e) = delete_and_wait(ctx, &resource, &t.desired).await {
+        if let (true, Some(live)) = (t.recreate, &t.live) {
+            if let Err(e) = delete_and_wait(ctx, &resource, &t.desired, live).await {
                 return fail(out, e);
             }
             out.action = Action::Recreated;
@@ -391,17 +391,29 @@ async fn apply_with_retry(
     }
 }
 
-/// Deletes (foreground, so dependents go first) and waits until the object is gone.
+/// Deletes `live` (foreground, so dependents go first) to re-create it, and waits until it is
+/// gone. Only an object the app owns, under the rules of prune, and only that very object
+/// (its `uid`): a replace is a delete like any other.
 async fn delete_and_wait(
     ctx: &Context<'_>,
     resource: &Resource,
     desired: &Value,
+    live: &Value,
 ) -> Result<(), String> {
     let (ns, name) = identity(desired);
+    let owner = super::applyset::ApplySet::for_app(&ctx.options.app, &ctx.options.namespace);
+    let (group, kind) = (&resource.api.group, &resource.api.kind);
+    if let Some(why) =
+        super::prune_guard::never_deleted(group, kind, live, &owner.id, &ctx.options.prune_guard)
+    {
+        return Err(format!("not re-created: {why}"));
+    }
+    let uid = super::prune_guard::uid(live)
+        .ok_or_else(|| format!("not re-created: {name} has no uid to delete it by"))?;
     {
         let _permit = ctx.permits.acquire().await;
         ctx.cluster
-            .delete(resource, ns, name, PropagationPolicy::Foreground)
+            .delete(resource, ns, name, uid, PropagationPolicy::Foreground)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -410,6 +422,12 @@ async fn delete_and_wait(
         let _permit = ctx.permits.acquire().await;
         match ctx.cluster.get(resource, ns, name).await {
             Ok(None) => return Ok(()),
+            // Someone else's object of that name now: not ours to wait for (nor to delete).
+            Ok(Some(now)) if super::prune_guard::uid(&now) != Some(uid) => {
+                return Err(format!(
+                    "not re-created: {name} was re-created by someone else meanwhile"
+                ));
+            }
             Ok(Some(_)) | Err(_) if Instant::now() + delay < ctx.deadline => {}
             Ok(Some(_)) => return Err(format!("{name} was not deleted before the sync timeout")),
             Err(e) => return Err(e.to_string()),

@@ -52,6 +52,7 @@ const APP_KEYS: &[&str] = &[
     "prune",
     "pruneGuard",
     "allow",
+    "platform",
     "serviceAccountName",
     "dependsOn",
     "selfHeal",
@@ -146,6 +147,7 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
     let name = f.required("name")?.dns_label()?;
     let source = f.one_of_or("source", &SourceKind::ALL)?;
     let helm = helm(f, source, &name)?;
+    let namespace = f.required("namespace")?.dns_label()?;
     // A chart from a repository is Helm whatever the path in git holds (values files only).
     let source = match (&helm.remote, source) {
         (Some(_), SourceKind::Auto) => SourceKind::Helm,
@@ -167,12 +169,13 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
             .map(|p| p.repo_dir())
             .transpose()?
             .unwrap_or_default(),
-        namespace: f.required("namespace")?.dns_label()?,
+        namespace: namespace.clone(),
         interval: f.duration_or("interval", DEFAULT_INTERVAL)?,
         timeout: f.duration_or("timeout", DEFAULT_TIMEOUT)?,
         prune: f.bool_or("prune", false)?,
         prune_guard: prune_guard::read(f)?,
-        allow: allow::read(f)?,
+        allow: allow::read(f, &namespace)?,
+        platform: f.bool_or("platform", false)?,
         depends_on: match f.get("dependsOn") {
             Some(list) => list
                 .items()?
