@@ -25,7 +25,7 @@ class Bench:
         extra = "".join(f"    {line}\n" for line in settings)
         with open(config, "w") as f:
             f.write(f"listen: 127.0.0.1:0\ncacheDir: {self.work}/cache\napps:\n  - name: {self.app}\n    repo: {self.bare}\n"
-                    f"    ref: main\n    namespace: {self.app}\n    interval: 1s\n{extra}")
+                    f"    ref: main\n    namespace: {self.app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n{extra}")
         self.log_path = f"{self.work}/agent.log"
         self.agent = subprocess.Popen([ordo, "run", "--config", config, "--log-format", "json"],
                                       stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))

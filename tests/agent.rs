@@ -37,7 +37,7 @@ impl Setup {
         std::fs::write(
             &config,
             format!(
-                "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - name: {app}\n    repo: {repo}\n    ref: main\n    namespace: {app}\n    interval: 1s\n    timeout: 40s\n    prune: true\n    selfHeal: true\n    onFailure: {on_failure}\n",
+                "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - name: {app}\n    repo: {repo}\n    ref: main\n    namespace: {app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n    timeout: 40s\n    prune: true\n    selfHeal: true\n    onFailure: {on_failure}\n",
                 cache = dir.path().join("cache").display(),
                 repo = bare.display(),
             ),

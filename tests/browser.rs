@@ -137,7 +137,7 @@ fn the_status_page_follows_a_deploy_and_a_push_without_reloading() {
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:0\napiTokenFile: {token}\ncacheDir: {cache}\napps:\n  - name: {ns}\n    repo: {repo}\n    ref: main\n    namespace: {ns}\n    interval: 1s\n    timeout: 90s\n    prune: true\n",
+            "listen: 127.0.0.1:0\napiTokenFile: {token}\ncacheDir: {cache}\napps:\n  - name: {ns}\n    repo: {repo}\n    ref: main\n    namespace: {ns}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n    timeout: 90s\n    prune: true\n",
             token = token.display(),
             cache = dir.path().join("cache").display(),
             repo = bare.display(),
@@ -241,7 +241,7 @@ fn the_page_says_why_a_node_is_degraded_with_events_logs_and_a_live_tree() {
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:0\napiTokenFile: {token}\nreadAuth: token\ncacheDir: {cache}\napps:\n  - name: {ns}\n    repo: {repo}\n    ref: main\n    namespace: {ns}\n    interval: 1h\n    timeout: 60s\n",
+            "listen: 127.0.0.1:0\napiTokenFile: {token}\nreadAuth: token\ncacheDir: {cache}\napps:\n  - name: {ns}\n    repo: {repo}\n    ref: main\n    namespace: {ns}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1h\n    timeout: 60s\n",
             token = token.display(),
             cache = dir.path().join("cache").display(),
             repo = bare.display(),

@@ -43,8 +43,8 @@ fn an_app_waits_for_the_app_it_depends_on_and_then_syncs() {
         &config,
         format!(
             "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n\
-             \x20 - {{name: {first}, repo: {repo}, path: ingress, namespace: {first}, interval: 1s, timeout: 10s}}\n\
-             \x20 - {{name: {second}, repo: {repo}, path: shop, namespace: {second}, interval: 10m, dependsOn: [{first}]}}\n",
+             \x20 - {{name: {first}, repo: {repo}, path: ingress, namespace: {first}, allow: {{clusterKinds: [Namespace]}}, interval: 1s, timeout: 10s}}\n\
+             \x20 - {{name: {second}, repo: {repo}, path: shop, namespace: {second}, allow: {{clusterKinds: [Namespace]}}, interval: 10m, dependsOn: [{first}]}}\n",
             cache = dir.path().join("cache").display(),
             repo = bare.display()
         ),

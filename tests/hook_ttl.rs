@@ -33,7 +33,7 @@ fn a_hook_job_deleted_by_its_ttl_is_not_run_again() {
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:0\ncacheDir: {}\napps:\n  - name: {app}\n    repo: {}\n    namespace: {app}\n    interval: 1s\n    selfHeal: true\n    prune: true\n",
+            "listen: 127.0.0.1:0\ncacheDir: {}\napps:\n  - name: {app}\n    repo: {}\n    namespace: {app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n    selfHeal: true\n    prune: true\n",
             dir.path().join("cache").display(),
             bare.display()
         ),

@@ -196,7 +196,7 @@ fn a_write_refused_after_the_dry_run_is_interrupted_not_a_bad_commit_and_is_retr
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:0\ncacheDir: {}\napps:\n  - name: {app}\n    repo: {}\n    namespace: {app}\n    interval: 1s\n    onFailure: rollback\n",
+            "listen: 127.0.0.1:0\ncacheDir: {}\napps:\n  - name: {app}\n    repo: {}\n    namespace: {app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n    onFailure: rollback\n",
             dir.path().join("cache").display(),
             bare.display()
         ),

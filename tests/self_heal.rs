@@ -36,7 +36,7 @@ fn a_writer_that_fights_self_heal_is_answered_ever_less_often_and_named() {
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:0\ncacheDir: {}\napps:\n  - name: {app}\n    repo: {}\n    namespace: {app}\n    interval: 1s\n    selfHeal: true\n",
+            "listen: 127.0.0.1:0\ncacheDir: {}\napps:\n  - name: {app}\n    repo: {}\n    namespace: {app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n    selfHeal: true\n",
             dir.path().join("cache").display(),
             bare.display()
         ),

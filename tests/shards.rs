@@ -186,7 +186,7 @@ fn three_replicas_share_the_apps_and_a_killed_ones_shard_moves_with_no_object_wr
     );
     for app in &names {
         config.push_str(&format!(
-            "  - name: {app}\n    repo: {repo}\n    ref: main\n    path: {app}\n    namespace: {app}\n    interval: 2s\n    timeout: 2m\n    prune: true\n",
+            "  - name: {app}\n    repo: {repo}\n    ref: main\n    path: {app}\n    namespace: {app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 2s\n    timeout: 2m\n    prune: true\n",
             repo = bare.display()
         ));
     }

@@ -43,7 +43,7 @@ fn a_rollback_asked_for_during_a_sync_survives_the_syncs_record() {
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:0\ncacheDir: {}\napps:\n  - name: {app}\n    repo: {}\n    namespace: {app}\n    interval: 1s\n    timeout: 15s\n",
+            "listen: 127.0.0.1:0\ncacheDir: {}\napps:\n  - name: {app}\n    repo: {}\n    namespace: {app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n    timeout: 15s\n",
             dir.path().join("cache").display(),
             bare.display()
         ),

@@ -192,7 +192,7 @@ impl Agent {
         std::fs::write(
             &config,
             format!(
-                "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - name: {ns}\n    repo: {repo}\n    ref: main\n    namespace: {ns}\n    interval: 1s\n    timeout: 1m\n    prune: true\n    selfHeal: true\n",
+                "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - name: {ns}\n    repo: {repo}\n    ref: main\n    namespace: {ns}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n    timeout: 1m\n    prune: true\n    selfHeal: true\n",
                 cache = dir.path().join("cache").display(),
                 repo = bare.display(),
             ),

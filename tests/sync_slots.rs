@@ -35,7 +35,7 @@ fn with_one_slot_two_apps_sync_one_after_the_other_and_the_second_says_it_waits(
     );
     for name in &names {
         config.push_str(&format!(
-            "  - {{name: {name}, repo: {repo}, path: {name}, namespace: {name}, interval: 1s, timeout: 8s}}\n",
+            "  - {{name: {name}, repo: {repo}, path: {name}, namespace: {name}, allow: {{clusterKinds: [Namespace]}}, interval: 1s, timeout: 8s}}\n",
             repo = bare.display()
         ));
     }

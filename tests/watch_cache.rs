@@ -114,11 +114,37 @@ async fn readers_of_one_kind_and_namespace_share_one_watch_that_stops_with_the_l
     .await;
     assert_eq!(named, Ok(true), "a whole-group reader hears of each change");
 
+    let uid_of = |o: Option<serde_json::Value>| {
+        o.and_then(|o| o.pointer("/metadata/uid")?.as_str().map(str::to_owned))
+            .expect("a uid")
+    };
+    let uid = uid_of(cluster.get(&maps, Some(&ns), "one").await.expect("read"));
+    // Every delete is conditional on the uid it was meant for (issue #23): a stale one
+    // deletes nothing.
+    let stale = cluster
+        .delete(
+            &maps,
+            Some(&ns),
+            "one",
+            "00000000-0000-0000-0000-000000000000",
+            kube::api::PropagationPolicy::Background,
+        )
+        .await
+        .expect("answered");
+    assert!(!stale, "a delete for another uid deletes nothing");
+    assert!(
+        cluster
+            .get(&maps, Some(&ns), "one")
+            .await
+            .expect("read")
+            .is_some()
+    );
     cluster
         .delete(
             &maps,
             Some(&ns),
             "one",
+            &uid,
             kube::api::PropagationPolicy::Background,
         )
         .await
@@ -131,11 +157,13 @@ async fn readers_of_one_kind_and_namespace_share_one_watch_that_stops_with_the_l
         before,
         "a group nobody holds is no longer watched"
     );
+    let uid = uid_of(cluster.get(&namespaces, None, &ns).await.expect("read"));
     let _ = cluster
         .delete(
             &namespaces,
             None,
             &ns,
+            &uid,
             kube::api::PropagationPolicy::Background,
         )
         .await;

@@ -144,7 +144,7 @@ impl Agent {
         std::fs::write(
             &config,
             format!(
-                "listen: 127.0.0.1:0\ncacheDir: {cache}\napiTokenFile: {token}\nreadAuth: token\napps:\n  - name: {app}\n    repo: {repo}\n    ref: main\n    namespace: {app}\n    interval: 1h\n    timeout: 60s\n",
+                "listen: 127.0.0.1:0\ncacheDir: {cache}\napiTokenFile: {token}\nreadAuth: token\napps:\n  - name: {app}\n    repo: {repo}\n    ref: main\n    namespace: {app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1h\n    timeout: 60s\n",
                 cache = dir.path().join("cache").display(),
                 token = token.display(),
                 repo = bare.display(),

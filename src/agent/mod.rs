@@ -86,6 +86,10 @@ pub struct Desired {
     pub revision: String,
     pub plan: CompactPlan,
     pub options: SyncOptions,
+    /// The app's own client (its impersonated `serviceAccountName`), for what readers ask
+    /// about its objects: a reader sees through ordo only what the app itself may read.
+    /// `None`: the app runs as ordo's account.
+    pub reader: Option<crate::cluster::Cluster>,
 }
 
 impl AppHandle {
@@ -98,6 +102,25 @@ impl AppHandle {
         };
         let version = self.state.borrow().version;
         Ok(Some(self.views.diff(&desired, object, version).await?))
+    }
+
+    /// One of the app's live objects as YAML (Secret values redacted), read with the app's
+    /// own identity: `None` when it does not exist or the app may not read it.
+    pub async fn live_yaml(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<String>, ViewError> {
+        let reader = self
+            .desired
+            .borrow()
+            .as_ref()
+            .and_then(|d| d.reader.clone());
+        self.views
+            .live_yaml(reader.as_ref(), api_version, kind, namespace, name)
+            .await
     }
 }
 

@@ -452,7 +452,6 @@ impl App {
             } else {
                 Phase::Syncing
             };
-            s.resources = state::resources(&plan, None);
         });
         self.notices
             .sync_started(&self.config.name, &commit, trigger);
@@ -507,16 +506,30 @@ impl App {
         options.confirm_prune = self.confirmed_prune.take().as_ref() == Some(&commit.sha);
         options.timeout = self.config.timeout;
         options.revision = commit.sha.clone();
-        // What git wants, for diffs asked over HTTP while (and after) this sync runs.
-        self.desired.send_replace(Some(Arc::new(Desired {
+        // What git wants, for diffs asked over HTTP while (and after) this sync runs, and the
+        // objects the page lists: both published only once the sync's checks passed (allow
+        // list, ownership, dry run). A refused commit naming `ConfigMap/other-ns/x` must not
+        // make that object readable through the page, whose reads go by what is published.
+        let desired = Arc::new(Desired {
             revision: commit.sha.clone(),
             plan: CompactPlan::new(plan),
             options: options.clone(),
-        })));
+            reader: self
+                .config
+                .service_account_name
+                .as_ref()
+                .and_then(|_| self.apply_as.as_ref().ok().cloned()),
+        });
+        let listed = state::resources(plan, None);
+        let desired_tx = self.desired.clone();
         options.cancel = Some(cancel_rx);
         options.known = self.known.clone();
         let state = self.state.clone();
         let reporter: sync::Reporter = Arc::new(move |event: &Event| {
+            if let Event::Validated { .. } = event {
+                desired_tx.send_replace(Some(desired.clone()));
+                publish(&state, |s| s.resources = listed.clone());
+            }
             if let Some(p) = progress(event) {
                 tracing::debug!(step = %p.step, "progress");
                 publish(&state, |s| s.show_progress(p));

@@ -201,7 +201,8 @@ impl Views {
     ) -> Result<Vec<ObjectDiff>, ViewError> {
         let Some(id) = object else {
             let plan = desired.plan.plan().map_err(unreadable)?;
-            return Ok(crate::sync::diff(&self.cluster, &plan, &desired.options).await?);
+            let cluster = desired.reader.as_ref().unwrap_or(&self.cluster);
+            return Ok(crate::sync::diff(cluster, &plan, &desired.options).await?);
         };
         let Some(i) = desired
             .plan
@@ -216,28 +217,36 @@ impl Views {
             prune: false,
             ..desired.options.clone()
         };
-        let mut diffs = crate::sync::diff(&self.cluster, &one, &options).await?;
+        let cluster = desired.reader.as_ref().unwrap_or(&self.cluster);
+        let mut diffs = crate::sync::diff(cluster, &one, &options).await?;
         diffs.retain(|d| d.id == id);
         Ok(diffs)
     }
 
     /// The live object as YAML, without managedFields and with Secret values redacted; `None`
     /// when it does not exist (or its kind is not served, e.g. a CRD not installed yet).
+    /// `reader` is the app's own client when it has one: what its account may not read is
+    /// not shown (`None`), rather than read with ordo's wider rights.
     pub async fn live_yaml(
         &self,
+        reader: Option<&Cluster>,
         api_version: &str,
         kind: &str,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<String>, ViewError> {
         let _turn = self.turn().await?;
-        let resource = match self.cluster.resource(api_version, kind).await {
+        let cluster = reader.unwrap_or(&self.cluster);
+        let resource = match cluster.resource(api_version, kind).await {
             Ok(r) => r,
             Err(ClusterError::UnknownKind { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let Some(live) = self.cluster.get(&resource, namespace, name).await? else {
-            return Ok(None);
+        let live = match cluster.get(&resource, namespace, name).await {
+            Ok(Some(live)) => live,
+            Ok(None) => return Ok(None),
+            Err(e) if reader.is_some() && e.code() == Some(403) => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         let shown = crate::diff::redact(&live);
         // Serializing a JSON value as YAML does not fail in practice; JSON is YAML too.

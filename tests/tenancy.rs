@@ -1,0 +1,242 @@
+//! A tenant's commit on the chart's defaults (issue #23, items 2–4), against the local control
+//! plane: an app with no `allow` writes only into its own namespace; ordo's own namespace is
+//! closed to it whatever its globs; a refused commit publishes nothing a reader could then
+//! look up; no delete (hook, replace) skips the prune guard or deletes what the app does not
+//! own. Without KUBECONFIG these fail, never skip.
+
+mod common;
+use common::{
+    agent_address, bare_repo, client, commit_and_push, eventually, get_json, kubeconfig,
+    spawn_agent, unique,
+};
+
+use std::path::Path;
+use std::process::Command;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+fn ordo(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig())
+        .output()
+        .expect("ordo runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn config_map(ns: &str, name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  k: v\n"
+    )
+}
+
+async fn create_namespace(name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client().await);
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+}
+
+async fn config_map_in(ns: &str, name: &str) -> Option<ConfigMap> {
+    let api: Api<ConfigMap> = Api::namespaced(client().await, ns);
+    api.get_opt(name).await.unwrap()
+}
+
+/// A repository holding `files`, and a config with one app `name` in namespace `name`.
+fn app_repo(dir: &Path, name: &str, files: &[(&str, String)], extra: &str) -> std::path::PathBuf {
+    let (bare, work) = bare_repo(dir);
+    for (path, text) in files {
+        std::fs::write(work.join(path), text).unwrap();
+    }
+    commit_and_push(&work, "tenant commit");
+    let config = dir.join("ordo.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\ncacheDir: {}\napps:\n  - name: {name}\n    repo: {}\n    ref: main\n    namespace: {name}\n    interval: 1s\n    timeout: 30s\n{extra}",
+            dir.join("cache").display(),
+            bare.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn an_app_without_allow_writes_only_into_its_own_namespace() {
+    let ns = unique("tenant");
+    let other = unique("neighbour");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        create_namespace(&ns).await;
+        create_namespace(&other).await;
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let files = [
+        ("mine.yaml", config_map(&ns, "mine")),
+        ("theirs.yaml", config_map(&other, "planted")),
+    ];
+    let config = app_repo(tmp.path(), &ns, &files, "");
+    let (code, out) = ordo(&["sync", "--config", config.to_str().unwrap(), "--app", &ns]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "ConfigMap/{other}/planted: namespace {other} is not in the app's allow.namespaces ({ns})"
+        )),
+        "{out}"
+    );
+    assert!(
+        rt.block_on(config_map_in(&ns, "mine")).is_none(),
+        "refused whole"
+    );
+    assert!(rt.block_on(config_map_in(&other, "planted")).is_none());
+}
+
+#[test]
+fn ordos_namespace_is_closed_to_an_app_whatever_its_globs() {
+    let ns = unique("wide");
+    let ordo_ns = unique("ordo-system");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        create_namespace(&ns).await;
+        create_namespace(&ordo_ns).await;
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let role = format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: steal\n  namespace: {ordo_ns}\n\
+         rules:\n  - apiGroups: [\"\"]\n    resources: [secrets]\n    verbs: [get, list]\n"
+    );
+    let files = [("role.yaml", role)];
+    let wide = "    allow:\n      namespaces: [\"*\"]\n      clusterKinds: [\"*\"]\n";
+    let config = app_repo(tmp.path(), &ns, &files, wide);
+    let args = ["sync", "--config", config.to_str().unwrap(), "--app", &ns];
+    let (code, out) = ordo(&[&args[..], &["--key-namespace", &ordo_ns]].concat());
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "Role/{ordo_ns}/steal: namespace {ordo_ns} is ordo's own; only an app marked platform: true may write there"
+        )),
+        "{out}"
+    );
+    // The platform's own app may.
+    let platform = format!("{wide}    platform: true\n");
+    let config = app_repo(&tmp.path().join("platform"), &ns, &files, &platform);
+    let args = ["sync", "--config", config.to_str().unwrap(), "--app", &ns];
+    let (code, out) = ordo(&[&args[..], &["--key-namespace", &ordo_ns]].concat());
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_refused_commit_publishes_nothing_a_reader_could_look_up() {
+    let ns = unique("refused");
+    let other = unique("private");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        create_namespace(&ns).await;
+        create_namespace(&other).await;
+        let api: Api<ConfigMap> = Api::namespaced(client().await, &other);
+        let secret: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": "x"}, "data": {"password": "hunter2-private"}}),
+        )
+        .unwrap();
+        api.create(&PostParams::default(), &secret).await.unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let files = [
+        ("mine.yaml", config_map(&ns, "mine")),
+        ("peek.yaml", config_map(&other, "x")),
+    ];
+    let config = app_repo(tmp.path(), &ns, &files, "");
+    let log = tmp.path().join("agent.log");
+    let mut agent = spawn_agent(&config, &[], &log);
+    let address = agent_address(&log);
+    let app = format!("http://{address}/api/v1/apps/{ns}");
+    let state = eventually(
+        "the refused commit to be reported",
+        || {
+            get_json(&app).filter(|s| {
+                s["lastError"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("allow.namespaces"))
+            })
+        },
+        &log,
+    );
+    assert_eq!(state["resources"], json!([]), "{state}");
+    let peek = format!("{app}/resource?id=ConfigMap/{other}/x");
+    let answer = ureq::get(&peek).call();
+    let shown = match answer {
+        Ok(mut r) => r.body_mut().read_to_string().unwrap_or_default(),
+        Err(e) => e.to_string(),
+    };
+    assert!(!shown.contains("hunter2-private"), "{shown}");
+    assert!(
+        get_json(&peek).is_none(),
+        "no object view for a refused object: {shown}"
+    );
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+}
+
+#[test]
+fn a_pvc_cannot_be_a_hook_without_an_opt_in() {
+    let ns = unique("hookpvc");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(create_namespace(&ns));
+    let tmp = tempfile::tempdir().unwrap();
+    let pvc = format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: {ns}\n  annotations:\n    helm.sh/hook: pre-install\n\
+         spec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"
+    );
+    let files = [("pvc.yaml", pvc)];
+    let config = app_repo(tmp.path(), &ns, &files, "");
+    let (code, out) = ordo(&["sync", "--config", config.to_str().unwrap(), "--app", &ns]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "PersistentVolumeClaim/{ns}/data: a PersistentVolumeClaim cannot be a hook"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_replace_never_deletes_an_object_the_app_does_not_own() {
+    let ns = unique("replace");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let before = rt.block_on(async {
+        create_namespace(&ns).await;
+        let api: Api<ConfigMap> = Api::namespaced(client().await, &ns);
+        let frozen: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": "frozen"}, "immutable": true, "data": {"k": "theirs"}}),
+        )
+        .unwrap();
+        api.create(&PostParams::default(), &frozen).await.unwrap()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let mine = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: {ns}\n  annotations:\n    ordo.dev/recreate: \"true\"\n\
+         immutable: true\ndata:\n  k: mine\n"
+    );
+    let config = app_repo(tmp.path(), &ns, &[("frozen.yaml", mine)], "");
+    let (code, out) = ordo(&["sync", "--config", config.to_str().unwrap(), "--app", &ns]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("not re-created"), "{out}");
+    let after = rt
+        .block_on(config_map_in(&ns, "frozen"))
+        .expect("still there");
+    assert_eq!(
+        after.metadata.uid, before.metadata.uid,
+        "the same object: never deleted"
+    );
+    assert_eq!(after.data.unwrap()["k"], "theirs");
+}
