@@ -128,6 +128,17 @@ fn banners(app: &AppState, actions: bool) -> Markup {
                 div.banner-text { strong { "Stored state not saved" } br; span.err { (error) } }
             }
         }
+        @if let Some(wider) = &app.policy_wider {
+            div.banner data-v="OutOfSync" {
+                (layout::icon("OutOfSync"))
+                div.banner-text {
+                    strong { "May write beyond its namespace" } br;
+                    span { (wider) }
+                    br;
+                    small { "Its allow list says so; narrow it unless this app is meant to." }
+                }
+            }
+        }
         @if let Some(down) = &app.task_down {
             div.banner data-v="Failed" {
                 (layout::icon("Failed"))

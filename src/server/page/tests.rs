@@ -186,6 +186,17 @@ fn pin_and_failed_revision_banners_offer_unpin() {
 }
 
 #[test]
+fn an_app_that_may_write_beyond_its_namespace_says_so() {
+    let mut app = shop("m");
+    let html = render_app(&app, NOW, true).into_string();
+    assert!(!html.contains("beyond its namespace"));
+    app.policy_wider = Some("namespaces *; cluster kinds *".into());
+    let html = render_app(&app, NOW, true).into_string();
+    assert!(html.contains("May write beyond its namespace"), "{html}");
+    assert!(html.contains("namespaces *; cluster kinds *"));
+}
+
+#[test]
 fn an_unknown_app_page_names_the_known_ones() {
     let html = render_not_found("<nope>", ["shop", "blog"].into_iter()).into_string();
     assert!(html.contains("&lt;nope&gt;") && !html.contains("<nope>"));
