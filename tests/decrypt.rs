@@ -416,3 +416,31 @@ fn a_kustomize_base_holding_a_sops_file_is_refused_not_applied_encrypted() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_manifest_error_quoting_a_decrypted_value_shows_it_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, recipient) = keygen(dir.path(), "keys.txt");
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    // The name is encrypted too, and another file defines an object of the same name: the
+    // loader's message names the object, hence the decrypted name.
+    let sealed = sops_encrypt(
+        &app,
+        "secret.yaml",
+        &secret_yaml(),
+        &recipient,
+        &["--encrypted-regex", "^(name|data|stringData)$"],
+    );
+    std::fs::write(app.join("secret.yaml"), &sealed).unwrap();
+    std::fs::write(
+        app.join("again.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-credentials\n",
+    )
+    .unwrap();
+    let out = ordo_plan(&app, &keys, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("<redacted> is defined twice"), "{stderr}");
+    assert!(!stderr.contains("db-credentials"), "{stderr}");
+}

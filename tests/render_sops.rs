@@ -269,3 +269,79 @@ fn an_encrypted_file_the_chart_reads_from_disk_is_refused() {
         "{stderr}"
     );
 }
+
+/// What `{{ fail }}` printed, in every form a message could carry it, must not be found.
+fn assert_no_trace(text: &str, value: &str) {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    assert!(!text.contains(value), "the value itself: {text}");
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        let encoded = engine.encode(value);
+        assert!(!text.contains(&encoded), "its base64 {encoded}: {text}");
+    }
+}
+
+#[test]
+fn a_template_failing_with_a_decrypted_value_shows_neither_it_nor_its_base64() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    let recipient = sops::age_keygen(&keys);
+    let repo = dir.path().join("repo");
+    write_repo(&repo, &recipient, PASSWORD);
+    // The chart prints the password, and its base64, as the reason it fails.
+    std::fs::write(
+        repo.join("charts/vault-app/templates/fail.yaml"),
+        "{{ fail (printf \"db password %s (%s) rejected\" .Values.db.password \
+         (.Values.db.password | b64enc)) }}\n",
+    )
+    .unwrap();
+    let mut files = tree(&repo);
+    files.push(SourceFile {
+        path: "charts/vault-app/templates/fail.yaml".into(),
+        data: std::fs::read(repo.join("charts/vault-app/templates/fail.yaml")).unwrap(),
+    });
+    let renderer = Renderer::new(Tools {
+        helm: Some(k8s_bin("helm")),
+        kustomize: None,
+    });
+    let options = options();
+    let decrypted = decrypt::for_render(&files, "charts/vault-app", &options, Some(&keys)).unwrap();
+    let err = renderer
+        .render(&RenderRequest {
+            files: &decrypted,
+            app_path: "charts/vault-app",
+            namespace: "shop",
+            options: &options,
+            secret_values: decrypted.secret_values(),
+        })
+        .unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.contains("db password <redacted> (<redacted>) rejected"),
+        "helm's own words stay, the values go: {shown}"
+    );
+    assert_no_trace(&shown, PASSWORD);
+    assert_no_trace(&format!("{err:?}"), PASSWORD);
+    assert!(
+        !err.is_transient(),
+        "a template's fail is the commit's fault"
+    );
+
+    // The same through `ordo plan`: neither its output nor its log holds the value.
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(["plan", "-o", "json"])
+        .arg(&repo)
+        .args(["--path", "charts/vault-app", "--release-name", "shop"])
+        .args(["--values", "envs/common.yaml"])
+        .args(["--values", "envs/values-secret.yaml", "-n", "shop"])
+        .env(decrypt::KEY_FILE_ENV, &keys)
+        .env("ORDO_HELM", k8s_bin("helm"))
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("ordo runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("<redacted>"), "{stderr}");
+    assert_no_trace(&stderr, PASSWORD);
+    assert_no_trace(&String::from_utf8_lossy(&out.stdout), PASSWORD);
+}

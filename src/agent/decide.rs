@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::state::{AppState, HistoryEntry, Persisted, Pin, PruneHeld, SyncResult, Trigger};
+use crate::config::OnFailure;
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::source::CommitInfo;
@@ -93,6 +94,59 @@ pub enum Ended {
     /// Partly applied because a write failed after the dry run: try again with a growing
     /// delay; the revision is not marked failed and is not rolled back from.
     Interrupted,
+    /// Not read or not planned for a reason that is not the commit's and may pass (a full
+    /// disk, a tool's timeout, a chart repository's or git server's 5xx, an unreadable key
+    /// Secret): nothing was written; tried again with a growing delay, not marked failed,
+    /// not rolled back from.
+    Transient,
+}
+
+/// Why a revision has no plan: what to tell people, and whether it was the commit's fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoPlan {
+    /// Scrubbed of decrypted values.
+    pub message: String,
+    /// Not the commit's fault (the errors' `is_transient`).
+    pub transient: bool,
+}
+
+impl NoPlan {
+    /// The commit's fault: a render, a manifest, the plan or a signature refused it.
+    pub fn bad_commit(message: impl Into<String>) -> NoPlan {
+        NoPlan {
+            message: message.into(),
+            transient: false,
+        }
+    }
+}
+
+/// How a pass ended whose revision was read but could not be planned: a bad commit is
+/// recorded as failed and left until the head moves or someone asks; a transient failure is
+/// retried with a growing delay and never counts against the revision.
+pub fn unplanned(why: &NoPlan) -> Ended {
+    if why.transient {
+        Ended::Transient
+    } else {
+        Ended::Rejected
+    }
+}
+
+/// How a pass ended that could not read its revision from git (or the keys it needs) at
+/// all. Never `Failed`: nothing was written, and a rollback would read from the same place.
+/// A transient failure is retried with a growing delay, any other at the next interval.
+pub fn unread(why: &NoPlan) -> Ended {
+    if why.transient {
+        Ended::Transient
+    } else {
+        Ended::Retry
+    }
+}
+
+/// Whether a sync that ended as `ended` rolls the app back under `on_failure`: only one that
+/// wrote and then failed, and not while a pin holds the app. A bad commit wrote nothing; a
+/// failure that is not the commit's is tried again, not held against it.
+pub fn rolls_back(ended: Ended, on_failure: OnFailure, pinned: bool) -> bool {
+    ended == Ended::Failed && on_failure == OnFailure::Rollback && !pinned
 }
 
 /// The end of a sync that ran: a shutdown or a newer head outranks what the sync reported.
@@ -171,8 +225,9 @@ pub fn waiting_for(deps: &[String], peers: Option<&super::PeerStates>) -> Option
     })
 }
 
-/// When a partly applied revision is tried again: 2 s after the first interruption, doubling
-/// to 5 min; routine triggers wait for it, people's requests do not.
+/// When a partly applied revision, or one that failed for a reason not its own, is tried
+/// again: 2 s after the first failure, doubling to 5 min; routine triggers wait for it,
+/// people's requests do not.
 #[derive(Debug, Default)]
 pub struct RetryBackoff {
     held: Option<(String, Duration, Instant)>,
@@ -194,7 +249,7 @@ impl RetryBackoff {
 
     /// After a sync of `target` ended as `ended` (at `now`).
     pub fn after(&mut self, ended: Ended, target: &str, now: Instant) {
-        if ended != Ended::Interrupted {
+        if !matches!(ended, Ended::Interrupted | Ended::Transient) {
             self.held = None;
             return;
         }
@@ -295,252 +350,4 @@ pub fn short(sha: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pin(manual: bool, head_at_pin: &str) -> Pin {
-        Pin {
-            revision: "good".into(),
-            reason: String::new(),
-            head_at_pin: head_at_pin.into(),
-            manual,
-        }
-    }
-
-    #[test]
-    fn the_target_is_the_pin_while_it_holds_and_the_head_otherwise() {
-        let cases = [
-            (None, "h1", "h1", false, false),
-            (Some(pin(true, "h0")), "h1", "good", true, false),
-            (Some(pin(false, "h1")), "h1", "good", true, false),
-            (Some(pin(false, "h0")), "h1", "h1", false, true),
-        ];
-        for (pin, head, revision, pinned, drop_pin) in cases {
-            let t = target(pin.as_ref(), head);
-            assert_eq!(
-                (t.revision.as_str(), t.pinned, t.drop_pin),
-                (revision, pinned, drop_pin),
-                "{pin:?} at {head}"
-            );
-        }
-    }
-
-    #[test]
-    fn routine_triggers_skip_synced_and_failed_revisions_people_do_not() {
-        use Trigger::*;
-        let cases = [
-            (Interval, None, None, true),
-            (Interval, None, Some("t"), false),
-            (Webhook, None, Some("t"), false),
-            (Interval, Some("t"), None, false),
-            (Drift, Some("t"), None, false),
-            (Manual, Some("t"), Some("t"), true),
-            (Rollback, Some("t"), None, true),
-            (Drift, None, Some("t"), true),
-            (Start, None, Some("t"), true),
-            (Interval, Some("other"), Some("other"), true),
-        ];
-        for (trigger, failed, synced, expected) in cases {
-            assert_eq!(
-                should_sync(trigger, "t", failed, synced),
-                expected,
-                "{trigger:?} failed={failed:?} synced={synced:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn routine_passes_share_a_listing_from_the_last_interval_and_people_get_a_new_one() {
-        let now = Instant::now() + Duration::from_secs(600);
-        let minute = Duration::from_secs(60);
-        let pushed = now - Duration::from_secs(2);
-        let cases = [
-            (Trigger::Start, None, now - minute),
-            (Trigger::Interval, None, now - minute),
-            (Trigger::Drift, None, now - minute),
-            (Trigger::Webhook, Some(pushed), pushed),
-            (Trigger::Webhook, None, now),
-            (Trigger::Manual, Some(pushed), now),
-            (Trigger::Rollback, None, now),
-        ];
-        for (trigger, announced, expected) in cases {
-            assert_eq!(
-                fresh_since(trigger, minute, announced, now),
-                expected,
-                "{trigger:?} announced={announced:?}"
-            );
-        }
-    }
-
-    fn entry(revision: &str) -> HistoryEntry {
-        HistoryEntry {
-            revision: revision.into(),
-            message: String::new(),
-            author: String::new(),
-            trigger: Trigger::Manual,
-            started: 0.0,
-            finished: 0.0,
-            result: SyncResult::Succeeded,
-            error: None,
-            objects: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn revisions_are_found_by_a_unique_prefix_of_seven_or_more() {
-        let mut p = Persisted::default();
-        for r in ["abcdef0111", "abcdef0222", "1234567aaa", "1234567aaa"] {
-            p.history.push(entry(r));
-        }
-        assert_eq!(
-            p.find_revision("1234567").map(|e| e.revision.as_str()),
-            Ok("1234567aaa"),
-            "a revision synced twice is one revision"
-        );
-        assert_eq!(
-            p.find_revision(" ABCDEF0 ").err(),
-            Some(RevisionLookup::Ambiguous(2))
-        );
-        assert_eq!(
-            p.find_revision("abcdef02").map(|e| e.revision.as_str()),
-            Ok("abcdef0222")
-        );
-        assert_eq!(
-            p.find_revision("123456").err(),
-            Some(RevisionLookup::NotFound)
-        );
-        assert_eq!(
-            p.find_revision("fffffff").err(),
-            Some(RevisionLookup::NotFound)
-        );
-    }
-
-    #[test]
-    fn pins_follow_the_rules_people_and_the_agent_share() {
-        let mut p = Persisted {
-            failed_revision: Some("bad".into()),
-            ..Persisted::default()
-        };
-        p.pin_automatic("good", "bad", "h1");
-        p.request_sync();
-        assert_eq!((p.pin.clone(), p.failed_revision.clone()), (None, None));
-
-        p.pin_rollback("abcdef0123".into(), "h1".into());
-        let held = p.pin.clone();
-        p.request_sync();
-        assert_eq!(p.pin, held, "a manual pin outlives a sync request");
-        assert_eq!(
-            held.map(|h| h.reason),
-            Some("rollback to abcdef0 requested".to_owned())
-        );
-
-        p.failed_revision = Some("bad".into());
-        p.unpin();
-        assert_eq!((p.pin, p.failed_revision), (None, None));
-    }
-
-    #[test]
-    fn a_failed_sync_marks_the_revision_and_degrades_a_healthy_app() {
-        let commit = CommitInfo {
-            sha: "c1".into(),
-            message: String::new(),
-            author: String::new(),
-            time: 0,
-        };
-        let mut app = AppState::new("a", "/r", "main", "", "ns");
-        app.health = HealthStatus::Healthy;
-        let mut failed = entry("c1");
-        failed.result = SyncResult::Failed;
-        failed.error = Some("Deployment/ns/api: Degraded".into());
-        app.record_sync(failed, &commit);
-        assert_eq!(app.persisted.failed_revision.as_deref(), Some("c1"));
-        assert_eq!(app.health, HealthStatus::Degraded);
-        assert_eq!(app.sync_status, SyncStatus::OutOfSync);
-        assert_eq!(
-            app.last_error.as_deref(),
-            Some("Deployment/ns/api: Degraded")
-        );
-
-        app.record_sync(entry("c1"), &commit);
-        assert_eq!(app.persisted.failed_revision, None);
-        assert_eq!(app.sync_status, SyncStatus::Synced);
-        assert_eq!(app.last_error, None);
-    }
-
-    #[test]
-    fn a_confirmation_names_the_held_prune_or_nothing() {
-        let held = PruneHeld {
-            revision: "0123456789abcdef0123456789abcdef01234567".into(),
-            objects: vec!["ConfigMap/shop/a".into()],
-        };
-        let full = Some(held.revision.clone());
-        for (asked, want) in [
-            ("", full.clone()),
-            ("0123456", full.clone()),
-            (" 0123456789ABCDEF ", full.clone()),
-            ("012345", None), // too short to name anything
-            ("fedcba9", None),
-        ] {
-            assert_eq!(confirmable(Some(&held), asked), want, "{asked:?}");
-        }
-        assert_eq!(confirmable(None, ""), None);
-    }
-
-    #[test]
-    fn a_partly_applied_revision_is_retried_ever_later_by_routine_triggers_only() {
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        let mut b = RetryBackoff::default();
-        b.after(Ended::Interrupted, "c1", at(0));
-        assert!(b.holds(Trigger::Interval, "c1", at(1)));
-        assert!(
-            !b.holds(Trigger::Manual, "c1", at(1)),
-            "a person is not held"
-        );
-        assert!(
-            !b.holds(Trigger::Interval, "c2", at(1)),
-            "a newer revision is not held"
-        );
-        assert!(!b.holds(Trigger::Interval, "c1", at(2)));
-        b.after(Ended::Interrupted, "c1", at(2));
-        assert!(b.holds(Trigger::Webhook, "c1", at(5)));
-        assert!(
-            !b.holds(Trigger::Webhook, "c1", at(6)),
-            "4 s after the second"
-        );
-        for _ in 0..12 {
-            b.after(Ended::Interrupted, "c1", at(6));
-        }
-        assert!(b.holds(Trigger::Interval, "c1", at(305)));
-        assert!(
-            !b.holds(Trigger::Interval, "c1", at(306)),
-            "capped at 5 min"
-        );
-        b.after(Ended::Succeeded, "c1", at(400));
-        assert!(!b.holds(Trigger::Interval, "c1", at(400)));
-    }
-
-    #[test]
-    fn an_app_waits_for_those_it_depends_on_until_they_are_healthy_and_synced() {
-        let state = |health, sync| {
-            let mut s = AppState::new("x", "/r", "main", "", "ns");
-            s.health = health;
-            s.sync_status = sync;
-            std::sync::Arc::new(s)
-        };
-        let (ingress_tx, ingress) =
-            tokio::sync::watch::channel(state(HealthStatus::Progressing, SyncStatus::OutOfSync));
-        let (_crds_tx, crds) =
-            tokio::sync::watch::channel(state(HealthStatus::Healthy, SyncStatus::Synced));
-        let peers: super::super::PeerStates =
-            [("ingress".to_owned(), ingress), ("crds".to_owned(), crds)].into();
-        let deps = vec!["crds".to_owned(), "ingress".to_owned()];
-        assert_eq!(
-            waiting_for(&deps, Some(&peers)).as_deref(),
-            Some("waiting for app ingress (dependsOn): it is Progressing and OutOfSync")
-        );
-        ingress_tx.send_replace(state(HealthStatus::Healthy, SyncStatus::Synced));
-        assert_eq!(waiting_for(&deps, Some(&peers)), None);
-        assert_eq!(waiting_for(&[], Some(&peers)), None);
-    }
-}
+mod tests;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::age_secret::AgeSecret;
+use super::decide::NoPlan;
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, DecryptionKeys};
 use crate::decrypt::{self, DecryptError, Identities};
@@ -17,11 +18,12 @@ use crate::source::{self, RepoSpec, Snapshot, SourceError};
 use crate::verify::{self, SignatureState, Verdict};
 
 /// A revision read from git: its snapshot, and its plan or why it cannot be applied (a bad
-/// commit: the render, a manifest or the plan refused it).
+/// commit: the render, a manifest or the plan refused it; or a failure that is not the
+/// commit's, such as a chart repository's 5xx, to be retried).
 pub(super) struct Revision {
     pub snapshot: Snapshot,
     /// None when its inputs are those given as unchanged: not rendered, not planned.
-    pub plan: Option<Result<Plan, String>>,
+    pub plan: Option<Result<Plan, NoPlan>>,
     /// What the plan is made from: every file read (the app's path and what it includes),
     /// the render options and the cluster's capabilities. Equal inputs, equal plan.
     pub inputs: Inputs,
@@ -181,7 +183,7 @@ fn read(
             signature,
         });
     }
-    // A file that does not decrypt, or whose MAC does not match, is the commit's fault.
+    // The keys are read (from a Secret or a file) only when a SOPS file is to be decrypted.
     let from_secret = age_secret.map(|secret| {
         move || -> Result<Identities, DecryptError> { git.runtime.block_on(secret.identities()) }
     });
@@ -195,29 +197,8 @@ fn read(
             (None, None) => None,
         };
     let plan = trusted
-        .and_then(|()| {
-            decrypt::for_render_with(&snapshot.files, &config.path, &options, keys)
-                .map_err(|e| e.to_string())
-        })
-        .and_then(|files| {
-            renderer
-                .render(&RenderRequest {
-                    files: &files,
-                    app_path: &config.path,
-                    namespace: &config.namespace,
-                    options: &options,
-                    secret_values: files.secret_values(),
-                })
-                .map_err(|e| e.to_string())
-        })
-        .and_then(|files| {
-            decrypt::refuse_ciphertext(&files, &options).map_err(|e| e.to_string())?;
-            Ok(files)
-        })
-        .and_then(|files| manifest::load(&files, &config.namespace).map_err(|e| e.to_string()))
-        .and_then(|objects| {
-            plan::build_keyed(objects, config.ordering, key).map_err(|e| e.to_string())
-        });
+        .map_err(NoPlan::bad_commit)
+        .and_then(|()| plan_of(&snapshot, config, &options, renderer, key, keys));
     Ok(Revision {
         snapshot,
         plan: Some(plan),
@@ -225,6 +206,46 @@ fn read(
         kind: options.kind,
         signature,
     })
+}
+
+/// Decrypts, renders, loads and plans `snapshot`. A file that does not decrypt, a render,
+/// a manifest or a plan refused is the commit's fault; a failure that is not (the errors'
+/// `is_transient`: a full disk, a tool's timeout, a chart repository's 5xx, an unreadable
+/// key Secret) is marked so, to be retried. Every message is scrubbed of the values
+/// decrypted: a chart's `{{ fail .Values.db.password }}`, or a loader quoting a value,
+/// would otherwise put them in `lastError`, the history, the log and notifications.
+fn plan_of(
+    snapshot: &Snapshot,
+    config: &AppConfig,
+    options: &crate::render::RenderOptions,
+    renderer: &Renderer,
+    key: &ConfigHashKey,
+    keys: Option<&dyn Fn() -> Result<Identities, DecryptError>>,
+) -> Result<Plan, NoPlan> {
+    let files =
+        decrypt::for_render_with(&snapshot.files, &config.path, options, keys).map_err(|e| {
+            NoPlan {
+                message: e.to_string(),
+                transient: e.is_transient(),
+            }
+        })?;
+    let secrets = files.secrets();
+    let bad = |e: &dyn std::fmt::Display| NoPlan::bad_commit(secrets.scrub(&e.to_string()));
+    let rendered = renderer
+        .render(&RenderRequest {
+            files: &files,
+            app_path: &config.path,
+            namespace: &config.namespace,
+            options,
+            secret_values: files.secret_values(),
+        })
+        .map_err(|e| NoPlan {
+            message: secrets.scrub(&e.to_string()),
+            transient: e.is_transient(),
+        })?;
+    decrypt::refuse_ciphertext(&rendered, options).map_err(|e| bad(&e))?;
+    let objects = manifest::load(&rendered, &config.namespace).map_err(|e| bad(&e))?;
+    plan::build_keyed(objects, config.ordering, key).map_err(|e| bad(&e))
 }
 
 /// The signature of `snapshot`'s commit, when `config` verifies signatures, and whether the

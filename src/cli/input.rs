@@ -179,17 +179,19 @@ pub fn load_for(
             ),
             e => e.to_string(),
         })?;
-    decrypt::refuse_ciphertext(&files, &options).map_err(|e| e.to_string())?;
-    let objects = manifest::load(&files, &args.namespace).map_err(|e| e.to_string())?;
+    // A loader or planner may quote a decrypted value; none reaches the terminal or CI log.
+    let scrub = |e: &dyn std::fmt::Display| decrypted.secrets().scrub(&e.to_string());
+    decrypt::refuse_ciphertext(&files, &options).map_err(|e| scrub(&e))?;
+    let objects = manifest::load(&files, &args.namespace).map_err(|e| scrub(&e))?;
     let ordering = match args.ordering {
         OrderingArg::Tiers => Ordering::Tiers,
         OrderingArg::Graph => Ordering::Graph,
     };
     // The key is asked for only when a workload reads config: a sync with nothing to hash
     // needs no right on the key's Secret.
-    let unkeyed = plan::build(objects.clone(), ordering).map_err(|e| e.to_string())?;
+    let unkeyed = plan::build(objects.clone(), ordering).map_err(|e| scrub(&e))?;
     let plan = if unkeyed.objects.iter().any(|p| p.config_hash.is_some()) {
-        plan::build_keyed(objects, ordering, &key()?).map_err(|e| e.to_string())?
+        plan::build_keyed(objects, ordering, &key()?).map_err(|e| scrub(&e))?
     } else {
         unkeyed
     };

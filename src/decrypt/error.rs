@@ -66,6 +66,17 @@ pub enum DecryptError {
 }
 
 impl DecryptError {
+    /// Not the commit's fault, and may pass without a new commit: the keys could not be read
+    /// (the key Secret is missing, unreadable or the API server did not answer; the key file
+    /// is gone). A file that does not decrypt with the keys, or whose MAC does not match, is
+    /// the commit's.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            DecryptError::KeySecret { .. } | DecryptError::KeyFile { .. }
+        )
+    }
+
     pub(super) fn malformed(file: &str, field: &str, reason: impl Into<String>) -> Self {
         DecryptError::Malformed {
             file: file.to_owned(),

@@ -37,7 +37,7 @@ use zeroize::Zeroize;
 pub use error::DecryptError;
 pub use keys::Identities;
 
-use crate::render::{RenderOptions, SecretValues, SourceKind, app_dir};
+use crate::render::{RenderOptions, SecretValues, Secrets, SourceKind, app_dir};
 use crate::source::SourceFile;
 use metadata::Metadata;
 use tree::Walk;
@@ -52,6 +52,8 @@ pub struct Decrypted<'a> {
     cleartext: Vec<usize>,
     /// Helm values files decrypted for the render's standard input (wiped on their own drop).
     values: SecretValues,
+    /// Every value decrypted, in either place: what no message may show.
+    secrets: Secrets,
 }
 
 impl std::ops::Deref for Decrypted<'_> {
@@ -82,6 +84,12 @@ impl Decrypted<'_> {
     /// The decrypted Helm values files, for `RenderRequest::secret_values`.
     pub fn secret_values(&self) -> Option<&SecretValues> {
         (!self.values.is_empty()).then_some(&self.values)
+    }
+
+    /// Every value decrypted (in the files or the Helm values), for scrubbing them from
+    /// whatever message the render, the manifest loader or the plan produce.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 }
 
@@ -119,6 +127,7 @@ pub fn for_render_with<'a>(
         files: Cow::Borrowed(files),
         cleartext: Vec::new(),
         values: SecretValues::default(),
+        secrets: Secrets::default(),
     };
     if encrypted.is_empty() {
         return Ok(out);
@@ -173,14 +182,21 @@ pub fn for_render_with<'a>(
     };
     if options.kind == SourceKind::Helm {
         for &i in &wanted {
-            let values = values_document(&files[i], decrypt_documents(&files[i], &identities)?)?;
-            out.values.insert(files[i].path.clone(), values);
+            let (documents, secrets) = decrypt_documents(&files[i], &identities)?;
+            let values = values_document(&files[i], documents)?;
+            out.values.insert(files[i].path.clone(), values, &secrets);
+            out.secrets.extend(&secrets);
         }
         return Ok(out);
     }
     let mut decrypted = files.to_vec();
     for &i in &wanted {
-        decrypted[i] = decrypt_file(&files[i], &identities)?;
+        let (documents, secrets) = decrypt_documents(&files[i], &identities)?;
+        decrypted[i] = SourceFile {
+            path: files[i].path.clone(),
+            data: emit(&documents),
+        };
+        out.secrets.extend(&secrets);
     }
     out.files = Cow::Owned(decrypted);
     out.cleartext = wanted;
@@ -237,26 +253,28 @@ pub fn decrypt_file(
     file: &SourceFile,
     identities: &Identities,
 ) -> Result<SourceFile, DecryptError> {
-    let documents = decrypt_documents(file, identities)?;
+    let (documents, _) = decrypt_documents(file, identities)?;
     Ok(SourceFile {
         path: file.path.clone(),
         data: emit(&documents),
     })
 }
 
-/// The decrypted documents of one SOPS file, without their `sops` mappings, MAC verified.
+/// The decrypted documents of one SOPS file, without their `sops` mappings, MAC verified,
+/// and the values that were encrypted.
 fn decrypt_documents(
     file: &SourceFile,
     identities: &Identities,
-) -> Result<Vec<Value>, DecryptError> {
+) -> Result<(Vec<Value>, Secrets), DecryptError> {
     let (mut documents, meta) = parse(file)?;
     let (recipient, key) = data_key::open(&file.path, &meta, identities)?;
     let mut walk = Walk::new(&file.path, &recipient, &meta, &key);
     for doc in &mut documents {
         walk.document(doc)?;
     }
+    let secrets = std::mem::take(&mut walk.secrets);
     walk.verify_mac()?;
-    Ok(documents)
+    Ok((documents, secrets))
 }
 
 /// The documents of a SOPS file without their `sops` mappings, and its metadata.

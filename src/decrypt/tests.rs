@@ -184,3 +184,66 @@ fn rendered_output_holding_ciphertext_is_refused() {
     // A plain directory's files were all decrypted before; nothing to look at.
     assert!(refuse_ciphertext(&rendered, &RenderOptions::default()).is_ok());
 }
+
+#[test]
+fn the_values_that_were_encrypted_are_kept_out_of_messages_and_no_other() {
+    let files = [sops_secret(None)];
+    let out = for_render(&files, "apps", &RenderOptions::default(), None);
+    assert!(out.is_err(), "no key given");
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, KEY).unwrap();
+    let out = for_render(&files, "apps", &RenderOptions::default(), Some(&keys)).unwrap();
+    let message = "stringData.password: invalid value \"hunter2\", port 5432, name db, kind Secret";
+    assert_eq!(
+        out.secrets().scrub(message),
+        "stringData.password: invalid value \"<redacted>\", port <redacted>, name db, kind Secret",
+        "the password and the (encrypted) port are scrubbed; what sops left in clear is not"
+    );
+}
+
+#[test]
+fn only_a_failure_to_read_the_keys_is_transient() {
+    let cases = [
+        (
+            DecryptError::KeySecret {
+                secret: "ordo/age".into(),
+                reason: "the API server did not answer".into(),
+            },
+            true,
+        ),
+        (
+            DecryptError::KeyFile {
+                path: "/keys/age.txt".into(),
+                reason: "cannot read it: No such file or directory".into(),
+            },
+            true,
+        ),
+        (
+            DecryptError::MacMismatch {
+                file: "a.yaml".into(),
+                recipient: RECIPIENT.into(),
+            },
+            false,
+        ),
+        (
+            DecryptError::NoMatchingKey {
+                file: "a.yaml".into(),
+                key_file: "k".into(),
+                recipients: RECIPIENT.into(),
+            },
+            false,
+        ),
+        (DecryptError::malformed("a.yaml", "sops", "x"), false),
+        (
+            DecryptError::Rendered {
+                file: "a.yaml".into(),
+                kind: "kustomize".into(),
+            },
+            false,
+        ),
+    ];
+    for (error, transient) in cases {
+        assert_eq!(error.is_transient(), transient, "{error}");
+    }
+}

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha512};
 use super::DecryptError;
 use super::metadata::Metadata;
 use super::value::{self, Clear, DataKey, ValueError};
+use crate::render::Secrets;
 
 /// sops' `MACOnlyEncryptedInitialization` (sha256 of "sops"): seeds the hash when only
 /// encrypted values count, so such a MAC never equals a full one.
@@ -23,6 +24,8 @@ pub(super) struct Walk<'a> {
     pub meta: &'a Metadata,
     pub key: &'a DataKey,
     hash: Sha512,
+    /// Every value decrypted so far, to keep out of messages (see `render::Secrets`).
+    pub secrets: Secrets,
 }
 
 impl<'a> Walk<'a> {
@@ -37,6 +40,7 @@ impl<'a> Walk<'a> {
             meta,
             key,
             hash,
+            secrets: Secrets::default(),
         }
     }
 
@@ -131,6 +135,12 @@ impl<'a> Walk<'a> {
         *leaf = self.cleartext(clear, path)?;
         if is_comment(leaf) {
             return Ok(());
+        }
+        match leaf {
+            Value::String(text) => self.secrets.add(text),
+            // A number may be a PIN; a boolean is one of two words, nothing to hide.
+            Value::Number(n) => self.secrets.add(&n.to_string()),
+            _ => {}
         }
         self.hash.update(mac_bytes(leaf));
         Ok(())

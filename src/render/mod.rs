@@ -21,6 +21,7 @@ mod inputs;
 mod kustomize;
 mod remote;
 mod sandbox;
+mod scrub;
 mod values;
 
 use std::borrow::Cow;
@@ -35,6 +36,7 @@ pub use cache::{CAPACITY as CACHE_CAPACITY, key as cache_key};
 pub use error::{RenderError, Tool};
 pub use helm::split_output as split_helm_output;
 pub use remote::{RemoteChart, RepoKind, check_exact_version};
+pub use scrub::{REDACTED, Secrets};
 pub use values::SecretValues;
 
 use crate::source::{Selection, Snapshot, SourceFile};
@@ -370,9 +372,14 @@ impl Renderer {
             return Ok(hit.as_ref().clone());
         }
         let rendered = match tool {
-            Tool::Kustomize => kustomize::render(request, &program)?,
-            Tool::Helm => helm::render(request, &program)?,
-        };
+            Tool::Kustomize => kustomize::render(request, &program),
+            Tool::Helm => helm::render(request, &program),
+        }
+        // helm prints what a template's `fail` is given: never a decrypted value.
+        .map_err(|e| match request.secret_values {
+            Some(values) => e.scrubbed(values.secrets()),
+            None => e,
+        })?;
         self.lock_cache().put(key, Arc::new(rendered.clone()));
         Ok(rendered)
     }

@@ -12,12 +12,17 @@
 use serde_json::{Map, Value};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::scrub::Secrets;
+
 /// Decrypted Helm values files by repository path; wiped when dropped. Deliberately not
 /// hashed into the render cache's key: the encrypted file is, and it changes whenever the
 /// cleartext does.
 #[derive(Default)]
 pub struct SecretValues {
     files: Vec<(String, Wiped)>,
+    /// The values that were encrypted, for keeping them out of the render's errors (helm
+    /// prints what a template's `fail` is given).
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for SecretValues {
@@ -30,9 +35,16 @@ impl std::fmt::Debug for SecretValues {
 }
 
 impl SecretValues {
-    /// Adds the decrypted mapping of the values file at `path` (repository-relative).
-    pub fn insert(&mut self, path: String, values: Value) {
+    /// Adds the decrypted mapping of the values file at `path` (repository-relative), and
+    /// the values of it that were encrypted (`decrypted`).
+    pub fn insert(&mut self, path: String, values: Value, decrypted: &Secrets) {
         self.files.push((path, Wiped(values)));
+        self.secrets.extend(decrypted);
+    }
+
+    /// Every value that was encrypted in any of the files.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     pub fn is_empty(&self) -> bool {
@@ -207,7 +219,7 @@ mod tests {
     fn secret(files: &[(&str, Value)]) -> SecretValues {
         let mut s = SecretValues::default();
         for (path, values) in files {
-            s.insert((*path).to_owned(), values.clone());
+            s.insert((*path).to_owned(), values.clone(), &Secrets::default());
         }
         s
     }

@@ -116,4 +116,193 @@ impl SourceError {
             source,
         }
     }
+
+    /// Not the commit's fault, and may pass by itself: the git server timed out, refused or
+    /// dropped the connection or answered 5xx, the cache's disk is full or busy, a
+    /// credentials Secret could not be read. The agent retries these with a growing delay
+    /// and never rolls back from them. A missing path, a file too large, a ref or commit
+    /// that is gone, refused credentials or host key are not going to pass by themselves.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SourceError::Timeout { .. }
+            | SourceError::CacheBusy { .. }
+            | SourceError::Task(_)
+            | SourceError::Secret { .. } => true,
+            SourceError::Io { source, .. } => io_is_transient(source),
+            SourceError::Git { source, .. } | SourceError::Cache { source, .. } => {
+                git_is_transient(source)
+            }
+            SourceError::Shared(inner) => inner.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// A local or network failure that may pass: a full disk or quota, no memory, a deadline, a
+/// connection refused, reset or unreachable.
+fn io_is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        StorageFull
+            | QuotaExceeded
+            | OutOfMemory
+            | TimedOut
+            | WouldBlock
+            | Interrupted
+            | ResourceBusy
+            | ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | HostUnreachable
+            | NetworkUnreachable
+            | BrokenPipe
+            | UnexpectedEof
+    )
+}
+
+/// libgit2's network and OS failures (a refused connection, a failed resolve, a dropped
+/// pack, a full disk), its timeouts, and an HTTP answer of 5xx or 429. A 404 or a TLS
+/// certificate that does not verify is not transient.
+fn git_is_transient(e: &git2::Error) -> bool {
+    use git2::ErrorClass;
+    let message = e.message().to_ascii_lowercase();
+    let status = |code: &str| {
+        message
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|number| number == code)
+    };
+    e.code() == git2::ErrorCode::Timeout
+        || matches!(e.class(), ErrorClass::Net | ErrorClass::Os)
+        || (e.class() == ErrorClass::Http
+            && ["429", "500", "502", "503", "504"].into_iter().any(status))
+        || [
+            "early eof",
+            "no space left on device",
+            "disk quota exceeded",
+        ]
+        .iter()
+        .any(|w| message.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use git2::{ErrorClass, ErrorCode};
+
+    fn git(class: ErrorClass, code: ErrorCode, message: &str) -> SourceError {
+        SourceError::Git {
+            url: "https://git.example/shop.git".into(),
+            action: "fetch",
+            source: git2::Error::new(code, class, message),
+        }
+    }
+
+    #[test]
+    fn only_failures_that_are_not_the_commits_are_transient() {
+        use ErrorClass::{Http, Net, Os, Ssl};
+        use ErrorCode::GenericError as G;
+        let io = |errno| SourceError::io("/cache/x", std::io::Error::from_raw_os_error(errno));
+        let cases = [
+            (
+                "a 503 from the git server",
+                git(Http, G, "unexpected http status code: 503"),
+                true,
+            ),
+            (
+                "a 502",
+                git(Http, G, "unexpected HTTP status code: 502"),
+                true,
+            ),
+            (
+                "a 404 (repository gone)",
+                git(Http, G, "unexpected http status code: 404"),
+                false,
+            ),
+            (
+                "a refused connection",
+                git(Net, G, "failed to connect to 127.0.0.1: Connection refused"),
+                true,
+            ),
+            ("a dropped pack", git(ErrorClass::Odb, G, "early EOF"), true),
+            ("a socket error", git(Os, G, "failed to send request"), true),
+            (
+                "libgit2's timeout",
+                git(Net, ErrorCode::Timeout, "timed out"),
+                true,
+            ),
+            (
+                "a certificate that does not verify",
+                git(
+                    Ssl,
+                    ErrorCode::Certificate,
+                    "the SSL certificate is invalid",
+                ),
+                false,
+            ),
+            ("the cache's disk is full", io(28), true),
+            ("a file the cache lost", io(2), false),
+            (
+                "the watchdog's timeout",
+                SourceError::Timeout {
+                    url: "u".into(),
+                    action: "fetch",
+                    after: "30s".into(),
+                },
+                true,
+            ),
+            (
+                "an unreadable credentials Secret",
+                SourceError::Secret {
+                    what: "Secret ordo/git".into(),
+                    reason: "503".into(),
+                },
+                true,
+            ),
+            (
+                "another app's answer: a timeout",
+                SourceError::Shared(std::sync::Arc::new(SourceError::CacheBusy {
+                    url: "u".into(),
+                    after: "60s".into(),
+                })),
+                true,
+            ),
+            (
+                "a path the commit removed",
+                SourceError::PathNotFound {
+                    path: "apps/web".into(),
+                    at: "abc".into(),
+                },
+                false,
+            ),
+            (
+                "a file too large",
+                SourceError::FileTooLarge {
+                    path: "big".into(),
+                    size: 9,
+                    limit: 1,
+                },
+                false,
+            ),
+            (
+                "refused credentials",
+                SourceError::Auth {
+                    url: "u".into(),
+                    hint: "check the token".into(),
+                },
+                false,
+            ),
+            (
+                "a ref that is gone",
+                SourceError::RefNotFound {
+                    url: "u".into(),
+                    reference: "main".into(),
+                },
+                false,
+            ),
+        ];
+        for (name, error, transient) in cases {
+            assert_eq!(error.is_transient(), transient, "{name}: {error}");
+        }
+    }
 }

@@ -2,6 +2,8 @@
 //! planned off the async threads, unless its inputs are those the cluster already holds.
 
 use super::App;
+use crate::agent::decide::NoPlan;
+use crate::agent::hash_key::KeyError;
 use crate::agent::revision;
 use crate::plan::Plan;
 use crate::source::CommitInfo;
@@ -10,24 +12,28 @@ use crate::source::CommitInfo;
 /// inputs equal those given as unchanged), and the digest of its inputs.
 pub(super) struct Read {
     pub commit: CommitInfo,
-    pub plan: Option<Result<Plan, String>>,
+    pub plan: Option<Result<Plan, NoPlan>>,
     pub inputs: revision::Inputs,
 }
 
 impl App {
     /// Fetches, renders and plans one revision: its commit, and its plan or why it cannot be
-    /// applied.
+    /// applied. `Err` when git or the config-hash key could not be read: never the commit's
+    /// fault, and marked transient when it may pass by itself.
     pub(super) async fn read_revision(
         &mut self,
         target: &str,
         unchanged: Option<revision::Inputs>,
-    ) -> Result<Read, String> {
+    ) -> Result<Read, NoPlan> {
         // No key, no sync: see hash_key.rs for why there is no fallback.
         let key = self
             .hash_keys
             .get(&self.cluster, &self.config.namespace)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| NoPlan {
+                message: e.to_string(),
+                transient: matches!(&e, KeyError::Cluster { source, .. } if source.is_transient()),
+            })?;
         // By commit: the other apps of the repository fetched it already, or the shared
         // listing names the ref to fetch it by (see source/heads.rs).
         let mut spec = self.config.repo_spec();
@@ -47,7 +53,10 @@ impl App {
         let seconds = asked.elapsed().as_secs_f64();
         self.metrics
             .git_fetch(&self.config.name, revision.is_ok(), seconds);
-        let revision = revision.map_err(|e| format!("source: {e}"))?;
+        let revision = revision.map_err(|e| NoPlan {
+            message: format!("source: {e}"),
+            transient: e.is_transient(),
+        })?;
         let commit = revision
             .snapshot
             .commit
