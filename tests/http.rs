@@ -47,7 +47,7 @@ impl Agent {
         std::fs::write(
             &config,
             format!(
-                "listen: 127.0.0.1:0\ncacheDir: {cache}\napiTokenFile: {token}\nwebhookSecretFile: {secret}\napps:\n  - name: {app}\n    repo: {repo}\n    ref: main\n    namespace: {app}\n    interval: {interval}\n    timeout: 60s\n    prune: true\n",
+                "listen: 127.0.0.1:0\ncacheDir: {cache}\napiTokenFile: {token}\nwebhookSecretFile: {secret}\napps:\n  - name: {app}\n    repo: {repo}\n    ref: main\n    namespace: {app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: {interval}\n    timeout: 60s\n    prune: true\n",
                 cache = dir.path().join("cache").display(),
                 token = token.display(),
                 secret = secret.display(),
@@ -693,5 +693,61 @@ fn the_json_api_shows_the_app_streams_changes_and_takes_commands_with_the_token(
             "the agent did not exit after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Opens `GET /api/v1/events` on a socket of its own; the status code of the answer, and the
+/// socket (held open to keep the stream).
+fn open_event_stream(address: &str) -> (u16, TcpStream) {
+    let mut s = TcpStream::connect(address).expect("connects");
+    s.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: ordo\r\nAccept: text/event-stream\r\n\r\n")
+        .expect("request sent");
+    s.set_read_timeout(Some(WAIT)).expect("timeout set");
+    let mut status = String::new();
+    BufReader::new(s.try_clone().expect("clone"))
+        .read_line(&mut status)
+        .expect("a status line");
+    let code = status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, s)
+}
+
+/// Issue #23: one address holds at most 16 event streams (600 were all accepted before); the
+/// 17th gets 429 with Retry-After, and a stream that ends gives its slot back.
+#[test]
+fn event_streams_from_one_address_beyond_its_cap_get_429_until_one_closes() {
+    let mut agent = Agent::new("sse-cap", "1h");
+    agent.push("first", "a");
+    agent.start();
+    let address = agent.address();
+    let mut open: Vec<TcpStream> = (0..16)
+        .map(|i| {
+            let (code, s) = open_event_stream(&address);
+            assert_eq!(code, 200, "stream {i}");
+            s
+        })
+        .collect();
+    let (code, _) = open_event_stream(&address);
+    assert_eq!(code, 429, "the 17th stream from one address");
+
+    // Closing one frees its slot once the server sees the connection gone.
+    let closed = open.pop().expect("a stream");
+    closed.shutdown(std::net::Shutdown::Both).expect("closes");
+    let started = Instant::now();
+    loop {
+        let (code, s) = open_event_stream(&address);
+        if code == 200 {
+            open.push(s);
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the closed stream's slot never came back; log:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

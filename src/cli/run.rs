@@ -372,12 +372,13 @@ async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>)
     let cache = config.cache_dir.clone().unwrap_or_else(default_cache_dir);
     info!(apps = config.apps.len(), config = %args.config.display(), listen = %config.listen, "starting");
     let metrics = Arc::new(Metrics::new());
+    let advertised = advertise_url(&args, ready.bound);
     let leadership = lead(
         election,
         args.shards,
         &ready.cluster,
         &metrics,
-        advertise_url(&args, ready.bound),
+        advertised.clone(),
     );
     let agent = Agent::start_sharded(
         &config,
@@ -397,7 +398,9 @@ async fn serve(args: RunArgs, config: Config, election: Option<lease::Election>)
         read_needs_token: config.read_auth == crate::config::ReadAuth::Token,
         webhook_secret: ready.webhook_secret.map(|t| Arc::from(t.into_bytes())),
         identity: who.as_deref().map(Arc::from),
-        leader_trust: Default::default(),
+        forwarding: Arc::new(crate::server::leader::Forwarding::new(advertised)),
+        sessions: Default::default(),
+        streams: Default::default(),
     };
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(crate::server::serve(ready.listener, state, async move {

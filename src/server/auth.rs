@@ -1,10 +1,11 @@
 //! Who may read. With `readAuth: token` the page and every read API need the same token as the
 //! mutating calls: a bearer header (scripts, `curl`), or a session cookie a browser gets once
-//! from `/login`. The cookie holds a digest of the token, never the token itself, so it is void
-//! once the token changes. Probes (`/healthz`, `/readyz`), `/metrics` (scraped like Argo CD's
+//! from `/login`. The cookie is a session signed with a key derived from the token, never the
+//! token itself: it expires on the server after 12 h, logout revokes it, and it is void once
+//! the token changes (`session.rs`). Probes (`/healthz`, `/readyz`), `/metrics` (scraped like Argo CD's
 //! and Flux's, without credentials; keep it off the public network), webhooks (signed on their
-//! own), the OpenAPI document and the static assets stay open, as a kubelet and Prometheus
-//! expect.
+//! own), the leader proof (other replicas ask it, and it reveals nothing), the OpenAPI document
+//! and the static assets stay open, as a kubelet and Prometheus expect.
 //!
 //! Container logs always need the token when one is configured, and are off without one: an
 //! app's log can carry what its authors never meant for a status page.
@@ -14,21 +15,20 @@ use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::ServerState;
 use super::api::same_secret;
 use super::error::ApiError;
 use super::page::login_page;
+use super::session::SESSION_SECONDS;
+pub use super::session::Sessions;
 
 /// The cookie a browser carries after `/login`.
 pub const SESSION_COOKIE: &str = "ordo_session";
-/// A browser session lasts a working day.
-const SESSION_SECONDS: u32 = 12 * 3600;
 
 /// `/login` and `/logout`: pages for browsers, not API.
 pub fn login_routes() -> axum::Router<ServerState> {
@@ -37,14 +37,26 @@ pub fn login_routes() -> axum::Router<ServerState> {
         .route("/logout", post(logout))
 }
 
-/// The cookie value for `token`: a digest, so the cookie never carries the token.
-fn session_value(token: &str) -> String {
-    let digest = Sha256::digest(format!("ordo-session\n{token}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+pub(super) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
-/// Whether the request carries the token (bearer) or a session made from it (cookie).
-pub fn presents_token(headers: &HeaderMap, token: &str) -> bool {
+/// The values of the session cookies the request carries.
+fn session_cookies(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+/// Whether the request carries the token (bearer) or a live session made with it (cookie).
+pub fn presents_token(headers: &HeaderMap, token: &str, sessions: &Sessions, now: u64) -> bool {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -52,23 +64,20 @@ pub fn presents_token(headers: &HeaderMap, token: &str) -> bool {
     if let Some(presented) = bearer {
         return same_secret(presented.as_bytes(), token.as_bytes());
     }
-    let expected = session_value(token);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| {
-            name == SESSION_COOKIE && same_secret(value.as_bytes(), expected.as_bytes())
-        })
+    session_cookies(headers).any(|value| sessions.valid(token, value, now))
 }
 
 /// Paths open whatever `readAuth` says.
 fn open_path(path: &str) -> bool {
     matches!(
         path,
-        "/healthz" | "/readyz" | "/metrics" | "/login" | "/logout" | "/api/v1/webhook"
+        "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/login"
+            | "/logout"
+            | "/api/v1/webhook"
+            | "/api/v1/leader/proof"
     ) || path == "/api/v1/openapi.json"
         || path.starts_with("/assets/")
 }
@@ -81,7 +90,12 @@ pub async fn read_guard(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if !state.read_needs_token || open_path(path) {
+    // A request a standby signed (`forward.rs`): the standby checked the caller's token.
+    let from_standby = request
+        .extensions()
+        .get::<super::forward::FromStandby>()
+        .is_some();
+    if !state.read_needs_token || open_path(path) || from_standby {
         return next.run(request).await;
     }
     let Some(token) = state.api_token.as_deref() else {
@@ -89,7 +103,7 @@ pub async fn read_guard(
         return ApiError::forbidden("reads need a token, and the agent has no apiTokenFile")
             .into_response();
     };
-    if presents_token(request.headers(), token) {
+    if presents_token(request.headers(), token, &state.sessions, unix_now()) {
         return next.run(request).await;
     }
     if super::is_api(request.uri()) {
@@ -103,7 +117,14 @@ pub async fn read_guard(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    Redirect::to(&format!("/login?next={}", percent_encode(&target))).into_response()
+    see_other(&format!("/login?next={}", percent_encode(&target)))
+}
+
+/// `303 See Other` to `location`, which must be a path of this server; anything that cannot be
+/// a header value goes to `/` (axum's `Redirect::to` panics on it).
+fn see_other(location: &str) -> Response {
+    let value = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response()
 }
 
 /// `text` as a query value: unreserved characters and `/` kept, every other byte `%XX`.
@@ -133,7 +154,7 @@ impl FromRequestParts<ServerState> for TokenHolder {
                 "container logs are off: set apiTokenFile in the config (logs always need the token)",
             ));
         };
-        if presents_token(&parts.headers, token) {
+        if presents_token(&parts.headers, token, &state.sessions, unix_now()) {
             Ok(TokenHolder)
         } else {
             Err(ApiError::unauthorized(
@@ -154,10 +175,20 @@ pub struct LoginForm {
     pub next: Option<String>,
 }
 
-/// Where to go after logging in: a path on this server, never another site.
+/// Where to go after logging in: a path on this server, never another site. Browsers drop
+/// tabs and newlines from a URL and read `\\` as `/`, so `/\t/evil.example` would become
+/// `//evil.example`, another host: only a single leading `/`, no `//`, no backslash and no
+/// control character pass; anything else goes to `/`.
 fn local(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.contains("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -189,20 +220,30 @@ async fn login(
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let Some(session) = state.sessions.issue(token, unix_now()) else {
+        return ApiError::unavailable("cannot start a session: no randomness; retry", 1)
+            .into_response();
+    };
     let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
-        session_value(token),
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
         if secure { "; Secure" } else { "" }
     );
-    let mut response = Redirect::to(&next).into_response();
+    let mut response = see_other(&next);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
 }
 
-async fn logout() -> Response {
-    let mut response = Redirect::to("/login").into_response();
+/// Ends the session on the server too: a copy of the cookie stops working.
+async fn logout(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+    if let Some(token) = state.api_token.as_deref() {
+        let now = unix_now();
+        for value in session_cookies(&headers) {
+            state.sessions.revoke(token, value, now);
+        }
+    }
+    let mut response = see_other("/login");
     let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -244,6 +285,14 @@ mod tests {
             (Some("//evil.example/"), "/"),
             (Some("https://evil.example/"), "/"),
             (Some("/\\evil"), "/"),
+            // Browsers strip tabs and newlines: these would become //evil.example.
+            (Some("/\t/evil.example"), "/"),
+            (Some("/\n/evil.example"), "/"),
+            (Some("/\r\n/evil.example"), "/"),
+            (Some("/apps//x"), "/"),
+            (Some("/apps/x\u{7f}"), "/"),
+            (Some("evil.example"), "/"),
+            (Some(""), "/"),
             (None, "/"),
         ];
         for (next, expected) in cases {
@@ -258,7 +307,8 @@ mod tests {
             h.insert(name, HeaderValue::from_str(&value).expect("header"));
             h
         };
-        let session = session_value("s3cret");
+        let sessions = Sessions::default();
+        let session = sessions.issue("s3cret", 1000).expect("randomness");
         assert!(!session.contains("s3cret"));
         let cases = [
             (with(header::AUTHORIZATION, "Bearer s3cret".into()), true),
@@ -275,7 +325,11 @@ mod tests {
             (HeaderMap::new(), false),
         ];
         for (headers, expected) in cases {
-            assert_eq!(presents_token(&headers, "s3cret"), expected, "{headers:?}");
+            assert_eq!(
+                presents_token(&headers, "s3cret", &sessions, 1000),
+                expected,
+                "{headers:?}"
+            );
         }
     }
 
@@ -288,6 +342,7 @@ mod tests {
             "/api/v1/webhook",
             "/assets/ordo.1.css",
             "/login",
+            "/api/v1/leader/proof",
         ] {
             assert!(open_path(path), "{path}");
         }

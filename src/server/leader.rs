@@ -1,9 +1,14 @@
-//! Forwarding only to a verified leader (issue #13). The address a standby forwards to comes
-//! from the Lease, which anyone allowed to edit Leases could change: before a command's token
-//! or a webhook's signature goes there, the address must prove it is the replica holding the
-//! Lease, by answering a fresh challenge with an HMAC keyed by the secret the replicas share
-//! (the API token, else the webhook secret). Nothing secret is sent to prove it.
+//! Forwarding only to a verified leader (issues #13, #23). The address a standby forwards to
+//! comes from the Lease, which anyone allowed to edit Leases could change: before anything goes
+//! there, the address must prove it is the replica holding the Lease, by answering a fresh
+//! challenge with an HMAC keyed by the secret the replicas share (the API token, else the
+//! webhook secret) over the challenge, its identity and the exact URL the standby dialled. The
+//! leader answers only for its own advertised addresses, so a forged address that relays the
+//! challenge to the real leader gets a refusal, or a proof for another URL that does not verify.
+//! Nothing secret is sent to prove it, and what is forwarded afterwards carries the standby's
+//! own signature (`signature.rs`), never the caller's token.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -11,16 +16,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{MethodRouter, post};
-use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::ServerState;
 use super::error::ApiError;
+use super::signature::{self, Replays};
 use crate::agent::Phase;
 use crate::agent::lease::LeaderAddress;
 
@@ -34,8 +38,51 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
     vec![("/api/v1/leader/proof", post(prove))]
 }
 
-/// The key the replicas share: the API token, else the webhook secret.
-fn shared_key(state: &ServerState) -> Option<Vec<u8>> {
+/// What this replica knows about forwarding: where it is reached, which leader address proved
+/// itself last, and which forwarded requests it already took.
+#[derive(Debug, Default)]
+pub struct Forwarding {
+    /// This replica's own addresses (`--advertise-url`): the only ones it proves.
+    advertised: Vec<String>,
+    /// The last leader address that proved itself: (url, identity, when).
+    trust: Mutex<Option<(String, String, Instant)>>,
+    /// Forwarded requests accepted lately, so none is acted on twice.
+    pub(super) replays: Mutex<Replays>,
+}
+
+impl Forwarding {
+    pub fn new(advertised: Option<String>) -> Self {
+        Forwarding {
+            advertised: advertised.into_iter().collect(),
+            ..Forwarding::default()
+        }
+    }
+
+    pub fn advertised(&self) -> &[String] {
+        &self.advertised
+    }
+
+    fn advertises(&self, url: &str) -> bool {
+        self.advertised
+            .iter()
+            .any(|own| signature::same_address(own, url))
+    }
+
+    fn trusts(&self, leader: &LeaderAddress) -> bool {
+        let trust = self.trust.lock().unwrap_or_else(PoisonError::into_inner);
+        trust.as_ref().is_some_and(|(url, identity, at)| {
+            *url == leader.url && *identity == leader.identity && at.elapsed() < TRUSTED_FOR
+        })
+    }
+
+    fn trust(&self, leader: &LeaderAddress) {
+        let mut trust = self.trust.lock().unwrap_or_else(PoisonError::into_inner);
+        *trust = Some((leader.url.clone(), leader.identity.clone(), Instant::now()));
+    }
+}
+
+/// The secret the replicas share: the API token, else the webhook secret.
+pub(super) fn shared_key(state: &ServerState) -> Option<Vec<u8>> {
     state
         .api_token
         .as_ref()
@@ -43,21 +90,10 @@ fn shared_key(state: &ServerState) -> Option<Vec<u8>> {
         .or_else(|| state.webhook_secret.as_ref().map(|s| s.to_vec()))
 }
 
-/// hex(HMAC-SHA256(key, "ordo-leader-proof\n<nonce>\n<identity>")).
-pub fn proof(key: &[u8], nonce: &str, identity: &str) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        return String::new();
-    };
-    mac.update(format!("ordo-leader-proof\n{nonce}\n{identity}").as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// `POST /api/v1/leader/proof {"nonce": "…"}`: the leader's identity and its proof. Only a
-/// replica that leads answers; the nonce is the caller's, so an answer cannot be replayed.
+/// `POST /api/v1/leader/proof {"nonce": "…", "url": "<the URL dialled>"}`: the leader's
+/// identity and its proof. Only a replica that leads answers, and only for its own address;
+/// the nonce is the caller's, so an answer cannot be replayed. Open whatever `readAuth` says:
+/// it reveals nothing but an HMAC under a key used for nothing else.
 async fn prove(
     State(state): State<ServerState>,
     Json(body): Json<Value>,
@@ -78,37 +114,37 @@ async fn prove(
     let nonce = body.get("nonce").and_then(Value::as_str).unwrap_or("");
     if nonce.len() < 32 || nonce.len() > 128 {
         return Err(ApiError::bad_request(
-            "send {\"nonce\": \"<32 to 128 characters>\"}",
+            "send {\"nonce\": \"<32 to 128 characters>\", \"url\": \"<the URL you dialled>\"}",
+        ));
+    }
+    let url = body.get("url").and_then(Value::as_str).unwrap_or("");
+    if !state.forwarding.advertises(url) {
+        return Err(ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "misdirected",
+            format!(
+                "{url:?} is not this replica's advertised address (--advertise-url): it proves only the address it writes on the Lease"
+            ),
         ));
     }
     Ok(Json(json!({
         "identity": identity.as_ref(),
-        "proof": proof(&key, nonce, identity),
+        "proof": signature::proof(&key, nonce, identity, url),
     })))
 }
 
-/// Whether `leader` (the address and holder the Lease names) proved it holds the Lease.
-/// Cached per (address, holder) for a minute.
+/// Whether `leader` (the address and holder the Lease names) proved it holds the Lease and
+/// answers at that very address. Cached per (address, holder) for a minute.
 pub async fn verified(state: &ServerState, leader: &LeaderAddress) -> Result<(), String> {
-    let cached = state
-        .leader_trust
-        .lock()
-        .ok()
-        .and_then(|t| t.clone())
-        .is_some_and(|(url, identity, at)| {
-            url == leader.url && identity == leader.identity && at.elapsed() < TRUSTED_FOR
-        });
-    if cached {
+    if state.forwarding.trusts(leader) {
         return Ok(());
     }
     let key = shared_key(state).ok_or("no shared secret to verify the leader with")?;
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
-    let nonce: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let nonce = random_hex(24)?;
     let answer = ask(&leader.url, &nonce).await?;
     let identity = answer.get("identity").and_then(Value::as_str).unwrap_or("");
     let given = answer.get("proof").and_then(Value::as_str).unwrap_or("");
-    let expected = proof(&key, &nonce, &leader.identity);
+    let expected = signature::proof(&key, &nonce, &leader.identity, &leader.url);
     let good = identity == leader.identity
         && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
         && !given.is_empty();
@@ -118,51 +154,39 @@ pub async fn verified(state: &ServerState, leader: &LeaderAddress) -> Result<(),
             leader.url, leader.identity
         ));
     }
-    if let Ok(mut trust) = state.leader_trust.lock() {
-        *trust = Some((leader.url.clone(), leader.identity.clone(), Instant::now()));
-    }
+    state.forwarding.trust(leader);
     Ok(())
 }
 
+/// `bytes` random bytes, hex.
+pub(super) fn random_hex(bytes: usize) -> Result<String, String> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Challenges `url`, saying which URL was dialled: the answer proves that one or nothing.
 async fn ask(url: &str, nonce: &str) -> Result<Value, String> {
     let request = axum::http::Request::builder()
         .method("POST")
         .uri(format!("{url}/api/v1/leader/proof"))
         .header("content-type", "application/json")
         .header(FORWARDED, "1")
-        .body(Full::new(Bytes::from(json!({"nonce": nonce}).to_string())))
+        .body(Full::new(Bytes::from(
+            json!({"nonce": nonce, "url": url}).to_string(),
+        )))
         .map_err(|e| format!("cannot build the challenge: {e}"))?;
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let answer = tokio::time::timeout(TIMEOUT, client.request(request))
         .await
         .map_err(|_| format!("{url} did not answer the leader challenge in time"))?
         .map_err(|e| format!("{url} did not answer the leader challenge: {e}"))?;
-    let body = tokio::time::timeout(TIMEOUT, answer.into_body().collect())
+    // An identity and 64 hex digits: anything longer is not a proof.
+    let limited = http_body_util::Limited::new(answer.into_body(), 4096);
+    let body = tokio::time::timeout(TIMEOUT, limited.collect())
         .await
         .map_err(|_| format!("{url} did not finish its answer in time"))?
-        .map_err(|e| format!("{url}: {e}"))?
+        .map_err(|e| format!("{url}: answer unreadable or too large: {e}"))?
         .to_bytes();
-    if body.len() > 4096 {
-        return Err(format!("{url}: answer too large"));
-    }
     serde_json::from_slice(&body).map_err(|e| format!("{url}: not a proof: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_proof_binds_the_key_the_nonce_and_the_identity() {
-        let p = proof(b"token", "n1", "ordo-0");
-        assert_eq!(p.len(), 64);
-        assert_eq!(p, proof(b"token", "n1", "ordo-0"));
-        for other in [
-            proof(b"other", "n1", "ordo-0"),
-            proof(b"token", "n2", "ordo-0"),
-            proof(b"token", "n1", "ordo-1"),
-        ] {
-            assert_ne!(p, other);
-        }
-    }
 }

@@ -25,6 +25,8 @@ pub mod live;
 pub mod openapi;
 pub mod page;
 pub mod probe;
+pub mod session;
+pub mod signature;
 pub mod view;
 pub mod webhook;
 
@@ -52,8 +54,13 @@ pub struct ServerState {
     pub leader_url: watch::Receiver<Option<crate::agent::lease::LeaderAddress>>,
     /// This replica's identity on the Lease, when it campaigns: what it proves as leader.
     pub identity: Option<Arc<str>>,
-    /// The last leader address that proved itself, and when.
-    pub leader_trust: Arc<std::sync::Mutex<Option<(String, String, std::time::Instant)>>>,
+    /// This replica's advertised address, the last leader address that proved itself, and the
+    /// forwarded requests already taken (`leader.rs`, `forward.rs`).
+    pub forwarding: Arc<leader::Forwarding>,
+    /// Browser sessions from `/login`, until they expire or log out (`auth.rs`).
+    pub sessions: Arc<auth::Sessions>,
+    /// Open event streams, per client and in all (`events.rs`).
+    pub streams: Arc<events::Streams>,
     /// Each notification receiver's counts and last error (shown on the index page).
     pub notifications: crate::notify::Deliveries,
 }
@@ -88,10 +95,15 @@ pub fn router(state: ServerState) -> Router {
             state.clone(),
             forward::to_leader,
         ))
-        // Outermost: nothing is read, or forwarded, for a caller without the token.
+        // Nothing is read, or forwarded, for a caller without the token.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::read_guard,
+        ))
+        // Before the read guard: a request a standby signed carries no token of its own.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::from_standby,
         ))
         .with_state(state)
 }
@@ -104,6 +116,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (closing, closed) = watch::channel(false);
     let app = router(state).layer(Extension(events::Closing(closed)));
+    // The peer address counts event streams per client (`events.rs`).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

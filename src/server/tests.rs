@@ -23,6 +23,8 @@ use crate::plan::Tier;
 
 mod commands;
 mod events;
+mod forwarding;
+mod login;
 mod reading;
 mod routes;
 mod webhooks;
@@ -101,7 +103,9 @@ impl Fixture {
                 // Running alone: no other leader to forward to.
                 leader_url: watch::channel(None).1,
                 identity: None,
-                leader_trust: Default::default(),
+                forwarding: Default::default(),
+                sessions: Default::default(),
+                streams: Default::default(),
                 notifications: Default::default(),
             },
             senders,

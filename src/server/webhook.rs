@@ -5,6 +5,7 @@
 //! Every request is authenticated before its body is parsed, compared in constant time, and
 //! counted in `ordo_webhook_requests_total{provider,result}`.
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -275,13 +276,28 @@ mod result {
     pub const STANDBY: &str = "standby";
 }
 
+/// Whether the request is a webhook signed with this agent's secret (what a standby checks
+/// before it forwards one, `forward.rs`).
+pub fn authentic(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> bool {
+    let (Some(secret), Some(provider)) =
+        (state.webhook_secret.as_deref(), Provider::detect(headers))
+    else {
+        return false;
+    };
+    provider.verify(headers, body, secret)
+}
+
 async fn receive(
     State(state): State<ServerState>,
+    forwarded: Option<Extension<super::forward::FromStandby>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let provider = Provider::detect(&headers);
-    let (result, response) = match handle(&state, provider, &headers, body) {
+    // A standby checked the signature and forwards without it (GitLab's is the secret itself);
+    // the generic form has no event header of its own.
+    let forwarded = forwarded.is_some();
+    let provider = Provider::detect(&headers).or(forwarded.then_some(Provider::Generic));
+    let (result, response) = match handle(&state, provider, forwarded, &headers, body) {
         Ok((result, response)) => (result, response),
         Err((result, error)) => (result, error.into_response()),
     };
@@ -296,6 +312,7 @@ type Outcome = Result<(&'static str, Response), (&'static str, ApiError)>;
 fn handle(
     state: &ServerState,
     provider: Option<Provider>,
+    forwarded: bool,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Outcome {
@@ -322,7 +339,7 @@ fn handle(
             ),
         ));
     };
-    if !provider.verify(headers, &body, secret) {
+    if !forwarded && !provider.verify(headers, &body, secret) {
         return Err((
             result::UNAUTHORIZED,
             ApiError::unauthorized(format!(

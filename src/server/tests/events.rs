@@ -128,3 +128,50 @@ async fn a_client_that_never_reads_blocks_neither_the_agent_nor_other_clients() 
         999
     );
 }
+
+fn events_from(client: &str) -> Request<Body> {
+    let mut r = request(
+        Method::GET,
+        "/api/v1/events",
+        &[("x-forwarded-for", client)],
+        Body::empty(),
+    );
+    let peer = std::net::SocketAddr::from(([10, 0, 0, 9], 40000));
+    r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    r
+}
+
+#[tokio::test]
+async fn event_streams_beyond_a_clients_cap_get_429_and_a_closed_one_frees_its_slot() {
+    let f = Fixture::new(None, None).await;
+    let mut open = Vec::new();
+    for _ in 0..crate::server::events::PER_CLIENT {
+        let response = f.send(events_from("203.0.113.5")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        open.push(response);
+    }
+    let refused = f.send(events_from("203.0.113.5")).await;
+    assert_eq!(
+        refused
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+        Some("30")
+    );
+    let (status, body) = json_of(refused).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_error(&body, "too_many_requests");
+    // Another client behind the same proxy is not held up.
+    assert_eq!(
+        f.send(events_from("203.0.113.6")).await.status(),
+        StatusCode::OK
+    );
+    // The other one's response was dropped at once: its slot is back already.
+    assert_eq!(f.state.streams.total(), crate::server::events::PER_CLIENT);
+
+    drop(open.pop());
+    assert_eq!(
+        f.send(events_from("203.0.113.5")).await.status(),
+        StatusCode::OK
+    );
+}
