@@ -51,6 +51,9 @@ fn argo_helm_application_becomes_a_helm_app() {
     path: charts/shop
     namespace: shop
     prune: true
+    allow:
+      namespaces: [\"*\"]
+      clusterKinds: [\"*\"]
     selfHeal: true
     source: helm
     helm:
@@ -175,6 +178,105 @@ fn flux_helm_release_from_git_becomes_a_helm_app() {
         assert!(config.contains(line), "{line}\n{config}");
     }
     assert!(stderr.contains("not translated: HelmRelease flux-system/podinfo: spec.upgrade"));
+}
+
+/// An Argo CD AppProject and a Flux Kustomization with a ServiceAccount, as `kubectl get -o
+/// yaml` lists them.
+const TENANTS: &str = "\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: argoproj.io/v1alpha1
+  kind: Application
+  metadata: {name: shop, namespace: argocd}
+  spec:
+    project: team-a
+    source: {repoURL: https://git.example.org/shop.git, path: deploy}
+    destination: {server: https://kubernetes.default.svc, namespace: shop}
+    syncPolicy: {automated: {prune: true}}
+- apiVersion: argoproj.io/v1alpha1
+  kind: AppProject
+  metadata: {name: team-a, namespace: argocd}
+  spec:
+    sourceRepos: ['*']
+    destinations:
+    - {server: https://kubernetes.default.svc, namespace: shop}
+    - {name: in-cluster, namespace: 'shop-*'}
+    - {server: https://prod.example.org, namespace: '*'}
+    clusterResourceWhitelist:
+    - {group: '', kind: Namespace}
+    - {group: rbac.authorization.k8s.io, kind: ClusterRole}
+    clusterResourceBlacklist:
+    - {group: '', kind: Node}
+    destinationServiceAccounts:
+    - {server: https://kubernetes.default.svc, namespace: 'shop*', defaultServiceAccount: shop-deployer}
+- apiVersion: argoproj.io/v1alpha1
+  kind: Application
+  metadata: {name: legacy, namespace: argocd}
+  spec:
+    project: team-b
+    source: {repoURL: https://git.example.org/legacy.git}
+    destination: {server: https://kubernetes.default.svc, namespace: legacy}
+- apiVersion: source.toolkit.fluxcd.io/v1
+  kind: GitRepository
+  metadata: {name: web, namespace: team-web}
+  spec: {url: https://git.example.org/web.git, ref: {branch: main}}
+- apiVersion: kustomize.toolkit.fluxcd.io/v1
+  kind: Kustomization
+  metadata: {name: web, namespace: team-web}
+  spec:
+    sourceRef: {kind: GitRepository, name: web}
+    path: ./deploy
+    serviceAccountName: web-reconciler
+";
+
+#[test]
+fn projects_and_service_accounts_become_allow_and_service_account_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tenants.yaml");
+    std::fs::write(&input, TENANTS).unwrap();
+    let (config, stderr) = import_ok(&[input.to_str().unwrap()]);
+    for part in [
+        "  - name: shop\n",
+        "    namespace: shop\n    prune: true\n    allow:\n      namespaces: [shop, \"shop-*\"]\n      \
+         clusterKinds: [Namespace, ClusterRole.rbac.authorization.k8s.io]\n    \
+         serviceAccountName: shop-deployer\n",
+        "  - name: legacy\n    repo: https://git.example.org/legacy.git\n    namespace: legacy\n    \
+         prune: false\n    selfHeal: false\n",
+        "  - name: web\n",
+        "    namespace: team-web\n    prune: false\n    serviceAccountName: web-reconciler\n    \
+         selfHeal: true\n",
+        "# ordo restricts by default: an app without allow writes only into its own namespace",
+    ] {
+        assert!(config.contains(part), "{part}\n{config}");
+    }
+    for line in [
+        "not translated: AppProject argocd/team-a: spec.destinations: {server: \
+         https://prod.example.org, namespace: *}: another cluster",
+        "not translated: AppProject argocd/team-a: spec.clusterResourceBlacklist: ordo's allow \
+         has no deny list",
+        "not translated: Application argocd/legacy: spec.project: AppProject team-b not found \
+         among the inputs; allow left at ordo's default: the app's own namespace, no \
+         cluster-scoped kinds",
+        "note: Kustomization team-web/web: Flux has no allow list: ordo lets this app write only \
+         into its namespace team-web",
+    ] {
+        assert!(stderr.contains(line), "{line}\n{stderr}");
+    }
+    let loaded = ordo::config::parse(&config, "imported.yaml").expect("the config loads");
+    let shop = &loaded.apps[0];
+    let kinds = shop.allow.cluster_kinds.as_ref().map(|p| p.text.clone());
+    assert_eq!(
+        kinds,
+        Some(vec![
+            "Namespace".to_owned(),
+            "ClusterRole.rbac.authorization.k8s.io".to_owned()
+        ])
+    );
+    assert_eq!(
+        loaded.apps[2].service_account_name.as_deref(),
+        Some("web-reconciler")
+    );
 }
 
 #[test]

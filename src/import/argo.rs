@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::fields::{self, dns_label, flag, get, text};
+use super::tenancy::{self, Projects};
 use super::{App, Finding, Findings, Helm};
 use crate::render::SourceKind;
 
@@ -38,7 +39,11 @@ pub(super) fn is_argo(object: &Value) -> bool {
 }
 
 /// The app for an `Application`; `None` (with findings saying why) when there is none.
-pub(super) fn translate(object: &Value, all: &mut Vec<Finding>) -> Option<App> {
+pub(super) fn translate(
+    object: &Value,
+    projects: &mut Projects,
+    all: &mut Vec<Finding>,
+) -> Option<App> {
     let mut findings = Findings::new(fields::object_id(object), all);
     if !translatable(object, &mut findings) {
         return None;
@@ -64,6 +69,7 @@ pub(super) fn translate(object: &Value, all: &mut Vec<Finding>) -> Option<App> {
         }
     };
     destination(object, &mut findings);
+    tenancy::argo(object, &mut app, projects, &mut findings);
     sync_policy(object, &mut app, &mut findings);
     source_kind(object, &mut app, &mut findings);
     fields::unhandled_keys(
@@ -187,15 +193,6 @@ fn destination(object: &Value, findings: &mut Findings) {
             format!(
                 "{target}: ordo syncs the cluster it runs in — run an ordo agent in that \
                  cluster with this app"
-            ),
-        );
-    }
-    if let Some(project) = text(object, "spec.project").filter(|p| p != "default") {
-        findings.not_translated(
-            "spec.project",
-            format!(
-                "{project}: ordo has no projects — what the agent may apply is bounded by the \
-                 RBAC of its ServiceAccount"
             ),
         );
     }

@@ -28,6 +28,14 @@ pub fn config_text(apps: &[App], findings: &[Finding]) -> String {
     for finding in lost.iter().chain(&notes) {
         out.push_str(&format!("# {finding}\n"));
     }
+    if apps.iter().any(|a| a.allow.is_none()) {
+        out.push_str(&format!(
+            "#\n# ordo restricts by default: an app without allow writes only into its own \
+             namespace and owns no cluster-scoped kinds.\n# Widen an app that needs more with \
+             {}.\n",
+            super::tenancy::HOW_TO_WIDEN
+        ));
+    }
     out.push_str("\napps:\n");
     for (i, app) in apps.iter().enumerate() {
         if i > 0 {
@@ -41,34 +49,44 @@ pub fn config_text(apps: &[App], findings: &[Finding]) -> String {
 fn write_app(out: &mut String, app: &App) {
     out.push_str(&format!("  # from {}\n", one_line(&app.origin)));
     out.push_str(&format!("  - name: {}\n", scalar(&app.name)));
-    let mut line = |key: &str, value: String| out.push_str(&format!("    {key}: {value}\n"));
     // A password in an imported URL would land in the config (often in git) and be refused
     // at load: written without user info, with the credentials block as the way to give it.
-    line("repo", scalar(&crate::source::without_user_info(&app.repo)));
+    line(
+        out,
+        "repo",
+        scalar(&crate::source::without_user_info(&app.repo)),
+    );
     if let Some(reference) = &app.reference {
-        line("ref", scalar(reference));
+        line(out, "ref", scalar(reference));
     }
     if let Some(path) = &app.path {
-        line("path", scalar(path));
+        line(out, "path", scalar(path));
     }
-    line("namespace", scalar(&app.namespace));
+    line(out, "namespace", scalar(&app.namespace));
     if let Some(interval) = &app.interval {
-        line("interval", scalar(interval));
+        line(out, "interval", scalar(interval));
     }
     if let Some(timeout) = &app.timeout {
-        line("timeout", scalar(timeout));
+        line(out, "timeout", scalar(timeout));
     }
-    line("prune", app.prune.to_string());
+    line(out, "prune", app.prune.to_string());
     if !app.depends_on.is_empty() {
-        let names: Vec<String> = app.depends_on.iter().map(|n| scalar(n)).collect();
-        line("dependsOn", format!("[{}]", names.join(", ")));
+        line(out, "dependsOn", list(&app.depends_on));
     }
-    line("selfHeal", app.self_heal.to_string());
+    if let Some(allow) = &app.allow {
+        out.push_str("    allow:\n");
+        line(out, "  namespaces", list(&allow.namespaces));
+        line(out, "  clusterKinds", list(&allow.cluster_kinds));
+    }
+    if let Some(account) = &app.service_account_name {
+        line(out, "serviceAccountName", scalar(account));
+    }
+    line(out, "selfHeal", app.self_heal.to_string());
     if app.allow_empty {
-        line("allowEmpty", "true".to_owned());
+        line(out, "allowEmpty", "true".to_owned());
     }
     if let Some(source) = app.source {
-        line("source", source.to_string());
+        line(out, "source", source.to_string());
     }
     if let Some(helm) = &app.helm {
         let mut helm_map = serde_json::Map::new();
@@ -93,8 +111,7 @@ fn write_app(out: &mut String, app: &App) {
     }
     for (key, globs) in [("include", &app.include), ("exclude", &app.exclude)] {
         if !globs.is_empty() {
-            let list: Vec<String> = globs.iter().map(|g| scalar(g)).collect();
-            out.push_str(&format!("    {key}: [{}]\n", list.join(", ")));
+            line(out, key, list(globs));
         }
     }
     if let Some(secret) = &app.credentials_secret {
@@ -105,6 +122,17 @@ fn write_app(out: &mut String, app: &App) {
     {
         write_entry(out, 4, "decryption:", &value);
     }
+}
+
+/// `key: value` as a key of an app.
+fn line(out: &mut String, key: &str, value: String) {
+    out.push_str(&format!("    {key}: {value}\n"));
+}
+
+/// `[a, "b-*"]`: a flow list of scalars, quoted where YAML would read them otherwise.
+fn list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| scalar(i)).collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// A commented-out `credentials:` block naming the files of the mounted Secret (Flux's key

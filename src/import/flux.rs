@@ -50,6 +50,7 @@ const KUSTOMIZATION_KEYS: &[&str] = &[
     "wait",
     "healthChecks",
     "healthCheckExprs",
+    "serviceAccountName",
 ];
 /// Kustomization fields that are Kustomize features: they belong in a kustomization.yaml.
 const KUSTOMIZE_FEATURES: &[&str] = &[
@@ -68,6 +69,7 @@ const HELM_RELEASE_KEYS: &[&str] = &[
     "interval",
     "timeout",
     "driftDetection",
+    "serviceAccountName",
 ];
 
 /// The data key of a Flux decryption Secret that ordo reads: Flux's guide stores the age key
@@ -182,6 +184,7 @@ fn app_from_git(consumer: &Value, repo: &Value, findings: &mut Findings) -> App 
             None => secret,
         });
     findings_common(consumer, &mut app, findings);
+    super::tenancy::flux(consumer, &mut app, findings);
     app
 }
 

@@ -1,5 +1,5 @@
-//! `ordo import`: Argo CD `Application`s and Flux `GitRepository` + `Kustomization` /
-//! `HelmRelease` manifests in, an ordo config and a list of findings out.
+//! `ordo import`: Argo CD `Application`s (with their `AppProject`s) and Flux `GitRepository` +
+//! `Kustomization` / `HelmRelease` manifests in, an ordo config and a list of findings out.
 //!
 //! Pure: the caller reads the files and writes the result. Each translator (`argo`, `flux`)
 //! maps what has an exact ordo equivalent and records everything else as a [`Finding`] that
@@ -11,6 +11,7 @@ mod argo;
 mod emit;
 mod fields;
 mod flux;
+mod tenancy;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -82,6 +83,13 @@ pub struct App {
     /// Apps of this config that must be Healthy first (Flux's `dependsOn`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Where the app may write (an Argo CD project's); `None` leaves ordo's default, the app's
+    /// own namespace and no cluster-scoped kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Allow>,
+    /// The ServiceAccount of the app's namespace its syncs impersonate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
     /// The original's dependencies as `Kind namespace/name`, named as apps by `translate` once
     /// every app has its final name.
     #[serde(skip)]
@@ -115,6 +123,8 @@ impl App {
             include: Vec::new(),
             exclude: Vec::new(),
             depends_on: Vec::new(),
+            allow: None,
+            service_account_name: None,
             needs: Vec::new(),
             decryption: None,
             credentials_secret: None,
@@ -133,6 +143,15 @@ pub struct Helm {
     pub value_files: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub values: Option<Map<String, Value>>,
+}
+
+/// `allow:` of an app: namespace globs, and cluster-scoped kind globs over `Kind` (core group)
+/// or `Kind.group`. Both are always written: an empty list allows none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Allow {
+    pub namespaces: Vec<String>,
+    pub cluster_kinds: Vec<String>,
 }
 
 /// `decryption:` of an app: SOPS with the age and OpenPGP keys of a Secret.
@@ -205,6 +224,14 @@ pub(crate) struct Findings<'a> {
 impl<'a> Findings<'a> {
     pub(crate) fn new(object: String, list: &'a mut Vec<Finding>) -> Self {
         Findings { object, list }
+    }
+
+    /// Findings about another object (the AppProject an Application uses), on the same list.
+    pub(crate) fn about(&mut self, object: String) -> Findings<'_> {
+        Findings {
+            object,
+            list: self.list,
+        }
     }
 
     pub(crate) fn not_translated(&mut self, field: &str, message: impl Into<String>) {
@@ -291,13 +318,15 @@ fn yaml_options() -> serde_saphyr::Options {
 pub fn translate(objects: &[Value], inputs: &str) -> Result<Import, ImportError> {
     let mut findings = Vec::new();
     let mut apps = Vec::new();
-    let mut relevant = 0;
+    let mut projects = tenancy::Projects::new(objects);
+    let mut relevant = projects.len();
     for object in objects {
         if argo::is_argo(object) {
             relevant += 1;
-            apps.extend(argo::translate(object, &mut findings));
+            apps.extend(argo::translate(object, &mut projects, &mut findings));
         }
     }
+    projects.unused(&mut findings);
     let flux = flux::translate(objects, &mut findings);
     relevant += flux.objects;
     apps.extend(flux.apps);
@@ -407,5 +436,7 @@ fn rename_duplicates(apps: &mut [App], findings: &mut Vec<Finding>) {
     }
 }
 
+#[cfg(test)]
+mod tenancy_tests;
 #[cfg(test)]
 mod tests;
