@@ -25,6 +25,11 @@ pub struct Trimmed {
 pub fn encode(state: &Persisted, budget: usize) -> Result<(String, Trimmed), usize> {
     let mut trimmed = Trimmed::default();
     let mut kept = state.clone();
+    // Entries stored by an older ordo (or edited in the ConfigMap) may be unbounded.
+    kept.history = std::mem::take(&mut kept.history)
+        .into_iter()
+        .map(HistoryEntry::bounded)
+        .collect();
     // Sizes are worked out per part rather than by serializing the whole state after each
     // cut: 20 entries of a large app are megabytes.
     let mut size = to_json(&kept).len();
@@ -245,8 +250,9 @@ mod tests {
         for h in &mut state.history {
             h.message = "x".repeat(10_000);
         }
-        let (text, trimmed) = encode(&state, 40_000).unwrap();
-        assert!(text.len() <= 40_000);
+        // Each message is cut to MESSAGE_MAX first; 20 such entries still exceed 8 KB.
+        let (text, trimmed) = encode(&state, 8_000).unwrap();
+        assert!(text.len() <= 8_000);
         assert_eq!(trimmed.timings, 20);
         assert!(trimmed.entries > 0);
         let (stored, warnings) = decode(&text).unwrap();
@@ -382,6 +388,34 @@ mod tests {
             .filter(|(a, b)| a.started.to_bits() != b.started.to_bits())
             .count();
         assert_eq!(off, 0, "start times read back differently");
+    }
+
+    #[test]
+    fn a_huge_commit_message_on_the_pinned_revision_cannot_make_the_state_unsavable() {
+        let huge = "x".repeat(2 * 1024 * 1024);
+        let state = Persisted {
+            history: vec![HistoryEntry {
+                revision: "pinned".into(),
+                message: huge.clone(),
+                author: "é".repeat(10_000),
+                error: Some(huge),
+                ..entry(0, 0)
+            }],
+            pin: Some(Pin {
+                revision: "pinned".into(),
+                reason: "rollback requested".into(),
+                head_at_pin: "head".into(),
+                manual: true,
+            }),
+            ..Persisted::default()
+        };
+        let (text, _) = encode(&state, STATE_BUDGET).expect("saved within the budget");
+        let (read, _) = decode(&text).unwrap();
+        let kept = &read.history[0];
+        assert_eq!(kept.revision, "pinned");
+        assert!(kept.message.len() <= crate::agent::state::MESSAGE_MAX && kept.message.ends_with('…'));
+        assert!(kept.author.len() <= crate::agent::state::AUTHOR_MAX);
+        assert!(kept.error.as_ref().unwrap().len() <= crate::agent::state::ERROR_MAX);
     }
 
     #[test]

@@ -436,6 +436,40 @@ pub fn entry(
         error,
         objects,
     }
+    .bounded()
+}
+
+/// The longest commit subject, author and error a history entry keeps, in bytes: a commit
+/// written to be huge (a 2 MiB subject) must not make the stored state unsavable for good —
+/// the pinned revision's entry is never dropped to fit the budget.
+pub const MESSAGE_MAX: usize = 512;
+pub const AUTHOR_MAX: usize = 256;
+pub const ERROR_MAX: usize = 4096;
+
+impl HistoryEntry {
+    /// The entry with its free-text fields cut to their bounds (on a character boundary,
+    /// marked with "…").
+    pub fn bounded(mut self) -> Self {
+        cut(&mut self.message, MESSAGE_MAX);
+        cut(&mut self.author, AUTHOR_MAX);
+        if let Some(error) = &mut self.error {
+            cut(error, ERROR_MAX);
+        }
+        self
+    }
+}
+
+/// Cuts `text` to at most `max` bytes, ending in "…" when cut.
+pub fn cut(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
 }
 
 #[cfg(test)]

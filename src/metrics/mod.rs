@@ -49,12 +49,22 @@ pub struct AppManager {
 }
 
 /// Counters and histograms of what happened since the process started.
+/// The longest field-manager label kept (a manager name can be any string a writer chose).
+pub const MANAGER_LABEL_MAX: usize = 64;
+/// Distinct manager series per app; beyond, `other`: label values from the cluster must not
+/// grow the scrape without bound.
+pub const MANAGERS_PER_APP: usize = 10;
+const OTHER_MANAGER: &str = "other";
+
 pub struct Metrics {
     registry: Registry,
     sync_total: Family<AppResult, Counter>,
     sync_duration: Family<AppLabel, Histogram>,
     drift_total: Family<AppLabel, Counter>,
     drift_contested_total: Family<AppManager, Counter>,
+    /// The managers each app's `drift_contested_total` has a series for (see
+    /// [`MANAGERS_PER_APP`]).
+    contested_managers: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
     task_restarts_total: Family<AppLabel, Counter>,
     state_save_failures_total: Family<AppLabel, Counter>,
     rollback_total: Family<AppLabel, Counter>,
@@ -166,6 +176,7 @@ impl Metrics {
             sync_duration,
             drift_total,
             drift_contested_total,
+            contested_managers: Default::default(),
             task_restarts_total,
             state_save_failures_total,
             rollback_total,
@@ -248,14 +259,41 @@ impl Metrics {
             .inc();
     }
 
-    /// A field manager that keeps writing fields self-heal puts back.
+    /// A field manager that keeps writing fields self-heal puts back. The manager's name is
+    /// read from the cluster, so anyone who can write the object picks it: it is cut to
+    /// [`MANAGER_LABEL_MAX`] bytes of printable characters, and an app has series for at most
+    /// [`MANAGERS_PER_APP`] managers, the rest counted as `other`.
     pub fn drift_contested(&self, app: &str, manager: &str) {
+        let manager = self.manager_label(app, manager);
         self.drift_contested_total
             .get_or_create(&AppManager {
                 app: app.to_owned(),
-                manager: manager.to_owned(),
+                manager,
             })
             .inc();
+    }
+
+    fn manager_label(&self, app: &str, manager: &str) -> String {
+        let mut label: String = manager
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MANAGER_LABEL_MAX)
+            .collect();
+        while label.len() > MANAGER_LABEL_MAX {
+            label.pop();
+        }
+        let Ok(mut seen) = self.contested_managers.lock() else {
+            return OTHER_MANAGER.to_owned();
+        };
+        let known = seen.entry(app.to_owned()).or_default();
+        if known.contains(&label) {
+            label
+        } else if known.len() < MANAGERS_PER_APP {
+            known.push(label.clone());
+            label
+        } else {
+            OTHER_MANAGER.to_owned()
+        }
     }
 
     pub fn rollback(&self, app: &str) {
@@ -321,5 +359,25 @@ impl Metrics {
         prometheus_client::encoding::text::encode_registry(&mut text, &self.registry)?;
         out.push_str(&text);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manager_labels_from_the_cluster_are_bounded_in_length_and_number() {
+        let metrics = Metrics::new();
+        let long = format!("evil\n{}", "m".repeat(10_000));
+        let label = metrics.manager_label("long", &long);
+        assert_eq!(label.len(), MANAGER_LABEL_MAX);
+        assert!(label.starts_with("evilm"), "control characters dropped: {label:?}");
+        for i in 0..MANAGERS_PER_APP {
+            assert_eq!(metrics.manager_label("shop", &format!("m{i}")), format!("m{i}"));
+        }
+        assert_eq!(metrics.manager_label("shop", "one-too-many"), "other");
+        assert_eq!(metrics.manager_label("shop", "m0"), "m0", "a known one keeps its series");
+        assert_eq!(metrics.manager_label("blog", "one-too-many"), "one-too-many");
     }
 }
