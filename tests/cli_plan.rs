@@ -291,3 +291,63 @@ fn a_password_in_the_url_is_refused_without_being_shown() {
     );
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+/// A repository whose `deep/` directory nests `depth` levels, a manifest at the bottom, and a
+/// manifest at the root; built object by object (the git CLI cannot check out such a tree).
+fn deeply_nested_repository(dir: &Path, depth: usize) {
+    let repo = git2::Repository::init(dir).unwrap();
+    let blob = |text: &str| repo.blob(text.as_bytes()).unwrap();
+    let tree_of = |name: &str, id: git2::Oid, mode: i32| {
+        let mut tree = repo.treebuilder(None).unwrap();
+        tree.insert(name, id, mode).unwrap();
+        tree.write().unwrap()
+    };
+    let bottom = blob("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bottom}\n");
+    let mut nested = tree_of("cm.yaml", bottom, 0o100644);
+    for _ in 0..depth {
+        nested = tree_of("d", nested, 0o040000);
+    }
+    let mut root = repo.treebuilder(None).unwrap();
+    root.insert("deep", nested, 0o040000).unwrap();
+    let top = blob("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: top}\n");
+    root.insert("top.yaml", top, 0o100644).unwrap();
+    let root = repo.find_tree(root.write().unwrap()).unwrap();
+    let who = git2::Signature::now("Test", "test@example.org").unwrap();
+    repo.commit(Some("refs/heads/main"), &who, &who, "deep", &root, &[])
+        .unwrap();
+}
+
+#[test]
+fn a_tree_nested_forty_thousand_deep_is_refused_with_a_clear_error_not_a_crash() {
+    let repo = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    deeply_nested_repository(repo.path(), 40_000);
+    let url = format!("file://{}", repo.path().display());
+    let out = ordo(&[
+        "plan",
+        &url,
+        "--ref",
+        "main",
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nested deeper than") && stderr.contains("deep/d/d/"),
+        "{stderr}"
+    );
+
+    // Nesting within the bound is read as usual.
+    let shallow = tempfile::tempdir().unwrap();
+    deeply_nested_repository(shallow.path(), 100);
+    let url = format!("file://{}", shallow.path().display());
+    let cache_arg = cache.path().to_str().unwrap();
+    let out = ordo(&["plan", &url, "--ref", "main", "--cache-dir", cache_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ConfigMap/bottom") && stdout.contains("ConfigMap/top"),
+        "{stdout}"
+    );
+}

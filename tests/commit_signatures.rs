@@ -56,7 +56,7 @@ impl Setup {
         std::fs::write(
             &config,
             format!(
-                "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - name: {app}\n    repo: {repo}\n    ref: main\n    namespace: {app}\n    interval: 1s\n    timeout: 40s\n{app_extra}",
+                "listen: 127.0.0.1:0\ncacheDir: {cache}\napps:\n  - name: {app}\n    repo: {repo}\n    ref: main\n    namespace: {app}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n    timeout: 40s\n{app_extra}",
                 cache = dir.path().join("cache").display(),
                 repo = bare.display(),
             ),
@@ -102,7 +102,10 @@ impl Setup {
             commit.env(k, v);
         }
         run(&mut commit);
-        git(&self.work, &["push", "-q", "origin", "HEAD:main"]);
+        git(
+            &self.work,
+            &["push", "-q", "--force", "origin", "HEAD:main"],
+        );
         git(&self.work, &["rev-parse", "HEAD"])
     }
 
@@ -510,4 +513,71 @@ fn a_sops_secret_is_decrypted_with_the_age_key_of_a_secret_and_never_shown() {
         !log.contains(PASSWORD) && !log.contains(&secret_key),
         "{log}"
     );
+}
+
+#[test]
+fn a_head_moved_back_to_an_older_signed_commit_is_refused_unless_the_app_allows_it() {
+    let app = unique("sigff");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("trusted");
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "trusted", "-f"])
+        .arg(&key));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let signers = dir.path().join("allowed_signers");
+    std::fs::write(&signers, format!("ops@example.com {public}")).unwrap();
+    let verify = format!(
+        "    verify:\n      signers: {}\n      mode: head\n",
+        signers.display()
+    );
+    let mut s = Setup::new(&app, &verify);
+    let sign = [
+        "-c".to_owned(),
+        "gpg.format=ssh".to_owned(),
+        "-c".to_owned(),
+        format!("user.signingkey={}", key.display()),
+    ];
+    let v1 = s.push("v1", &as_strs(&sign), &[]);
+    s.start(&[]);
+    s.wait_app("the first signed head", |d| synced(d, &v1));
+    let v2 = s.push("v2", &as_strs(&sign), &[]);
+    s.wait_app("the second signed head", |d| synced(d, &v2));
+
+    // Whoever may push replays the older (signed, trusted) commit.
+    git(
+        &s.work,
+        &[
+            "push",
+            "-q",
+            "--force",
+            "origin",
+            &format!("{v1}:refs/heads/main"),
+        ],
+    );
+    let doc = s.wait_app("the replayed head", |d| {
+        d["history"][0]["revision"] == v1.as_str() && d["history"][0]["result"] == "Failed"
+    });
+    let error = doc["history"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("app '{app}'"))
+            && error.contains(&v1)
+            && error.contains(&v2)
+            && error.contains("verify.allowNonFastForward"),
+        "{error}"
+    );
+    assert_eq!(s.live_value().as_deref(), Some("v2"));
+
+    // An operator who means it allows it; a new commit on the rewritten line is applied.
+    if let Some(mut agent) = s.agent.take() {
+        agent.kill().unwrap();
+        agent.wait().unwrap();
+    }
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    let allowed = format!("{verify}      allowNonFastForward: true\n");
+    std::fs::write(&s.config, config.replace(&verify, &allowed)).unwrap();
+    git(&s.work, &["reset", "-q", "--hard", &v1]);
+    let v3 = s.push("v3", &as_strs(&sign), &[]);
+    s.start(&[]);
+    s.wait_app("the allowed rewrite", |d| synced(d, &v3));
+    assert_eq!(s.live_value().as_deref(), Some("v3"));
 }

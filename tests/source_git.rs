@@ -9,8 +9,8 @@ mod upstream;
 use std::path::Path;
 
 use ordo::source::{
-    Credentials, RepoSpec, Secret, Selection, Snapshot, SourceError, cache_path, fetch,
-    fetch_async, remote_head,
+    Ancestry, Credentials, RepoSpec, Secret, Selection, Snapshot, SourceError, ancestry,
+    cache_path, fetch, fetch_async, remote_head,
 };
 
 use http_server::GitHttpServer;
@@ -331,4 +331,160 @@ fn http_without_credentials_is_a_clear_auth_error() {
     assert!(err.to_string().contains("none are configured"), "{err}");
     let err = fetch(&spec(&url, "main"), tmp.path(), &Selection::default()).unwrap_err();
     assert!(matches!(err, SourceError::Auth { .. }), "{err}");
+}
+
+/// `len` bytes that no compression shrinks (xorshift), so a pack holding them is that big.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_fetch_bigger_than_the_bound_stops_with_an_error_naming_the_repository_and_the_bound() {
+    let server = GitHttpServer::start(USER, PASSWORD);
+    let (up, _) = seeded();
+    up.write("blobs/dump.bin", &incompressible(3 << 20));
+    up.commit("a dump");
+    up.publish(&server.project_root(), "repo.git");
+    let url = server.url("repo.git");
+    let tmp = tempfile::tempdir().unwrap();
+    let bounded = |spec: RepoSpec| RepoSpec {
+        max_fetch_bytes: 1 << 20,
+        ..spec
+    };
+    let file_url = format!("file://{}", up.path().display());
+    for spec in [
+        bounded(http_spec(&url, "main", Some(PASSWORD), tmp.path())),
+        bounded(spec(&file_url, "main")),
+    ] {
+        let err = fetch(&spec, tmp.path(), &Selection::default()).unwrap_err();
+        assert!(matches!(err, SourceError::FetchTooLarge { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("fetch of {} stopped after 1 MiB", spec.url))
+                && text.contains("ORDO_GIT_MAX_FETCH_BYTES"),
+            "{text}"
+        );
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+    // Within the bound the same repository is fetched as usual.
+    let roomy = RepoSpec {
+        max_fetch_bytes: 16 << 20,
+        ..http_spec(&url, "main", Some(PASSWORD), tmp.path())
+    };
+    assert_eq!(
+        paths(&get(&roomy, tmp.path())),
+        ["a.yaml", "apps/web/deploy.yml"]
+    );
+}
+
+#[test]
+fn a_short_ref_naming_both_a_branch_and_a_tag_is_refused_naming_both_full_refs() {
+    let (up, c1) = seeded();
+    up.git(&["tag", "v1.2.3"]);
+    let cache = tempfile::tempdir().unwrap();
+    let main = local(&up, "v1.2.3");
+    assert_eq!(sha(&get(&main, cache.path())), c1, "a tag alone resolves");
+
+    // Someone who may push branches pushes a branch named like the tag.
+    up.git(&["checkout", "-q", "-b", "v1.2.3"]);
+    up.write("a.yaml", b"a: hijacked\n");
+    up.commit("take over the tag");
+    for err in [
+        remote_head(&main).unwrap_err(),
+        fetch(&main, cache.path(), &Selection::default()).unwrap_err(),
+    ] {
+        assert!(matches!(err, SourceError::AmbiguousRef { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("ref 'v1.2.3' is both a branch and a tag")
+                && text.contains("refs/tags/v1.2.3")
+                && text.contains("refs/heads/v1.2.3"),
+            "{text}"
+        );
+    }
+    let tag = local(&up, "refs/tags/v1.2.3");
+    assert_eq!(sha(&get(&tag, cache.path())), c1);
+    assert_eq!(file(&get(&tag, cache.path()), "a.yaml"), "a: 1\n");
+}
+
+#[test]
+fn a_head_that_moves_forward_is_a_fast_forward_and_one_moved_back_or_sideways_is_not() {
+    let (up, c1) = seeded();
+    up.write("a.yaml", b"a: 2\n");
+    let c2 = up.commit("second");
+    let cache = tempfile::tempdir().unwrap();
+    let main = local(&up, "main");
+    get(&main, cache.path());
+    assert_eq!(
+        ancestry(&main, cache.path(), &c1, &c2).unwrap(),
+        Ancestry::FastForward
+    );
+    assert_eq!(
+        ancestry(&main, cache.path(), &c2, &c2).unwrap(),
+        Ancestry::FastForward
+    );
+    assert_eq!(
+        ancestry(&main, cache.path(), &c2, &c1).unwrap(),
+        Ancestry::Diverged,
+        "backwards"
+    );
+    up.git(&["reset", "-q", "--hard", &c1]);
+    up.write("a.yaml", b"a: rewritten\n");
+    let c3 = up.commit("rewritten");
+    get(&main, cache.path());
+    assert_eq!(
+        ancestry(&main, cache.path(), &c2, &c3).unwrap(),
+        Ancestry::Diverged,
+        "sideways"
+    );
+}
+
+#[test]
+fn over_http_a_shallow_cache_fetches_history_before_it_calls_a_head_diverged() {
+    let server = GitHttpServer::start(USER, PASSWORD);
+    let (up, c1) = seeded();
+    let bare = up.publish(&server.project_root(), "repo.git");
+    let url = server.url("repo.git");
+    let tmp = tempfile::tempdir().unwrap();
+    let main = http_spec(&url, "main", Some(PASSWORD), tmp.path());
+    get(&main, tmp.path());
+    up.write("a.yaml", b"a: 2\n");
+    up.commit("second");
+    up.write("a.yaml", b"a: 3\n");
+    let c3 = up.commit("third");
+    up.push(&bare);
+    get(&main, tmp.path());
+    let cache = git2::Repository::open_bare(cache_path(tmp.path(), &url)).unwrap();
+    assert!(cache.is_shallow(), "each fetch took only the tip");
+    assert_eq!(
+        ancestry(&main, tmp.path(), &c1, &c3).unwrap(),
+        Ancestry::FastForward
+    );
+
+    // Force-pushed back to the first commit, then a sibling of the third.
+    up.git(&["reset", "-q", "--hard", &c1]);
+    up.write("a.yaml", b"a: replayed\n");
+    let c4 = up.commit("another line");
+    up.push(&bare);
+    get(&main, tmp.path());
+    assert_eq!(
+        ancestry(&main, tmp.path(), &c3, &c1).unwrap(),
+        Ancestry::Diverged
+    );
+    assert_eq!(
+        ancestry(&main, tmp.path(), &c3, &c4).unwrap(),
+        Ancestry::Diverged
+    );
+    assert_eq!(
+        ancestry(&main, tmp.path(), &c1, &c4).unwrap(),
+        Ancestry::FastForward
+    );
 }

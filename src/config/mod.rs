@@ -125,6 +125,10 @@ pub struct Verify {
     /// at every check, so an edited file counts without a restart.
     pub signers: PathBuf,
     pub mode: VerifyMode,
+    /// Apply a head that does not descend from the revision last applied (a rewritten
+    /// history, a branch moved back). Off: such a head is refused, so an old signed commit
+    /// cannot be replayed (issue #23).
+    pub allow_non_fast_forward: bool,
 }
 
 /// Which commits must be signed.

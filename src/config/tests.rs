@@ -750,6 +750,7 @@ fn verify_names_a_signers_file_and_only_mode_head() {
         Some(Verify {
             signers: "/etc/ordo/signers".into(),
             mode: VerifyMode::Head,
+            allow_non_fast_forward: false,
         })
     );
     let cases = [
@@ -764,6 +765,25 @@ fn verify_names_a_signers_file_and_only_mode_head() {
     for (extra, path, fragment) in cases {
         invalid(&app_with(&format!("verify:\n  {extra}")), path, fragment);
     }
+}
+
+#[test]
+fn verify_allows_a_non_fast_forward_head_only_when_asked_with_a_boolean() {
+    let config = parse_ok(&app_with(
+        "verify:\n  signers: /s\n  allowNonFastForward: true",
+    ));
+    let verify = config.apps[0].verify.as_ref().unwrap();
+    assert!(verify.allow_non_fast_forward);
+    invalid(
+        &app_with("verify:\n  signers: /s\n  allowNonFastForward: maybe"),
+        "apps[0].verify.allowNonFastForward",
+        "",
+    );
+    invalid(
+        &app_with("verify:\n  signers: /s\n  allowNonFastFoward: true"),
+        "apps[0].verify.allowNonFastFoward",
+        "did you mean allowNonFastForward?",
+    );
 }
 
 #[test]

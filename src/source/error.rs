@@ -40,6 +40,12 @@ pub enum SourceError {
     )]
     TotalTooLarge { path: String, limit: u64 },
 
+    #[error(
+        "directories are nested deeper than {limit} levels at '{path}': refused (git's own \
+         core.maxTreeDepth); flatten the tree or point `path` below it"
+    )]
+    TooDeep { path: String, limit: usize },
+
     #[error("symlink '{path}' points to '{target}', outside the repository: refused")]
     SymlinkOutside { path: String, target: String },
 
@@ -54,6 +60,13 @@ pub enum SourceError {
 
     #[error("ref '{reference}' not found in {url}: it is neither a branch, a tag nor a commit")]
     RefNotFound { url: String, reference: String },
+
+    #[error(
+        "ref '{reference}' is both a branch and a tag in {url}: refused, since whoever may push \
+         a branch could take over the tag; write `ref: refs/tags/{reference}` or \
+         `ref: refs/heads/{reference}`"
+    )]
+    AmbiguousRef { url: String, reference: String },
 
     #[error(
         "commit {sha} not found in {url}: no branch or tag of the remote contains it \
@@ -76,6 +89,17 @@ pub enum SourceError {
         action: &'static str,
         #[source]
         source: git2::Error,
+    },
+
+    #[error(
+        "fetch of {url} stopped after {limit}: the repository sends more than one fetch may \
+         download ({env}); move large files out of the repository, or raise {env} if it is \
+         only big"
+    )]
+    FetchTooLarge {
+        url: String,
+        limit: String,
+        env: &'static str,
     },
 
     #[error("git cache at '{}' failed: {source}", path.display())]

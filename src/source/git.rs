@@ -15,7 +15,9 @@ use git2::{
 use sha2::{Digest, Sha256};
 
 use super::credentials::{Auth, Credentials};
+use super::fetch_size::{GIT_MAX_FETCH_BYTES_ENV, git_max_fetch_bytes, shown};
 use super::git_tree::snapshot;
+use super::refs::{Advertised, Resolved, Unresolved, resolve_ref};
 use super::remote_url::{RemoteUrl, Transport};
 use super::timeout::{Activity, Watch, git_timeout, init_network_timeouts, seconds};
 use super::{Selection, Snapshot, SourceError};
@@ -37,6 +39,9 @@ pub struct RepoSpec {
     /// How long the server may stay silent (and another fetch may hold the cache) before the
     /// operation fails: `ORDO_GIT_TIMEOUT`, else 30 s.
     pub timeout: Duration,
+    /// How many bytes one fetch may download before it is stopped:
+    /// `ORDO_GIT_MAX_FETCH_BYTES`, else 1 GiB.
+    pub max_fetch_bytes: u64,
 }
 
 impl RepoSpec {
@@ -46,6 +51,7 @@ impl RepoSpec {
             reference: reference.into(),
             credentials: Credentials::default(),
             timeout: git_timeout(),
+            max_fetch_bytes: git_max_fetch_bytes(),
         }
     }
 }
@@ -60,7 +66,7 @@ pub fn remote_head(spec: &RepoSpec) -> Result<String, SourceError> {
     init_network_timeouts(spec.timeout);
     let auth = Auth::new(&url, &spec.credentials)?;
     let found = resolve_ref(&list_remote(&url, &auth)?, &spec.reference)
-        .ok_or_else(|| ref_not_found(&url, spec))?;
+        .map_err(|why| unresolved(&url, spec, why))?;
     Ok(found.commit.to_string())
 }
 
@@ -80,7 +86,7 @@ pub(super) fn resolve_advertised(
     let url = RemoteUrl::parse(&spec.url)?;
     resolve_ref(heads, &spec.reference)
         .map(|found| found.commit.to_string())
-        .ok_or_else(|| ref_not_found(&url, spec))
+        .map_err(|why| unresolved(&url, spec, why))
 }
 
 /// Fetches `spec` into the cache under `cache_dir` and reads the files `sel` selects from the
@@ -109,7 +115,7 @@ fn fetch_watched(
         None => {
             let auth = Auth::new(&url, &spec.credentials)?;
             let found = resolve_ref(&list_remote(&url, &auth)?, &spec.reference)
-                .ok_or_else(|| ref_not_found(&url, spec))?;
+                .map_err(|why| unresolved(&url, spec, why))?;
             activity.touch();
             Wanted::Ref(found)
         }
@@ -184,7 +190,7 @@ pub fn cache_path(cache_dir: &Path, url: &str) -> PathBuf {
 /// One lock per cache repository in this process: two apps on the same repo must not write
 /// into it at once (libgit2 would fail on the ref lock files). Waiting for it is bounded, so a
 /// writer stuck on a silent server makes the others fail instead of hang.
-fn cache_lock(dir: &Path) -> Arc<CacheLock> {
+pub(super) fn cache_lock(dir: &Path) -> Arc<CacheLock> {
     static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<CacheLock>>>> = OnceLock::new();
     let mut locks = LOCKS
         .get_or_init(Mutex::default)
@@ -194,14 +200,14 @@ fn cache_lock(dir: &Path) -> Arc<CacheLock> {
 }
 
 #[derive(Debug, Default)]
-struct CacheLock {
+pub(super) struct CacheLock {
     busy: Mutex<bool>,
     freed: Condvar,
 }
 
 impl CacheLock {
     /// The lock, or None when another writer still holds it after `within`.
-    fn acquire(&self, within: Duration) -> Option<CacheGuard<'_>> {
+    pub(super) fn acquire(&self, within: Duration) -> Option<CacheGuard<'_>> {
         // A poisoned lock only means another fetch panicked; the repository is still valid.
         let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
         let (mut busy, _) = self
@@ -216,7 +222,7 @@ impl CacheLock {
     }
 }
 
-struct CacheGuard<'a>(&'a CacheLock);
+pub(super) struct CacheGuard<'a>(&'a CacheLock);
 
 impl Drop for CacheGuard<'_> {
     fn drop(&mut self) {
@@ -227,7 +233,7 @@ impl Drop for CacheGuard<'_> {
 
 /// Opens the cache, creating it on first use. The cache holds nothing that cannot be fetched
 /// again, so a damaged one is replaced rather than reported.
-fn open_cache(dir: &Path) -> Result<Repository, SourceError> {
+pub(super) fn open_cache(dir: &Path) -> Result<Repository, SourceError> {
     let cache_err = |source| SourceError::Cache {
         path: dir.to_path_buf(),
         source,
@@ -244,24 +250,7 @@ fn open_cache(dir: &Path) -> Result<Repository, SourceError> {
     Repository::init_bare(dir).map_err(cache_err)
 }
 
-/// A ref the remote advertises.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Advertised {
-    name: String,
-    oid: Oid,
-    symref: Option<String>,
-}
-
-/// A user's ref resolved against the advertisement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Resolved {
-    /// The remote ref to fetch.
-    name: String,
-    /// The commit it points to (annotated tags peeled).
-    commit: Oid,
-}
-
-fn list_remote(url: &RemoteUrl, auth: &Auth) -> Result<Vec<Advertised>, SourceError> {
+pub(super) fn list_remote(url: &RemoteUrl, auth: &Auth) -> Result<Vec<Advertised>, SourceError> {
     let git_err = |source| SourceError::Git {
         url: url.redacted.clone(),
         action: "ls-remote",
@@ -300,32 +289,8 @@ fn network_error(
     auth.explain(err, action)
 }
 
-/// Branches win over tags of the same name, as in git's own ref lookup order.
-fn resolve_ref(heads: &[Advertised], reference: &str) -> Option<Resolved> {
-    let find = |name: &str| heads.iter().find(|h| h.name == name);
-    let at = |name: &str| {
-        let head = find(name)?;
-        let peeled = find(&format!("{name}^{{}}")).map_or(head.oid, |p| p.oid);
-        Some(Resolved {
-            name: name.to_string(),
-            commit: peeled,
-        })
-    };
-    match reference.trim() {
-        "" | "HEAD" => {
-            let head = find("HEAD")?;
-            Some(Resolved {
-                name: head.symref.clone().unwrap_or_else(|| "HEAD".into()),
-                commit: head.oid,
-            })
-        }
-        full if full.starts_with("refs/") => at(full),
-        short => at(&format!("refs/heads/{short}")).or_else(|| at(&format!("refs/tags/{short}"))),
-    }
-}
-
 /// `refs/heads/main` → `refs/ordo/heads/main`: our own namespace in the cache.
-fn local_ref(remote_ref: &str) -> String {
+pub(super) fn local_ref(remote_ref: &str) -> String {
     format!(
         "refs/ordo/{}",
         remote_ref.strip_prefix("refs/").unwrap_or(remote_ref)
@@ -333,11 +298,11 @@ fn local_ref(remote_ref: &str) -> String {
 }
 
 /// One fetch into the cache, with the cache lock held.
-struct Fetch<'a> {
-    repo: &'a Repository,
-    url: &'a RemoteUrl,
-    spec: &'a RepoSpec,
-    activity: &'a Activity,
+pub(super) struct Fetch<'a> {
+    pub repo: &'a Repository,
+    pub url: &'a RemoteUrl,
+    pub spec: &'a RepoSpec,
+    pub activity: &'a Activity,
 }
 
 impl Fetch<'_> {
@@ -386,7 +351,13 @@ impl Fetch<'_> {
         if url.transport != Transport::Local {
             match self.download(&auth, &[format!("+{sha}:{pinned}")], Depth::Shallow) {
                 Ok(()) if repo.find_commit(oid).is_ok() => return Ok(oid),
-                Err(e) if Auth::is_fatal(&e) || matches!(e, SourceError::Timeout { .. }) => {
+                Err(e)
+                    if Auth::is_fatal(&e)
+                        || matches!(
+                            e,
+                            SourceError::Timeout { .. } | SourceError::FetchTooLarge { .. }
+                        ) =>
+                {
                     return Err(e);
                 }
                 _ => {}
@@ -410,7 +381,12 @@ impl Fetch<'_> {
         Ok(oid)
     }
 
-    fn download(&self, auth: &Auth, refspecs: &[String], depth: Depth) -> Result<(), SourceError> {
+    pub(super) fn download(
+        &self,
+        auth: &Auth,
+        refspecs: &[String],
+        depth: Depth,
+    ) -> Result<(), SourceError> {
         let depth = match depth {
             // libgit2's local transport refuses any depth; a local clone is cheap anyway.
             Depth::Shallow if self.url.transport == Transport::Local => 0,
@@ -446,10 +422,14 @@ impl Fetch<'_> {
                 source,
             })?;
         let mut callbacks = auth.callbacks();
-        // Every packet the server sends tells the watchdog it is alive.
-        callbacks.transfer_progress(|_| {
+        let limit = self.spec.max_fetch_bytes;
+        let over = std::cell::Cell::new(false);
+        // Every packet the server sends tells the watchdog it is alive; one past the bound
+        // stops the download (libgit2 aborts when the callback says no).
+        callbacks.transfer_progress(|stats| {
             self.activity.touch();
-            true
+            over.set(stats.received_bytes() as u64 > limit);
+            !over.get()
         });
         callbacks.sideband_progress(|_| {
             self.activity.touch();
@@ -461,9 +441,15 @@ impl Fetch<'_> {
             .prune(FetchPrune::Off)
             .update_fetchhead(false)
             .depth(depth);
-        remote
-            .fetch(refspecs, Some(&mut opts), Some("ordo: fetch"))
-            .map_err(|e| network_error(url, auth, e, "fetch"))
+        let fetched = remote.fetch(refspecs, Some(&mut opts), Some("ordo: fetch"));
+        if over.get() {
+            return Err(SourceError::FetchTooLarge {
+                url: url.redacted.clone(),
+                limit: shown(limit),
+                env: GIT_MAX_FETCH_BYTES_ENV,
+            });
+        }
+        fetched.map_err(|e| network_error(url, auth, e, "fetch"))
     }
 }
 
@@ -478,7 +464,7 @@ fn pin(repo: &Repository, name: &str, oid: Oid) -> Result<(), SourceError> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Depth {
+pub(super) enum Depth {
     /// Only the tip commit: manifests need no history.
     Shallow,
     /// Everything reachable, unshallowing the cache if needed.
@@ -491,6 +477,16 @@ pub(super) fn full_sha(reference: &str) -> Option<&str> {
     (r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit())).then_some(r)
 }
 
+pub(super) fn unresolved(url: &RemoteUrl, spec: &RepoSpec, why: Unresolved) -> SourceError {
+    match why {
+        Unresolved::NotFound => ref_not_found(url, spec),
+        Unresolved::Ambiguous => SourceError::AmbiguousRef {
+            url: url.redacted.clone(),
+            reference: spec.reference.trim().to_string(),
+        },
+    }
+}
+
 fn ref_not_found(url: &RemoteUrl, spec: &RepoSpec) -> SourceError {
     SourceError::RefNotFound {
         url: url.redacted.clone(),
@@ -501,54 +497,6 @@ fn ref_not_found(url: &RemoteUrl, spec: &RepoSpec) -> SourceError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn adv(name: &str, n: u8, symref: Option<&str>) -> Advertised {
-        Advertised {
-            name: name.into(),
-            oid: Oid::from_bytes(&[n; 20]).unwrap(),
-            symref: symref.map(String::from),
-        }
-    }
-
-    fn heads() -> Vec<Advertised> {
-        vec![
-            adv("HEAD", 1, Some("refs/heads/main")),
-            adv("refs/heads/main", 1, None),
-            adv("refs/heads/v1", 2, None),
-            adv("refs/tags/v1", 3, None),
-            adv("refs/tags/v2", 4, None),
-            adv("refs/tags/v2^{}", 5, None),
-        ]
-    }
-
-    #[test]
-    fn default_ref_follows_the_remote_head() {
-        let r = resolve_ref(&heads(), "").unwrap();
-        assert_eq!(
-            (r.name.as_str(), r.commit),
-            ("refs/heads/main", heads()[1].oid)
-        );
-        assert_eq!(resolve_ref(&heads(), "HEAD"), Some(r));
-    }
-
-    #[test]
-    fn branch_wins_over_tag_and_annotated_tags_are_peeled() {
-        assert_eq!(resolve_ref(&heads(), "v1").unwrap().name, "refs/heads/v1");
-        assert_eq!(
-            resolve_ref(&heads(), "refs/tags/v1").unwrap().commit,
-            heads()[3].oid
-        );
-        let v2 = resolve_ref(&heads(), "v2").unwrap();
-        assert_eq!(
-            (v2.name.as_str(), v2.commit),
-            ("refs/tags/v2", heads()[5].oid)
-        );
-    }
-
-    #[test]
-    fn unknown_ref_resolves_to_nothing() {
-        assert_eq!(resolve_ref(&heads(), "nope"), None);
-    }
 
     #[test]
     fn full_sha_needs_forty_hex_digits() {

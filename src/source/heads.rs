@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use super::git::{Advertised, list_remote_blocking, resolve_advertised};
+use super::git::{list_remote_blocking, resolve_advertised};
+use super::refs::Advertised;
 use super::timeout::{Activity, Watch};
 use super::{RepoSpec, SourceError};
 

@@ -6,10 +6,13 @@
 mod credentials;
 mod dir;
 mod error;
+mod fetch_size;
 mod git;
 mod git_tree;
 mod heads;
+mod history;
 mod known_hosts;
+mod refs;
 mod remote_url;
 mod select;
 mod timeout;
@@ -18,8 +21,13 @@ mod walk;
 pub use credentials::{Credentials, Secret};
 pub use dir::read_dir;
 pub use error::SourceError;
+pub use fetch_size::{
+    DEFAULT_GIT_MAX_FETCH_BYTES, GIT_MAX_FETCH_BYTES_ENV, git_max_fetch_bytes,
+    git_max_fetch_bytes_from_env, parse_git_max_fetch_bytes,
+};
 pub use git::{RepoSpec, cache_path, fetch, fetch_async, remote_head, remote_head_async};
 pub use heads::remote_head_since;
+pub use history::{Ancestry, ancestry, ancestry_async, non_fast_forward_refusal};
 pub use remote_url::{has_password, repo_key, without_user_info};
 pub use select::{Limits, Selection};
 pub use timeout::{

@@ -9,6 +9,25 @@ use super::{SourceError, SourceFile};
 /// Linux gives up after 40 links (ELOOP); so do we, so a cycle of links cannot hang a walk.
 const MAX_LINKS: usize = 40;
 
+/// How deep directories may nest below the root: git itself refuses trees deeper than its
+/// `core.maxTreeDepth` (2048 since git 2.44, after stack overflows of its own), and no
+/// manifest repository comes near it; deeper costs time quadratic in the depth to read.
+pub(crate) const MAX_DEPTH: usize = 2048;
+
+/// How many directories `path` is below the root.
+fn depth(path: &str) -> usize {
+    path.split('/').filter(|p| !p.is_empty()).count()
+}
+
+/// The start of a path too long to quote whole.
+fn shortened(path: &str) -> String {
+    const SHOWN: usize = 120;
+    match path.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &path[..at]),
+        None => path.to_string(),
+    }
+}
+
 /// What an entry is, without following symlinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Node {
@@ -88,36 +107,97 @@ struct Walk<'a> {
     files: Vec<SourceFile>,
 }
 
+/// One step of the walk, kept on an explicit stack: a recursive walk overflowed the thread's
+/// stack on a tree nested 40,000 deep (issue #23), which a commit can hold at no cost.
+enum Step {
+    /// Read the directory at `real`, seen by the user as `logical`.
+    Dir { logical: String, real: String },
+    /// Look at one entry of a directory.
+    Entry {
+        logical: String,
+        real_parent: String,
+        real: String,
+    },
+}
+
 impl Walk<'_> {
-    /// `logical` is the path as the user sees it (through links), `real` where it lives.
+    /// `logical` is the path as the user sees it (through links), `real` where it lives. Depth
+    /// first, entries in name order, as a recursive walk would go: which of two aliases of a
+    /// file is kept must not change.
     fn dir(&mut self, logical: &str, real: &str) -> Result<(), SourceError> {
-        if !self.seen_dirs.insert(real.to_string()) {
-            return Ok(());
-        }
-        let mut names = self.tree.list(real)?;
-        names.sort();
-        for name in names.iter().filter(|n| !is_hidden(n)) {
-            let (logical_child, real_child) = (join(logical, name), join(real, name));
-            match self.tree.node(&real_child)? {
-                Some(Node::Dir) => self.dir(&logical_child, &real_child)?,
-                Some(Node::File { size }) => self.file(&logical_child, &real_child, size)?,
-                Some(Node::Link) => self.link(&logical_child, real, &real_child)?,
-                Some(Node::Other) | None => {}
+        let mut stack = vec![Step::Dir {
+            logical: logical.to_string(),
+            real: real.to_string(),
+        }];
+        while let Some(step) = stack.pop() {
+            match step {
+                Step::Dir { logical, real } => self.open_dir(&logical, &real, &mut stack)?,
+                Step::Entry {
+                    logical,
+                    real_parent,
+                    real,
+                } => match self.tree.node(&real)? {
+                    Some(Node::Dir) => stack.push(Step::Dir { logical, real }),
+                    Some(Node::File { size }) => self.file(&logical, &real, size)?,
+                    Some(Node::Link) => {
+                        if let Some(dir) = self.link(&logical, &real_parent, &real)? {
+                            stack.push(dir);
+                        }
+                    }
+                    Some(Node::Other) | None => {}
+                },
             }
         }
         Ok(())
     }
 
-    fn link(&mut self, logical: &str, real_parent: &str, real: &str) -> Result<(), SourceError> {
+    /// Pushes the entries of a directory not seen yet, first name on top.
+    fn open_dir(
+        &mut self,
+        logical: &str,
+        real: &str,
+        stack: &mut Vec<Step>,
+    ) -> Result<(), SourceError> {
+        if depth(logical) > MAX_DEPTH {
+            return Err(SourceError::TooDeep {
+                path: shortened(logical),
+                limit: MAX_DEPTH,
+            });
+        }
+        if !self.seen_dirs.insert(real.to_string()) {
+            return Ok(());
+        }
+        let mut names = self.tree.list(real)?;
+        names.sort();
+        for name in names.iter().rev().filter(|n| !is_hidden(n)) {
+            stack.push(Step::Entry {
+                logical: join(logical, name),
+                real_parent: real.to_string(),
+                real: join(real, name),
+            });
+        }
+        Ok(())
+    }
+
+    /// Follows a link: a file is read now, a directory is returned to be walked.
+    fn link(
+        &mut self,
+        logical: &str,
+        real_parent: &str,
+        real: &str,
+    ) -> Result<Option<Step>, SourceError> {
         let target = self.tree.link_target(real)?;
         match resolve(self.tree, logical, real_parent, &target)? {
             None => Err(SourceError::SymlinkBroken {
                 path: logical.to_string(),
                 target,
             }),
-            Some((to, Node::Dir)) => self.dir(logical, &to),
-            Some((to, Node::File { size })) => self.file(logical, &to, size),
-            Some((_, Node::Link | Node::Other)) => Ok(()),
+            Some((to, Node::Dir)) => Ok(Some(Step::Dir {
+                logical: logical.to_string(),
+                real: to,
+            })),
+            Some((to, Node::File { size })) => self.file(logical, &to, size).map(|()| None),
+            Some((_, Node::Link | Node::Other)) => Ok(None),
         }
     }
 

@@ -1,9 +1,9 @@
-//! `verify: {signers: FILE, mode: head}` of an app.
+//! `verify: {signers: FILE, mode: head, allowNonFastForward: false}` of an app.
 
 use super::{ConfigError, Fields};
 use crate::config::{Verify, VerifyMode};
 
-const VERIFY_KEYS: &[&str] = &["signers", "mode"];
+const VERIFY_KEYS: &[&str] = &["signers", "mode", "allowNonFastForward"];
 
 pub(super) fn read(app: &Fields) -> Result<Option<Verify>, ConfigError> {
     let Some(field) = app.get("verify") else {
@@ -13,5 +13,6 @@ pub(super) fn read(app: &Fields) -> Result<Option<Verify>, ConfigError> {
     Ok(Some(Verify {
         signers: f.required("signers")?.path_buf()?,
         mode: f.one_of_or("mode", &VerifyMode::ALL)?,
+        allow_non_fast_forward: f.bool_or("allowNonFastForward", false)?,
     }))
 }
