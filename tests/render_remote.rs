@@ -1,8 +1,10 @@
 //! Helm charts from outside git, rendered with the real helm: from a chart repository behind
-//! basic auth (nginx), from an OCI registry (distribution's `registry`), and a chart in git
-//! whose dependency is fetched by `helm dependency build`. Then what fails and how it is said
-//! (a wrong password, a version that does not exist), the cache that spares a second pull, and
-//! `ordo plan --helm-repo`.
+//! basic auth over HTTPS (nginx), from an OCI registry over HTTPS (distribution's
+//! `registry`), and a pulled chart whose dependency `helm dependency build` fetches from the
+//! same repository. Then what fails and how it is said (a wrong password, a version that does
+//! not exist), what is refused before anything is sent (credentials over plain HTTP, a
+//! dependency from a repository the app's config does not name), the cache that spares a
+//! second pull, and `ordo plan --helm-repo`.
 //!
 //! helm and registry come from the cache scripts/cluster.sh builds them into; each test starts
 //! its own servers. No cluster.
@@ -19,6 +21,8 @@ mod servers;
 #[allow(dead_code)]
 #[path = "chart/support.rs"]
 mod support;
+#[path = "render_remote/tls.rs"]
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +37,7 @@ use common::copy_dir;
 use render_support::{find, render};
 use servers::{ChartRepository, OciRegistry, helm, run_ok};
 use support::k8s_bin;
+use tls::TestTls;
 
 const USER: &str = "ci";
 const PASSWORD: &str = "pull-s3cret-7781";
@@ -80,9 +85,9 @@ impl Packages {
     }
 }
 
-/// A chart repository with `shop` behind basic auth and `cache` open to anyone.
-fn chart_repository(packages: &Packages) -> ChartRepository {
-    let repo = ChartRepository::start(USER, PASSWORD);
+/// A chart repository over HTTPS with `shop` behind basic auth and `cache` open to anyone.
+fn chart_repository(packages: &Packages, tls: &TestTls) -> ChartRepository {
+    let repo = ChartRepository::start_https(USER, PASSWORD, tls);
     repo.publish(
         "private",
         std::slice::from_ref(&packages.shop),
@@ -110,11 +115,18 @@ fn secret_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
     path
 }
 
-/// Options for `shop` from the private area, logging in with the password in `password`.
-fn private_shop(repo: &ChartRepository, version: &str, password: &Path) -> RenderOptions {
+/// Options for `shop` from the private area, logging in with the password in `password`,
+/// trusting `tls`'s CA.
+fn private_shop(
+    repo: &ChartRepository,
+    version: &str,
+    password: &Path,
+    tls: &TestTls,
+) -> RenderOptions {
     let mut remote = RemoteChart::new(&repo.url("private"), Some("shop"), version).unwrap();
     remote.username = Some(USER.into());
     remote.password_file = Some(password.to_path_buf());
+    remote.ca_file = Some(tls.ca.clone());
     helm_options(remote)
 }
 
@@ -160,9 +172,10 @@ fn assert_rendered_shop(files: &[SourceFile]) {
 #[test]
 fn a_chart_from_a_repository_with_basic_auth_renders_with_the_apps_values() {
     let packages = Packages::build();
-    let repo = chart_repository(&packages);
+    let tls = TestTls::issue();
+    let repo = chart_repository(&packages, &tls);
     let password = secret_file(packages.dir.path(), "password", PASSWORD);
-    let options = private_shop(&repo, VERSION, &password);
+    let options = private_shop(&repo, VERSION, &password, &tls);
     let rendered = render(&renderer(), &values_tree(), "", &options).unwrap();
     assert_rendered_shop(&rendered);
 }
@@ -170,10 +183,11 @@ fn a_chart_from_a_repository_with_basic_auth_renders_with_the_apps_values() {
 #[test]
 fn a_wrong_password_is_refused_clearly_and_never_shown() {
     let packages = Packages::build();
-    let repo = chart_repository(&packages);
+    let tls = TestTls::issue();
+    let repo = chart_repository(&packages, &tls);
     let wrong = "wrong-pw-5521";
     let password = secret_file(packages.dir.path(), "password", wrong);
-    let options = private_shop(&repo, VERSION, &password);
+    let options = private_shop(&repo, VERSION, &password, &tls);
     let err = render(&renderer(), &values_tree(), "", &options).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, RenderError::Fetch { .. }), "{err:?}");
@@ -186,9 +200,10 @@ fn a_wrong_password_is_refused_clearly_and_never_shown() {
 #[test]
 fn a_version_the_repository_lacks_is_named_with_the_chart() {
     let packages = Packages::build();
-    let repo = chart_repository(&packages);
+    let tls = TestTls::issue();
+    let repo = chart_repository(&packages, &tls);
     let password = secret_file(packages.dir.path(), "password", PASSWORD);
-    let options = private_shop(&repo, "9.9.9", &password);
+    let options = private_shop(&repo, "9.9.9", &password, &tls);
     let message = render(&renderer(), &values_tree(), "", &options)
         .unwrap_err()
         .to_string();
@@ -203,12 +218,13 @@ fn a_version_the_repository_lacks_is_named_with_the_chart() {
 #[test]
 fn a_chart_from_an_oci_registry_with_basic_auth_renders() {
     let packages = Packages::build();
-    let registry = OciRegistry::start(USER, PASSWORD_BCRYPT);
+    let tls = TestTls::issue();
+    let registry = OciRegistry::start(USER, PASSWORD_BCRYPT, &tls);
     registry.push(&packages.shop, &packages.helm_home(), USER, PASSWORD);
     let oci = |password: &str| {
         let mut remote =
             RemoteChart::new(&format!("{}/shop", registry.url()), None, VERSION).unwrap();
-        remote.plain_http = true;
+        remote.ca_file = Some(tls.ca.clone());
         remote.username = Some(USER.into());
         remote.password_file = Some(secret_file(packages.dir.path(), "password", password));
         helm_options(remote)
@@ -228,32 +244,98 @@ fn a_chart_from_an_oci_registry_with_basic_auth_renders() {
     assert!(!message.contains(wrong), "{message}");
 }
 
+/// A chart whose `Chart.yaml` depends on `cache` 0.1.0 from `repository`, not vendored.
+fn chart_yaml_depending_on_cache(name: &str, repository: &str) -> String {
+    format!(
+        "apiVersion: v2\nname: {name}\nversion: 1.0.0\ndependencies:\n  - name: cache\n    \
+         version: 0.1.0\n    repository: {repository}\n"
+    )
+}
+
+const CONFIG_TEMPLATE: &[u8] =
+    b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n";
+
 #[test]
-fn a_git_chart_with_a_dependency_not_vendored_gets_it_from_its_repository() {
+fn a_git_charts_dependency_from_a_repository_is_refused_before_helm_runs() {
+    // Before issue #23, `helm dependency build` fetched whatever Chart.yaml named.
     let packages = Packages::build();
-    let repo = chart_repository(&packages);
-    let chart_yaml = format!(
-        "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n  - name: cache\n    \
-         version: 0.1.0\n    repository: {}\n",
-        repo.url("open")
+    let repo = ChartRepository::start(USER, PASSWORD);
+    repo.publish(
+        "open",
+        std::slice::from_ref(&packages.cache),
+        &packages.helm_home(),
     );
     let files = vec![
         SourceFile {
             path: "apps/web/Chart.yaml".into(),
-            data: chart_yaml.into_bytes(),
+            data: chart_yaml_depending_on_cache("web", &repo.url("open")).into_bytes(),
         },
         SourceFile {
             path: "apps/web/templates/config.yaml".into(),
-            data:
-                b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n"
-                    .to_vec(),
+            data: CONFIG_TEMPLATE.to_vec(),
         },
     ];
     let options = RenderOptions {
         kind: SourceKind::Helm,
         ..RenderOptions::default()
     };
-    let rendered = render(&renderer(), &files, "apps/web", &options).unwrap();
+    let err = render(&renderer(), &files, "apps/web", &options).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, RenderError::Input { .. }), "{err:?}");
+    for want in [
+        "apps/web/Chart.yaml: dependency cache comes from",
+        &repo.url("open"),
+        "helm dependency update",
+        "charts/",
+    ] {
+        assert!(message.contains(want), "{want:?} missing: {message}");
+    }
+    assert_eq!(
+        repo.requests(),
+        Vec::<String>::new(),
+        "helm reached the repository"
+    );
+}
+
+#[test]
+fn a_pulled_charts_dependency_from_the_apps_own_repository_is_fetched() {
+    let packages = Packages::build();
+    let repo = ChartRepository::start(USER, PASSWORD);
+    // `web` as a chart repository serves it: packaged with its dependency not vendored
+    // (helm package would insist on it, so tar makes the package).
+    let src = packages.dir.path().join("web-src/web");
+    std::fs::create_dir_all(src.join("templates")).unwrap();
+    std::fs::write(
+        src.join("Chart.yaml"),
+        chart_yaml_depending_on_cache("web", &repo.url("open")),
+    )
+    .unwrap();
+    std::fs::write(src.join("templates/config.yaml"), CONFIG_TEMPLATE).unwrap();
+    let web = packages.dir.path().join("web-1.0.0.tgz");
+    run_ok(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(&web)
+            .arg("-C")
+            .arg(src.parent().unwrap())
+            .arg("web"),
+    );
+    repo.publish(
+        "open",
+        &[packages.cache.clone(), web],
+        &packages.helm_home(),
+    );
+    let remote = RemoteChart::new(&repo.url("open"), Some("web"), "1.0.0").unwrap();
+    let options = RenderOptions {
+        kind: SourceKind::Helm,
+        helm: HelmOptions {
+            release_name: "web".into(),
+            remote: Some(remote),
+            ..HelmOptions::default()
+        },
+        ..RenderOptions::default()
+    };
+    let rendered = render(&renderer(), &[], "", &options).unwrap();
     let objects = manifest::load(&rendered, "shop").unwrap();
     find(&objects, "ConfigMap", "web-config");
     find(&objects, "Deployment", "web-cache");
@@ -261,11 +343,42 @@ fn a_git_chart_with_a_dependency_not_vendored_gets_it_from_its_repository() {
 }
 
 #[test]
+fn credentials_are_never_sent_to_a_plain_http_chart_repository() {
+    let packages = Packages::build();
+    let repo = ChartRepository::start(USER, PASSWORD);
+    repo.publish(
+        "private",
+        std::slice::from_ref(&packages.shop),
+        &packages.helm_home(),
+    );
+    let password = secret_file(packages.dir.path(), "password", PASSWORD);
+    let mut remote = RemoteChart::new(&repo.url("private"), Some("shop"), VERSION).unwrap();
+    remote.username = Some(USER.into());
+    remote.password_file = Some(password);
+    let err = render(&renderer(), &values_tree(), "", &helm_options(remote)).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, RenderError::Input { .. }), "{err:?}");
+    for want in [
+        format!("chart repository {} is plain http://", repo.url("private")),
+        "https://".to_owned(),
+    ] {
+        assert!(message.contains(&want), "{want:?} missing: {message}");
+    }
+    assert!(!message.contains(PASSWORD), "{message}");
+    assert_eq!(
+        repo.requests(),
+        Vec::<String>::new(),
+        "the password went out"
+    );
+}
+
+#[test]
 fn the_same_chart_and_version_renders_from_the_cache_without_a_pull() {
     let packages = Packages::build();
-    let repo = chart_repository(&packages);
+    let tls = TestTls::issue();
+    let repo = chart_repository(&packages, &tls);
     let password = secret_file(packages.dir.path(), "password", PASSWORD);
-    let options = private_shop(&repo, VERSION, &password);
+    let options = private_shop(&repo, VERSION, &password, &tls);
     let renderer = renderer();
     let first = render(&renderer, &values_tree(), "", &options).unwrap();
     assert_eq!(renderer.cached(), 1);
@@ -285,40 +398,60 @@ fn the_same_chart_and_version_renders_from_the_cache_without_a_pull() {
 #[test]
 fn ordo_plan_renders_a_chart_from_a_repository() {
     let packages = Packages::build();
-    let repo = chart_repository(&packages);
+    let repo = ChartRepository::start(USER, PASSWORD);
+    for area in ["open", "private"] {
+        repo.publish(
+            area,
+            std::slice::from_ref(&packages.shop),
+            &packages.helm_home(),
+        );
+    }
     let password = secret_file(packages.dir.path(), "password", PASSWORD);
-    let url = repo.url("private");
-    let args = [
-        "plan",
-        "--helm-repo",
-        &url,
-        "--chart",
-        "shop",
-        "--chart-version",
-        VERSION,
-        "--helm-username",
-        USER,
-        "--helm-password-file",
-        password.to_str().unwrap(),
-        "--namespace",
-        "shop",
-    ];
-    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
-        .args(args)
-        .env("ORDO_HELM", k8s_bin("helm"))
-        .output()
-        .expect("ordo runs");
+    let plan = |area: &str, login: bool| {
+        let url = repo.url(area);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ordo"));
+        command.args([
+            "plan",
+            "--helm-repo",
+            &url,
+            "--chart",
+            "shop",
+            "--chart-version",
+            VERSION,
+            "--namespace",
+            "shop",
+        ]);
+        if login {
+            command
+                .args(["--helm-username", USER, "--helm-password-file"])
+                .arg(&password);
+        }
+        command
+            .env("ORDO_HELM", k8s_bin("helm"))
+            .output()
+            .expect("ordo runs")
+    };
+    let out = plan("open", false);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     for want in [
         "Deployment/shop-web",
         "ConfigMap/shop-config",
-        "/private/index.yaml",
+        "/open/index.yaml",
     ] {
         assert!(stdout.contains(want), "{want} missing:\n{stdout}");
     }
-    assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
+
+    // A password for a plain-HTTP repository: refused, nothing sent.
+    let requests = repo.requests().len();
+    let out = plan("private", true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is plain http://"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert_eq!(repo.requests().len(), requests, "the password went out");
+    let url = repo.url("private");
 
     let range = Command::new(env!("CARGO_BIN_EXE_ordo"))
         .args([

@@ -25,6 +25,9 @@ pub struct RemoteChart {
     /// the host, since a registry on a private network name is no safer than one on the
     /// internet.
     pub plain_http: bool,
+    /// A PEM file of the CAs that sign the repository's or registry's certificate
+    /// (`caFile`), for a private CA; the system's trust store otherwise.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The kinds of place a chart is pulled from.
@@ -76,7 +79,50 @@ impl RemoteChart {
             username_file: None,
             password_file: None,
             plain_http: false,
+            ca_file: None,
         })
+    }
+
+    /// Whether a user name or password is configured.
+    pub fn has_credentials(&self) -> bool {
+        self.username.is_some() || self.username_file.is_some() || self.password_file.is_some()
+    }
+
+    /// Whether requests would cross the network in clear text: an `http://` chart
+    /// repository, or a registry with `plainHTTP`.
+    pub fn is_plain_http(&self) -> bool {
+        match self.kind() {
+            RepoKind::Http => self.repo_url.starts_with("http://"),
+            RepoKind::Oci => self.plain_http,
+        }
+    }
+
+    /// Credentials go over TLS only: over plain HTTP anyone on the path reads the password
+    /// (basic auth is base64, not encryption). Checked before anything is read or sent.
+    pub fn check_credentials_transport(&self) -> Result<(), String> {
+        if !self.has_credentials() || !self.is_plain_http() {
+            return Ok(());
+        }
+        Err(match self.kind() {
+            RepoKind::Http => format!(
+                "chart repository {} is plain http://: ordo sends no credentials \
+                 (usernameFile, passwordFile) over it; serve the repository over https:// \
+                 and set helm.repoURL to its https:// address",
+                self.repo_url
+            ),
+            RepoKind::Oci => format!(
+                "registry {} is read with plainHTTP: ordo sends no credentials \
+                 (usernameFile, passwordFile) over plain HTTP; serve the registry over TLS \
+                 (https) and drop plainHTTP",
+                self.repo_url
+            ),
+        })
+    }
+
+    /// `host[:port]` of an `oci://` reference: where `helm registry login` logs in.
+    pub fn registry_host(&self) -> Option<&str> {
+        let rest = self.repo_url.strip_prefix("oci://")?;
+        rest.split('/').next().filter(|h| !h.is_empty())
     }
 
     pub fn kind(&self) -> RepoKind {
@@ -211,6 +257,45 @@ mod tests {
             let err = RemoteChart::new(url, chart, version).unwrap_err();
             assert!(err.contains(fragment), "{url}: {err}");
         }
+    }
+
+    #[test]
+    fn credentials_never_travel_over_plain_http() {
+        let with_password = |url: &str, plain: bool| {
+            let mut chart = RemoteChart::new(url, Some("shop"), "1.0.0").unwrap();
+            chart.password_file = Some("/p".into());
+            chart.username = Some("ci".into());
+            chart.plain_http = plain;
+            chart
+        };
+        let err = with_password("http://charts.test/private", false)
+            .check_credentials_transport()
+            .unwrap_err();
+        assert!(
+            err.contains("chart repository http://charts.test/private is plain http://")
+                && err.contains("https://"),
+            "{err}"
+        );
+        let err = with_password("oci://registry.test/charts", true)
+            .check_credentials_transport()
+            .unwrap_err();
+        assert!(err.contains("registry oci://registry.test/charts"), "{err}");
+        assert!(err.contains("TLS"), "{err}");
+        for fine in [
+            with_password("https://charts.test/private", false),
+            with_password("oci://registry.test/charts", false),
+            RemoteChart::new("http://charts.test/open", Some("shop"), "1.0.0").unwrap(),
+        ] {
+            assert_eq!(fine.check_credentials_transport(), Ok(()), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn the_registry_host_is_where_helm_logs_in() {
+        let chart = RemoteChart::new("oci://127.0.0.1:5000/charts/shop", None, "1.0.0").unwrap();
+        assert_eq!(chart.registry_host(), Some("127.0.0.1:5000"));
+        let repo = RemoteChart::new("https://c.test", Some("shop"), "1.0.0").unwrap();
+        assert_eq!(repo.registry_host(), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use tempfile::TempDir;
 
 use crate::http_server::{apr1_hash, find_program, free_port};
 use crate::support::k8s_bin;
+use crate::tls::TestTls;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const NGINX_HINT: &str = "run scripts/install-deps.sh (it installs nginx)";
@@ -38,15 +39,27 @@ pub fn run_ok(command: &mut Command) -> String {
 }
 
 /// A chart repository: `/private/` (user and password) and `/open/` (anyone) are
-/// directories of packaged charts with their `index.yaml`.
+/// directories of packaged charts with their `index.yaml`; HTTPS when started with a
+/// certificate.
 pub struct ChartRepository {
     nginx: Child,
     port: u16,
     dir: TempDir,
+    https: bool,
 }
 
 impl ChartRepository {
+    /// Plain HTTP.
     pub fn start(user: &str, password: &str) -> Self {
+        Self::serve(user, password, None)
+    }
+
+    /// HTTPS with `tls`'s server certificate.
+    pub fn start_https(user: &str, password: &str, tls: &TestTls) -> Self {
+        Self::serve(user, password, Some(tls))
+    }
+
+    fn serve(user: &str, password: &str, tls: Option<&TestTls>) -> Self {
         let nginx_bin = find_program("nginx");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -59,7 +72,7 @@ impl ChartRepository {
         )
         .unwrap();
         let port = free_port();
-        std::fs::write(d.join("nginx.conf"), nginx_conf(d, port)).unwrap();
+        std::fs::write(d.join("nginx.conf"), nginx_conf(d, port, tls)).unwrap();
         let nginx = Command::new(&nginx_bin)
             .arg("-p")
             .arg(d)
@@ -72,7 +85,12 @@ impl ChartRepository {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start nginx: {e}; {NGINX_HINT}"));
-        let mut server = ChartRepository { nginx, port, dir };
+        let mut server = ChartRepository {
+            nginx,
+            port,
+            dir,
+            https: tls.is_some(),
+        };
         let log = server.dir.path().join("error.log");
         wait_for_port(&mut server.nginx, port, "nginx", &log);
         server
@@ -80,7 +98,18 @@ impl ChartRepository {
 
     /// `private` or `open`.
     pub fn url(&self, area: &str) -> String {
-        format!("http://127.0.0.1:{}/{area}", self.port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/{area}", self.port)
+    }
+
+    /// The requests served so far, one access-log line each: what a refused render must
+    /// not have made.
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Copies the packages into the area and indexes it, as `helm repo index` does for a
@@ -102,7 +131,16 @@ impl Drop for ChartRepository {
 }
 
 /// One nginx process (no master, no daemon), so it never switches user and dies with kill.
-fn nginx_conf(d: &Path, port: u16) -> String {
+fn nginx_conf(d: &Path, port: u16, tls: Option<&TestTls>) -> String {
+    let listen = match tls {
+        Some(tls) => format!(
+            "listen 127.0.0.1:{port} ssl;\n        ssl_certificate {};\n        \
+             ssl_certificate_key {};",
+            tls.cert.display(),
+            tls.key.display()
+        ),
+        None => format!("listen 127.0.0.1:{port};"),
+    };
     let d = d.display();
     format!(
         r#"daemon off;
@@ -120,7 +158,7 @@ http {{
     scgi_temp_path {d}/tmp/scgi;
     types {{ application/x-yaml yaml; application/gzip tgz; }}
     server {{
-        listen 127.0.0.1:{port};
+        {listen}
         root {d}/srv;
         location /private/ {{
             auth_basic "charts";
@@ -133,26 +171,30 @@ http {{
     )
 }
 
-/// distribution's registry with its storage in a temp dir, behind basic auth (htpasswd).
+/// distribution's registry with its storage in a temp dir, behind basic auth (htpasswd),
+/// serving HTTPS with a test certificate.
 pub struct OciRegistry {
     registry: Child,
     port: u16,
+    ca: PathBuf,
     _dir: TempDir,
 }
 
 impl OciRegistry {
     /// `bcrypt` is the password's bcrypt hash: distribution's htpasswd takes no other, and
     /// nothing on the machine is sure to make one, so the test carries it.
-    pub fn start(user: &str, bcrypt: &str) -> Self {
+    pub fn start(user: &str, bcrypt: &str, tls: &TestTls) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let port = free_port();
         std::fs::write(d.join("htpasswd"), format!("{user}:{bcrypt}\n")).unwrap();
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: charts\n    \
-             path: {}\n",
+             http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n\
+             auth:\n  htpasswd:\n    realm: charts\n    path: {}\n",
             d.join("storage").display(),
+            tls.cert.display(),
+            tls.key.display(),
             d.join("htpasswd").display()
         );
         std::fs::write(d.join("config.yml"), config).unwrap();
@@ -169,6 +211,7 @@ impl OciRegistry {
         OciRegistry {
             registry,
             port,
+            ca: tls.ca.clone(),
             _dir: dir,
         }
     }
@@ -184,7 +227,9 @@ impl OciRegistry {
                 .arg("push")
                 .arg(package)
                 .arg(self.url())
-                .args(["--plain-http", "--username", user, "--password", password]),
+                .arg("--ca-file")
+                .arg(&self.ca)
+                .args(["--username", user, "--password", password]),
         );
     }
 }

@@ -91,6 +91,17 @@ fn bad_remote_chart_fields_name_their_path() {
             "apps[0].helm.plainHTTP",
             "only applies to an oci:// registry",
         ),
+        // Credentials travel over TLS only (issue #23).
+        (
+            "helm: {repoURL: http://c.test, chart: x, version: 1.2.0, usernameFile: /u, passwordFile: /p}",
+            "apps[0].helm.repoURL",
+            "chart repository http://c.test is plain http://",
+        ),
+        (
+            "helm: {repoURL: oci://c.test/x, version: 1.2.0, usernameFile: /u, passwordFile: /p, plainHTTP: true}",
+            "apps[0].helm.repoURL",
+            "serve the registry over TLS",
+        ),
         (
             "helm: {chart: shop, version: 1.2.0}",
             "apps[0].helm.chart",

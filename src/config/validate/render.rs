@@ -15,6 +15,7 @@ const HELM_KEYS: &[&str] = &[
     "usernameFile",
     "passwordFile",
     "plainHTTP",
+    "caFile",
 ];
 const HELM_INLINE: &[(&str, &str)] = &[
     ("username", "usernameFile"),
@@ -77,6 +78,7 @@ fn remote_chart(f: &Fields) -> Result<Option<RemoteChart>, ConfigError> {
             "usernameFile",
             "passwordFile",
             "plainHTTP",
+            "caFile",
         ] {
             if let Some(stray) = f.get(key) {
                 return Err(stray.fail(
@@ -104,6 +106,7 @@ fn remote_chart(f: &Fields) -> Result<Option<RemoteChart>, ConfigError> {
     })?;
     remote.username_file = f.get("usernameFile").map(|p| p.path_buf()).transpose()?;
     remote.password_file = f.get("passwordFile").map(|p| p.path_buf()).transpose()?;
+    remote.ca_file = f.get("caFile").map(|p| p.path_buf()).transpose()?;
     match (
         &remote.username_file,
         f.get("passwordFile"),
@@ -125,6 +128,10 @@ fn remote_chart(f: &Fields) -> Result<Option<RemoteChart>, ConfigError> {
             ));
         }
     }
+    // Refused again at render time; here so the config's reader sees it first (issue #23).
+    remote
+        .check_credentials_transport()
+        .map_err(|e| url.fail(e))?;
     Ok(Some(remote))
 }
 

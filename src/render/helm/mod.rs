@@ -5,8 +5,8 @@
 mod pull;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use super::confine::Confined;
 use super::error::{RenderError, Tool};
 use super::sandbox::{Sandbox, run_with_stdin};
 use super::values::{self, ValuesArg};
@@ -46,7 +46,24 @@ pub(super) fn render(
         Some(remote) => pull::pull(&sandbox, program, remote, &app, limits)?,
         None => sandbox.repo().join(&dir),
     };
-    pull::build_dependencies(&sandbox, program, &chart, &app, limits)?;
+    let repo_root = sandbox.repo();
+    let origin = match &options.remote {
+        Some(remote) => pull::ChartOrigin {
+            remote: Some(remote),
+            root: &chart,
+            chart_yaml: format!("Chart.yaml of chart {} {}", remote.chart, remote.version),
+        },
+        None => pull::ChartOrigin {
+            remote: None,
+            root: &repo_root,
+            chart_yaml: if dir.is_empty() {
+                "Chart.yaml".to_owned()
+            } else {
+                format!("{dir}/Chart.yaml")
+            },
+        },
+    };
+    pull::build_dependencies(&sandbox, program, &chart, &origin, &app, limits)?;
     let mut command = command(&sandbox, program);
     command.arg("template").arg(&release).arg(&chart).args([
         "--namespace",
@@ -85,7 +102,7 @@ pub(super) fn render(
 
 /// helm in the sandbox, with every directory it reads or writes inside it: no repository
 /// list, registry login or cache of the host (or of another app's render) is ever seen.
-fn command(sandbox: &Sandbox, program: &Path) -> Command {
+fn command(sandbox: &Sandbox, program: &Path) -> Confined {
     let helm = sandbox.home().join("helm");
     let mut command = sandbox.command(program);
     command
