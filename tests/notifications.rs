@@ -9,6 +9,10 @@ mod common;
 mod gitea;
 #[path = "notifications/receiver.rs"]
 mod receiver;
+#[path = "render_remote/tls.rs"]
+mod tls;
+#[path = "notifications/tls_proxy.rs"]
+mod tls_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +24,8 @@ use hmac::{Hmac, Mac};
 use receiver::LocalReceiver;
 use serde_json::Value;
 use sha2::Sha256;
+use tls::TestTls;
+use tls_proxy::TlsProxy;
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -187,6 +193,11 @@ fn gitea_states(gitea: &Gitea, repo: &str, sha: &str, app: &str) -> Vec<(String,
 #[test]
 fn a_push_to_gitea_is_synced_by_its_webhook_and_reported_to_every_receiver() {
     let gitea = Gitea::start();
+    // Gitea's API over HTTPS (a git host's token never goes over plain HTTP); a second
+    // proxy stands for another git host, which must get nothing for this app.
+    let tls = TestTls::issue();
+    let gitea_api = TlsProxy::start(&gitea.url, &tls);
+    let other_host = TlsProxy::start(&gitea.url, &tls);
     let local = LocalReceiver::start();
     let dir = tempfile::tempdir().unwrap();
     let app = unique("ntf");
@@ -223,6 +234,12 @@ notifications:
   receivers:
     - name: gitea
       type: gitea
+      url: {gitea_api}/api/v1
+      tokenFile: {token}
+    # Pinned to another host than the app's repository: no status, and no token, for it.
+    - name: elsewhere
+      type: gitea
+      url: {other_host}/api/v1
       tokenFile: {token}
     - name: slack
       type: slack
@@ -260,13 +277,19 @@ apps:
             hook = local.url("/ok/hook"),
             smtp = gitea.smtp,
             user = gitea.user,
+            gitea_api = gitea_api.url("127.0.0.1"),
+            other_host = other_host.url("localhost"),
         ),
     )
     .unwrap();
     let agent = Agent::start(
         &config,
         dir.path().join("agent.log"),
-        &[("ORDO_TEST_DISCORD_URL", local.url("/ok/discord"))],
+        &[
+            ("ORDO_TEST_DISCORD_URL", local.url("/ok/discord")),
+            // ordo's HTTP client trusts the test CA (rustls-native-certs reads it).
+            ("SSL_CERT_FILE", tls.ca.display().to_string()),
+        ],
     );
     agent.wait_synced(&app, &first);
     gitea.add_webhook(
@@ -393,13 +416,28 @@ apps:
     assert!(
         agent.metric(r#"ordo_notifications_total{receiver="gitea",result="delivered"} "#) >= 4.0
     );
+    // The receiver pinned to another host: every status skipped, none sent, said once.
+    assert!(
+        agent.metric(r#"ordo_notifications_total{receiver="elsewhere",result="skipped"} "#) >= 4.0
+    );
+    assert_eq!(other_host.requests(), Vec::<String>::new());
+    assert!(!gitea_api.requests().is_empty());
     let log = agent.log();
+    let skipped = log
+        .lines()
+        .filter(|l| l.contains("commit status not sent") && l.contains("receiver=elsewhere"))
+        .count();
+    assert_eq!(skipped, 1, "{log}");
     assert!(!log.contains(&gitea.token), "the token is in the log");
     assert!(
         !log.contains("slacksecretpart"),
         "the Slack URL is in the log"
     );
     assert!(!log.contains("notification not delivered"), "{log}");
+    assert!(
+        agent.get_text("/").contains("no commit status sent"),
+        "the skip is not on the page"
+    );
 }
 
 /// Two apps on the same repository, one with every faulty receiver (500, no answer, 429 with
@@ -409,6 +447,8 @@ apps:
 #[test]
 fn failing_receivers_leave_syncs_alone_and_fail_visibly_once() {
     let gitea = Gitea::start();
+    let tls = TestTls::issue();
+    let gitea_api = TlsProxy::start(&gitea.url, &tls);
     let local = LocalReceiver::start();
     let dir = tempfile::tempdir().unwrap();
     let calm = unique("calm");
@@ -447,7 +487,7 @@ notifications:
     - {{name: fail500, type: webhook, url: "{fail}", apps: ["noisy-*"]}}
     - {{name: silent, type: webhook, url: "{hang}", apps: ["noisy-*"]}}
     - {{name: limited, type: webhook, url: "{limited}", apps: ["noisy-*"]}}
-    - {{name: wrongtoken, type: gitea, tokenFile: "{d}/wrong-token", apps: ["noisy-*"]}}
+    - {{name: wrongtoken, type: gitea, url: "{gitea_api}/api/v1", tokenFile: "{d}/wrong-token", apps: ["noisy-*"]}}
     - {{name: capped, type: webhook, url: "{capped}", apps: ["noisy-*"], maxPerMinute: 1}}
 apps:
 {calm_app}{noisy_app}"#,
@@ -456,12 +496,17 @@ apps:
             hang = local.url("/hang/x"),
             limited = local.url("/limited/x"),
             capped = local.url("/ok/capped"),
+            gitea_api = gitea_api.url("127.0.0.1"),
             calm_app = app(&calm),
             noisy_app = app(&noisy),
         ),
     )
     .unwrap();
-    let agent = Agent::start(&config, dir.path().join("agent.log"), &[]);
+    let agent = Agent::start(
+        &config,
+        dir.path().join("agent.log"),
+        &[("SSL_CERT_FILE", tls.ca.display().to_string())],
+    );
     for (i, sha) in revisions.clone().iter().enumerate() {
         agent.wait_synced(&calm, sha);
         agent.wait_synced(&noisy, sha);
