@@ -2,6 +2,7 @@
 //! the repository, or pulled from a chart repository or an OCI registry into the render's
 //! sandbox first (see `pull`); either way it is then rendered the same way.
 
+mod dependencies;
 mod pull;
 
 use std::path::{Path, PathBuf};
@@ -48,12 +49,12 @@ pub(super) fn render(
     };
     let repo_root = sandbox.repo();
     let origin = match &options.remote {
-        Some(remote) => pull::ChartOrigin {
+        Some(remote) => dependencies::ChartOrigin {
             remote: Some(remote),
             root: &chart,
             chart_yaml: format!("Chart.yaml of chart {} {}", remote.chart, remote.version),
         },
-        None => pull::ChartOrigin {
+        None => dependencies::ChartOrigin {
             remote: None,
             root: &repo_root,
             chart_yaml: if dir.is_empty() {
@@ -63,7 +64,7 @@ pub(super) fn render(
             },
         },
     };
-    pull::build_dependencies(&sandbox, program, &chart, &origin, &app, limits)?;
+    dependencies::build_dependencies(&sandbox, program, &chart, &origin, &app, limits)?;
     let mut command = command(&sandbox, program);
     command.arg("template").arg(&release).arg(&chart).args([
         "--namespace",
