@@ -210,8 +210,17 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// Checks a commit's signature (`None`: unsigned) against `signers`.
+/// Checks a commit's signature (`None`: unsigned) against `signers`, judging key expiry by
+/// the clock now.
 pub fn check(signed: Option<&Signed<'_>>, signers: &Signers) -> Verdict {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    check_at(signed, signers, now)
+}
+
+/// [`check`] with key expiry judged at `now` (Unix seconds).
+pub fn check_at(signed: Option<&Signed<'_>>, signers: &Signers, now: i64) -> Verdict {
     let Some(signed) = signed else {
         return Verdict::Unsigned;
     };
@@ -220,7 +229,7 @@ pub fn check(signed: Option<&Signed<'_>>, signers: &Signers) -> Verdict {
     if text.starts_with("-----BEGIN SSH SIGNATURE-----") {
         ssh::check(signed, &signers.ssh, signers.origin())
     } else if text.starts_with("-----BEGIN PGP SIGNATURE-----") {
-        openpgp::check(signed, &signers.openpgp, signers.origin())
+        openpgp::check(signed, &signers.openpgp, signers.origin(), now)
     } else {
         let first = text.lines().next().unwrap_or_default();
         Verdict::Untrusted {

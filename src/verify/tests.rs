@@ -238,3 +238,61 @@ fn signers_files_are_refused_with_file_and_line() {
             .starts_with("signers file /nonexistent/signers: cannot read it")
     );
 }
+
+/// Erin's certificate (made with gpg, all at 2020-01-01): a primary key for certifying only,
+/// and four ed25519 subkeys that each signed `commit.txt` while they could: one still fine,
+/// one revoked since, one whose usage was changed to authentication only, one that expired
+/// on 2020-01-02.
+const ERIN_ASC: &str = include_str!("fixtures/erin.asc");
+const ERIN_SIG: &str = include_str!("fixtures/erin.sig");
+const ERIN_REVOKED_SIG: &str = include_str!("fixtures/erin-revoked.sig");
+const ERIN_AUTH_SIG: &str = include_str!("fixtures/erin-auth.sig");
+const ERIN_EXPIRED_SIG: &str = include_str!("fixtures/erin-expired.sig");
+/// 2020-01-01 12:00 UTC, before the expiring subkey expired.
+const BEFORE_EXPIRY: i64 = 1_577_880_000;
+
+#[test]
+fn an_openpgp_subkey_verifies_only_while_bound_for_signing_unrevoked_and_unexpired() {
+    let signers = Signers::parse(ERIN_ASC, "signers.txt").unwrap();
+    let at = |signature: &str, now: i64| {
+        let signed = Signed {
+            signature: signature.as_bytes(),
+            data: COMMIT,
+            time: TIME,
+        };
+        check_at(Some(&signed), &signers, now)
+    };
+    let got = at(ERIN_SIG, TIME);
+    assert!(
+        matches!(&got, Verdict::Trusted(s) if s.principal.as_deref() == Some("Erin <erin@example.com>")),
+        "{got:?}"
+    );
+    for (name, signature, now, fragment) in [
+        ("revoked", ERIN_REVOKED_SIG, TIME, "is revoked"),
+        (
+            "usage changed",
+            ERIN_AUTH_SIG,
+            TIME,
+            "is not marked for signing",
+        ),
+        ("expired", ERIN_EXPIRED_SIG, TIME, "expired on 2020-01-02"),
+    ] {
+        let got = at(signature, now);
+        assert!(
+            matches!(&got, Verdict::Untrusted { reason, found: Some(s) }
+                if reason.contains(fragment) && reason.contains("subkey")
+                    && s.principal.as_deref() == Some("Erin <erin@example.com>")),
+            "{name}: {got:?}"
+        );
+    }
+    // Expiry is judged at the clock, not at the date the signature claims: the same
+    // signature was fine the day it was made.
+    assert!(at(ERIN_EXPIRED_SIG, BEFORE_EXPIRY).is_trusted());
+}
+
+#[test]
+fn dates_are_shown_as_calendar_days() {
+    assert_eq!(openpgp::civil_from_days(0), (1970, 1, 1));
+    assert_eq!(openpgp::civil_from_days(18_263), (2020, 1, 2));
+    assert_eq!(openpgp::civil_from_days(-1), (1969, 12, 31));
+}
