@@ -205,7 +205,12 @@ fn a_remote_base_is_refused_before_kustomize_runs() {
 #[test]
 fn kustomize_failures_carry_its_stderr() {
     let mut files = tree(&fixtures("kustomize"));
-    files.retain(|f| f.path != "overlays/staging/replicas.yaml");
+    // A patch that is there but not a patch (a missing one is refused before kustomize runs).
+    for f in &mut files {
+        if f.path == "overlays/staging/replicas.yaml" {
+            f.data = b"- [not a patch\n".to_vec();
+        }
+    }
     let err = render(
         &kustomize(),
         &files,
@@ -506,4 +511,41 @@ fn ordo_plan_with_source_directory_reads_plain_yaml_as_before() {
     // The kustomization is not rendered, so the generator never runs: plain Deployment/web.
     assert!(stdout.contains("Deployment/web "), "{stdout}");
     assert!(!stdout.contains("web-config-"), "{stdout}");
+}
+
+/// A URL where our own reading of kustomizations does not look (a builtin transformer's own
+/// config) still reaches nothing: the confined kustomize may open no TCP connection, loopback
+/// included (issue #23: Go skips any proxy for loopback, so only the kernel can stop it).
+#[test]
+fn a_url_hidden_in_a_transformers_config_reaches_nothing_not_even_loopback() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let file = |path: &str, text: String| SourceFile {
+        path: path.into(),
+        data: text.into_bytes(),
+    };
+    let files = vec![
+        file(
+            "app/kustomization.yaml",
+            "resources: [cm.yaml]\ntransformers: [patch.yaml]\n".into(),
+        ),
+        file(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n".into(),
+        ),
+        file(
+            "app/patch.yaml",
+            format!(
+                "apiVersion: builtin\nkind: PatchTransformer\nmetadata:\n  name: p\n\
+                 path: http://127.0.0.1:{port}/patch.yaml\ntarget:\n  kind: ConfigMap\n"
+            ),
+        ),
+    ];
+    let err = render(&kustomize(), &files, "app", &RenderOptions::default()).unwrap_err();
+    assert!(matches!(err, RenderError::ToolFailed { .. }), "{err:?}");
+    listener.set_nonblocking(true).unwrap();
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("kustomize connected to loopback: {other:?} ({err})"),
+    }
 }

@@ -129,7 +129,9 @@ fn ordos_namespace_is_closed_to_an_app_whatever_its_globs() {
     );
     // The platform's own app may.
     let platform = format!("{wide}    platform: true\n");
-    let config = app_repo(&tmp.path().join("platform"), &ns, &files, &platform);
+    let dir = tmp.path().join("platform");
+    std::fs::create_dir(&dir).unwrap();
+    let config = app_repo(&dir, &ns, &files, &platform);
     let args = ["sync", "--config", config.to_str().unwrap(), "--app", &ns];
     let (code, out) = ordo(&[&args[..], &["--key-namespace", &ordo_ns]].concat());
     assert_eq!(code, 0, "{out}");
@@ -228,7 +230,15 @@ fn a_replace_never_deletes_an_object_the_app_does_not_own() {
          immutable: true\ndata:\n  k: mine\n"
     );
     let config = app_repo(tmp.path(), &ns, &[("frozen.yaml", mine)], "");
-    let (code, out) = ordo(&["sync", "--config", config.to_str().unwrap(), "--app", &ns]);
+    // Adopting takes the object over by applying to it; re-creating it would delete it first.
+    let (code, out) = ordo(&[
+        "sync",
+        "--config",
+        config.to_str().unwrap(),
+        "--app",
+        &ns,
+        "--adopt",
+    ]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("not re-created"), "{out}");
     let after = rt
@@ -239,4 +249,41 @@ fn a_replace_never_deletes_an_object_the_app_does_not_own() {
         "the same object: never deleted"
     );
     assert_eq!(after.data.unwrap()["k"], "theirs");
+}
+
+#[test]
+fn a_replace_never_deletes_a_protected_kind_without_an_opt_in() {
+    let ns = unique("replacepvc");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(create_namespace(&ns));
+    let pvc = |mode: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: {ns}\n  annotations:\n    \
+             argocd.argoproj.io/sync-options: Replace=true\n    ordo.dev/ignore-health: \"true\"\n\
+             spec:\n  accessModes: [{mode}]\n  resources:\n    requests:\n      storage: 1Gi\n"
+        )
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let config = app_repo(tmp.path(), &ns, &[("pvc.yaml", pvc("ReadWriteOnce"))], "");
+    let sync = || ordo(&["sync", "--config", config.to_str().unwrap(), "--app", &ns]);
+    let (code, out) = sync();
+    assert_eq!(code, 0, "{out}");
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(rt.block_on(client()), &ns);
+    let before = rt.block_on(claims.get("data")).unwrap();
+    // An immutable field changes: Replace=true would delete the claim (and its volume's data).
+    let work = tmp.path().join("work");
+    std::fs::write(work.join("pvc.yaml"), pvc("ReadWriteMany")).unwrap();
+    commit_and_push(&work, "replace the claim");
+    let (code, out) = sync();
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("not re-created: a PersistentVolumeClaim is never pruned unless"),
+        "{out}"
+    );
+    let after = rt.block_on(claims.get("data")).unwrap();
+    assert_eq!(
+        after.metadata.uid, before.metadata.uid,
+        "the claim was never deleted"
+    );
 }

@@ -53,6 +53,16 @@ const SYSTEM_READ: &[&str] = &[
     "/etc/localtime",
 ];
 
+/// What every tool may read to start at all: the dynamic loader and shared libraries (helm and
+/// kustomize built with cgo, as `go build` does by default, link libc). System files, no secret.
+const LIBRARIES: &[&str] = &[
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/etc/ld.so.cache",
+];
+
 /// Devices every tool may read and write (`/dev/null` as a sink, randomness).
 const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
 
@@ -146,6 +156,7 @@ fn restrict(
             AccessFs::from_all(ABI_WANTED),
         ))?
         .add_rules(path_beneath_rules([program], read))?
+        .add_rules(path_beneath_rules(LIBRARIES, read))?
         .add_rules(path_beneath_rules(DEVICES, read | AccessFs::WriteFile))?;
     if network {
         created = created.add_rules(path_beneath_rules(SYSTEM_READ, read))?;

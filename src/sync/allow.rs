@@ -107,17 +107,18 @@ pub fn refused(id: &ObjectId, cluster_scoped: bool, allow: &AllowList) -> Option
         });
     }
     let namespace = id.namespace.as_deref().unwrap_or_default();
-    if allow.closed_namespace.as_deref() == Some(namespace) {
+    if let Some(patterns) = &allow.namespaces
+        && !patterns.matches(namespace)
+    {
         return Some(format!(
-            "{id}: namespace {namespace} is ordo's own; only an app marked platform: true may \
-             write there"
-        ));
-    }
-    let patterns = allow.namespaces.as_ref()?;
-    (!patterns.matches(namespace)).then(|| {
-        format!(
             "{id}: namespace {namespace} is not in the app's allow.namespaces ({})",
             patterns.shown()
+        ));
+    }
+    (allow.closed_namespace.as_deref() == Some(namespace)).then(|| {
+        format!(
+            "{id}: namespace {namespace} is ordo's own; only an app marked platform: true may \
+             write there"
         )
     })
 }
