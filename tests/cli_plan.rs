@@ -351,3 +351,18 @@ fn a_tree_nested_forty_thousand_deep_is_refused_with_a_clear_error_not_a_crash()
         "{stdout}"
     );
 }
+
+#[test]
+fn an_invalid_fetch_bound_is_refused_at_start_naming_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(["plan", "examples/travel-app"])
+        .env("ORDO_GIT_MAX_FETCH_BYTES", "lots")
+        .output()
+        .expect("ordo runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("ORDO_GIT_MAX_FETCH_BYTES=\"lots\""),
+        "{}",
+        text(&out.stderr)
+    );
+}

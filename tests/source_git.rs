@@ -10,7 +10,7 @@ use std::path::Path;
 
 use ordo::source::{
     Ancestry, Credentials, RepoSpec, Secret, Selection, Snapshot, SourceError, ancestry,
-    cache_path, fetch, fetch_async, remote_head,
+    cache_path, collect_garbage, fetch, fetch_async, remote_head,
 };
 
 use http_server::GitHttpServer;
@@ -486,5 +486,36 @@ fn over_http_a_shallow_cache_fetches_history_before_it_calls_a_head_diverged() {
     assert_eq!(
         ancestry(&main, tmp.path(), &c1, &c4).unwrap(),
         Ancestry::FastForward
+    );
+}
+
+#[test]
+fn garbage_collection_removes_only_repositories_no_app_uses() {
+    let (kept_up, _) = seeded();
+    let (gone_up, _) = seeded();
+    let cache = tempfile::tempdir().unwrap();
+    let kept = format!("file://{}", kept_up.path().display());
+    let gone = format!("file://{}", gone_up.path().display());
+    get(&spec(&kept, "main"), cache.path());
+    get(&spec(&gone, "main"), cache.path());
+    let unrelated = cache.path().join("repos").join("notes.txt");
+    std::fs::write(&unrelated, "not a repository").unwrap();
+
+    let removed = collect_garbage(cache.path(), std::slice::from_ref(&kept)).unwrap();
+    assert_eq!(removed, [cache_path(cache.path(), &gone)]);
+    assert!(!cache_path(cache.path(), &gone).exists());
+    assert!(cache_path(cache.path(), &kept).exists());
+    assert!(unrelated.exists(), "only cache entries are touched");
+    assert!(
+        git2::Repository::open_bare(cache_path(cache.path(), &kept)).is_ok(),
+        "the kept cache is a repository still"
+    );
+    // Nothing configured: everything goes; an absent cache is no error.
+    assert_eq!(collect_garbage(cache.path(), &[]).unwrap().len(), 1);
+    let empty = tempfile::tempdir().unwrap();
+    assert!(
+        collect_garbage(&empty.path().join("none"), &[])
+            .unwrap()
+            .is_empty()
     );
 }

@@ -245,6 +245,14 @@ impl Agent {
                 .map(|(name, h)| (name.clone(), h.state.clone()))
                 .collect(),
         );
+        // Repositories no app uses any more leave the git cache (source/cache_gc.rs).
+        let repos = config.apps.iter().map(|a| a.repo.clone()).collect();
+        let cache = shared.cache_dir.clone();
+        tasks.spawn(crate::source::collect_garbage_until(
+            cache,
+            repos,
+            stop.clone(),
+        ));
         tasks.spawn(log_requests(cluster, stop));
         Agent {
             apps,

@@ -74,6 +74,10 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     }
+    if let Err(message) = crate::source::git_max_fetch_bytes_from_env() {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     match cli.command {
         Command::Plan(args) => plan::run(*args),
         Command::Diff(args) => sync::run_diff(*args),

@@ -3,6 +3,7 @@
 //! Contract used by `manifest`: a [`Snapshot`] is the commit (when there is one) and the
 //! selected manifest files, repo-relative, '/'-separated, already checked against the limits.
 
+mod cache_gc;
 mod credentials;
 mod dir;
 mod error;
@@ -18,6 +19,7 @@ mod select;
 mod timeout;
 mod walk;
 
+pub use cache_gc::{GIT_CACHE_GC_INTERVAL, collect_garbage, collect_garbage_until};
 pub use credentials::{Credentials, Secret};
 pub use dir::read_dir;
 pub use error::SourceError;
