@@ -471,7 +471,7 @@ fn failing_receivers_leave_syncs_alone_and_fail_visibly_once() {
     let config = dir.path().join("ordo.yaml");
     let app = |name: &str| {
         format!(
-            "  - name: {name}\n    repo: {clone_url}\n    ref: main\n    namespace: {name}\n    interval: 1s\n    credentials:\n      username: {user}\n      passwordFile: {token}\n",
+            "  - name: {name}\n    repo: {clone_url}\n    ref: main\n    namespace: {name}\n    allow: {{clusterKinds: [Namespace]}}\n    interval: 1s\n    credentials:\n      username: {user}\n      passwordFile: {token}\n",
             user = gitea.user,
             token = gitea.token_file.display(),
         )

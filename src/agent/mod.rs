@@ -113,14 +113,17 @@ impl AppHandle {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<String>, ViewError> {
-        let reader = self
-            .desired
-            .borrow()
-            .as_ref()
-            .and_then(|d| d.reader.clone());
-        self.views
+        let (reader, redact) = match self.desired.borrow().as_ref() {
+            Some(d) => (d.reader.clone(), d.options.redact.clone()),
+            None => (None, Arc::default()),
+        };
+        let yaml = self
+            .views
             .live_yaml(reader.as_ref(), api_version, kind, namespace, name)
-            .await
+            .await?;
+        // What the revision decrypted shows in the live object too (a ConfigMap holding a
+        // SOPS-encrypted value): cut out as in diffs.
+        Ok(yaml.map(|y| redact.scrub(&y)))
     }
 }
 

@@ -413,7 +413,9 @@ mod tests {
         let (read, _) = decode(&text).unwrap();
         let kept = &read.history[0];
         assert_eq!(kept.revision, "pinned");
-        assert!(kept.message.len() <= crate::agent::state::MESSAGE_MAX && kept.message.ends_with('…'));
+        assert!(
+            kept.message.len() <= crate::agent::state::MESSAGE_MAX && kept.message.ends_with('…')
+        );
         assert!(kept.author.len() <= crate::agent::state::AUTHOR_MAX);
         assert!(kept.error.as_ref().unwrap().len() <= crate::agent::state::ERROR_MAX);
     }

@@ -390,7 +390,7 @@ impl App {
             Trigger::Interval | Trigger::Webhook if self.applied.is_some() => self.applied_inputs,
             _ => None,
         };
-        let (commit, plan, inputs) = match self.read_revision(target, unchanged).await {
+        let (commit, plan, inputs, secrets) = match self.read_revision(target, unchanged).await {
             Ok(read::Read {
                 commit, plan: None, ..
             }) => {
@@ -401,7 +401,8 @@ impl App {
                 commit,
                 plan: Some(Ok(plan)),
                 inputs,
-            }) => (commit, plan, inputs),
+                secrets,
+            }) => (commit, plan, inputs, secrets),
             Ok(read::Read {
                 commit,
                 plan: Some(Err(e)),
@@ -455,7 +456,7 @@ impl App {
         });
         self.notices
             .sync_started(&self.config.name, &commit, trigger);
-        let (ended, report) = self.run_sync(&plan, &commit).await;
+        let (ended, report) = self.run_sync(&plan, &commit, secrets).await;
         match &report {
             // The API server was unreachable: not the commit's fault. Say so and let the
             // next interval try again, without marking the revision failed.
@@ -496,6 +497,7 @@ impl App {
         &mut self,
         plan: &Plan,
         commit: &CommitInfo,
+        secrets: Arc<crate::render::Secrets>,
     ) -> (Ended, Result<SyncReport, SyncError>) {
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut options = SyncOptions::new(self.config.name.clone(), self.config.namespace.clone());
@@ -503,6 +505,7 @@ impl App {
         options.allow_empty = self.config.allow_empty;
         options.prune_guard = self.config.prune_guard.clone();
         options.allow = self.config.allow.clone();
+        options.redact = secrets;
         options.confirm_prune = self.confirmed_prune.take().as_ref() == Some(&commit.sha);
         options.timeout = self.config.timeout;
         options.revision = commit.sha.clone();

@@ -31,6 +31,8 @@ pub(super) struct Revision {
     pub kind: SourceKind,
     /// What its commit's signature says, when the app verifies signatures.
     pub signature: Option<SignatureState>,
+    /// The values its SOPS files decrypted to, for readers' views to cut out.
+    pub secrets: Arc<crate::render::Secrets>,
 }
 
 /// What reading a revision needs from the cluster: the config-hash key, Helm's
@@ -181,6 +183,7 @@ fn read(
             inputs,
             kind: options.kind,
             signature,
+            secrets: Arc::default(),
         });
     }
     // The keys are read (from a Secret or a file) only when a SOPS file is to be decrypted.
@@ -196,15 +199,20 @@ fn read(
             (None, Some(f)) => Some(f),
             (None, None) => None,
         };
-    let plan = trusted
+    let (plan, secrets) = match trusted
         .map_err(NoPlan::bad_commit)
-        .and_then(|()| plan_of(&snapshot, config, &options, renderer, key, keys));
+        .and_then(|()| plan_of(&snapshot, config, &options, renderer, key, keys))
+    {
+        Ok((plan, secrets)) => (Ok(plan), Arc::new(secrets)),
+        Err(e) => (Err(e), Arc::default()),
+    };
     Ok(Revision {
         snapshot,
         plan: Some(plan),
         inputs,
         kind: options.kind,
         signature,
+        secrets,
     })
 }
 
@@ -221,7 +229,7 @@ fn plan_of(
     renderer: &Renderer,
     key: &ConfigHashKey,
     keys: Option<&dyn Fn() -> Result<Identities, DecryptError>>,
-) -> Result<Plan, NoPlan> {
+) -> Result<(Plan, crate::render::Secrets), NoPlan> {
     let files =
         decrypt::for_render_with(&snapshot.files, &config.path, options, keys).map_err(|e| {
             NoPlan {
@@ -245,7 +253,8 @@ fn plan_of(
         })?;
     decrypt::refuse_ciphertext(&rendered, options).map_err(|e| bad(&e))?;
     let objects = manifest::load(&rendered, &config.namespace).map_err(|e| bad(&e))?;
-    plan::build_keyed(objects, config.ordering, key).map_err(|e| bad(&e))
+    let plan = plan::build_keyed(objects, config.ordering, key).map_err(|e| bad(&e))?;
+    Ok((plan, secrets.clone()))
 }
 
 /// The signature of `snapshot`'s commit, when `config` verifies signatures, and whether the

@@ -372,12 +372,25 @@ mod tests {
         let long = format!("evil\n{}", "m".repeat(10_000));
         let label = metrics.manager_label("long", &long);
         assert_eq!(label.len(), MANAGER_LABEL_MAX);
-        assert!(label.starts_with("evilm"), "control characters dropped: {label:?}");
+        assert!(
+            label.starts_with("evilm"),
+            "control characters dropped: {label:?}"
+        );
         for i in 0..MANAGERS_PER_APP {
-            assert_eq!(metrics.manager_label("shop", &format!("m{i}")), format!("m{i}"));
+            assert_eq!(
+                metrics.manager_label("shop", &format!("m{i}")),
+                format!("m{i}")
+            );
         }
         assert_eq!(metrics.manager_label("shop", "one-too-many"), "other");
-        assert_eq!(metrics.manager_label("shop", "m0"), "m0", "a known one keeps its series");
-        assert_eq!(metrics.manager_label("blog", "one-too-many"), "one-too-many");
+        assert_eq!(
+            metrics.manager_label("shop", "m0"),
+            "m0",
+            "a known one keeps its series"
+        );
+        assert_eq!(
+            metrics.manager_label("blog", "one-too-many"),
+            "one-too-many"
+        );
     }
 }

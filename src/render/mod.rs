@@ -15,6 +15,7 @@
 //! `ORDO_KUSTOMIZE` and `ORDO_HELM`), else as `kustomize` / `helm` on PATH.
 
 mod cache;
+mod confine;
 mod error;
 mod helm;
 mod inputs;
@@ -213,6 +214,10 @@ pub struct KustomizeOptions {
 pub struct RenderLimits {
     pub timeout: Duration,
     pub max_output_bytes: u64,
+    /// The tool's data memory (`RLIMIT_DATA`): a runaway render fails by itself (an
+    /// allocation error, named) instead of growing until the pod's limit (512 MiB in the
+    /// chart) kills the agent with it. Real charts and overlays render in well under it.
+    pub max_memory_bytes: u64,
 }
 
 impl Default for RenderLimits {
@@ -220,6 +225,7 @@ impl Default for RenderLimits {
         RenderLimits {
             timeout: Duration::from_secs(60),
             max_output_bytes: 64 * 1024 * 1024,
+            max_memory_bytes: 256 * 1024 * 1024,
         }
     }
 }

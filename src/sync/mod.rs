@@ -52,6 +52,9 @@ pub struct SyncOptions {
     pub confirm_prune: bool,
     /// Where the app may write: checked before the dry run, and by prune.
     pub allow: AllowList,
+    /// Values decrypted from SOPS files for this revision: cut out of every diff whatever
+    /// the kind holding them (a ConfigMap, a custom resource), as Secrets' values are.
+    pub redact: std::sync::Arc<crate::render::Secrets>,
     /// Validate and diff only; write nothing.
     pub dry_run: bool,
     /// Bound on the whole sync, health waits included.
@@ -114,6 +117,7 @@ impl SyncOptions {
             prune_guard: PruneGuard::default(),
             confirm_prune: false,
             allow: AllowList::default(),
+            redact: Default::default(),
             dry_run: false,
             timeout: Duration::from_secs(300),
             force_conflicts: true,
@@ -315,7 +319,7 @@ pub async fn diff(
             ObjectDiff {
                 id: o.report.id.clone(),
                 status: o.status,
-                diff: text,
+                diff: options.redact.scrub(&text),
             }
         })
         .collect();
@@ -323,7 +327,9 @@ pub async fn diff(
         diffs.push(ObjectDiff {
             id: e.id.to_string(),
             status: crate::diff::SyncStatus::Extraneous,
-            diff: crate::diff::unified(&e.id.to_string(), Some(&e.live), None),
+            diff: options
+                .redact
+                .scrub(&crate::diff::unified(&e.id.to_string(), Some(&e.live), None)),
         });
     }
     Ok(diffs)

@@ -6,7 +6,7 @@ use crate::agent::decide::NoPlan;
 use crate::agent::hash_key::KeyError;
 use crate::agent::revision;
 use crate::plan::Plan;
-use crate::source::CommitInfo;
+use crate::source::{self, CommitInfo};
 
 /// A revision as read: its commit, its plan or why it cannot be applied (None when its
 /// inputs equal those given as unchanged), and the digest of its inputs.
@@ -14,6 +14,8 @@ pub(super) struct Read {
     pub commit: CommitInfo,
     pub plan: Option<Result<Plan, NoPlan>>,
     pub inputs: revision::Inputs,
+    /// What the revision's SOPS files decrypted to (see `SyncOptions::redact`).
+    pub secrets: std::sync::Arc<crate::render::Secrets>,
 }
 
 impl App {
@@ -53,10 +55,13 @@ impl App {
         let seconds = asked.elapsed().as_secs_f64();
         self.metrics
             .git_fetch(&self.config.name, revision.is_ok(), seconds);
-        let revision = revision.map_err(|e| NoPlan {
+        let mut revision = revision.map_err(|e| NoPlan {
             message: format!("source: {e}"),
             transient: e.is_transient(),
         })?;
+        if let Some(refused) = self.refuse_non_fast_forward(&revision.snapshot).await {
+            revision.plan = Some(Err(refused));
+        }
         let commit = revision
             .snapshot
             .commit
@@ -74,6 +79,38 @@ impl App {
             commit,
             plan: revision.plan,
             inputs: revision.inputs,
+            secrets: revision.secrets,
         })
+    }
+
+    /// With `verify` on, a head that does not descend from the revision last applied is
+    /// refused (a replayed old signed commit, a rewritten history) unless
+    /// `verify.allowNonFastForward` (issue #23). A pinned revision (a rollback) is not the
+    /// head: the operator or the rollback chose it.
+    async fn refuse_non_fast_forward(&self, snapshot: &source::Snapshot) -> Option<NoPlan> {
+        self.config
+            .verify
+            .as_ref()
+            .filter(|v| !v.allow_non_fast_forward)?;
+        let to = snapshot.commit.as_ref()?.sha.clone();
+        let from = {
+            let s = self.state.borrow();
+            if s.head.as_deref() != Some(to.as_str()) {
+                return None;
+            }
+            let applied = self.applied.as_ref().map(|c| c.sha.clone());
+            applied.or_else(|| s.persisted.last_healthy.clone())?
+        };
+        let (spec, cache) = (self.config.repo_spec(), self.cache_dir.clone());
+        match source::ancestry_async(spec, cache, from.clone(), to.clone()).await {
+            Ok(source::Ancestry::FastForward) => None,
+            Ok(source::Ancestry::Diverged) => Some(NoPlan::bad_commit(
+                source::non_fast_forward_refusal(&self.config.name, &from, &to),
+            )),
+            Err(e) => Some(NoPlan {
+                message: format!("source: cannot tell whether {to} descends from {from}: {e}"),
+                transient: e.is_transient(),
+            }),
+        }
     }
 }
