@@ -327,9 +327,11 @@ pub async fn diff(
         diffs.push(ObjectDiff {
             id: e.id.to_string(),
             status: crate::diff::SyncStatus::Extraneous,
-            diff: options
-                .redact
-                .scrub(&crate::diff::unified(&e.id.to_string(), Some(&e.live), None)),
+            diff: options.redact.scrub(&crate::diff::unified(
+                &e.id.to_string(),
+                Some(&e.live),
+                None,
+            )),
         });
     }
     Ok(diffs)
