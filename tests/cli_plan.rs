@@ -366,3 +366,68 @@ fn an_invalid_fetch_bound_is_refused_at_start_naming_the_variable() {
         text(&out.stderr)
     );
 }
+
+/// In a monorepo, a Kustomize or Helm app reads only what its render reaches: a file past the
+/// read limits in another app's directory is never read, so it breaks neither (issue #23).
+#[test]
+fn a_big_file_in_another_apps_directory_breaks_no_kustomize_or_helm_app() {
+    let repo = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = repo.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("apps/web/base/kustomization.yaml", "resources: [cm.yaml]\n");
+    write(
+        "apps/web/base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {k: v}\n",
+    );
+    write("apps/web/prod/kustomization.yaml", "resources: [../base]\n");
+    write(
+        "apps/chart/Chart.yaml",
+        "apiVersion: v2\nname: chart\nversion: 1.0.0\n",
+    );
+    write(
+        "apps/chart/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chart}\ndata: {k: v}\n",
+    );
+    let big = format!("data: \"{}\"\n", "a".repeat(6 * 1024 * 1024));
+    write("apps/other/big.yaml", &big);
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-q", "-m", "monorepo"]);
+    let url = format!("file://{}", repo.path().display());
+    for (path, object) in [
+        ("apps/web/prod", "ConfigMap/web"),
+        ("apps/chart", "ConfigMap/chart"),
+    ] {
+        let out = ordo(&[
+            "plan",
+            &url,
+            "--path",
+            path,
+            "--namespace",
+            "shop",
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{path}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains(object), "{}", text(&out.stdout));
+    }
+    // The big file still counts for an app that reads it.
+    let out = ordo(&[
+        "plan",
+        &url,
+        "--path",
+        "apps/other",
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("big.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -20,6 +20,7 @@ mod error;
 mod helm;
 mod inputs;
 mod kustomize;
+mod reach;
 mod remote;
 mod sandbox;
 mod scrub;
@@ -105,22 +106,6 @@ pub fn detect<'a>(app_path: &str, paths: impl IntoIterator<Item = &'a str>) -> S
     }
 }
 
-/// What to read from the tree for `kind`: the app's own selection (`directory`, today's globs
-/// under its path) for a plain directory, every file for the tools, since a kustomization
-/// (`../base`) or a chart (values files) may read anywhere in the repository. `Auto` must be
-/// resolved first, with [`marker_selection`] and [`detect`].
-pub fn selection(kind: SourceKind, directory: Selection) -> Selection {
-    match kind {
-        SourceKind::Auto | SourceKind::Directory => directory,
-        SourceKind::Kustomize | SourceKind::Helm => Selection {
-            path: String::new(),
-            include: vec!["**".into()],
-            exclude: Vec::new(),
-            limits: directory.limits,
-        },
-    }
-}
-
 /// Only the files [`detect`] looks at: a read that cannot hit the size limits, to learn the
 /// kind before deciding how much of the tree to read.
 pub fn marker_selection(app_path: &str) -> Selection {
@@ -136,7 +121,8 @@ pub fn marker_selection(app_path: &str) -> Selection {
 }
 
 /// Reads what `options.kind` needs through `read` (a selection, and a commit to pin it to):
-/// the app's own selection for a directory, the whole tree for Kustomize and Helm. For `Auto`,
+/// the app's own selection for a directory; for Kustomize and Helm, the tree's kustomizations
+/// and charts first, then the directories the render reaches (see `reach.rs`). For `Auto`,
 /// first only the marker files at the app path, then the rest from the same commit; the kind
 /// found is written into `options`. Shared by `ordo plan|diff|sync` and the agent, so both
 /// read a repository the same way.
@@ -154,10 +140,26 @@ pub fn read_source<E>(
     if options.kind == SourceKind::Auto {
         let found = read(&marker_selection(app_path), None)?;
         options.kind = detect(app_path, found.files.iter().map(|f| f.path.as_str()));
-        // The second read must see the commit the first one detected on.
+        // The next read must see the commit the first one detected on.
         pinned = found.commit.map(|c| c.sha);
     }
-    read(&selection(options.kind, directory), pinned)
+    match options.kind {
+        SourceKind::Auto | SourceKind::Directory => read(&directory, pinned),
+        // A kustomization (`../base`) or a chart (`file://` dependencies, values files) may
+        // read anywhere in the repository: what it reaches is worked out from the tree's
+        // kustomizations and charts first, then only that is read.
+        SourceKind::Kustomize | SourceKind::Helm => {
+            let markers = read(&reach::markers(directory.limits), pinned)?;
+            let reached = reach::selection(
+                options.kind,
+                app_path,
+                &markers.files,
+                &options.helm.value_files,
+                directory.limits,
+            );
+            read(&reached, markers.commit.map(|c| c.sha))
+        }
+    }
 }
 
 /// The app path as the tree names directories: no leading, trailing or doubled '/', no "."

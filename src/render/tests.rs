@@ -164,20 +164,67 @@ fn tools_from_env_default_to_path() {
 }
 
 #[test]
-fn tools_read_the_whole_tree_and_directories_their_selection() {
+fn tools_read_what_their_render_reaches_and_directories_their_selection() {
     let directory = Selection::at("apps/web");
+    let file = |path: &str, data: &str| SourceFile {
+        path: path.into(),
+        data: data.as_bytes().to_vec(),
+    };
+    let commit = |sha: &str| crate::source::CommitInfo {
+        sha: sha.into(),
+        message: String::new(),
+        author: String::new(),
+        time: 0,
+    };
+    let mut reads = Vec::new();
+    let read = |selection: &Selection, pinned: Option<String>| {
+        reads.push((selection.include.clone(), pinned));
+        Ok::<_, std::convert::Infallible>(Snapshot {
+            commit: Some(commit("c1")),
+            files: vec![
+                file("apps/web/kustomization.yaml", "resources: [../base]\n"),
+                file("apps/base/kustomization.yaml", "resources: [cm.yaml]\n"),
+                file("apps/other/kustomization.yaml", "resources: [x.yaml]\n"),
+            ],
+            ..Snapshot::default()
+        })
+    };
+    let mut options = RenderOptions {
+        kind: SourceKind::Kustomize,
+        ..RenderOptions::default()
+    };
+    read_source("apps/web", directory.clone(), &mut options, read).unwrap();
+    let markers: Vec<String> = [
+        "kustomization.yaml",
+        "kustomization.yml",
+        "Kustomization",
+        "Chart.yaml",
+    ]
+    .iter()
+    .map(|m| format!("**/{m}"))
+    .collect();
     assert_eq!(
-        selection(SourceKind::Directory, directory.clone()),
-        directory
+        reads,
+        vec![
+            (markers, None),
+            (
+                vec!["apps/base/**".to_owned(), "apps/web/**".to_owned()],
+                Some("c1".to_owned())
+            ),
+        ],
+        "the markers first, then what the overlay reaches, from the same commit"
     );
-    for kind in [SourceKind::Kustomize, SourceKind::Helm] {
-        let whole = selection(kind, directory.clone());
-        assert_eq!(
-            (whole.path.as_str(), whole.include.as_slice()),
-            ("", &["**".to_owned()][..])
-        );
-        assert!(whole.exclude.is_empty());
-    }
+    let mut reads = Vec::new();
+    let read = |selection: &Selection, pinned: Option<String>| {
+        reads.push((selection.clone(), pinned));
+        Ok::<_, std::convert::Infallible>(Snapshot::default())
+    };
+    let mut options = RenderOptions {
+        kind: SourceKind::Directory,
+        ..RenderOptions::default()
+    };
+    read_source("apps/web", directory.clone(), &mut options, read).unwrap();
+    assert_eq!(reads, vec![(directory, None)]);
     let markers = marker_selection("apps/web");
     assert_eq!(markers.path, "apps/web");
     assert_eq!(
@@ -234,5 +281,10 @@ fn a_remote_chart_makes_an_auto_app_helm_without_reading_markers() {
     };
     read_source("envs", Selection::at("envs"), &mut options, read).unwrap();
     assert_eq!(options.kind, SourceKind::Helm);
-    assert_eq!(reads, vec![(vec!["**".to_owned()], None)]);
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(
+        reads[0].0[0].starts_with("**/"),
+        "no marker at the path is read first"
+    );
+    assert_eq!(reads[1], (vec!["envs/**".to_owned()], None));
 }

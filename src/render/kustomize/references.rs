@@ -210,6 +210,33 @@ pub(in crate::render) fn check_references(
     Ok(seen)
 }
 
+/// The directories a build of `app_path` reaches, from the kustomization files alone (no
+/// other file of the tree need be read): what the source read then takes whole. Lenient:
+/// what [`check_references`] would refuse is refused there, once the files are read.
+pub(in crate::render) fn reached_directories(
+    kustomizations: &[SourceFile],
+    app_path: &str,
+) -> BTreeSet<String> {
+    let dirs = directories(kustomizations);
+    let mut queue = VecDeque::from([app_dir(app_path)]);
+    let mut seen = BTreeSet::new();
+    while let Some(dir) = queue.pop_front() {
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
+        let Some(file) = kustomization_in(kustomizations, &dir) else {
+            continue;
+        };
+        for entry in entries(file).unwrap_or_default() {
+            if let Some(target) = resolve(&dir, &entry.value).filter(|t| dirs.contains(t.as_str()))
+            {
+                queue.push_back(target);
+            }
+        }
+    }
+    seen
+}
+
 /// Why an entry is refused; [`Refusal::error`] adds the file and the entry.
 #[derive(Debug, PartialEq, Eq)]
 enum Refusal {
