@@ -1,8 +1,11 @@
 //! A Helm app whose values file is SOPS-encrypted (`sops --encrypt --age`, made at test time)
-//! renders with the decrypted value, which reaches helm only on its standard input: a helm
-//! wrapper snapshots the render's temporary directory and logs helm's arguments, and neither
-//! they, the temporary directory of `ordo plan`, nor its output hold the cleartext. The render
-//! cache re-renders when the encrypted file changes. No cluster.
+//! renders with the decrypted value, which reaches helm only on its standard input: a probe
+//! standing in for helm (tests/sops/helm_probe.c, compiled with gcc at test time, the real
+//! helm inside it) runs under the same Landlock confinement as helm, checks helm's arguments
+//! and every file of the render's sandbox before and after helm runs, reports in comments of
+//! the render and fails it if it finds the cleartext; neither the temporary directory of
+//! `ordo plan`, the repository nor its output hold the cleartext afterwards. The render cache
+//! re-renders when the encrypted file changes. No cluster.
 
 #[allow(dead_code)]
 mod common;
@@ -75,20 +78,101 @@ fn tree(root: &Path) -> Vec<SourceFile> {
     files
 }
 
-/// A helm that logs its arguments and copies the render's whole temporary directory (its
-/// working directory is `repo/` inside it) after each run, into `snapshots`.
-fn snapshotting_helm(dir: &Path, snapshots: &Path) -> PathBuf {
-    std::fs::create_dir_all(snapshots).unwrap();
-    let script = dir.join("helm-snapshot");
-    let text = format!(
-        "#!/bin/sh\nprintf '%s\\n' \"$@\" >> {snap}/args\n{helm} \"$@\"\nstatus=$?\n\
-         /bin/mkdir -p {snap}/$$\n/bin/cp -r .. {snap}/$$/\nexit $status\n",
-        snap = snapshots.display(),
-        helm = k8s_bin("helm").display(),
+/// The helm probe (`tests/sops/helm_probe.c`), compiled by gcc into `dir` with the real helm
+/// appended to it: confined, a render tool reads nothing outside its sandbox but its own
+/// program file and the system libraries, so the probe carries helm inside it and checks
+/// from within the confinement what helm is given and what the sandbox holds. It fails the
+/// render (exit 3, its reason on stderr) if `helm template` gets no `-f -`, an argument
+/// containing `forbidden` or one of `cleartexts`, if any file of the sandbox contains one of
+/// `cleartexts` before or after helm runs, or if none contains the sops ciphertext; and it
+/// appends its findings to helm's output as `# helm-probe …` comments.
+fn helm_probe(dir: &Path, cleartexts: &[&str], forbidden: &str) -> PathBuf {
+    use std::io::Write;
+    let literal = |s: &str| {
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        );
+        format!("\"{s}\"")
+    };
+    let probe = dir.join("helm-probe");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sops/helm_probe.c");
+    let cleartexts: Vec<String> = cleartexts.iter().map(|c| literal(c)).collect();
+    sops::run(
+        Command::new("gcc")
+            .args(["-std=c11", "-O1", "-Wall", "-Wextra", "-o"])
+            .arg(&probe)
+            .arg(&source)
+            .arg(format!("-DPROBE_CLEARTEXTS={}", cleartexts.join(",")))
+            .arg(format!("-DPROBE_FORBIDDEN={}", literal(forbidden)))
+            .arg(format!("-DPROBE_CIPHERTEXT={}", literal("ENC[AES256_GCM"))),
     );
-    std::fs::write(&script, text).unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    script
+    let helm = std::fs::read(k8s_bin("helm")).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&probe)
+        .unwrap();
+    file.write_all(&helm).unwrap();
+    file.write_all(&(helm.len() as u64).to_le_bytes()).unwrap();
+    probe
+}
+
+/// The `# helm-probe KEY: VALUE` lines of a render, as (KEY, VALUE) in order.
+fn probe_report(rendered: &[SourceFile]) -> Vec<(String, String)> {
+    rendered
+        .iter()
+        .flat_map(|f| {
+            String::from_utf8_lossy(&f.data)
+                .lines()
+                .filter_map(|l| l.strip_prefix("# helm-probe "))
+                .filter_map(|l| l.split_once(": "))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Every value of `key` in a probe report.
+fn probed<'a>(report: &'a [(String, String)], key: &str) -> Vec<&'a str> {
+    report
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// What one `helm template` run reported: its run id, after checking that the values came on
+/// stdin, no argument names the encrypted file, no file of the sandbox held the cleartext
+/// before or after helm ran, and some file held the ciphertext.
+fn assert_clean_run(report: &[(String, String)]) -> String {
+    let runs = probed(report, "run");
+    assert_eq!(runs.len(), 1, "one helm template run reported: {report:?}");
+    assert_eq!(probed(report, "stdin-values"), ["yes"], "{report:?}");
+    let args = probed(report, "arg");
+    assert!(args.windows(2).any(|w| w == ["-f", "-"]), "{args:?}");
+    assert!(args.contains(&"template"), "{args:?}");
+    assert!(
+        !args.iter().any(|a| a.contains("values-secret")),
+        "{args:?}"
+    );
+    assert!(
+        args.iter()
+            .any(|a| a.ends_with("envs/common.yaml") && a.contains("/repo/")),
+        "the plain values file is passed by its path in the sandbox: {args:?}"
+    );
+    assert_eq!(probed(report, "forbidden-args"), ["0"], "{report:?}");
+    assert_eq!(
+        probed(report, "cleartext-files"),
+        ["0 before, 0 after"],
+        "{report:?}"
+    );
+    let ciphertext = probed(report, "ciphertext-files");
+    assert!(
+        ciphertext.len() == 1 && !ciphertext[0].starts_with("0 ") && !ciphertext[0].ends_with(" 0"),
+        "the sandbox holds the ciphertext: {report:?}"
+    );
+    assert_eq!(probed(report, "unreadable"), ["0"], "{report:?}");
+    runs[0].to_owned()
 }
 
 fn options() -> RenderOptions {
@@ -121,14 +205,6 @@ fn render(renderer: &Renderer, files: &[SourceFile], keys: &Path) -> Vec<SourceF
         .unwrap()
 }
 
-fn templates_run(snapshots: &Path) -> usize {
-    std::fs::read_to_string(snapshots.join("args"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| *l == "template")
-        .count()
-}
-
 #[test]
 fn an_encrypted_values_file_renders_its_value_without_touching_the_disk() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,9 +212,12 @@ fn an_encrypted_values_file_renders_its_value_without_touching_the_disk() {
     let recipient = sops::age_keygen(&keys);
     let repo = dir.path().join("repo");
     write_repo(&repo, &recipient, PASSWORD);
-    let snapshots = dir.path().join("snapshots");
     let renderer = Renderer::new(Tools {
-        helm: Some(snapshotting_helm(dir.path(), &snapshots)),
+        helm: Some(helm_probe(
+            dir.path(),
+            &[PASSWORD, ROTATED],
+            "values-secret",
+        )),
         kustomize: None,
     });
 
@@ -155,37 +234,40 @@ fn an_encrypted_values_file_renders_its_value_without_touching_the_disk() {
     let settings = objects.iter().find(|o| o.id.kind == "ConfigMap").unwrap();
     assert_eq!(settings.manifest["data"]["replicas"], "2");
 
-    // helm read the values on stdin: `-f -`, and neither its arguments nor anything the
-    // render's temporary directory held (the files, helm's home) carry the cleartext.
-    let args = std::fs::read_to_string(snapshots.join("args")).unwrap();
-    assert!(args.contains("\n-f\n-\n"), "{args}");
-    assert!(!args.contains("values-secret"), "{args}");
-    assert_eq!(
-        sops::files_containing(&snapshots, PASSWORD),
-        Vec::<PathBuf>::new()
-    );
-    assert!(
-        !sops::files_containing(&snapshots, "ENC[AES256_GCM").is_empty(),
-        "the snapshot holds the ciphertext only"
-    );
+    // helm read the values on stdin: `-f -`; neither its arguments nor any file of the
+    // render's sandbox (the repository files, helm's home), before or after helm ran, carry
+    // the cleartext; the encrypted file is there as ciphertext.
+    let first_run = assert_clean_run(&probe_report(&rendered));
 
-    // Same commit again: from the cache. The encrypted file changed: rendered anew.
-    assert_eq!(templates_run(&snapshots), 1);
-    render(&renderer, &files, &keys);
-    assert_eq!(templates_run(&snapshots), 1);
+    // Same commit again: from the cache (helm did not run: the same run's report). The
+    // encrypted file changed: rendered anew, as cleanly.
+    let again = render(&renderer, &files, &keys);
+    assert_eq!(assert_clean_run(&probe_report(&again)), first_run);
     write_repo(&repo, &recipient, ROTATED);
     let rendered = render(&renderer, &tree(&repo), &keys);
-    assert_eq!(templates_run(&snapshots), 2);
+    let second_run = assert_clean_run(&probe_report(&rendered));
+    assert_ne!(second_run, first_run, "helm ran again");
     let objects = ordo::manifest::load(&rendered, "shop").unwrap();
     let secret = objects.iter().find(|o| o.id.kind == "Secret").unwrap();
     assert_eq!(secret.manifest["stringData"]["password"], ROTATED);
     assert_eq!(renderer.cached(), 2);
-    for cleartext in [PASSWORD, ROTATED] {
-        assert_eq!(
-            sops::files_containing(&snapshots, cleartext),
-            Vec::<PathBuf>::new()
-        );
-    }
+}
+
+/// `ordo plan` of the repository at `repo` with the SOPS key file `keys`, helm being `helm`
+/// and temporary files under `tmp`.
+fn plan(repo: &Path, keys: &Path, helm: &Path, tmp: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(["plan", "-o", "json"])
+        .arg(repo)
+        .args(["--path", "charts/vault-app", "--release-name", "shop"])
+        .args(["--values", "envs/common.yaml"])
+        .args(["--values", "envs/values-secret.yaml", "-n", "shop"])
+        .env(decrypt::KEY_FILE_ENV, keys)
+        .env("ORDO_HELM", helm)
+        .env("TMPDIR", tmp)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("ordo runs")
 }
 
 #[test]
@@ -195,25 +277,12 @@ fn ordo_plan_renders_the_chart_and_leaves_no_cleartext_behind() {
     let recipient = sops::age_keygen(&keys);
     let repo = dir.path().join("repo");
     write_repo(&repo, &recipient, PASSWORD);
-    let snapshots = dir.path().join("snapshots");
-    let helm = snapshotting_helm(dir.path(), &snapshots);
+    // The probe fails the plan if helm is given the values file's path or any file of the
+    // sandbox holds the cleartext (the_helm_probe_fails_a_render_that_leaks shows it can).
+    let helm = helm_probe(dir.path(), &[PASSWORD], "values-secret");
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let plan = |keys: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["plan", "-o", "json"])
-            .arg(&repo)
-            .args(["--path", "charts/vault-app", "--release-name", "shop"])
-            .args(["--values", "envs/common.yaml"])
-            .args(["--values", "envs/values-secret.yaml", "-n", "shop"])
-            .env(decrypt::KEY_FILE_ENV, keys)
-            .env("ORDO_HELM", &helm)
-            .env("TMPDIR", &tmp)
-            .env("RUST_LOG", "debug")
-            .output()
-            .expect("ordo runs")
-    };
-    let out = plan(&keys);
+    let out = plan(&repo, &keys, &helm, &tmp);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -222,22 +291,51 @@ fn ordo_plan_renders_the_chart_and_leaves_no_cleartext_behind() {
         !stdout.contains(PASSWORD) && !stderr.contains(PASSWORD),
         "{stdout}\n{stderr}"
     );
-    assert_eq!(templates_run(&snapshots), 1);
-    for place in [&snapshots, &tmp, &repo] {
+    for place in [&tmp, &repo] {
         assert_eq!(
             sops::files_containing(place, PASSWORD),
             Vec::<PathBuf>::new()
         );
     }
+    assert!(
+        !sops::files_containing(&repo, "ENC[AES256_GCM").is_empty(),
+        "the repository keeps the ciphertext"
+    );
 
     // Another recipient's key: exit 2, naming the values file and its recipient.
     let other = dir.path().join("other.txt");
     sops::age_keygen(&other);
-    let out = plan(&other);
+    let out = plan(&repo, &other, &helm, &tmp);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("envs/values-secret.yaml") && stderr.contains(&recipient),
+        "{stderr}"
+    );
+}
+
+/// The probe is no rubber stamp: run confined like helm, it finds a value that is in a file
+/// of the sandbox (the plain `db.shop.svc` of envs/common.yaml) and an argument naming a
+/// values file (`-f …/envs/common.yaml`), and its exit fails the plan with its reasons.
+#[test]
+fn the_helm_probe_fails_a_render_that_leaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    let recipient = sops::age_keygen(&keys);
+    let repo = dir.path().join("repo");
+    write_repo(&repo, &recipient, PASSWORD);
+    let helm = helm_probe(dir.path(), &["db.shop.svc"], "common.yaml");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = plan(&repo, &keys, &helm, &tmp);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("helm-probe: cleartext in the sandbox: ../repo/envs/common.yaml"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("helm-probe: 1 argument(s) name the encrypted file or a cleartext"),
         "{stderr}"
     );
 }

@@ -245,21 +245,34 @@ fn a_chart_repository_answering_503_fails_transiently_and_renders_once_it_is_bac
     assert!(!err.is_transient(), "{err}");
 }
 
-fn status(config: &Path) -> Value {
+/// What `ordo status` reads from the cluster: the state the agent stored (history, pin,
+/// failed revision), not its live view.
+fn stored_state(config: &Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
         .args(["status", "--config", config.to_str().unwrap(), "-o", "json"])
         .env("KUBECONFIG", common::kubeconfig())
         .output()
         .unwrap();
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "ordo status: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     doc[0]["state"].clone()
 }
 
-/// Polls the app's state until `done` holds, or fails with the agent's log after [`WAIT`].
-fn wait_status(config: &Path, log: &Path, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+/// The agent's live view of the app (`GET /api/v1/apps/<app>`): head, health and last error
+/// besides the stored history, pin and failed revision.
+fn live_state(url: &str) -> Value {
+    common::get_json(url).unwrap_or(Value::Null)
+}
+
+/// Polls the app's live state until `done` holds, or fails with the agent's log after [`WAIT`].
+fn wait_status(url: &str, log: &Path, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
     loop {
-        let s = status(config);
+        let s = live_state(url);
         if done(&s) {
             return s;
         }
@@ -343,18 +356,23 @@ fn the_agent_retries_a_revision_its_chart_repository_failed_and_converges_once_i
     )
     .unwrap();
     let log = dir.path().join("agent.log");
-    let mut agent = common::spawn_agent(&config, &[], &log);
-    wait_status(&config, &log, "the first revision to sync", |s| {
+    let _agent = Agent(common::spawn_agent(&config, &[], &log));
+    let url = format!("http://{}/api/v1/apps/{app}", common::agent_address(&log));
+    wait_status(&url, &log, "the first revision to sync", |s| {
         history_results(s).first() == Some(&(first.clone(), "Succeeded".into()))
             && s["health"] == "Healthy"
     });
     assert_eq!(rt.block_on(greeting(&app)).as_deref(), Some("hello"));
+    wait_until("the first sync to be stored in the cluster", || {
+        history_results(&stored_state(&config)).first()
+            == Some(&(first.clone(), "Succeeded".to_owned()))
+    });
 
     // The repository goes down; a new commit arrives meanwhile.
     repo.down(true);
     std::fs::write(work.join("envs/values.yaml"), "greeting: bonjour\n").unwrap();
     let second = common::commit_and_push(&work, "bonjour");
-    let failing = wait_status(&config, &log, "the new revision to fail on the 503", |s| {
+    let failing = wait_status(&url, &log, "the new revision to fail on the 503", |s| {
         s["head"] == second.as_str()
             && s["lastError"]
                 .as_str()
@@ -365,8 +383,9 @@ fn the_agent_retries_a_revision_its_chart_repository_failed_and_converges_once_i
     wait_until("the agent to ask the repository again", || {
         repo.refused() > seen
     });
-    let state = status(&config);
-    for s in [&failing, &state] {
+    let state = live_state(&url);
+    let stored = stored_state(&config);
+    for s in [&failing, &state, &stored] {
         assert!(s["failedRevision"].is_null(), "not a bad commit: {s}");
         assert!(s["pin"].is_null(), "not rolled back from: {s}");
         assert_eq!(
@@ -383,7 +402,7 @@ fn the_agent_retries_a_revision_its_chart_repository_failed_and_converges_once_i
 
     // The repository is back: the agent converges by itself.
     repo.down(false);
-    let done = wait_status(&config, &log, "the new revision to sync", |s| {
+    let done = wait_status(&url, &log, "the new revision to sync", |s| {
         history_results(s).first() == Some(&(second.clone(), "Succeeded".into()))
     });
     assert!(done["lastError"].is_null(), "{done}");
@@ -392,6 +411,18 @@ fn the_agent_retries_a_revision_its_chart_repository_failed_and_converges_once_i
         "{done}"
     );
     assert_eq!(rt.block_on(greeting(&app)).as_deref(), Some("bonjour"));
-    let _ = agent.kill();
-    let _ = agent.wait();
+    wait_until("the stored history to show the new revision", || {
+        history_results(&stored_state(&config)).first()
+            == Some(&(second.clone(), "Succeeded".to_owned()))
+    });
+}
+
+/// The agent, stopped when the test ends, passed or not.
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
