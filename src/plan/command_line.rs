@@ -87,14 +87,14 @@ pub fn candidates(words: &[String]) -> Vec<Candidate<'_>> {
             out.push(Candidate {
                 hint: Hint::HostFlag,
                 value: word,
-                shown: format!("{previous} {word}"),
+                shown: without_password(&format!("{previous} {word}")),
             });
         } else {
             let (key, value) = word.split_once('=').unwrap_or((previous, word));
             out.push(Candidate {
                 hint: Hint::Key(key),
                 value,
-                shown: word.to_owned(),
+                shown: without_password(word),
             });
         }
         previous = word;
@@ -102,9 +102,60 @@ pub fn candidates(words: &[String]) -> Vec<Candidate<'_>> {
     out
 }
 
+/// `text` with the password of every URL in it (`postgres://app:secret@db/app`) shown as
+/// `***`: plan reasons are printed, published and posted, and the command line is the
+/// tenant's, not a place for credentials to travel further.
+pub fn without_password(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let authority_end = after.find(['/', '?', '#', ' ']).unwrap_or(after.len());
+        let authority = &after[..authority_end];
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) if userinfo.contains(':') => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                out.push_str(&format!("{user}:***@{host}"));
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &after[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_never_shown() {
+        let cases = [
+            (
+                "psql postgresql://app:s3cret@postgres/app",
+                "psql postgresql://app:***@postgres/app",
+            ),
+            (
+                "DATABASE_URL=postgres://u:p%40ss@db:5432/x?sslmode=require",
+                "DATABASE_URL=postgres://u:***@db:5432/x?sslmode=require",
+            ),
+            ("redis://:hunter2@cache:6379", "redis://:***@cache:6379"),
+            ("postgres://app@postgres/app", "postgres://app@postgres/app"),
+            ("-h postgres", "-h postgres"),
+            ("a://x:y@h b://z:w@k", "a://x:***@h b://z:***@k"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(without_password(text), want, "{text}");
+        }
+        let words: Vec<String> = vec!["psql".into(), "postgresql://app:s3cret@postgres/app".into()];
+        assert!(
+            candidates(&words)
+                .iter()
+                .all(|c| !c.shown.contains("s3cret"))
+        );
+    }
 
     #[test]
     fn scripts_split_into_shell_words() {

@@ -225,7 +225,7 @@ fn hosts_on_command_lines_become_edges() {
             "Deployment/check",
             "Deployment/pg",
             Some(
-                "command line connects to Service/postgres (postgresql://app:pw@postgres.shop:5432/app)",
+                "command line connects to Service/postgres (postgresql://app:***@postgres.shop:5432/app)",
             ),
         ),
         // A user named postgres is not a host.
