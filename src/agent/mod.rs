@@ -231,6 +231,14 @@ impl Agent {
                 config.max_concurrent_syncs.max(1),
             )),
         };
+        for (key, sharing) in config.shared_decryption_keys() {
+            tracing::warn!(
+                key = %key,
+                apps = %sharing.join(", "),
+                "apps share one decryption key: each can decrypt what the others' repositories \
+                 hold; give each app (team) its own key"
+            );
+        }
         let mut apps = BTreeMap::new();
         let count = u32::try_from(shards.len()).unwrap_or(1);
         for app in &config.apps {

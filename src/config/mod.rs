@@ -282,6 +282,28 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Config {
+    /// Decryption keys more than one app uses, with those apps: each of them can decrypt what
+    /// the others' repositories hold, which is worth a warning (give each team its own key).
+    pub fn shared_decryption_keys(&self) -> Vec<(String, Vec<String>)> {
+        let mut by_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for app in &self.apps {
+            let Some(decryption) = &app.decryption else {
+                continue;
+            };
+            let key = match &decryption.keys {
+                DecryptionKeys::File(path) => format!("keyFile {}", path.display()),
+                DecryptionKeys::Secret(s) => format!(
+                    "secretRef {}/{} key {}",
+                    s.namespace.as_deref().unwrap_or("<ordo's namespace>"),
+                    s.name,
+                    s.key
+                ),
+            };
+            by_key.entry(key).or_default().push(app.name.clone());
+        }
+        by_key.into_iter().filter(|(_, apps)| apps.len() > 1).collect()
+    }
+
     /// Apps grouped by repository URL, in order of first appearance, so the agent fetches each
     /// repository once however many apps (refs, paths, namespaces) read from it.
     pub fn repos(&self) -> Vec<(String, Vec<usize>)> {

@@ -900,3 +900,26 @@ fn an_app_is_confined_to_its_namespace_unless_widened() {
     );
     assert!(wide.apps[0].platform);
 }
+
+#[test]
+fn apps_sharing_a_decryption_key_are_found_for_a_warning() {
+    let app = |name: &str, keys: &str| {
+        format!(
+            "  - name: {name}\n    repo: https://git.example.org/{name}.git\n    namespace: {name}\n    decryption:\n      provider: sops\n      {keys}\n"
+        )
+    };
+    let config = parse_ok(&format!(
+        "apps:\n{}{}{}{}",
+        app("shop", "keyFile: /etc/ordo/age/keys.txt"),
+        app("blog", "keyFile: /etc/ordo/age/keys.txt"),
+        app("wiki", "secretRef: {name: age}"),
+        app("mail", "secretRef: {name: age-mail}"),
+    ));
+    assert_eq!(
+        config.shared_decryption_keys(),
+        vec![(
+            "keyFile /etc/ordo/age/keys.txt".to_owned(),
+            vec!["shop".to_owned(), "blog".to_owned()]
+        )]
+    );
+}
