@@ -301,7 +301,10 @@ impl Config {
             };
             by_key.entry(key).or_default().push(app.name.clone());
         }
-        by_key.into_iter().filter(|(_, apps)| apps.len() > 1).collect()
+        by_key
+            .into_iter()
+            .filter(|(_, apps)| apps.len() > 1)
+            .collect()
     }
 
     /// Apps grouped by repository URL, in order of first appearance, so the agent fetches each
