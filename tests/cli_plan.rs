@@ -431,3 +431,50 @@ fn a_big_file_in_another_apps_directory_breaks_no_kustomize_or_helm_app() {
         text(&out.stderr)
     );
 }
+
+/// Renders live in the temporary directory, in a pod an emptyDir whose overflow evicts the
+/// agent: a render that needs more than the scratch space given is refused before anything is
+/// written, saying how much it needs and what to change; a bad size stops ordo at start.
+#[test]
+fn a_render_larger_than_the_scratch_space_is_refused_before_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    let mut resources = Vec::new();
+    for i in 0..6 {
+        let name = format!("cm{i}.yaml");
+        let data = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{x: \"{}\"}}\n",
+            "a".repeat(4 * 1024 * 1024)
+        );
+        std::fs::write(app.join(&name), data).unwrap();
+        resources.push(name);
+    }
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        format!("resources: [{}]\n", resources.join(", ")),
+    )
+    .unwrap();
+    let plan = |scratch: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["plan", app.to_str().unwrap()])
+            .env("ORDO_RENDER_SCRATCH", scratch)
+            .output()
+            .expect("ordo runs")
+    };
+    let out = plan("32Mi");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("of scratch space, more than the 24 MiB there is"),
+        "{err}"
+    );
+    assert!(err.contains("ORDO_RENDER_SCRATCH"), "{err}");
+    let out = plan("lots");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("ORDO_RENDER_SCRATCH=\"lots\""),
+        "{}",
+        text(&out.stderr)
+    );
+}

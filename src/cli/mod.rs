@@ -78,6 +78,10 @@ pub fn run(cli: Cli) -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
+    if let Err(message) = crate::render::check_scratch_env() {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     match cli.command {
         Command::Plan(args) => plan::run(*args),
         Command::Diff(args) => sync::run_diff(*args),

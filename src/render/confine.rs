@@ -178,6 +178,8 @@ fn warn_once(why: &str) {
 /// `RLIMIT_DATA` on the running tool: an allocation past it fails and the tool exits with an
 /// error instead of growing until the pod is killed. Set right after the start, so the first
 /// microseconds of the tool run unbounded; its own start-up is far below any sane limit.
+/// (No `RLIMIT_FSIZE`: set this way it would race the tool's own start, and the files a tool
+/// writes are counted by the scratch reservation, see `scratch.rs`.)
 fn limit_memory(child: &Child, memory: u64) {
     let limit = rustix::process::Rlimit {
         current: Some(memory),

@@ -101,6 +101,14 @@ pub enum RenderError {
         field: &'static str,
         entry: String,
     },
+    /// No room in the render scratch space (see `scratch.rs`): `busy` when other renders held
+    /// it (retried), else the render is larger than the whole space.
+    #[error("{app}: {message}")]
+    NoRoom {
+        app: String,
+        message: String,
+        busy: bool,
+    },
     #[error("{file}: cannot read it as a kustomization: {message}")]
     Kustomization { file: String, message: String },
     #[error("{app}: {message}")]
@@ -147,6 +155,7 @@ impl RenderError {
                 DISK_FULL.iter().any(|w| lower.contains(w))
             }
             RenderError::Fetch { message, .. } => fetch_is_transient(message),
+            RenderError::NoRoom { busy, .. } => *busy,
             _ => false,
         }
     }

@@ -23,6 +23,7 @@ mod kustomize;
 mod reach;
 mod remote;
 mod sandbox;
+mod scratch;
 mod scrub;
 mod values;
 
@@ -38,6 +39,7 @@ pub use cache::{CAPACITY as CACHE_CAPACITY, key as cache_key};
 pub use error::{RenderError, Tool};
 pub use helm::split_output as split_helm_output;
 pub use remote::{RemoteChart, RepoKind, check_exact_version};
+pub use scratch::{SCRATCH_ENV, check_env as check_scratch_env};
 pub use scrub::{REDACTED, Secrets};
 pub use values::SecretValues;
 

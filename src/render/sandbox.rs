@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use super::RenderLimits;
 use super::confine::Confined;
 use super::error::{RenderError, Tool};
+use super::scratch::{self, NoRoom, Reservation};
 use crate::source::SourceFile;
 
 /// How much of a tool's stderr is kept for the error message.
@@ -29,10 +30,18 @@ pub(super) struct Sandbox {
     dir: tempfile::TempDir,
     tool: Tool,
     app: String,
+    /// Room held in the scratch space: the tool's allowance, then what `extract` writes.
+    /// Declared after `dir`, so it is given back only once the directory is removed.
+    room: Vec<Reservation>,
 }
+
+/// How long a render waits for room in the scratch space before it is retried later.
+const ROOM_WAIT: Duration = Duration::from_secs(60);
 
 impl Sandbox {
     pub(super) fn new(tool: Tool, app: &str) -> Result<Self, RenderError> {
+        let allowance =
+            scratch::reserve(scratch::TOOL_ALLOWANCE, ROOM_WAIT).map_err(|e| no_room(app, e))?;
         let dir = tempfile::Builder::new()
             .prefix("ordo-render-")
             .tempdir()
@@ -46,6 +55,7 @@ impl Sandbox {
             dir,
             tool,
             app: app.to_owned(),
+            room: vec![allowance],
         };
         sandbox.create_dir(&sandbox.home().join("tmp"))?;
         sandbox.create_dir(&sandbox.repo())?;
@@ -94,7 +104,10 @@ impl Sandbox {
     /// Writes the repository files under `repo/`. Paths come from `source`, which already
     /// refuses `..` and absolute paths; checked again because a file written outside the
     /// sandbox would be worse than a failed render.
-    pub(super) fn extract(&self, files: &[SourceFile]) -> Result<(), RenderError> {
+    pub(super) fn extract(&mut self, files: &[SourceFile]) -> Result<(), RenderError> {
+        let bytes: u64 = files.iter().map(|f| f.data.len() as u64).sum();
+        let room = scratch::reserve(bytes, ROOM_WAIT).map_err(|e| no_room(&self.app, e))?;
+        self.room.push(room);
         for file in files {
             let inside = !file.path.starts_with('/')
                 && file.path.split('/').all(|p| !p.is_empty() && p != "..");
@@ -135,6 +148,36 @@ enum Event {
     OverBudget,
     ReadFailed(std::io::Error),
     Stderr(String),
+}
+
+fn no_room(app: &str, why: NoRoom) -> RenderError {
+    let mib = |b: u64| b.div_ceil(1 << 20);
+    let (message, busy) = match why {
+        NoRoom::TooLarge { needed, total } => (
+            format!(
+                "the render needs {} MiB of scratch space, more than the {} MiB there is (three \
+                 quarters of {}): render less, or give ordo a larger temporary directory",
+                mib(needed),
+                mib(total),
+                scratch::SCRATCH_ENV
+            ),
+            false,
+        ),
+        NoRoom::Busy { needed, waited } => (
+            format!(
+                "no room for {} MiB of render scratch space within {} s (other renders hold \
+                 it); will retry",
+                mib(needed),
+                waited.as_secs()
+            ),
+            true,
+        ),
+    };
+    RenderError::NoRoom {
+        app: app.to_owned(),
+        message,
+        busy,
+    }
 }
 
 /// Runs `command`, returning its stdout when it exits 0 within the limits.
@@ -349,7 +392,7 @@ mod tests {
 
     #[test]
     fn sandbox_refuses_paths_leaving_it() {
-        let sandbox = Sandbox::new(Tool::Kustomize, "app").unwrap();
+        let mut sandbox = Sandbox::new(Tool::Kustomize, "app").unwrap();
         for path in ["../x.yaml", "/etc/passwd", "a/../../b"] {
             let files = [SourceFile {
                 path: path.into(),

@@ -40,7 +40,7 @@ pub(super) fn render(
     }
     let named_after = options.remote.as_ref().map_or(dir.as_str(), |r| &r.chart);
     let release = release_name(&options.release_name, named_after).map_err(input)?;
-    let sandbox = Sandbox::new(Tool::Helm, &app)?;
+    let mut sandbox = Sandbox::new(Tool::Helm, &app)?;
     sandbox.extract(request.files)?;
     let limits = &request.options.limits;
     let chart: PathBuf = match &options.remote {

@@ -25,7 +25,7 @@ pub(super) fn render(
     let app = app_label(request.app_path);
     let allow_remote = request.options.kustomize.allow_remote_bases;
     check_references(request.files, request.app_path, allow_remote)?;
-    let sandbox = Sandbox::new(Tool::Kustomize, &app)?;
+    let mut sandbox = Sandbox::new(Tool::Kustomize, &app)?;
     sandbox.extract(request.files)?;
     let mut command = sandbox.command(program);
     if allow_remote {
