@@ -266,6 +266,7 @@ apps:
     repo: {clone_url}
     ref: main
     namespace: {app}
+    allow: {{clusterKinds: [Namespace]}}
     # Only Gitea's push webhook makes the second commit sync.
     interval: 1h
     credentials:

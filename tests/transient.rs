@@ -356,7 +356,17 @@ fn the_agent_retries_a_revision_its_chart_repository_failed_and_converges_once_i
     )
     .unwrap();
     let log = dir.path().join("agent.log");
-    let _agent = Agent(common::spawn_agent(&config, &[], &log));
+    let _agent = Agent(
+        Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("KUBECONFIG", common::kubeconfig())
+            .env("ORDO_HELM", k8s_bin("helm"))
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://{}/api/v1/apps/{app}", common::agent_address(&log));
     wait_status(&url, &log, "the first revision to sync", |s| {
         history_results(s).first() == Some(&(first.clone(), "Succeeded".into()))
