@@ -287,3 +287,112 @@ fn a_replace_never_deletes_a_protected_kind_without_an_opt_in() {
         "the claim was never deleted"
     );
 }
+
+/// Live children, events and logs are watched with ordo's account, shared by every viewer; for
+/// an app acting as its ServiceAccount a reader sees only what that account may read: here it
+/// may deploy but not list pods, so the page shows no children, no events and no log.
+#[test]
+fn a_reader_sees_live_children_and_logs_only_where_the_apps_account_may() {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use kube::discovery::ApiResource;
+    let ns = unique("looks");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = client().await;
+        let objects = [
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "deployer", "namespace": ns}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": "deployer", "namespace": ns},
+                   "rules": [
+                       {"apiGroups": [""], "resources": ["configmaps", "secrets"],
+                        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+                       {"apiGroups": ["apps"], "resources": ["deployments"],
+                        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "deployer", "namespace": ns},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}]}),
+        ];
+        for o in objects {
+            let api_version = o["apiVersion"].as_str().unwrap();
+            let kind = o["kind"].as_str().unwrap();
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            let plural = match kind {
+                "Namespace" => "namespaces",
+                "ServiceAccount" => "serviceaccounts",
+                "Role" => "roles",
+                _ => "rolebindings",
+            };
+            let ar = ApiResource {
+                group: group.into(),
+                version: version.into(),
+                api_version: api_version.into(),
+                kind: kind.into(),
+                plural: plural.into(),
+            };
+            let name = o["metadata"]["name"].as_str().unwrap();
+            let api: Api<DynamicObject> = match o["metadata"]["namespace"].as_str() {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                None => Api::all_with(client.clone(), &ar),
+            };
+            api.patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&o))
+                .await
+                .unwrap();
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  replicas: 1\n  \
+         selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    \
+         spec:\n      containers:\n        - {{name: app, image: example/web:1}}\n"
+    );
+    let config = app_repo(
+        tmp.path(),
+        &ns,
+        &[("web.yaml", deployment)],
+        "    serviceAccountName: deployer\n",
+    );
+    // Logs are read with the API token (they are never open, whatever readAuth says).
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "looks-token\n").unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("apiTokenFile: {}\n{text}", token.display()),
+    )
+    .unwrap();
+    let log = tmp.path().join("agent.log");
+    let mut agent = spawn_agent(&config, &[], &log);
+    let address = agent_address(&log);
+    let app = format!("http://{address}/api/v1/apps/{ns}");
+    eventually(
+        "the app to be Healthy",
+        || get_json(&app).filter(|s| s["health"] == "Healthy"),
+        &log,
+    );
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(rt.block_on(client()), &ns);
+    let running = rt.block_on(pods.list(&Default::default())).unwrap();
+    let pod = running.items.first().expect("the Deployment runs a pod");
+    let pod = pod.metadata.name.clone().unwrap();
+
+    let resource = get_json(&format!("{app}/resource?id=Deployment/{ns}/web")).expect("answered");
+    assert_eq!(resource["children"], json!([]), "{resource}");
+    assert_eq!(resource["events"], json!([]), "{resource}");
+    assert!(
+        resource["liveError"]
+            .as_str()
+            .is_some_and(|e| e.contains("serviceAccountName may not list pods")),
+        "{resource}"
+    );
+    let logs = ureq::get(&format!("{app}/logs?pod={pod}&container=app"))
+        .header("Authorization", "Bearer looks-token")
+        .call();
+    assert!(
+        matches!(logs, Err(ureq::Error::StatusCode(404))),
+        "no log through ordo: {logs:?}"
+    );
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+}

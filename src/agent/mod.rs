@@ -9,6 +9,7 @@ pub mod hash_key;
 mod heal;
 pub mod lease;
 mod live;
+mod looks;
 mod persisted;
 mod progress;
 mod reconcile;
@@ -29,6 +30,7 @@ use tracing::Instrument;
 
 pub use decide::{MIN_REVISION_PREFIX, RevisionLookup, confirmable};
 pub use live::{EVENTS_SHOWN, Live, Root};
+pub use looks::Look;
 pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, PruneHeld, SyncResult, Trigger};
 pub use views::{SharedViews, ViewError, Views};
 
@@ -78,6 +80,8 @@ pub struct AppHandle {
     /// The replica that holds this app's shard, while another one does (`--shards`): where
     /// its commands are forwarded. None when running unsharded (see the leader's address).
     pub owner: watch::Receiver<Option<lease::LeaderAddress>>,
+    /// What the app's own account may see, for readers of its live views.
+    pub looks: looks::Looks,
 }
 
 /// One revision's plan and the options it is synced with. Kept until the next sync, for
@@ -93,6 +97,20 @@ pub struct Desired {
 }
 
 impl AppHandle {
+    /// Whether a reader may see `look` (children and events, or logs) in `namespace`: always
+    /// for an app that runs as ordo's account, else what its ServiceAccount may read.
+    pub async fn may_look(&self, namespace: &str, look: Look) -> Result<bool, ViewError> {
+        let reader = self
+            .desired
+            .borrow()
+            .as_ref()
+            .and_then(|d| d.reader.clone());
+        match reader {
+            Some(reader) => self.looks.may(&reader, namespace, look).await,
+            None => Ok(true),
+        }
+    }
+
     /// Desired vs live for the app's current revision (every object, or the one whose id is
     /// `object`), by server-side dry run through the agent's client; writes nothing.
     /// `Ok(None)` before the first plan. Cached until the app's state moves.
@@ -418,6 +436,7 @@ fn spawn_app(
             desired: desired_rx,
             views: shared.views.clone(),
             owner: shard.owner.clone(),
+            looks: looks::Looks::default(),
         },
         supervise::supervise(app, mode_for_supervisor).instrument(span),
     )

@@ -1,6 +1,7 @@
 //! Every call to the API server goes through here: discovery, server-side apply (real and dry
 //! run), get, list and delete of dynamic objects. The client's tower stack counts each request.
 
+mod access;
 mod count;
 mod discovery;
 mod fence;
@@ -8,6 +9,7 @@ mod pods;
 mod rate;
 mod watch;
 
+pub use access::Access;
 pub use pods::LogBounds;
 
 use std::path::Path;

@@ -245,7 +245,25 @@ async fn tree_events(
     handle: crate::agent::AppHandle,
 ) -> Result<BoxStream<'static, Event>, ApiError> {
     let state = handle.state.clone();
-    let roots = move || super::live::roots(&state.borrow());
+    // Only namespaces the app's own account may look at (asked once, when the stream opens).
+    let mut allowed = std::collections::HashSet::new();
+    let current = super::live::roots(&state.borrow());
+    for root in current {
+        let namespace = root.namespace.unwrap_or_default();
+        if !allowed.contains(&namespace)
+            && handle
+                .may_look(&namespace, crate::agent::Look::Tree)
+                .await
+                .unwrap_or(false)
+        {
+            allowed.insert(namespace);
+        }
+    }
+    let roots = move || {
+        let mut roots = super::live::roots(&state.borrow());
+        roots.retain(|r| allowed.contains(r.namespace.as_deref().unwrap_or_default()));
+        roots
+    };
     let trees = handle
         .views
         .live

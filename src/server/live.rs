@@ -13,7 +13,7 @@ use super::ServerState;
 use super::api::{App, view_error};
 use super::auth::TokenHolder;
 use super::error::ApiError;
-use crate::agent::{AppState, Root};
+use crate::agent::{AppState, Look, Root};
 
 pub fn routes() -> Vec<(&'static str, MethodRouter<ServerState>)> {
     vec![
@@ -40,6 +40,28 @@ pub fn roots(app: &AppState) -> Vec<Root> {
 /// `liveError` when the cluster could not be read: the rest of the document still helps.
 pub async fn live_fields(app: &App, root: &Root) -> serde_json::Map<String, Value> {
     let mut fields = serde_json::Map::new();
+    let namespace = root.namespace.as_deref().unwrap_or_default();
+    match app.handle.may_look(namespace, Look::Tree).await {
+        Ok(true) => {}
+        Ok(false) => {
+            fields.insert("children".into(), json!([]));
+            fields.insert("events".into(), json!([]));
+            fields.insert(
+                "liveError".into(),
+                json!(format!(
+                    "not shown: the app's serviceAccountName may not list pods, replica sets, \
+                     jobs and events in {namespace}"
+                )),
+            );
+            return fields;
+        }
+        Err(e) => {
+            fields.insert("children".into(), json!([]));
+            fields.insert("events".into(), json!([]));
+            fields.insert("liveError".into(), json!(e.to_string()));
+            return fields;
+        }
+    }
     match app.handle.views.live.live(root).await {
         Ok(live) => {
             fields.insert("children".into(), json!(live.children));
@@ -55,6 +77,28 @@ pub async fn live_fields(app: &App, root: &Root) -> serde_json::Map<String, Valu
         }
     }
     fields
+}
+
+/// The roots whose namespace the app's own account may `look` at (all of them for an app that
+/// runs as ordo's account): a pod elsewhere is then not found, as if it were not the app's.
+pub async fn visible(app: &App, roots: Vec<Root>, look: Look) -> Vec<Root> {
+    let mut allowed: std::collections::HashMap<String, bool> = Default::default();
+    let mut out = Vec::with_capacity(roots.len());
+    for root in roots {
+        let namespace = root.namespace.clone().unwrap_or_default();
+        let may = match allowed.get(&namespace) {
+            Some(&may) => may,
+            None => {
+                let may = app.handle.may_look(&namespace, look).await.unwrap_or(false);
+                allowed.insert(namespace, may);
+                may
+            }
+        };
+        if may {
+            out.push(root);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,7 +126,7 @@ async fn follow_logs(
         ));
     };
     let snapshot = app.handle.state.borrow().clone();
-    let roots = roots(&snapshot);
+    let roots = visible(&app, roots(&snapshot), Look::Logs).await;
     let lines = app
         .handle
         .views
@@ -129,7 +173,7 @@ async fn logs(
         ));
     };
     let snapshot = app.handle.state.borrow().clone();
-    let roots = roots(&snapshot);
+    let roots = visible(&app, roots(&snapshot), Look::Logs).await;
     match app
         .handle
         .views

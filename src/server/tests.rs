@@ -82,6 +82,7 @@ impl Fixture {
                     desired,
                     views: views.clone(),
                     owner: watch::channel(None).1,
+                    looks: Default::default(),
                 },
             );
             senders.insert(name.to_owned(), state_tx);
