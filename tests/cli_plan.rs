@@ -4,6 +4,9 @@
 #[allow(dead_code)] // shared by every test binary; this one needs only some of it
 mod common;
 use common::copy_dir;
+#[path = "chart/support.rs"]
+#[allow(dead_code)]
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -11,6 +14,17 @@ use std::process::{Command, Output};
 fn ordo(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ordo"))
         .args(args)
+        .output()
+        .expect("ordo runs")
+}
+
+/// `ordo` with the render tools built by `scripts/cluster.sh build`.
+fn ordo_with_tools(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(args)
+        .env("ORDO_KUSTOMIZE", support::k8s_bin("kustomize"))
+        .env("ORDO_HELM", support::k8s_bin("helm"))
+        .envs(env.iter().copied())
         .output()
         .expect("ordo runs")
 }
@@ -402,16 +416,19 @@ fn a_big_file_in_another_apps_directory_breaks_no_kustomize_or_helm_app() {
         ("apps/web/prod", "ConfigMap/web"),
         ("apps/chart", "ConfigMap/chart"),
     ] {
-        let out = ordo(&[
-            "plan",
-            &url,
-            "--path",
-            path,
-            "--namespace",
-            "shop",
-            "--cache-dir",
-            cache.path().to_str().unwrap(),
-        ]);
+        let out = ordo_with_tools(
+            &[
+                "plan",
+                &url,
+                "--path",
+                path,
+                "--namespace",
+                "shop",
+                "--cache-dir",
+                cache.path().to_str().unwrap(),
+            ],
+            &[],
+        );
         assert!(out.status.success(), "{path}: {}", text(&out.stderr));
         assert!(text(&out.stdout).contains(object), "{}", text(&out.stdout));
     }
@@ -456,11 +473,10 @@ fn a_render_larger_than_the_scratch_space_is_refused_before_it_writes() {
     )
     .unwrap();
     let plan = |scratch: &str| {
-        Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["plan", app.to_str().unwrap()])
-            .env("ORDO_RENDER_SCRATCH", scratch)
-            .output()
-            .expect("ordo runs")
+        ordo_with_tools(
+            &["plan", app.to_str().unwrap()],
+            &[("ORDO_RENDER_SCRATCH", scratch)],
+        )
     };
     let out = plan("32Mi");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));

@@ -257,6 +257,27 @@ mod tests {
     }
 
     #[test]
+    fn a_confined_tool_cannot_allocate_past_its_memory_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        // bash keeps the 64 MiB string in its own heap (data memory).
+        let script = "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}";
+        let mut confined = shell(script, dir.path());
+        confined.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = confined.spawn(16 * 1024 * 1024).unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let failed = !child.wait().unwrap().success() || out.trim() != "67108864";
+        assert!(failed, "allocated past the bound: {out}");
+        let (ok, text) = output(shell(script, dir.path()));
+        assert!(ok && text.trim() == "67108864", "{text}");
+    }
+
+    #[test]
     fn without_network_a_confined_tool_cannot_connect_even_to_loopback() {
         assert!(
             landlock_here(),
