@@ -410,6 +410,7 @@ fn openpgp_signed_heads_are_applied_and_unknown_or_unsigned_heads_are_not() {
 }
 
 const PASSWORD: &str = "p4ss-from-a-secret-0c2e9b";
+const CM_VALUE: &str = "cm-token-from-sops-5d1a7f";
 
 #[test]
 fn a_sops_secret_is_decrypted_with_the_age_key_of_a_secret_and_never_shown() {
@@ -469,6 +470,28 @@ fn a_sops_secret_is_decrypted_with_the_age_key_of_a_secret_and_never_shown() {
         .current_dir(&s.work));
     assert!(!sealed.contains(PASSWORD));
     std::fs::write(&plain, sealed).unwrap();
+    // A value SOPS encrypts in a ConfigMap (any kind, not only a Secret) is cut out of diffs
+    // and live views just the same.
+    let settings = s.work.join("settings.yaml");
+    std::fs::write(
+        &settings,
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {app}\ndata:\n  token: {CM_VALUE}\n"
+        ),
+    )
+    .unwrap();
+    let sealed = run(Command::new(support::k8s_bin("sops"))
+        .args([
+            "--encrypt",
+            "--age",
+            &recipient,
+            "--encrypted-regex",
+            "^data$",
+        ])
+        .arg(&settings)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .current_dir(&s.work));
+    std::fs::write(&settings, sealed).unwrap();
     std::fs::write(
         s.work.join("namespace.yaml"),
         format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {app}}}\n"),
@@ -477,6 +500,45 @@ fn a_sops_secret_is_decrypted_with_the_age_key_of_a_secret_and_never_shown() {
     let sha = common::commit_and_push(&s.work, "encrypted db secret");
     s.start(&[]);
     s.wait_app("the sync of the encrypted Secret", |d| synced(d, &sha));
+
+    // Someone edits the ConfigMap by hand: its diff now holds the decrypted value as desired.
+    let maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(kube.clone(), &app);
+    let tampered = json!({"data": {"token": "tampered-by-hand"}});
+    rt.block_on(maps.patch(
+        "settings",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&tampered),
+    ))
+    .unwrap();
+    let diff = format!("/api/v1/apps/{app}/diff?object=ConfigMap/{app}/settings");
+    let shown = (0..300)
+        .find_map(|_| {
+            let (status, body) = s.get(&diff);
+            if status == 200 && body.contains("tampered-by-hand") {
+                return Some(body);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            None
+        })
+        .expect("the diff shows the hand edit");
+    assert!(!shown.contains(CM_VALUE), "{shown}");
+    assert!(
+        shown.contains("<redacted>"),
+        "the desired value is there, redacted: {shown}"
+    );
+    rt.block_on(maps.patch(
+        "settings",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&json!({"data": {"token": CM_VALUE}})),
+    ))
+    .unwrap();
+    let (_, view) = s.get(&format!(
+        "/api/v1/apps/{app}/resource?id=ConfigMap/{app}/settings"
+    ));
+    assert!(
+        view.contains("settings") && !view.contains(CM_VALUE),
+        "{view}"
+    );
 
     let live: Api<Secret> = Api::namespaced(kube, &app);
     let secret = rt.block_on(live.get("db")).unwrap();
@@ -504,13 +566,13 @@ fn a_sops_secret_is_decrypted_with_the_age_key_of_a_secret_and_never_shown() {
     for path in answers {
         let (status, body) = s.get(&path);
         assert!(status < 500, "{path}: {status} {body}");
-        for secret in [PASSWORD, secret_key.as_str()] {
+        for secret in [PASSWORD, CM_VALUE, secret_key.as_str()] {
             assert!(!body.contains(secret), "{path} shows a secret: {body}");
         }
     }
     let log = s.log();
     assert!(
-        !log.contains(PASSWORD) && !log.contains(&secret_key),
+        !log.contains(PASSWORD) && !log.contains(CM_VALUE) && !log.contains(&secret_key),
         "{log}"
     );
 }
