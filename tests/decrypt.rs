@@ -444,3 +444,46 @@ fn a_manifest_error_quoting_a_decrypted_value_shows_it_redacted() {
     assert!(stderr.contains("<redacted> is defined twice"), "{stderr}");
     assert!(!stderr.contains("db-credentials"), "{stderr}");
 }
+
+/// `ordo diff` cuts a decrypted value out of its output whatever kind holds it, as the agent
+/// does: a ConfigMap that does not exist yet shows its whole desired state, value redacted.
+#[test]
+fn ordo_diff_shows_a_decrypted_config_map_value_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, recipient) = keygen(dir.path(), "keys.txt");
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    // A namespace every cluster has; the ConfigMap is never created (a diff writes nothing).
+    let ns = "default";
+    let plain = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sopsdiff-{}\n  namespace: {ns}\ndata:\n  token: cm-value-only-sops-knows-91\n",
+        std::process::id()
+    );
+    let sealed = sops_encrypt(
+        &repo,
+        "settings.yaml",
+        &plain,
+        &recipient,
+        &["--encrypted-regex", "^data$"],
+    );
+    std::fs::write(repo.join("settings.yaml"), sealed).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .arg("diff")
+        .arg(&repo)
+        .args(["--namespace", ns])
+        .env(decrypt::KEY_FILE_ENV, &keys)
+        .env("KUBECONFIG", common::kubeconfig())
+        .output()
+        .expect("ordo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "differs: {stdout}{stderr}");
+    assert!(
+        stdout.contains("ConfigMap") && stdout.contains("token: <redacted>"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("cm-value-only-sops-knows-91")
+            && !stderr.contains("cm-value-only-sops-knows-91")
+    );
+}

@@ -20,7 +20,10 @@ What maps: repository URL; revision (Argo CD's targetRevision, HEAD meaning the 
 branch; a Flux branch, tag or commit); path; destination or target namespace; automated
 prune, selfHeal and allowEmpty; intervals and timeouts; Helm release name, values files (Argo
 CD's, relative to the app path, become repository paths), values and parameters (merged into
-helm.values); Argo CD's source type. Everything else is a finding, printed to stderr and at
+helm.values); Argo CD's source type; an AppProject's destinations and cluster resource
+whitelist as allow (namespaces, clusterKinds), its destinationServiceAccounts and Flux's
+serviceAccountName as serviceAccountName (an app left without allow gets ordo's default: its
+own namespace, nothing cluster-scoped). Everything else is a finding, printed to stderr and at
 the top of the config: `not translated: <object>: <field>: <what> — <what to do>`, or `note:`
 for what was translated differently from how it was written. Secrets are never copied: a
 GitRepository's secretRef becomes a commented-out credentials block naming the files to mount.
@@ -30,7 +33,7 @@ YAML error (file and line named), no Argo CD or Flux object, or none that become
 
 Examples:
   ordo import argocd/apps/ --output ordo.yaml
-  kubectl get applications -n argocd -o yaml | ordo import -
+  kubectl get applications,appprojects -n argocd -o yaml | ordo import -
   flux export source git --all > src.yaml; flux export kustomization --all > ks.yaml
   ordo import src.yaml ks.yaml -o json | jq '.findings[] | .message'";
 

@@ -121,6 +121,9 @@ pub struct Loaded {
     pub source: PlanSource,
     /// The commit SHA, or for a directory a hash of its files: what hooks key on.
     pub revision: String,
+    /// What its SOPS files decrypted to: cut out of `ordo diff` as the agent cuts it out of
+    /// its diffs.
+    pub secrets: std::sync::Arc<crate::render::Secrets>,
 }
 
 /// Reads, loads and plans, with config hashes for display only (the public key: `ordo plan`
@@ -202,6 +205,7 @@ pub fn load_for(
             revision: snapshot.commit,
         },
         revision,
+        secrets: std::sync::Arc::new(decrypted.secrets().clone()),
     })
 }
 

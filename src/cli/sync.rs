@@ -230,6 +230,7 @@ pub fn run_diff(mut args: DiffArgs) -> ExitCode {
         Err(message) => return error(&message),
     };
     let mut opts = options(&args.input, &args.cluster, loaded.revision.clone());
+    opts.redact = loaded.secrets.clone();
     if let Some(app) = &args.input.from_config {
         opts.allow = app_allow(app, &args.cluster);
     }

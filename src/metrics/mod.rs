@@ -155,7 +155,7 @@ impl Metrics {
         );
         registry.register(
             "ordo_notifications",
-            "Notifications by receiver and result (delivered, failed, dropped, held_back)",
+            "Notifications by receiver and result (delivered, failed, dropped, held_back, skipped)",
             notifications_total.clone(),
         );
         registry.register(
