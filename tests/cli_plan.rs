@@ -494,3 +494,53 @@ fn a_render_larger_than_the_scratch_space_is_refused_before_it_writes() {
         text(&out.stderr)
     );
 }
+
+/// `ordo plan` renders a chart for ordo's Kubernetes version, or `--kube-version`'s.
+#[test]
+fn plan_renders_a_chart_for_the_kubernetes_version_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("legacy");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: legacy\nversion: 1.0.0\nkubeVersion: \"<1.20.0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy}\ndata: {k: v}\n",
+    )
+    .unwrap();
+    let path = chart.to_str().unwrap();
+    let out = ordo_with_tools(&["plan", path, "--namespace", "shop"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("v1.34.0"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ordo_with_tools(
+        &[
+            "plan",
+            path,
+            "--namespace",
+            "shop",
+            "--kube-version",
+            "v1.19.0",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ConfigMap/legacy"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = ordo_with_tools(&["plan", path, "--kube-version", "latest"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("like v1.29.0"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -549,3 +549,49 @@ fn a_url_hidden_in_a_transformers_config_reaches_nothing_not_even_loopback() {
         other => panic!("kustomize connected to loopback: {other:?} ({err})"),
     }
 }
+
+/// Offline, Helm renders for the newest Kubernetes ordo is built for, not Helm's v1.20 (which
+/// a chart with `kubeVersion: ">=1.23.0-0"` refuses); a chart whose constraint excludes the
+/// version is refused naming both; `helm.kubeVersion` / `--kube-version` says which.
+#[test]
+fn helm_renders_for_ordos_kubernetes_version_unless_told_another() {
+    let chart = |constraint: &str| {
+        vec![
+            SourceFile {
+                path: "chart/Chart.yaml".into(),
+                data: format!("apiVersion: v2\nname: modern\nversion: 1.0.0\nkubeVersion: \"{constraint}\"\n")
+                    .into_bytes(),
+            },
+            SourceFile {
+                path: "chart/templates/cm.yaml".into(),
+                data: b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: modern\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version }}\n".to_vec(),
+            },
+        ]
+    };
+    let options = RenderOptions {
+        kind: SourceKind::Helm,
+        ..RenderOptions::default()
+    };
+    let rendered = render(&helm(), &chart(">=1.23.0-0"), "chart", &options).unwrap();
+    let modern = objects(&rendered);
+    let cm = find(&modern, "ConfigMap", "modern");
+    assert_eq!(
+        cm.at("/data/kube").and_then(|v| v.as_str()),
+        Some(ordo::render::KUBE_VERSION)
+    );
+
+    let err = render(&helm(), &chart("<1.20.0"), "chart", &options)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("<1.20.0") && err.contains("v1.34.0"), "{err}");
+
+    let mut older = options.clone();
+    older.helm.kube_version = Some("v1.19.4".into());
+    let rendered = render(&helm(), &chart("<1.20.0"), "chart", &older).unwrap();
+    let old = objects(&rendered);
+    let cm = find(&old, "ConfigMap", "modern");
+    assert_eq!(
+        cm.at("/data/kube").and_then(|v| v.as_str()),
+        Some("v1.19.4")
+    );
+}

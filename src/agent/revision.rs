@@ -149,7 +149,8 @@ fn read(
 ) -> Result<Revision, SourceError> {
     let mut options = config.render_options();
     if let Some((version, apis)) = capabilities {
-        options.helm.kube_version = Some(version);
+        // The app's own helm.kubeVersion wins over the cluster's.
+        options.helm.kube_version.get_or_insert(version);
         options.helm.api_versions = apis;
     }
     let snapshot = crate::render::read_source(

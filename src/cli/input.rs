@@ -82,6 +82,11 @@ pub struct InputArgs {
     /// Talk plain HTTP to an oci:// registry (a local or test registry).
     #[arg(long, requires = "helm_repo")]
     pub helm_plain_http: bool,
+    /// The Kubernetes version Helm renders for (`.Capabilities.KubeVersion`, a chart's
+    /// `kubeVersion`), like v1.29.0. Default: the cluster's with one (diff, sync), else the
+    /// newest ordo is built for (v1.34.0), not Helm's offline v1.20.
+    #[arg(long, value_name = "VERSION", value_parser = kube_version_arg)]
+    pub kube_version: Option<String>,
     /// Where git repositories are cached.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -150,7 +155,8 @@ pub fn load_for(
     if options.kind == SourceKind::Helm
         && let Some((version, apis)) = capabilities()
     {
-        options.helm.kube_version = Some(version);
+        // --kube-version (or the app's helm.kubeVersion) wins over the cluster's.
+        options.helm.kube_version.get_or_insert(version);
         options.helm.api_versions = apis;
     }
     let revision = match &snapshot.commit {
@@ -288,9 +294,18 @@ fn app_path(args: &InputArgs) -> String {
     }
 }
 
+/// `--kube-version` as Helm takes it: `v1.29.0`, `1.29.0` or `v1.29`.
+fn kube_version_arg(value: &str) -> Result<String, String> {
+    crate::render::check_kube_version(value).map(|()| value.to_owned())
+}
+
 fn render_options(args: &InputArgs) -> Result<RenderOptions, String> {
     if let Some(app) = &args.from_config {
-        return Ok(app.render_options());
+        let mut options = app.render_options();
+        if args.kube_version.is_some() {
+            options.helm.kube_version = args.kube_version.clone();
+        }
+        return Ok(options);
     }
     let remote = remote_chart(args)?;
     let kind = match (&remote, args.source_kind) {
@@ -308,6 +323,7 @@ fn render_options(args: &InputArgs) -> Result<RenderOptions, String> {
         helm: HelmOptions {
             release_name: args.release_name.clone().unwrap_or_default(),
             value_files: args.values.clone(),
+            kube_version: args.kube_version.clone(),
             remote,
             ..HelmOptions::default()
         },

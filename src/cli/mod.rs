@@ -103,7 +103,8 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// The Kubernetes minor version the `k8s-openapi` feature compiles for.
+/// The Kubernetes minor version the `k8s-openapi` feature compiles for (Helm renders for
+/// `render::KUBE_VERSION`, the same minor, when nothing else says).
 pub const KUBERNETES_API: &str = "v1.34";
 
 /// Where git caches live unless `--cache-dir` says otherwise.

@@ -179,6 +179,29 @@ pub(crate) fn app_label(path: &str) -> String {
     if dir.is_empty() { ".".to_owned() } else { dir }
 }
 
+/// The Kubernetes version Helm renders for when neither the app nor a cluster says: the newest
+/// one ordo is built for (the `k8s-openapi` feature), not Helm's offline default (v1.20),
+/// which charts with `kubeVersion: ">=1.23.0-0"` refuse.
+pub const KUBE_VERSION: &str = "v1.34.0";
+
+/// Checks a Kubernetes version as Helm's `--kube-version` takes it: `v1.29.0`, `1.29.0`,
+/// `v1.29`; the error says what to write.
+pub fn check_kube_version(value: &str) -> Result<(), String> {
+    let numbers = value.strip_prefix('v').unwrap_or(value);
+    let parts: Vec<&str> = numbers.split('.').collect();
+    let valid = (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} is not a Kubernetes version; write it like v1.29.0 or v1.29"
+        ))
+    }
+}
+
 /// How a render of any kind is run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RenderOptions {
@@ -197,7 +220,9 @@ pub struct HelmOptions {
     pub value_files: Vec<String>,
     /// Inline values, passed last so they win.
     pub values: Option<serde_json::Value>,
-    /// `--kube-version`, for `.Capabilities.KubeVersion`.
+    /// `--kube-version`, for `.Capabilities.KubeVersion` and a chart's `kubeVersion`
+    /// constraint: the app's `helm.kubeVersion` (or `--kube-version`), else the cluster's,
+    /// else [`KUBE_VERSION`].
     pub kube_version: Option<String>,
     /// `--api-versions`, for `.Capabilities.APIVersions.Has`.
     pub api_versions: Vec<String>,

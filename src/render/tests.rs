@@ -288,3 +288,14 @@ fn a_remote_chart_makes_an_auto_app_helm_without_reading_markers() {
     );
     assert_eq!(reads[1], (vec!["envs/**".to_owned()], None));
 }
+
+#[test]
+fn kubernetes_versions_are_checked_as_helm_takes_them() {
+    for good in ["v1.29.0", "1.29.0", "v1.29", KUBE_VERSION] {
+        assert_eq!(check_kube_version(good), Ok(()), "{good}");
+    }
+    for bad in ["1", "v1.29.x", "latest", "v1..2", "1.29.0.1", ""] {
+        let err = check_kube_version(bad).unwrap_err();
+        assert!(err.contains("like v1.29.0"), "{bad}: {err}");
+    }
+}

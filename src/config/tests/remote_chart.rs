@@ -117,3 +117,19 @@ fn bad_remote_chart_fields_name_their_path() {
         invalid(&app_with(extra), path, fragment);
     }
 }
+
+#[test]
+fn helm_kube_version_is_read_and_checked() {
+    let config = parse_ok(&app_with("helm: {kubeVersion: v1.29.0}"));
+    assert_eq!(
+        config.apps[0].render_options().helm.kube_version.as_deref(),
+        Some("v1.29.0")
+    );
+    let err = parse(&app_with("helm: {kubeVersion: latest}"), "test.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("apps[0].helm.kubeVersion") && err.contains("like v1.29.0"),
+        "{err}"
+    );
+}

@@ -16,6 +16,7 @@ const HELM_KEYS: &[&str] = &[
     "passwordFile",
     "plainHTTP",
     "caFile",
+    "kubeVersion",
 ];
 const HELM_INLINE: &[(&str, &str)] = &[
     ("username", "usernameFile"),
@@ -59,10 +60,19 @@ pub(super) fn helm(
         Some(v) => return Err(v.fail(format!("expected a mapping, found {}", v.node.value.kind()))),
         None => None,
     };
+    let kube_version = match f.get("kubeVersion") {
+        Some(v) => {
+            let text = v.string()?;
+            crate::render::check_kube_version(&text).map_err(|e| v.fail(e))?;
+            Some(text)
+        }
+        None => None,
+    };
     Ok(HelmOptions {
         release_name,
         value_files,
         values,
+        kube_version,
         remote: remote_chart(&f)?,
         ..HelmOptions::default()
     })

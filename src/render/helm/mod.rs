@@ -91,9 +91,11 @@ pub(super) fn render(
         let path = sandbox.write("values/inline.yaml", &data)?;
         command.arg("-f").arg(path);
     }
-    if let Some(version) = &options.kube_version {
-        command.args(["--kube-version", version]);
-    }
+    let version = options
+        .kube_version
+        .as_deref()
+        .unwrap_or(super::KUBE_VERSION);
+    command.args(["--kube-version", version]);
     for api in &options.api_versions {
         command.args(["--api-versions", api]);
     }
