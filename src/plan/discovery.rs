@@ -260,7 +260,7 @@ fn hosts(text: &str) -> Vec<(&str, bool)> {
                     | '='
             )
     };
-    let mut out = Vec::new();
+    let mut out = connection_string_hosts(text);
     for token in text.split(separators).filter(|t| !t.is_empty()) {
         if let Some(pos) = token.find("://") {
             let rest = &token[pos + 3..];
@@ -289,9 +289,95 @@ fn hosts(text: &str) -> Vec<(&str, bool)> {
     out
 }
 
+/// Keys that name the server in the drivers' keyword connection strings, lowercased without
+/// spaces: ADO.NET/Npgsql/SqlClient (`Host=`, `Server=`, `Data Source=`, `Address=`), libpq
+/// (`host=`, `hostaddr=`).
+const CONNECTION_HOST_KEYS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "server",
+    "datasource",
+    "address",
+    "addr",
+    "networkaddress",
+];
+
+/// Hosts named in keyword connection strings (`Host=postgresql;Username=app;…`,
+/// `host=db port=5432 dbname=app`): the value of a server key is a host whatever the env var
+/// is called, with SqlClient's `tcp:` prefix, `,port` suffix and comma-separated lists.
+fn connection_string_hosts(text: &str) -> Vec<(&str, bool)> {
+    let mut out = Vec::new();
+    // ADO.NET separates pairs with ';' (and `Data Source=db` keeps its space); libpq with
+    // spaces.
+    let pairs: Vec<&str> = if text.contains(';') {
+        text.split(';').collect()
+    } else {
+        text.split_whitespace().collect()
+    };
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            continue;
+        };
+        if !is_server_key(key) {
+            continue;
+        }
+        for host in value.split(',') {
+            let host = host.trim().trim_start_matches("tcp:");
+            let host = host.split('/').next().unwrap_or(host);
+            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            });
+            if !host.is_empty() && !host.bytes().all(|b| b.is_ascii_digit()) {
+                out.push((host, true));
+            }
+        }
+    }
+    out
+}
+
+fn is_server_key(key: &str) -> bool {
+    let key: String = key
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    CONNECTION_HOST_KEYS.contains(&key.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_strings_of_the_common_drivers_name_their_server() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "Host=postgresql;Username=app;Password=s3cret;Database=app",
+                &["postgresql"],
+            ),
+            (
+                "Server=tcp:sqlserver,1433;Initial Catalog=app;User ID=sa",
+                &["sqlserver"],
+            ),
+            ("Data Source=oracle-db:1521/XE;User Id=app", &["oracle-db"]),
+            ("Server=mysql;Port=3306;Uid=app;Pwd=x", &["mysql"]),
+            ("host=pg port=5432 dbname=app user=app password=x", &["pg"]),
+            ("Host=pg1,pg2:5433;Database=app", &["pg1", "pg2"]),
+            ("Username=app;Password=x", &[]),
+            ("Port=5432", &[]),
+        ];
+        for (text, want) in cases {
+            let got: Vec<&str> = connection_string_hosts(text)
+                .into_iter()
+                .map(|(h, _)| h)
+                .collect();
+            assert_eq!(&got, want, "{text}");
+        }
+    }
 
     #[test]
     fn finds_hosts_in_urls_ports_and_words() {

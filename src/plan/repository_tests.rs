@@ -241,6 +241,40 @@ fn hosts_on_command_lines_become_edges() {
 }
 
 #[test]
+fn a_keyword_connection_string_names_its_server_whatever_the_variable() {
+    let env = |value: &str| {
+        container(
+            "shop/api:1",
+            &format!("          env: [{{name: ConnectionStrings__Default, value: \"{value}\"}}]\n"),
+        )
+    };
+    let yaml = [
+        deployment("pg", "", &container("postgres:16", "")),
+        service("postgresql", "pg"),
+        deployment(
+            "api",
+            "",
+            &env("Host=postgresql;Username=app;Password=hunter2;Database=app"),
+        ),
+        deployment(
+            "libpq",
+            "",
+            &env("host=postgresql port=5432 password=hunter2"),
+        ),
+    ]
+    .concat();
+    let p = plan(&yaml);
+    for from in ["Deployment/api", "Deployment/libpq"] {
+        let got = edge(&p, from, "Deployment/pg").map(|e| e.1);
+        assert_eq!(
+            got.as_deref(),
+            Some("env ConnectionStrings__Default names Service/postgresql"),
+            "{from}"
+        );
+    }
+}
+
+#[test]
 fn database_client_jobs_are_backend_after_their_database() {
     let yaml = [
         "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: postgres}\nspec:\n  serviceName: postgres\n  selector: {matchLabels: {app: postgres}}\n  template:\n    metadata: {labels: {app: postgres}}\n    spec: {containers: [{name: pg, image: \"postgres:16\"}]}\n---\n".to_string(),
