@@ -54,6 +54,7 @@ fn argo_helm_application_becomes_a_helm_app() {
     allow:
       namespaces: [\"*\"]
       clusterKinds: [\"*\"]
+    createNamespace: true
     selfHeal: true
     source: helm
     helm:
@@ -70,10 +71,8 @@ fn argo_helm_application_becomes_a_helm_app() {
         build: \"0042\"
 "
     );
-    let lost = "not translated: Application argocd/shop: \
-                spec.syncPolicy.syncOptions[CreateNamespace=true]: ordo does not create";
-    assert!(stderr.contains(lost), "{stderr}");
-    assert!(config.contains(&format!("# {lost}")), "{config}");
+    // CreateNamespace=true is translated, not lost.
+    assert!(!stderr.contains("CreateNamespace"), "{stderr}");
     assert!(stderr.contains(
         "note: Application argocd/shop: spec.source.helm.valueFiles: \"values-prod.yaml\" is \
          relative to the app path in Argo CD"

@@ -396,3 +396,50 @@ fn a_reader_sees_live_children_and_logs_only_where_the_apps_account_may() {
     agent.kill().unwrap();
     agent.wait().unwrap();
 }
+
+/// `createNamespace: true` makes the app's Namespace, with the operator's labels, even though
+/// the app may own no cluster-scoped kind; a commit that brings its own Namespace of that name
+/// (to set its own labels) is refused whole.
+#[test]
+fn create_namespace_makes_the_apps_namespace_and_git_cannot_write_it() {
+    let ns = unique("created");
+    let tmp = tempfile::tempdir().unwrap();
+    let extra =
+        "    createNamespace: true\n    managedNamespaceMetadata:\n      labels: {team: shop}\n";
+    let config = app_repo(
+        tmp.path(),
+        &ns,
+        &[("cm.yaml", config_map(&ns, "settings"))],
+        extra,
+    );
+    let sync = || ordo(&["sync", "--config", config.to_str().unwrap(), "--app", &ns]);
+    let (code, out) = sync();
+    assert_eq!(code, 0, "{out}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let namespaces: Api<Namespace> = Api::all(rt.block_on(client()));
+    let made = rt.block_on(namespaces.get(&ns)).unwrap();
+    assert_eq!(made.metadata.labels.unwrap()["team"], "shop");
+    assert!(rt.block_on(config_map_in(&ns, "settings")).is_some());
+
+    let work = tmp.path().join("work");
+    std::fs::write(
+        work.join("ns.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    pod-security.kubernetes.io/enforce: privileged\n"
+        ),
+    )
+    .unwrap();
+    commit_and_push(&work, "own the namespace");
+    let (code, out) = sync();
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("is made by the app's createNamespace: true"),
+        "{out}"
+    );
+    let after = rt.block_on(namespaces.get(&ns)).unwrap();
+    let labels = after.metadata.labels.unwrap_or_default();
+    assert!(
+        !labels.contains_key("pod-security.kubernetes.io/enforce"),
+        "{labels:?}"
+    );
+}

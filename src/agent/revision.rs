@@ -253,7 +253,10 @@ fn plan_of(
             transient: e.is_transient(),
         })?;
     decrypt::refuse_ciphertext(&rendered, options).map_err(|e| bad(&e))?;
-    let objects = manifest::load(&rendered, &config.namespace).map_err(|e| bad(&e))?;
+    let mut objects = manifest::load(&rendered, &config.namespace).map_err(|e| bad(&e))?;
+    if let Some(metadata) = &config.create_namespace {
+        manifest::add_namespace(&mut objects, &config.namespace, metadata).map_err(|e| bad(&e))?;
+    }
     let plan = plan::build_keyed(objects, config.ordering, key).map_err(|e| bad(&e))?;
     Ok((plan, secrets.clone()))
 }

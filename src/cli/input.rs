@@ -82,6 +82,11 @@ pub struct InputArgs {
     /// Talk plain HTTP to an oci:// registry (a local or test registry).
     #[arg(long, requires = "helm_repo")]
     pub helm_plain_http: bool,
+    /// Make the namespace (--namespace) as part of the app, as Argo CD's CreateNamespace=true
+    /// does; a Namespace of that name in the repository is then refused. Per app:
+    /// createNamespace: true, with managedNamespaceMetadata.
+    #[arg(long)]
+    pub create_namespace: bool,
     /// The Kubernetes version Helm renders for (`.Capabilities.KubeVersion`, a chart's
     /// `kubeVersion`), like v1.29.0. Default: the cluster's with one (diff, sync), else the
     /// newest ordo is built for (v1.34.0), not Helm's offline v1.20.
@@ -191,7 +196,14 @@ pub fn load_for(
     // A loader or planner may quote a decrypted value; none reaches the terminal or CI log.
     let scrub = |e: &dyn std::fmt::Display| decrypted.secrets().scrub(&e.to_string());
     decrypt::refuse_ciphertext(&files, &options).map_err(|e| scrub(&e))?;
-    let objects = manifest::load(&files, &args.namespace).map_err(|e| scrub(&e))?;
+    let mut objects = manifest::load(&files, &args.namespace).map_err(|e| scrub(&e))?;
+    let from_config = args
+        .from_config
+        .as_ref()
+        .and_then(|a| a.create_namespace.clone());
+    if let Some(metadata) = from_config.or_else(|| args.create_namespace.then(Default::default)) {
+        manifest::add_namespace(&mut objects, &args.namespace, &metadata).map_err(|e| scrub(&e))?;
+    }
     let ordering = match args.ordering {
         OrderingArg::Tiers => Ordering::Tiers,
         OrderingArg::Graph => Ordering::Graph,

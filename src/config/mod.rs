@@ -94,6 +94,9 @@ pub struct AppConfig {
     /// `platform: true`: the platform's own app, the only kind that may write into ordo's
     /// namespace.
     pub platform: bool,
+    /// `createNamespace: true` (with `managedNamespaceMetadata`): ordo makes the app's
+    /// Namespace, whatever `allow.clusterKinds` says; `None` when off.
+    pub create_namespace: Option<crate::manifest::NamespaceMetadata>,
     /// A ServiceAccount in the app's namespace that ordo impersonates for every request of
     /// the app's syncs and drift watch (Flux's model): the app can do what that account can.
     pub service_account_name: Option<String>,

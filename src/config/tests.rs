@@ -106,8 +106,10 @@ fn defaults_fill_what_is_left_out() {
             namespaces: Some(crate::sync::allow::Patterns::new(vec!["travel".into()]).unwrap()),
             cluster_kinds: Some(crate::sync::allow::Patterns::new(Vec::new()).unwrap()),
             closed_namespace: None,
+            namespace_object: None,
         },
         platform: false,
+        create_namespace: None,
         depends_on: Vec::new(),
         service_account_name: None,
         self_heal: false,
@@ -921,5 +923,31 @@ fn apps_sharing_a_decryption_key_are_found_for_a_warning() {
             "keyFile /etc/ordo/age/keys.txt".to_owned(),
             vec!["shop".to_owned(), "blog".to_owned()]
         )]
+    );
+}
+
+#[test]
+fn create_namespace_is_read_with_its_metadata_and_allows_that_namespace() {
+    let config = parse_ok(&format!(
+        "{MINIMAL}    createNamespace: true\n    managedNamespaceMetadata:\n      labels: {{team: shop, pod-security.kubernetes.io/enforce: restricted}}\n      annotations: {{owner: ops}}\n"
+    ));
+    let app = &config.apps[0];
+    let metadata = app.create_namespace.as_ref().expect("createNamespace");
+    assert_eq!(
+        metadata.labels["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    assert_eq!(metadata.annotations["owner"], "ops");
+    assert_eq!(app.allow.namespace_object.as_deref(), Some("travel"));
+    assert_eq!(parse_ok(MINIMAL).apps[0].allow.namespace_object, None);
+    let err = parse(
+        &format!("{MINIMAL}    managedNamespaceMetadata: {{labels: {{a: b}}}}\n"),
+        "test.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("only read with createNamespace: true"),
+        "{err}"
     );
 }

@@ -29,7 +29,12 @@ const HELM_KEYS: &[&str] = &[
     "parameters",
     "version",
 ];
-const SYNC_POLICY_KEYS: &[&str] = &["automated", "syncOptions", "retry"];
+const SYNC_POLICY_KEYS: &[&str] = &[
+    "automated",
+    "syncOptions",
+    "retry",
+    "managedNamespaceMetadata",
+];
 /// Globs for Argo CD's default plain-directory read: the top level only.
 const TOP_LEVEL: [&str; 3] = ["*.yaml", "*.yml", "*.json"];
 
@@ -216,7 +221,25 @@ fn sync_policy(object: &Value, app: &mut App, findings: &mut Findings) {
     }
     if let Some(Value::Array(options)) = get(object, "spec.syncPolicy.syncOptions") {
         for option in options.iter().filter_map(Value::as_str) {
+            if option.eq_ignore_ascii_case("CreateNamespace=true") {
+                app.create_namespace = true;
+                continue;
+            }
             sync_option(option, findings);
+        }
+    }
+    if let Some(metadata) = get(object, "spec.syncPolicy.managedNamespaceMetadata") {
+        if app.create_namespace {
+            let kept: serde_json::Map<String, Value> = ["labels", "annotations"]
+                .into_iter()
+                .filter_map(|k| metadata.get(k).map(|v| (k.to_owned(), v.clone())))
+                .collect();
+            app.managed_namespace_metadata = Some(Value::Object(kept));
+        } else {
+            findings.not_translated(
+                "spec.syncPolicy.managedNamespaceMetadata",
+                "Argo CD reads it only with CreateNamespace=true, and so does ordo",
+            );
         }
     }
     if get(object, "spec.syncPolicy.retry").is_some() {
@@ -243,11 +266,6 @@ fn sync_option(option: &str, findings: &mut Findings) {
         // Argo CD's defaults: nothing to translate.
         "CreateNamespace" | "Replace" if !enabled => {}
         "Prune" | "Validate" if enabled => {}
-        "CreateNamespace" => findings.not_translated(
-            &field,
-            "ordo does not create the app's namespace — create it beforehand, or add a \
-             Namespace manifest at the app path (ordo applies namespaces first)",
-        ),
         "ServerSideApply" => findings.note(&field, "ordo always applies server-side"),
         "ApplyOutOfSyncOnly" => findings.note(
             &field,

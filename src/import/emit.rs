@@ -81,6 +81,12 @@ fn write_app(out: &mut String, app: &App) {
     if let Some(account) = &app.service_account_name {
         line(out, "serviceAccountName", scalar(account));
     }
+    if app.create_namespace {
+        line(out, "createNamespace", "true".to_owned());
+        if let Some(metadata) = &app.managed_namespace_metadata {
+            write_entry(out, 4, "managedNamespaceMetadata:", metadata);
+        }
+    }
     line(out, "selfHeal", app.self_heal.to_string());
     if app.allow_empty {
         line(out, "allowEmpty", "true".to_owned());

@@ -90,6 +90,12 @@ pub struct App {
     /// The ServiceAccount of the app's namespace its syncs impersonate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    /// Argo CD's `CreateNamespace=true`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub create_namespace: bool,
+    /// Argo CD's `managedNamespaceMetadata` (`labels`, `annotations`), with `createNamespace`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_namespace_metadata: Option<serde_json::Value>,
     /// The original's dependencies as `Kind namespace/name`, named as apps by `translate` once
     /// every app has its final name.
     #[serde(skip)]
@@ -125,6 +131,8 @@ impl App {
             depends_on: Vec::new(),
             allow: None,
             service_account_name: None,
+            create_namespace: false,
+            managed_namespace_metadata: None,
             needs: Vec::new(),
             decryption: None,
             credentials_secret: None,

@@ -480,3 +480,25 @@ fn app_projects_no_application_uses_are_findings() {
         "{alone}"
     );
 }
+
+#[test]
+fn argo_create_namespace_and_its_metadata_become_the_apps() {
+    let mut app = application(None, "shop");
+    app["spec"]["syncPolicy"]["syncOptions"] = json!(["CreateNamespace=true"]);
+    app["spec"]["syncPolicy"]["managedNamespaceMetadata"] =
+        json!({"labels": {"team": "shop"}, "annotations": {"owner": "ops"}});
+    let (_, config) = imported(&[app.clone()]);
+    let metadata = config.create_namespace.as_ref().expect("createNamespace");
+    assert_eq!(metadata.labels["team"], "shop");
+    assert_eq!(metadata.annotations["owner"], "ops");
+    // Without CreateNamespace=true, Argo CD ignores the metadata: a finding, nothing made.
+    app["spec"]["syncPolicy"]["syncOptions"] = json!([]);
+    let (imported, config) = imported(&[app]);
+    assert!(config.create_namespace.is_none());
+    assert!(has(
+        &imported,
+        FindingKind::NotTranslated,
+        "spec.syncPolicy.managedNamespaceMetadata",
+        "CreateNamespace=true"
+    ));
+}

@@ -24,6 +24,9 @@ pub struct AllowList {
     /// ordo's own namespace, closed to this app whatever `namespaces` says; `None` for an app
     /// marked `platform: true` (and where ordo's namespace is not known).
     pub closed_namespace: Option<String>,
+    /// The Namespace object `createNamespace` makes (the app's own), allowed whatever
+    /// `cluster_kinds` says: the operator asked for it, and git cannot write it.
+    pub namespace_object: Option<String>,
 }
 
 /// Glob patterns with their text, for the message.
@@ -44,6 +47,7 @@ impl PartialEq for AllowList {
         self.namespaces == other.namespaces
             && self.cluster_kinds == other.cluster_kinds
             && self.closed_namespace == other.closed_namespace
+            && self.namespace_object == other.namespace_object
     }
 }
 impl Eq for AllowList {}
@@ -97,6 +101,12 @@ impl Patterns {
 /// Why `id` is outside the app's allow list, if it is.
 pub fn refused(id: &ObjectId, cluster_scoped: bool, allow: &AllowList) -> Option<String> {
     if cluster_scoped {
+        if id.group.is_empty()
+            && id.kind == "Namespace"
+            && allow.namespace_object.as_deref() == Some(id.name.as_str())
+        {
+            return None;
+        }
         let kind = crate::sync::applyset::group_kind(&id.group, &id.kind);
         let patterns = allow.cluster_kinds.as_ref()?;
         return (!patterns.matches(&kind)).then(|| {
@@ -137,11 +147,13 @@ mod tests {
             namespaces: patterns(&["shop", "shop-*"]),
             cluster_kinds: patterns(&[]),
             closed_namespace: None,
+            namespace_object: None,
         };
         let some_cluster_kinds = AllowList {
             namespaces: None,
             cluster_kinds: patterns(&["Namespace", "*.rbac.authorization.k8s.io"]),
             closed_namespace: None,
+            namespace_object: None,
         };
         let open = AllowList::default();
         let cm = |ns: &str| ObjectId::new("", "ConfigMap", Some(ns), "a");
@@ -200,6 +212,7 @@ mod tests {
             namespaces: patterns(&["*"]),
             cluster_kinds: patterns(&["*"]),
             closed_namespace: Some("ordo-system".into()),
+            namespace_object: None,
         };
         let role = ObjectId::new(
             "rbac.authorization.k8s.io",
@@ -216,9 +229,25 @@ mod tests {
         assert_eq!(refused(&elsewhere, false, &everywhere), None);
         let platform = AllowList {
             closed_namespace: None,
+            namespace_object: None,
             ..everywhere
         };
         assert_eq!(refused(&role, false, &platform), None);
+    }
+
+    #[test]
+    fn the_namespace_create_namespace_makes_is_allowed_and_no_other() {
+        let creates = AllowList {
+            namespaces: patterns(&["shop"]),
+            cluster_kinds: patterns(&[]),
+            closed_namespace: None,
+            namespace_object: Some("shop".into()),
+        };
+        let ns = |name: &str| ObjectId::new("", "Namespace", None, name);
+        assert_eq!(refused(&ns("shop"), true, &creates), None);
+        assert!(refused(&ns("other"), true, &creates).is_some());
+        let role = ObjectId::new("rbac.authorization.k8s.io", "ClusterRole", None, "shop");
+        assert!(refused(&role, true, &creates).is_some());
     }
 
     #[test]
@@ -227,12 +256,14 @@ mod tests {
             namespaces: patterns(&["shop"]),
             cluster_kinds: patterns(&[]),
             closed_namespace: None,
+            namespace_object: None,
         };
         assert_eq!(own.wider_than("shop"), None);
         let wide = AllowList {
             namespaces: patterns(&["shop", "shop-*"]),
             cluster_kinds: patterns(&["Namespace"]),
             closed_namespace: None,
+            namespace_object: None,
         };
         assert_eq!(
             wide.wider_than("shop").as_deref(),

@@ -10,13 +10,20 @@ const ALLOW_KEYS: &[&str] = &["namespaces", "clusterKinds"];
 
 /// The app's allow list; `namespace` is the app's own. ordo's namespace is closed later, by
 /// whoever knows it (the agent, `ordo sync --config`), unless the app is the platform's.
-pub(super) fn read(app: &Fields, namespace: &str) -> Result<AllowList, ConfigError> {
+/// With `creates_namespace`, the app's own Namespace object is allowed too.
+pub(super) fn read(
+    app: &Fields,
+    namespace: &str,
+    creates_namespace: bool,
+) -> Result<AllowList, ConfigError> {
     let own = || vec![namespace.to_owned()];
+    let made = creates_namespace.then(|| namespace.to_owned());
     let Some(field) = app.get("allow") else {
         return Ok(AllowList {
             namespaces: Some(defaults(app, own())?),
             cluster_kinds: Some(defaults(app, Vec::new())?),
             closed_namespace: None,
+            namespace_object: made,
         });
     };
     let f = Fields::open(app.file, field.node, field.path, ALLOW_KEYS, &[])?;
@@ -24,6 +31,7 @@ pub(super) fn read(app: &Fields, namespace: &str) -> Result<AllowList, ConfigErr
         namespaces: Some(patterns(&f, "namespaces", own())?),
         cluster_kinds: Some(patterns(&f, "clusterKinds", Vec::new())?),
         closed_namespace: None,
+        namespace_object: made,
     })
 }
 

@@ -22,6 +22,7 @@ use crate::source::Secret;
 mod allow;
 mod client;
 mod decryption;
+mod namespace;
 mod notifications;
 mod prune_guard;
 mod verify;
@@ -53,6 +54,8 @@ const APP_KEYS: &[&str] = &[
     "pruneGuard",
     "allow",
     "platform",
+    "createNamespace",
+    "managedNamespaceMetadata",
     "serviceAccountName",
     "dependsOn",
     "selfHeal",
@@ -148,6 +151,7 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
     let source = f.one_of_or("source", &SourceKind::ALL)?;
     let helm = helm(f, source, &name)?;
     let namespace = f.required("namespace")?.dns_label()?;
+    let create_namespace = namespace::read(f)?;
     // A chart from a repository is Helm whatever the path in git holds (values files only).
     let source = match (&helm.remote, source) {
         (Some(_), SourceKind::Auto) => SourceKind::Helm,
@@ -174,7 +178,8 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
         timeout: f.duration_or("timeout", DEFAULT_TIMEOUT)?,
         prune: f.bool_or("prune", false)?,
         prune_guard: prune_guard::read(f)?,
-        allow: allow::read(f, &namespace)?,
+        allow: allow::read(f, &namespace, create_namespace.is_some())?,
+        create_namespace,
         platform: f.bool_or("platform", false)?,
         depends_on: match f.get("dependsOn") {
             Some(list) => list
