@@ -86,6 +86,9 @@ async fn readers_of_one_kind_and_namespace_share_one_watch_that_stops_with_the_l
     );
     assert_eq!(cluster.watches_running(), before + 2);
 
+    // A change that lands before the first listing is part of the listing (signalled as ""),
+    // not a change: wait for it, so "one" below is a change every whole-group reader hears.
+    assert!(first.until_listed(WAIT).await, "the first listing");
     let mut all_changes = first.subscribe();
     cluster
         .apply(&maps, &config_map(&ns, "one", "1", "a"), write)
