@@ -595,3 +595,36 @@ fn helm_renders_for_ordos_kubernetes_version_unless_told_another() {
         Some("v1.19.4")
     );
 }
+
+/// A template gated on the chart's own custom resource sees it offline (and on a cluster that
+/// has not got the CRD yet): Helm installs `crds/` first, so the API versions they serve count.
+#[test]
+fn a_chart_sees_the_api_versions_of_its_own_crds() {
+    let file = |path: &str, text: &str| SourceFile {
+        path: path.into(),
+        data: text.as_bytes().to_vec(),
+    };
+    let files = vec![
+        file(
+            "chart/Chart.yaml",
+            "apiVersion: v2\nname: widgets\nversion: 1.0.0\n",
+        ),
+        file(
+            "chart/crds/widgets.yaml",
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\n\
+             spec:\n  group: example.com\n  names: {kind: Widget, plural: widgets, singular: widget}\n  scope: Namespaced\n\
+             \x20 versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
+        ),
+        file(
+            "chart/templates/widget.yaml",
+            "{{- if .Capabilities.APIVersions.Has \"example.com/v1/Widget\" }}\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: main\n{{- end }}\n",
+        ),
+    ];
+    let options = RenderOptions {
+        kind: SourceKind::Helm,
+        ..RenderOptions::default()
+    };
+    let rendered = render(&helm(), &files, "chart", &options).unwrap();
+    let widgets = objects(&rendered);
+    find(&widgets, "Widget", "main");
+}

@@ -2,6 +2,7 @@
 //! the repository, or pulled from a chart repository or an OCI registry into the render's
 //! sandbox first (see `pull`); either way it is then rendered the same way.
 
+mod capabilities;
 mod dependencies;
 mod pull;
 
@@ -96,7 +97,9 @@ pub(super) fn render(
         .as_deref()
         .unwrap_or(super::KUBE_VERSION);
     command.args(["--kube-version", version]);
-    for api in &options.api_versions {
+    // The cluster's API versions (none offline) and those the chart's own CRDs serve.
+    let own = capabilities::crd_api_versions(request.files);
+    for api in options.api_versions.iter().chain(&own) {
         command.args(["--api-versions", api]);
     }
     let out = run_with_stdin(command, Tool::Helm, &app, limits, stdin)?;
