@@ -17,9 +17,8 @@ mod http_server;
 #[path = "chart/support.rs"]
 mod support;
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use ordo::render::{
@@ -28,7 +27,7 @@ use ordo::render::{
 use ordo::source::SourceFile;
 use serde_json::Value;
 
-use http_server::{find_program, free_port};
+use http_server::free_port;
 use support::k8s_bin;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -48,55 +47,18 @@ impl FlakyRepository {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
         let port = free_port();
-        let conf = format!(
-            r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/tmp/body;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    proxy_temp_path {d}/tmp/proxy;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    types {{ application/x-yaml yaml; application/gzip tgz; }}
+        let servers = format!(
+            r#"    types {{ application/x-yaml yaml; application/gzip tgz; }}
     server {{
         listen 127.0.0.1:{port};
         root {d}/srv;
         location / {{
             if (-f {d}/down) {{ return 503; }}
         }}
-    }}
-}}
-"#,
+    }}"#,
             d = d.display()
         );
-        std::fs::write(d.join("nginx.conf"), conf).unwrap();
-        let mut nginx = Command::new(find_program("nginx"))
-            .arg("-p")
-            .arg(d)
-            .arg("-c")
-            .arg(d.join("nginx.conf"))
-            .arg("-e")
-            .arg(d.join("error.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts (scripts/install-deps.sh installs it)");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                nginx.try_wait().unwrap().is_none(),
-                "nginx exited: {}",
-                std::fs::read_to_string(d.join("error.log")).unwrap_or_default()
-            );
-            assert!(started.elapsed() < WAIT, "nginx never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let nginx = common::nginx::start(d, port, &servers);
         let repo = FlakyRepository { nginx, port, dir };
         repo.publish();
         repo

@@ -1,5 +1,7 @@
 //! What a running sync's events mean for the published snapshot: each object's node on the
-//! status page follows the sync as it happens, and the app shows its current step. Pure.
+//! status page follows the sync as it happens, and the app shows its current step; the
+//! revision's objects are published once its checks passed. Pure but for [`reporter`] and
+//! [`publish`], which send on the app's channels.
 
 use std::sync::Arc;
 
@@ -60,6 +62,30 @@ impl AppState {
         }
         self.current_step = Some(p.step);
     }
+}
+
+/// The reporter of one sync: progress into the snapshot and, once the sync's checks passed
+/// (`Validated`: allow list, ownership, dry run), the revision's objects (`listed`) and its
+/// plan for diffs (`desired`). A refused commit naming `ConfigMap/other-ns/x` must not make
+/// that object readable through the page, whose reads go by what is published.
+pub(super) fn reporter(
+    state: watch::Sender<Arc<AppState>>,
+    (desired_tx, desired): (
+        watch::Sender<Option<Arc<super::Desired>>>,
+        Arc<super::Desired>,
+    ),
+    listed: Vec<super::state::ResourceState>,
+) -> crate::sync::Reporter {
+    Arc::new(move |event: &Event| {
+        if let Event::Validated { .. } = event {
+            desired_tx.send_replace(Some(desired.clone()));
+            publish(&state, |s| s.resources = listed.clone());
+        }
+        if let Some(p) = progress(event) {
+            tracing::debug!(step = %p.step, "progress");
+            publish(&state, |s| s.show_progress(p));
+        }
+    })
 }
 
 /// Every change to a snapshot goes through here, so its `version` moves with it (the status

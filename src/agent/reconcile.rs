@@ -12,7 +12,7 @@ use tracing::{Instrument, info, warn};
 
 use super::decide::{self, Ended, seed, short};
 use super::drift::DriftInbox;
-use super::progress::{progress, publish};
+use super::progress::{self, publish};
 use super::revision;
 use super::state::{self, AppState, Phase, Trigger, now};
 use super::{Command, Desired, Mode, store};
@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::plan::{CompactPlan, Plan};
 use crate::render::Renderer;
 use crate::source::{self, CommitInfo};
-use crate::sync::{self, Event, SyncError, SyncOptions, SyncReport};
+use crate::sync::{self, SyncError, SyncOptions, SyncReport};
 
 mod notice;
 mod outcome;
@@ -509,10 +509,8 @@ impl App {
         options.confirm_prune = self.confirmed_prune.take().as_ref() == Some(&commit.sha);
         options.timeout = self.config.timeout;
         options.revision = commit.sha.clone();
-        // What git wants, for diffs asked over HTTP while (and after) this sync runs, and the
-        // objects the page lists: both published only once the sync's checks passed (allow
-        // list, ownership, dry run). A refused commit naming `ConfigMap/other-ns/x` must not
-        // make that object readable through the page, whose reads go by what is published.
+        // What git wants, for diffs asked over HTTP while (and after) this sync runs; the
+        // reporter publishes it once the sync's checks passed.
         let desired = Arc::new(Desired {
             revision: commit.sha.clone(),
             plan: CompactPlan::new(plan),
@@ -523,21 +521,11 @@ impl App {
                 .as_ref()
                 .and_then(|_| self.apply_as.as_ref().ok().cloned()),
         });
-        let listed = state::resources(plan, None);
-        let desired_tx = self.desired.clone();
         options.cancel = Some(cancel_rx);
         options.known = self.known.clone();
-        let state = self.state.clone();
-        let reporter: sync::Reporter = Arc::new(move |event: &Event| {
-            if let Event::Validated { .. } = event {
-                desired_tx.send_replace(Some(desired.clone()));
-                publish(&state, |s| s.resources = listed.clone());
-            }
-            if let Some(p) = progress(event) {
-                tracing::debug!(step = %p.step, "progress");
-                publish(&state, |s| s.show_progress(p));
-            }
-        });
+        let listed = state::resources(plan, None);
+        let reporter =
+            progress::reporter(self.state.clone(), (self.desired.clone(), desired), listed);
         let cluster = match &self.apply_as {
             Ok(cluster) => cluster.clone(),
             Err(e) => {

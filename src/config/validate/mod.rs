@@ -21,6 +21,7 @@ use crate::source::Secret;
 
 mod allow;
 mod client;
+mod credentials;
 mod decryption;
 mod namespace;
 mod notifications;
@@ -71,25 +72,6 @@ const APP_KEYS: &[&str] = &[
     "decryption",
     "verify",
 ];
-const CREDENTIAL_KEYS: &[&str] = &[
-    "username",
-    "passwordFile",
-    "passwordEnv",
-    "sshKeyFile",
-    "sshKeyPassphraseFile",
-    "sshKeyPassphraseEnv",
-    "knownHostsFile",
-];
-const CREDENTIAL_INLINE: &[(&str, &str)] = &[
-    ("password", "passwordFile or passwordEnv"),
-    ("token", "passwordFile or passwordEnv"),
-    ("sshKey", "sshKeyFile"),
-    (
-        "sshKeyPassphrase",
-        "sshKeyPassphraseFile or sshKeyPassphraseEnv",
-    ),
-];
-
 pub(super) fn config(root: &Node, file: &str) -> Result<Config, ConfigError> {
     let fields = Fields::open(file, root, String::new(), ROOT_KEYS, ROOT_INLINE)?;
     let listen = match fields.get("listen") {
@@ -199,23 +181,9 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
         ordering: f.one_of_or("ordering", &[Ordering::Tiers, Ordering::Graph])?,
         include: f.globs("include", false)?,
         exclude: f.globs("exclude", true)?,
-        credentials: match f.get("credentials") {
-            Some(c) => credentials(f.file, c.node, c.path)?,
-            None => CredentialsConfig::default(),
-        },
+        credentials: credentials::read(f)?,
         decryption: decryption::read(f)?,
         verify: verify::read(f)?,
-    })
-}
-
-fn credentials(file: &str, node: &Node, path: String) -> Result<CredentialsConfig, ConfigError> {
-    let f = Fields::open(file, node, path, CREDENTIAL_KEYS, CREDENTIAL_INLINE)?;
-    Ok(CredentialsConfig {
-        username: f.get("username").map(|u| u.string()).transpose()?,
-        password: f.secret("passwordFile", "passwordEnv")?,
-        ssh_key_file: f.get("sshKeyFile").map(|p| p.path_buf()).transpose()?,
-        ssh_key_passphrase: f.secret("sshKeyPassphraseFile", "sshKeyPassphraseEnv")?,
-        known_hosts_file: f.get("knownHostsFile").map(|p| p.path_buf()).transpose()?,
     })
 }
 
