@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::Deserialize;
 
-use super::kustomize::reached_directories;
+use super::kustomize::{reached_directories, resolve};
 use super::{KUSTOMIZATION_FILES, SourceKind, app_dir};
 use crate::source::{Limits, Selection, SourceFile};
 
@@ -103,31 +103,13 @@ fn chart_directories(markers: &[SourceFile], app_path: &str) -> BTreeSet<String>
             if let Some(target) = dependency
                 .repository
                 .strip_prefix("file://")
-                .and_then(|local| join(&dir, local))
+                .and_then(|local| resolve(&dir, local))
             {
                 queue.push_back(target);
             }
         }
     }
     seen
-}
-
-/// `rel` from `dir`, normalised; `None` above the root or absolute.
-fn join(dir: &str, rel: &str) -> Option<String> {
-    if rel.starts_with('/') {
-        return None;
-    }
-    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-    for part in rel.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    Some(parts.join("/"))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::sandbox::{Sandbox, run};
 use super::{RenderRequest, app_dir, app_label};
 use crate::source::SourceFile;
 
-pub(super) use references::{check_references, reached_directories};
+pub(super) use references::{check_references, reached_directories, resolve};
 
 pub(super) fn render(
     request: &RenderRequest,

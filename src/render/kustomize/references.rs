@@ -382,7 +382,7 @@ fn first_line(text: &str) -> String {
 
 /// `entry` relative to `dir`, normalised; `None` when it climbs above the repository root
 /// (or is absolute, which is outside it too).
-fn resolve(dir: &str, entry: &str) -> Option<String> {
+pub(in crate::render) fn resolve(dir: &str, entry: &str) -> Option<String> {
     if entry.starts_with('/') {
         return None;
     }
