@@ -168,6 +168,10 @@
         return;
       }
       if (token) sessionStorage.setItem(tokenKey, token);
+      // The panel may have been drawn again while the log was read (its section hidden anew).
+      const shown = $('[data-section=logs]');
+      if (shown) shown.hidden = false;
+      put($('#log-title'), `${previous ? 'Previous log' : 'Log'} of ${pod} / ${container}`);
       put($('#log-note'), `Last lines, read ${new Date().toLocaleTimeString()}; Refresh reads again.`);
       put($('#log-text'), doc.text || '(empty)');
       return;
