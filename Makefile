@@ -6,9 +6,9 @@ SHELL := /bin/bash
 KUBECONFIG := $(CURDIR)/target/cluster/kubeconfig
 export KUBECONFIG
 
-.PHONY: test deps lint cluster-up cluster-down bench bench-sync bench-agent bench-http build demo
+.PHONY: test deps lint docs cluster-up cluster-down bench bench-sync bench-agent bench-http build demo
 
-test: deps lint
+test: deps lint docs
 	@scripts/cluster.sh up
 	@set -o pipefail; status=0; \
 	  cargo test --all-targets --locked 2>&1 | tee target/test.log || status=$$?; \
@@ -23,6 +23,10 @@ deps:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
+
+# The book (docs/) into target/book, and its internal links and the README's checked.
+docs:
+	@scripts/docs.sh
 
 build:
 	cargo build --release --locked
