@@ -17,6 +17,7 @@ pub mod import;
 pub mod manifest;
 pub mod metrics;
 pub mod notify;
+pub mod pass;
 pub mod plan;
 pub mod render;
 pub mod server;

@@ -580,11 +580,13 @@ apps:
         "{:?}",
         capped.iter().map(|m| m.json()).collect::<Vec<_>>()
     );
-    assert_eq!(capped[1].json()["count"], 7);
-    assert_eq!(
-        agent.metric(r#"ordo_notifications_total{receiver="capped",result="held_back"} "#),
-        7.0
-    );
+    // Four syncs send at least eight messages (started, succeeded); a busy machine may add one
+    // (a fetch that timed out is a SourceError). All but the first are held back, and the
+    // summary counts exactly what the metric counts.
+    let held_back =
+        agent.metric(r#"ordo_notifications_total{receiver="capped",result="held_back"} "#);
+    assert!(held_back >= 7.0, "{held_back} held back");
+    assert_eq!(capped[1].json()["count"].as_f64(), Some(held_back));
 
     let failed_500 =
         agent.metric(r#"ordo_notifications_total{receiver="fail500",result="failed"} "#);

@@ -11,6 +11,7 @@ use super::state::{AppState, HistoryEntry, Persisted, Pin, PruneHeld, SyncResult
 use crate::config::OnFailure;
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
+use crate::pass::{Fault, PassError};
 use crate::source::CommitInfo;
 use crate::sync::{SyncError, SyncReport};
 
@@ -101,44 +102,15 @@ pub enum Ended {
     Transient,
 }
 
-/// Why a revision has no plan: what to tell people, and whether it was the commit's fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoPlan {
-    /// Scrubbed of decrypted values.
-    pub message: String,
-    /// Not the commit's fault (the errors' `is_transient`).
-    pub transient: bool,
-}
-
-impl NoPlan {
-    /// The commit's fault: a render, a manifest, the plan or a signature refused it.
-    pub fn bad_commit(message: impl Into<String>) -> NoPlan {
-        NoPlan {
-            message: message.into(),
-            transient: false,
-        }
-    }
-}
-
-/// How a pass ended whose revision was read but could not be planned: a bad commit is
-/// recorded as failed and left until the head moves or someone asks; a transient failure is
-/// retried with a growing delay and never counts against the revision.
-pub fn unplanned(why: &NoPlan) -> Ended {
-    if why.transient {
-        Ended::Transient
-    } else {
-        Ended::Rejected
-    }
-}
-
-/// How a pass ended that could not read its revision from git (or the keys it needs) at
-/// all. Never `Failed`: nothing was written, and a rollback would read from the same place.
-/// A transient failure is retried with a growing delay, any other at the next interval.
-pub fn unread(why: &NoPlan) -> Ended {
-    if why.transient {
-        Ended::Transient
-    } else {
-        Ended::Retry
+/// How a pass ended that stopped before anything was applied: a bad commit is recorded as
+/// failed and left until the head moves or someone asks; a failure that is not the commit's
+/// is retried with a growing delay when it may pass by itself, else at the next interval.
+/// Never `Failed`: nothing was written, and a rollback would read from the same place.
+pub fn not_applied(why: &PassError) -> Ended {
+    match why.fault {
+        Fault::Commit => Ended::Rejected,
+        Fault::Transient => Ended::Transient,
+        Fault::Lasting => Ended::Retry,
     }
 }
 

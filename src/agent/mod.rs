@@ -2,18 +2,16 @@
 //! webhook, manual request, drift); the sync itself is the same code `ordo sync` runs. Each app
 //! publishes immutable [`AppState`] snapshots on a watch channel: readers never lock the writer.
 
-mod age_secret;
 mod decide;
 mod drift;
-pub mod hash_key;
 mod heal;
 pub mod lease;
 mod live;
 mod looks;
 mod persisted;
 mod progress;
+mod push;
 mod reconcile;
-mod revision;
 pub mod shards;
 pub mod state;
 pub mod store;
@@ -31,15 +29,18 @@ use tracing::Instrument;
 pub use decide::{MIN_REVISION_PREFIX, RevisionLookup, confirmable};
 pub use live::{EVENTS_SHOWN, Live, Root};
 pub use looks::Look;
-pub use state::{AppState, HistoryEntry, Persisted, Phase, Pin, PruneHeld, SyncResult, Trigger};
+pub use push::Push;
+pub use state::{
+    AppState, CommitInfo, HistoryEntry, Persisted, Phase, Pin, PruneHeld, SyncResult, Trigger,
+};
 pub use views::{SharedViews, ViewError, Views};
 
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, Config};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::pass::{self, CapabilitiesCache, HashKeys, Renderer, Tools};
 use crate::plan::CompactPlan;
-use crate::render::{Renderer, Tools};
 use crate::sync::{ObjectDiff, SyncOptions};
 
 /// A request to an app's reconcile task.
@@ -240,10 +241,10 @@ impl Agent {
             notifier: notifier.clone(),
             views: views.clone(),
             renderer: Arc::new(Renderer::new(Tools::from_env())),
-            capabilities: Arc::new(revision::CapabilitiesCache::default()),
+            capabilities: Arc::new(CapabilitiesCache::default()),
             cache_dir,
             metrics: metrics.clone(),
-            hash_keys: Arc::new(hash_key::HashKeys::new(key_namespace)),
+            hash_keys: Arc::new(HashKeys::new(key_namespace)),
             peers: Peers::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_syncs.max(1),
@@ -364,10 +365,10 @@ async fn log_requests(cluster: Cluster, mut stop: watch::Receiver<bool>) {
 struct Shared {
     views: SharedViews,
     renderer: Arc<Renderer>,
-    capabilities: Arc<revision::CapabilitiesCache>,
+    capabilities: Arc<CapabilitiesCache>,
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
-    hash_keys: Arc<hash_key::HashKeys>,
+    hash_keys: Arc<HashKeys>,
     notifier: Notifier,
     /// Every app's published state, filled once all apps exist: what `dependsOn` waits on.
     peers: Peers,
@@ -418,8 +419,14 @@ fn spawn_app(
             cache_dir: shared.cache_dir.clone(),
             metrics: shared.metrics.clone(),
             desired: desired_tx,
-            renderer: shared.renderer.clone(),
-            capabilities: shared.capabilities.clone(),
+            reader: pass::Reader {
+                renderer: shared.renderer.clone(),
+                target: Some(pass::Target {
+                    cluster: shard.cluster.clone(),
+                    keys: shared.hash_keys.clone(),
+                    capabilities: shared.capabilities.clone(),
+                }),
+            },
             hash_keys: shared.hash_keys.clone(),
             peers: shared.peers.clone(),
             notifier: shared.notifier.clone(),

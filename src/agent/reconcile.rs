@@ -13,14 +13,13 @@ use tracing::{Instrument, info, warn};
 use super::decide::{self, Ended, seed, short};
 use super::drift::DriftInbox;
 use super::progress::{self, publish};
-use super::revision;
 use super::state::{self, AppState, Phase, Trigger, now};
 use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, jittered};
 use crate::metrics::Metrics;
+use crate::pass::{self, AppSpec, HashKeys};
 use crate::plan::{CompactPlan, Plan};
-use crate::render::Renderer;
 use crate::source::{self, CommitInfo};
 use crate::sync::{self, SyncError, SyncOptions, SyncReport};
 
@@ -36,10 +35,10 @@ pub(super) struct Io {
     pub cache_dir: PathBuf,
     pub metrics: Arc<Metrics>,
     pub desired: watch::Sender<Option<Arc<Desired>>>,
-    /// Shared by every app: renders are cached by their inputs.
-    pub renderer: Arc<Renderer>,
-    pub capabilities: Arc<revision::CapabilitiesCache>,
-    pub hash_keys: Arc<super::hash_key::HashKeys>,
+    /// What a pass reads with: the renderer every app shares (renders are cached by their
+    /// inputs), the config-hash keys and the cluster's capabilities.
+    pub reader: pass::Reader,
+    pub hash_keys: Arc<HashKeys>,
     pub peers: super::Peers,
     pub notifier: crate::notify::Notifier,
     /// `maxConcurrentSyncs`: a sync (read, render, apply, wait) holds one; FIFO, so an app
@@ -53,7 +52,9 @@ pub(super) struct App {
     cache_dir: PathBuf,
     metrics: Arc<Metrics>,
     desired: watch::Sender<Option<Arc<Desired>>>,
-    renderer: Arc<Renderer>,
+    /// The app as a pass reads it, resolved once from `config`.
+    spec: AppSpec,
+    reader: pass::Reader,
     state: watch::Sender<Arc<AppState>>,
     commands: mpsc::Receiver<Command>,
     mode: watch::Receiver<Mode>,
@@ -73,9 +74,6 @@ pub(super) struct App {
     stored_watch: Option<Arc<crate::cluster::Group>>,
     /// The same where an older ordo kept states, while this app's may still be there.
     legacy_watch: Option<Arc<crate::cluster::Group>>,
-    /// What the cluster serves, for Helm's `.Capabilities` (shared by every app).
-    capabilities: Arc<revision::CapabilitiesCache>,
-    hash_keys: Arc<super::hash_key::HashKeys>,
     /// A held prune someone confirmed, for this revision only.
     confirmed_prune: Option<String>,
     /// When a partly applied revision is tried again.
@@ -91,8 +89,8 @@ pub(super) struct App {
     /// app's `serviceAccountName` (never ordo's own when that cannot be built).
     apply_as: Result<Cluster, String>,
     notices: notice::Notices,
-    /// The inputs of the revision in `applied` (see `revision::Inputs`).
-    applied_inputs: Option<super::revision::Inputs>,
+    /// The inputs of the revision in `applied` (see `pass::Inputs`).
+    applied_inputs: Option<pass::Inputs>,
     slots: Arc<tokio::sync::Semaphore>,
     /// When the last webhook for this app arrived: the listing its pass uses must be newer.
     announced: Option<tokio::time::Instant>,
@@ -123,6 +121,8 @@ impl App {
             config.allow.closed_namespace = io.hash_keys.own_namespace().map(str::to_owned);
         }
         App {
+            spec: AppSpec::from_config(&config, &io.cache_dir),
+            reader: io.reader,
             peers: io.peers.clone(),
             state_at,
             apply_as,
@@ -131,7 +131,6 @@ impl App {
             cache_dir: io.cache_dir,
             metrics: io.metrics,
             desired: io.desired,
-            renderer: io.renderer,
             state,
             commands,
             mode,
@@ -144,8 +143,6 @@ impl App {
             stored_version: None,
             stored_watch: None,
             legacy_watch: None,
-            capabilities: io.capabilities,
-            hash_keys: io.hash_keys,
             confirmed_prune: None,
             retry: Default::default(),
             stored_pin: None,
@@ -361,6 +358,19 @@ impl App {
         });
     }
 
+    /// A pass that read nothing it could use, through no fault of the commit (git, the
+    /// config-hash key): said on the page and to the receivers, retried later.
+    fn unread(&self, target: &str, e: &pass::PassError) -> Ended {
+        let message = match e.stage {
+            pass::Stage::Fetch if !e.message.starts_with("source: ") => format!("source: {e}"),
+            _ => e.message.clone(),
+        };
+        self.notices
+            .source_error(&self.config.name, target, &message);
+        self.update(|s| s.last_error = Some(message));
+        decide::not_applied(e)
+    }
+
     async fn roll_back_from(&mut self, failed: &str, head: &str) {
         let Some(good) = self.state.borrow().persisted.last_healthy.clone() else {
             return;
@@ -390,24 +400,28 @@ impl App {
             Trigger::Interval | Trigger::Webhook if self.applied.is_some() => self.applied_inputs,
             _ => None,
         };
-        let (commit, plan, inputs, secrets) = match self.read_revision(target, unchanged).await {
-            Ok(read::Read {
-                commit, plan: None, ..
-            }) => {
+        let read = match self.read_revision(target, unchanged).await {
+            Ok(read) => read,
+            Err(e) => return self.unread(target, &e),
+        };
+        let (commit, inputs) = (read.commit, read.inputs);
+        let (plan, secrets) = match read.planned {
+            Ok(pass::Planned::Unchanged) => {
                 self.advance_unchanged(commit, trigger).await;
                 return Ended::Succeeded;
             }
-            Ok(read::Read {
-                commit,
-                plan: Some(Ok(plan)),
-                inputs,
-                secrets,
-            }) => (commit, plan, inputs, secrets),
-            Ok(read::Read {
-                commit,
-                plan: Some(Err(e)),
-                ..
-            }) if e.transient => {
+            Ok(pass::Planned::Plan { plan, secrets }) => (plan, secrets),
+            Err(e) if e.is_commit_fault() => {
+                let message = format!(
+                    "revision {} cannot be applied: {}",
+                    short(&commit.sha),
+                    e.message
+                );
+                warn!(app = %self.config.name, revision = %commit.sha, stage = e.stage.as_str(), error = %e.message, "bad commit");
+                self.finish(&commit, trigger, started, Err(&message)).await;
+                return decide::not_applied(&e);
+            }
+            Err(e) if e.is_transient() => {
                 // Not the commit's fault (a chart repository's 5xx, a full disk, the key
                 // Secret): retried with a growing delay, never recorded as failed.
                 let message = format!(
@@ -415,32 +429,13 @@ impl App {
                     short(&commit.sha),
                     e.message
                 );
-                warn!(app = %self.config.name, revision = %commit.sha, error = %e.message, "cannot plan the revision now; will retry");
+                warn!(app = %self.config.name, revision = %commit.sha, stage = e.stage.as_str(), error = %e.message, "cannot plan the revision now; will retry");
                 self.notices
                     .source_error(&self.config.name, target, &message);
                 self.update(|s| s.last_error = Some(message));
-                return decide::unplanned(&e);
+                return decide::not_applied(&e);
             }
-            Ok(read::Read {
-                commit,
-                plan: Some(Err(e)),
-                ..
-            }) => {
-                let message = format!(
-                    "revision {} cannot be applied: {}",
-                    short(&commit.sha),
-                    e.message
-                );
-                warn!(app = %self.config.name, revision = %commit.sha, error = %e.message, "bad commit");
-                self.finish(&commit, trigger, started, Err(&message)).await;
-                return decide::unplanned(&e);
-            }
-            Err(e) => {
-                self.notices
-                    .source_error(&self.config.name, target, &e.message);
-                self.update(|s| s.last_error = Some(e.message.clone()));
-                return decide::unread(&e);
-            }
+            Err(e) => return self.unread(target, &e),
         };
         // The watch guards the previous revision: it must not "heal" what this sync changes.
         if let Some(task) = self.drift_task.take() {
@@ -497,7 +492,7 @@ impl App {
         &mut self,
         plan: &Plan,
         commit: &CommitInfo,
-        secrets: Arc<crate::render::Secrets>,
+        secrets: Arc<pass::Secrets>,
     ) -> (Ended, Result<SyncReport, SyncError>) {
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut options = SyncOptions::new(self.config.name.clone(), self.config.namespace.clone());

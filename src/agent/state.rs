@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::metrics::render::{AppSample, ResourceSample};
+pub use crate::pass::SignatureState;
 use crate::plan::{Plan, Tier};
-use crate::source::CommitInfo;
+pub use crate::source::CommitInfo;
 use crate::sync::SyncReport;
 pub use crate::sync::prune_guard::Withheld;
 pub use crate::sync::{Action, Outcome};
-pub use crate::verify::SignatureState;
 
 /// Unix seconds now, for the timestamps the state carries.
 pub fn now() -> f64 {

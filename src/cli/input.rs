@@ -2,21 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use clap::{Args, ValueEnum};
-use sha2::{Digest, Sha256};
 
 use super::default_cache_dir;
 use super::plan_output::PlanSource;
 use crate::config::AppConfig;
-use crate::decrypt;
-use crate::manifest;
-use crate::plan::{self, ConfigHashKey, Ordering, Plan};
-use crate::render::{
-    self, HelmOptions, RemoteChart, RenderOptions, RenderRequest, Renderer, RepoKind, SourceKind,
-    Tools,
+use crate::pass::{
+    AppSpec, GivenBy, HelmOptions, Keys, Origin, PassError, Reader, RemoteChart, RenderOptions,
+    Renderer, RepoKind, Secrets, SourceKind, Target, Tools,
 };
-use crate::source::{self, RepoSpec, Selection, Snapshot};
-use crate::verify;
+use crate::plan::{Ordering, Plan};
+use crate::source::{self, RepoSpec, Selection};
 
 #[derive(Debug, Args)]
 pub struct InputArgs {
@@ -110,7 +108,7 @@ pub struct InputArgs {
     /// Key file that opens SOPS-encrypted files: `AGE-SECRET-KEY-1…` lines and/or armored
     /// OpenPGP secret keys without passphrase; they are decrypted in memory. With --config,
     /// the app's decryption.keyFile comes first.
-    #[arg(long, value_name = "FILE", env = crate::decrypt::KEY_FILE_ENV)]
+    #[arg(long, value_name = "FILE", env = crate::pass::KEY_FILE_ENV)]
     pub decryption_key_file: Option<PathBuf>,
     /// Signers file (git's allowed_signers lines and/or armored OpenPGP public keys): the git
     /// commit read must be signed by one of its keys, else nothing is planned or applied.
@@ -133,135 +131,115 @@ pub struct Loaded {
     pub revision: String,
     /// What its SOPS files decrypted to: cut out of `ordo diff` as the agent cuts it out of
     /// its diffs.
-    pub secrets: std::sync::Arc<crate::render::Secrets>,
+    pub secrets: Arc<Secrets>,
 }
 
-/// Reads, loads and plans, with config hashes for display only (the public key: `ordo plan`
-/// has no cluster to read the install's key from). Errors are one line for the user.
-pub fn load(args: &InputArgs) -> Result<Loaded, String> {
-    load_for(args, || Ok(ConfigHashKey::display()), || None)
-}
-
-/// Like [`load`], rendering a Helm chart for the cluster `capabilities` describes (its version
-/// and API versions, for `.Capabilities`), as the agent does; asked only for Helm sources.
-pub fn load_for(
-    args: &InputArgs,
-    key: impl FnOnce() -> Result<ConfigHashKey, String>,
-    capabilities: impl FnOnce() -> Option<(String, Vec<String>)>,
-) -> Result<Loaded, String> {
-    if args.from_config.is_none() && source::has_password(&args.source) {
-        return Err(format!(
-            "{} carries a password: remove it from the URL and pass it with --password-file \
-             (and the user with --username), so it stays out of shell history and process lists",
-            source::without_user_info(&args.source)
-        ));
-    }
-    let (snapshot, location, mut options) = read_input(args)?;
-    if options.kind == SourceKind::Helm
-        && let Some((version, apis)) = capabilities()
-    {
-        // --kube-version (or the app's helm.kubeVersion) wins over the cluster's.
-        options.helm.kube_version.get_or_insert(version);
-        options.helm.api_versions = apis;
-    }
-    let revision = match &snapshot.commit {
-        Some(c) => c.sha.clone(),
-        None => content_hash(&snapshot),
+/// Reads, loads and plans through the pass the agent runs. Without `target` (`ordo plan`),
+/// config hashes are for display only (the public key: there is no cluster to read the
+/// install's key from) and Helm renders for ordo's newest Kubernetes; with one, as a sync
+/// of the agent would.
+pub async fn load(args: &InputArgs, target: Option<Target>) -> Result<Loaded, PassError> {
+    let spec = spec(args)?;
+    let reader = Reader {
+        renderer: Arc::new(Renderer::new(Tools::from_env())),
+        target,
     };
-    check_signature(args, &snapshot)?;
-    // An app whose keys are in a Secret (decryption.secretRef) is decrypted by the agent; the
-    // CLI takes the key file it is given.
-    let key_file = match &args.from_config {
-        Some(app) if app.decryption_key_file().is_some() => app.decryption_key_file(),
-        _ => args.decryption_key_file.as_deref(),
+    let read = reader.read(&spec, None, None).await?;
+    let source = PlanSource {
+        location: read.location.clone(),
+        revision: read.commit.clone(),
     };
-    let decrypted = decrypt::for_render(&snapshot.files, &app_path(args), &options, key_file)
-        .map_err(|e| e.to_string())?;
-    let renderer = Renderer::new(Tools::from_env());
-    let files = renderer
-        .render(&RenderRequest {
-            files: &decrypted,
-            app_path: &app_path(args),
-            namespace: &args.namespace,
-            options: &options,
-            secret_values: decrypted.secret_values(),
-        })
-        .map_err(|e| match e {
-            render::RenderError::PathOutside { .. } if args.from_config.is_none() => format!(
-                "{e} (the directory given is read as the repository root: give the directory \
-                 holding the bases too, and the overlay with --path)"
-            ),
-            e => e.to_string(),
-        })?;
-    // A loader or planner may quote a decrypted value; none reaches the terminal or CI log.
-    let scrub = |e: &dyn std::fmt::Display| decrypted.secrets().scrub(&e.to_string());
-    decrypt::refuse_ciphertext(&files, &options).map_err(|e| scrub(&e))?;
-    let mut objects = manifest::load(&files, &args.namespace).map_err(|e| scrub(&e))?;
-    let from_config = args
-        .from_config
-        .as_ref()
-        .and_then(|a| a.create_namespace.clone());
-    if let Some(metadata) = from_config.or_else(|| args.create_namespace.then(Default::default)) {
-        manifest::add_namespace(&mut objects, &args.namespace, &metadata).map_err(|e| scrub(&e))?;
-    }
-    let ordering = match args.ordering {
-        OrderingArg::Tiers => Ordering::Tiers,
-        OrderingArg::Graph => Ordering::Graph,
-    };
-    // The key is asked for only when a workload reads config: a sync with nothing to hash
-    // needs no right on the key's Secret.
-    let unkeyed = plan::build(objects.clone(), ordering).map_err(|e| scrub(&e))?;
-    let plan = if unkeyed.objects.iter().any(|p| p.config_hash.is_some()) {
-        plan::build_keyed(objects, ordering, &key()?).map_err(|e| scrub(&e))?
-    } else {
-        unkeyed
-    };
+    let revision = read.revision.clone();
+    let (plan, secrets) = read.into_plan()?;
     Ok(Loaded {
         plan,
-        source: PlanSource {
-            location,
-            revision: snapshot.commit,
-        },
+        source,
         revision,
-        secrets: std::sync::Arc::new(decrypted.secrets().clone()),
+        secrets,
     })
 }
 
-/// With --verify-signers (or the app's verify.signers), refuses a commit that no key of the
-/// signers file signed, before anything is decrypted, rendered or applied.
-fn check_signature(args: &InputArgs, snapshot: &Snapshot) -> Result<(), String> {
-    let configured = args
-        .from_config
-        .as_ref()
-        .and_then(|app| app.verify.as_ref())
-        .map(|v| v.signers.as_path());
-    let Some(signers) = configured.or(args.verify_signers.as_deref()) else {
-        return Ok(());
-    };
-    let Some(commit) = &snapshot.commit else {
-        return Err(format!(
-            "--verify-signers checks a git commit's signature, and {} is a directory: give a \
-             repository (with --ref), or leave --verify-signers out",
-            args.source
-        ));
-    };
-    let verdict = verify::commit(snapshot, signers).map_err(|e| e.to_string())?;
-    if verdict.is_trusted() {
-        return Ok(());
+/// The app the flags describe, or the app of --config (with --kube-version and
+/// --decryption-key-file on top).
+pub fn spec(args: &InputArgs) -> Result<AppSpec, PassError> {
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    if let Some(app) = &args.from_config {
+        let mut spec = AppSpec::from_config(app, &cache_dir);
+        if args.kube_version.is_some() {
+            spec.render.helm.kube_version = args.kube_version.clone();
+        }
+        // A key file given on the command line opens what the app's Secret would: the
+        // Secret is read only by commands that have a cluster.
+        if let (Keys::None | Keys::Secret(_), Some(file)) = (&spec.keys, &args.decryption_key_file)
+        {
+            spec.keys = Keys::File(file.clone());
+        }
+        if spec.signers.is_none() {
+            spec.signers = args.verify_signers.clone();
+        }
+        return Ok(spec);
     }
-    Err(format!(
-        "untrusted commit {}: {verdict}; only commits signed by a key of {} are accepted",
-        commit.sha,
-        signers.display()
-    ))
+    if source::has_password(&args.source) {
+        return Err(PassError::input(format!(
+            "{} carries a password: remove it from the URL and pass it with --password-file \
+             (and the user with --username), so it stays out of shell history and process lists",
+            source::without_user_info(&args.source)
+        )));
+    }
+    let mut selection = Selection::at(args.path.clone());
+    if !args.include.is_empty() {
+        selection.include = args.include.clone();
+    }
+    selection.exclude = args.exclude.clone();
+    Ok(AppSpec {
+        name: default_app_name(args),
+        origin: origin(args),
+        path: args.path.clone(),
+        selection,
+        namespace: args.namespace.clone(),
+        ordering: match args.ordering {
+            OrderingArg::Tiers => Ordering::Tiers,
+            OrderingArg::Graph => Ordering::Graph,
+        },
+        render: render_options(args).map_err(PassError::input)?,
+        create_namespace: args.create_namespace.then(Default::default),
+        keys: match &args.decryption_key_file {
+            Some(file) => Keys::File(file.clone()),
+            None => Keys::None,
+        },
+        signers: args.verify_signers.clone(),
+        cache_dir,
+        given_by: GivenBy::Flags,
+    })
+}
+
+/// A plain directory is read as it is unless a revision is asked for; anything else is git.
+fn origin(args: &InputArgs) -> Origin {
+    if args.source.is_empty() {
+        // A chart from --helm-repo with nothing from git or a directory.
+        return Origin::Nothing;
+    }
+    let local = Path::new(&args.source);
+    if local.is_dir() && args.reference.is_none() {
+        return Origin::Directory(local.to_path_buf());
+    }
+    let mut spec = RepoSpec::new(
+        args.source.clone(),
+        args.reference.clone().unwrap_or_default(),
+    );
+    spec.credentials.username = args.username.clone();
+    spec.credentials.password = args.password_file.clone().map(source::Secret::File);
+    spec.credentials.ssh_key_file = args.ssh_key_file.clone();
+    spec.credentials.known_hosts_file = args.known_hosts_file.clone();
+    Origin::Git(spec)
 }
 
 /// With --config, takes everything about the source from the app named `app`.
-pub fn resolve(args: &mut InputArgs, app: Option<&str>) -> Result<(), String> {
+pub fn resolve(args: &mut InputArgs, app: Option<&str>) -> Result<(), PassError> {
     let Some(path) = &args.config else {
         return Ok(());
     };
-    let config = crate::config::load(path).map_err(|e| e.to_string())?;
+    let config = crate::config::load(path).map_err(|e| PassError::input(e.to_string()))?;
     let names = || {
         config
             .apps
@@ -271,18 +249,18 @@ pub fn resolve(args: &mut InputArgs, app: Option<&str>) -> Result<(), String> {
             .join(", ")
     };
     let Some(name) = app else {
-        return Err(format!(
+        return Err(PassError::input(format!(
             "--config needs --app to say which app of {} (apps: {})",
             path.display(),
             names()
-        ));
+        )));
     };
     let Some(found) = config.app(name) else {
-        return Err(format!(
+        return Err(PassError::input(format!(
             "no app {name:?} in {} (apps: {})",
             path.display(),
             names()
-        ));
+        )));
     };
     args.source = found.repo.clone();
     args.reference = Some(found.reference.clone());
@@ -299,26 +277,12 @@ pub fn resolve(args: &mut InputArgs, app: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-fn app_path(args: &InputArgs) -> String {
-    match &args.from_config {
-        Some(app) => app.path.clone(),
-        None => args.path.clone(),
-    }
-}
-
 /// `--kube-version` as Helm takes it: `v1.29.0`, `1.29.0` or `v1.29`.
 fn kube_version_arg(value: &str) -> Result<String, String> {
-    crate::render::check_kube_version(value).map(|()| value.to_owned())
+    crate::pass::check_kube_version(value).map(|()| value.to_owned())
 }
 
 fn render_options(args: &InputArgs) -> Result<RenderOptions, String> {
-    if let Some(app) = &args.from_config {
-        let mut options = app.render_options();
-        if args.kube_version.is_some() {
-            options.helm.kube_version = args.kube_version.clone();
-        }
-        return Ok(options);
-    }
     let remote = remote_chart(args)?;
     let kind = match (&remote, args.source_kind) {
         (Some(_), SourceKind::Auto | SourceKind::Helm) => SourceKind::Helm,
@@ -362,95 +326,6 @@ fn remote_chart(args: &InputArgs) -> Result<Option<RemoteChart>, String> {
         return Err("--helm-plain-http only applies to an oci:// registry".to_owned());
     }
     Ok(Some(remote))
-}
-
-/// Reads what the source kind needs: the selected manifest files for a directory, the whole
-/// tree for kustomize and helm (a kustomization or chart may read any file of it). For `auto`,
-/// first only the marker files at the app path, then the rest from the same commit.
-fn read_input(args: &InputArgs) -> Result<(Snapshot, String, RenderOptions), String> {
-    let mut options = render_options(args)?;
-    if args.from_config.is_none() && args.source.is_empty() {
-        // A chart from --helm-repo with nothing from git or a directory: no values files.
-        let location = options
-            .helm
-            .remote
-            .as_ref()
-            .map(|r| r.location())
-            .unwrap_or_default();
-        return Ok((Snapshot::default(), location, options));
-    }
-    let path = app_path(args);
-    let directory = match &args.from_config {
-        Some(app) => app.selection(),
-        None => {
-            let mut selection = Selection::at(path.clone());
-            if !args.include.is_empty() {
-                selection.include = args.include.clone();
-            }
-            selection.exclude = args.exclude.clone();
-            selection
-        }
-    };
-    let mut location = String::new();
-    let snapshot = render::read_source(&path, directory, &mut options, |selection, pinned| {
-        let (snapshot, at) = read(args, selection, pinned)?;
-        location = at;
-        Ok(snapshot)
-    })
-    .map_err(|e: source::SourceError| e.to_string())?;
-    Ok((snapshot, location, options))
-}
-
-/// A plain directory is read as is unless a revision is asked for; anything else is git.
-/// `pinned` replaces the ref with a commit already resolved.
-fn read(
-    args: &InputArgs,
-    selection: &Selection,
-    pinned: Option<String>,
-) -> Result<(Snapshot, String), source::SourceError> {
-    if let Some(app) = &args.from_config {
-        let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-        let mut spec = app.repo_spec();
-        if let Some(sha) = pinned {
-            spec.reference = sha;
-        }
-        let shown = source::without_user_info(&app.repo);
-        return Ok((source::fetch(&spec, &cache, selection)?, shown));
-    }
-    let local = Path::new(&args.source);
-    if local.is_dir() && args.reference.is_none() {
-        return Ok((source::read_dir(local, selection)?, args.source.clone()));
-    }
-    let mut spec = RepoSpec::new(
-        args.source.clone(),
-        pinned
-            .or_else(|| args.reference.clone())
-            .unwrap_or_default(),
-    );
-    spec.credentials.username = args.username.clone();
-    spec.credentials.password = args.password_file.clone().map(source::Secret::File);
-    spec.credentials.ssh_key_file = args.ssh_key_file.clone();
-    spec.credentials.known_hosts_file = args.known_hosts_file.clone();
-    let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    Ok((
-        source::fetch(&spec, &cache, selection)?,
-        source::without_user_info(&args.source),
-    ))
-}
-
-fn content_hash(snapshot: &Snapshot) -> String {
-    let mut hasher = Sha256::new();
-    for file in &snapshot.files {
-        hasher.update(file.path.as_bytes());
-        hasher.update([0]);
-        hasher.update(&file.data);
-    }
-    hasher
-        .finalize()
-        .iter()
-        .take(10)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The app name for a source when none is given: the directory's or repository's last name.

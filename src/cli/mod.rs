@@ -78,7 +78,7 @@ pub fn run(cli: Cli) -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    if let Err(message) = crate::render::check_scratch_env() {
+    if let Err(message) = crate::pass::check_scratch_env() {
         eprintln!("error: {message}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
@@ -106,6 +106,15 @@ pub fn run(cli: Cli) -> ExitCode {
 /// The Kubernetes minor version the `k8s-openapi` feature compiles for (Helm renders for
 /// `render::KUBE_VERSION`, the same minor, when nothing else says).
 pub const KUBERNETES_API: &str = "v1.34";
+
+/// The async runtime of a command, its threads sized for deep YAML (see [`PARSER_STACK`]).
+pub fn runtime() -> Result<tokio::runtime::Runtime, crate::pass::PassError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(PARSER_STACK)
+        .build()
+        .map_err(|e| crate::pass::PassError::input(format!("cannot start the async runtime: {e}")))
+}
 
 /// Where git caches live unless `--cache-dir` says otherwise.
 pub fn default_cache_dir() -> PathBuf {

@@ -26,6 +26,9 @@ Examples:
 pub struct PlanArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// With --config: the app to plan.
+    #[arg(long, requires = "config")]
+    pub app: Option<String>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -37,11 +40,15 @@ pub enum Output {
     Json,
 }
 
-pub fn run(args: PlanArgs) -> ExitCode {
-    let loaded = match input::load(&args.input) {
+pub fn run(mut args: PlanArgs) -> ExitCode {
+    let loaded = input::resolve(&mut args.input, args.app.as_deref()).and_then(|()| {
+        let rt = super::runtime()?;
+        rt.block_on(input::load(&args.input, None))
+    });
+    let loaded = match loaded {
         Ok(l) => l,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };

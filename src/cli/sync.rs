@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use super::EXIT_BAD_INPUT;
 use super::input::{self, InputArgs};
 use crate::cluster::Cluster;
+use crate::pass::{HashKeys, Target};
 use crate::sync::{self, Action, Event, Outcome, SyncOptions, SyncReport};
 
 pub const SYNC_AFTER_HELP: &str = "\
@@ -135,26 +136,20 @@ fn options(input: &InputArgs, cluster: &ClusterArgs, revision: String) -> SyncOp
     options
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(super::PARSER_STACK)
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-}
-
 pub fn run_sync(mut args: SyncArgs) -> ExitCode {
-    if let Err(message) = input::resolve(&mut args.input, args.cluster.app.as_deref()) {
-        return error(&message);
+    if let Err(e) = input::resolve(&mut args.input, args.cluster.app.as_deref()) {
+        return error(&e.to_string());
     }
     let (rt, cluster) = match connect(&args.cluster) {
         Ok(c) => c,
         Err(message) => return error(&message),
     };
-    let key = || rt.block_on(hash_key(&cluster, &args.cluster));
-    let loaded = match input::load_for(&args.input, key, || rt.block_on(capabilities(&cluster))) {
+    let loaded = match rt.block_on(input::load(
+        &args.input,
+        Some(target(&cluster, &args.cluster)),
+    )) {
         Ok(l) => l,
-        Err(message) => return error(&message),
+        Err(e) => return error(&e.to_string()),
     };
     let cluster = match acting_as(&rt, &cluster, &args.cluster, &args.input) {
         Ok(c) => c,
@@ -213,17 +208,19 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
 }
 
 pub fn run_diff(mut args: DiffArgs) -> ExitCode {
-    if let Err(message) = input::resolve(&mut args.input, args.cluster.app.as_deref()) {
-        return error(&message);
+    if let Err(e) = input::resolve(&mut args.input, args.cluster.app.as_deref()) {
+        return error(&e.to_string());
     }
     let (rt, cluster) = match connect(&args.cluster) {
         Ok(c) => c,
         Err(message) => return error(&message),
     };
-    let key = || rt.block_on(hash_key(&cluster, &args.cluster));
-    let loaded = match input::load_for(&args.input, key, || rt.block_on(capabilities(&cluster))) {
+    let loaded = match rt.block_on(input::load(
+        &args.input,
+        Some(target(&cluster, &args.cluster)),
+    )) {
         Ok(l) => l,
-        Err(message) => return error(&message),
+        Err(e) => return error(&e.to_string()),
     };
     let cluster = match acting_as(&rt, &cluster, &args.cluster, &args.input) {
         Ok(c) => c,
@@ -278,19 +275,20 @@ fn app_allow(app: &crate::config::AppConfig, args: &ClusterArgs) -> sync::AllowL
     allow
 }
 
-/// The config-hash key of `--key-namespace`, else of the `default` namespace (the app's own
-/// may not exist before this sync creates it). No key, no sync: see `agent/hash_key.rs`.
-async fn hash_key(
-    cluster: &Cluster,
-    args: &ClusterArgs,
-) -> Result<crate::plan::ConfigHashKey, String> {
+/// What a read asks of the cluster: the config-hash key of `--key-namespace`, else of the
+/// `default` namespace (the app's own may not exist before this sync creates it; no key, no
+/// sync: see `pass/hash_key.rs`), where a `decryption.secretRef` without a namespace points,
+/// and Helm's capabilities. Read as the kubeconfig's user: they are ordo's, not the app's.
+fn target(cluster: &Cluster, args: &ClusterArgs) -> Target {
     let namespace = args
         .key_namespace
-        .as_deref()
-        .unwrap_or(super::run::DEFAULT_KEY_NAMESPACE);
-    crate::agent::hash_key::load_or_create(cluster, namespace)
-        .await
-        .map_err(|e| e.to_string())
+        .clone()
+        .unwrap_or_else(|| super::run::DEFAULT_KEY_NAMESPACE.to_owned());
+    Target {
+        cluster: cluster.clone(),
+        keys: Arc::new(HashKeys::new(Some(namespace))),
+        capabilities: Arc::default(),
+    }
 }
 
 /// The client the sync's requests go through: `--as`, else the config app's
@@ -316,17 +314,11 @@ fn acting_as(
 
 /// The runtime and a client for the cluster of `--kubeconfig` (no request is made yet).
 fn connect(args: &ClusterArgs) -> Result<(tokio::runtime::Runtime, Cluster), String> {
-    let rt = runtime()?;
+    let rt = super::runtime().map_err(|e| e.to_string())?;
     let cluster = rt
         .block_on(Cluster::connect(args.kubeconfig.as_deref()))
         .map_err(|e| e.to_string())?;
     Ok((rt, cluster))
-}
-
-/// What the cluster serves, for Helm charts' `.Capabilities`, as the agent renders them;
-/// `None` when it cannot say (the sync itself then reports the cluster's error).
-async fn capabilities(cluster: &Cluster) -> Option<(String, Vec<String>)> {
-    cluster.capabilities().await.ok()
 }
 
 fn error(message: &str) -> ExitCode {

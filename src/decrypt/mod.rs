@@ -94,8 +94,8 @@ impl Decrypted<'_> {
 }
 
 /// Decrypts the SOPS files of `files` for a render of `options.kind` at `app_path`, with the
-/// identities of `key_file` (read only when a SOPS file is found). A plain directory's files
-/// are decrypted in place; a Helm app's encrypted values files into
+/// identities of `key_file` (read only when a SOPS file is to be decrypted). A plain
+/// directory's files are decrypted in place; a Helm app's encrypted values files into
 /// [`Decrypted::secret_values`]. Any other SOPS file a Kustomize or Helm render reads (under
 /// the app path) is refused; one elsewhere in the tree is left encrypted, as the render
 /// never reads it.
@@ -105,32 +105,83 @@ pub fn for_render<'a>(
     options: &RenderOptions,
     key_file: Option<&Path>,
 ) -> Result<Decrypted<'a>, DecryptError> {
-    let load = key_file.map(|path| move || Identities::load(path));
-    let keys = load
-        .as_ref()
-        .map(|f| f as &dyn Fn() -> Result<Identities, DecryptError>);
-    for_render_with(files, app_path, options, keys)
+    let identities = match key_file {
+        Some(path) if needs_keys(files, app_path, options)? => Some(Identities::load(path)?),
+        _ => None,
+    };
+    for_render_with(files, app_path, options, identities.as_ref())
 }
 
-/// [`for_render`], with the identities from `keys`, called only when a SOPS file is to be
-/// decrypted (the agent reads them from a Secret then: no SOPS file, no request).
+/// Whether a render of `options.kind` at `app_path` has a SOPS file of `files` to decrypt:
+/// the keys are read (from a file or a Secret) only then. Refuses, as [`for_render`] does,
+/// a SOPS file the render would read from disk.
+pub fn needs_keys(
+    files: &[SourceFile],
+    app_path: &str,
+    options: &RenderOptions,
+) -> Result<bool, DecryptError> {
+    Ok(!wanted(files, app_path, options)?.is_empty())
+}
+
+/// [`for_render`], with `identities` already read (see [`needs_keys`]).
 pub fn for_render_with<'a>(
     files: &'a [SourceFile],
     app_path: &str,
     options: &RenderOptions,
-    keys: Option<&dyn Fn() -> Result<Identities, DecryptError>>,
+    identities: Option<&Identities>,
 ) -> Result<Decrypted<'a>, DecryptError> {
-    let encrypted: Vec<usize> = (0..files.len())
-        .filter(|&i| is_encrypted(&files[i]))
-        .collect();
     let mut out = Decrypted {
         files: Cow::Borrowed(files),
         cleartext: Vec::new(),
         values: SecretValues::default(),
         secrets: Secrets::default(),
     };
-    if encrypted.is_empty() {
+    let wanted = wanted(files, app_path, options)?;
+    let Some(&first) = wanted.first() else {
         return Ok(out);
+    };
+    let Some(identities) = identities else {
+        let recipients = parse(&files[first])?.1.all_recipients();
+        return Err(DecryptError::NoKey {
+            file: files[first].path.clone(),
+            recipients,
+        });
+    };
+    if options.kind == SourceKind::Helm {
+        for &i in &wanted {
+            let (documents, secrets) = decrypt_documents(&files[i], identities)?;
+            let values = values_document(&files[i], documents)?;
+            out.values.insert(files[i].path.clone(), values, &secrets);
+            out.secrets.extend(&secrets);
+        }
+        return Ok(out);
+    }
+    let mut decrypted = files.to_vec();
+    for &i in &wanted {
+        let (documents, secrets) = decrypt_documents(&files[i], identities)?;
+        decrypted[i] = SourceFile {
+            path: files[i].path.clone(),
+            data: emit(&documents),
+        };
+        out.secrets.extend(&secrets);
+    }
+    out.files = Cow::Owned(decrypted);
+    out.cleartext = wanted;
+    Ok(out)
+}
+
+/// The indexes of the SOPS files of `files` a render of `options.kind` at `app_path`
+/// decrypts; refuses one a Kustomize or Helm render would read from disk.
+fn wanted(
+    files: &[SourceFile],
+    app_path: &str,
+    options: &RenderOptions,
+) -> Result<Vec<usize>, DecryptError> {
+    let encrypted: Vec<usize> = (0..files.len())
+        .filter(|&i| is_encrypted(&files[i]))
+        .collect();
+    if encrypted.is_empty() {
+        return Ok(encrypted);
     }
     // Helm values files reach helm on stdin; everything else a tool reads is read from disk.
     let value_files: Vec<String> = match options.kind {
@@ -159,48 +210,14 @@ pub fn for_render_with<'a>(
             });
         }
     }
-    let wanted: Vec<usize> = match options.kind {
+    Ok(match options.kind {
         SourceKind::Kustomize => Vec::new(),
         SourceKind::Helm => encrypted
             .into_iter()
             .filter(|&i| is_values(&files[i]))
             .collect(),
         SourceKind::Auto | SourceKind::Directory => encrypted,
-    };
-    let Some(&first) = wanted.first() else {
-        return Ok(out);
-    };
-    let identities = match keys {
-        Some(load) => load()?,
-        None => {
-            let recipients = parse(&files[first])?.1.all_recipients();
-            return Err(DecryptError::NoKey {
-                file: files[first].path.clone(),
-                recipients,
-            });
-        }
-    };
-    if options.kind == SourceKind::Helm {
-        for &i in &wanted {
-            let (documents, secrets) = decrypt_documents(&files[i], &identities)?;
-            let values = values_document(&files[i], documents)?;
-            out.values.insert(files[i].path.clone(), values, &secrets);
-            out.secrets.extend(&secrets);
-        }
-        return Ok(out);
-    }
-    let mut decrypted = files.to_vec();
-    for &i in &wanted {
-        let (documents, secrets) = decrypt_documents(&files[i], &identities)?;
-        decrypted[i] = SourceFile {
-            path: files[i].path.clone(),
-            data: emit(&documents),
-        };
-        out.secrets.extend(&secrets);
-    }
-    out.files = Cow::Owned(decrypted);
-    out.cleartext = wanted;
-    Ok(out)
+    })
 }
 
 /// The one mapping of a decrypted values file (helm reads one document; an empty file is

@@ -96,6 +96,16 @@ pub fn config_hash(
     Some(hex(&hasher.finalize().into_bytes()))
 }
 
+/// Whether any workload of `objects` reads a ConfigMap or Secret of the set: only then does
+/// a plan need the install's key (see [`ConfigHashKey`]).
+pub fn reads_config(objects: &[Object]) -> bool {
+    let lookup = Lookup::new(objects);
+    let key = ConfigHashKey::display();
+    objects
+        .iter()
+        .any(|o| config_hash(o, &lookup, objects, &key).is_some())
+}
+
 fn opted_out(object: &Object) -> bool {
     let on_template = pod_template_pointer(&object.id.group, &object.id.kind)
         .and_then(|base| {

@@ -27,7 +27,7 @@ pub use edge::{Edge, Rule};
 pub use error::PlanError;
 pub use explicit::{DEPENDS_ON_ANNOTATION, SYNC_WAVE_ANNOTATION};
 pub use graph::{Graph, Node};
-pub use hash::{CONFIG_HASH_ANNOTATION, ConfigHashKey};
+pub use hash::{CONFIG_HASH_ANNOTATION, ConfigHashKey, reads_config};
 pub use hook::{DeletePolicy, Hook, HookPhase};
 pub use tier::{TIER_ANNOTATION, Tier, TierReason, TierRule};
 pub use workload::pod_template_pointer;

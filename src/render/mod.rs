@@ -128,30 +128,33 @@ pub fn marker_selection(app_path: &str) -> Selection {
 /// first only the marker files at the app path, then the rest from the same commit; the kind
 /// found is written into `options`. Shared by `ordo plan|diff|sync` and the agent, so both
 /// read a repository the same way.
-pub fn read_source<E>(
+pub async fn read_source<E, F>(
     app_path: &str,
     directory: Selection,
     options: &mut RenderOptions,
-    mut read: impl FnMut(&Selection, Option<String>) -> Result<Snapshot, E>,
-) -> Result<Snapshot, E> {
+    mut read: impl FnMut(Selection, Option<String>) -> F,
+) -> Result<Snapshot, E>
+where
+    F: std::future::Future<Output = Result<Snapshot, E>>,
+{
     let mut pinned = None;
     if options.kind == SourceKind::Auto && options.helm.remote.is_some() {
         // A chart from a repository is Helm whatever the path holds (values files only).
         options.kind = SourceKind::Helm;
     }
     if options.kind == SourceKind::Auto {
-        let found = read(&marker_selection(app_path), None)?;
+        let found = read(marker_selection(app_path), None).await?;
         options.kind = detect(app_path, found.files.iter().map(|f| f.path.as_str()));
         // The next read must see the commit the first one detected on.
         pinned = found.commit.map(|c| c.sha);
     }
     match options.kind {
-        SourceKind::Auto | SourceKind::Directory => read(&directory, pinned),
+        SourceKind::Auto | SourceKind::Directory => read(directory, pinned).await,
         // A kustomization (`../base`) or a chart (`file://` dependencies, values files) may
         // read anywhere in the repository: what it reaches is worked out from the tree's
         // kustomizations and charts first, then only that is read.
         SourceKind::Kustomize | SourceKind::Helm => {
-            let markers = read(&reach::markers(directory.limits), pinned)?;
+            let markers = read(reach::markers(directory.limits), pinned).await?;
             let reached = reach::selection(
                 options.kind,
                 app_path,
@@ -159,7 +162,7 @@ pub fn read_source<E>(
                 &options.helm.value_files,
                 directory.limits,
             );
-            read(&reached, markers.commit.map(|c| c.sha))
+            read(reached, markers.commit.map(|c| c.sha)).await
         }
     }
 }

@@ -177,9 +177,9 @@ fn tools_read_what_their_render_reaches_and_directories_their_selection() {
         time: 0,
     };
     let mut reads = Vec::new();
-    let read = |selection: &Selection, pinned: Option<String>| {
+    let read = |selection: Selection, pinned: Option<String>| {
         reads.push((selection.include.clone(), pinned));
-        Ok::<_, std::convert::Infallible>(Snapshot {
+        std::future::ready(Ok::<_, std::convert::Infallible>(Snapshot {
             commit: Some(commit("c1")),
             files: vec![
                 file("apps/web/kustomization.yaml", "resources: [../base]\n"),
@@ -187,13 +187,19 @@ fn tools_read_what_their_render_reaches_and_directories_their_selection() {
                 file("apps/other/kustomization.yaml", "resources: [x.yaml]\n"),
             ],
             ..Snapshot::default()
-        })
+        }))
     };
     let mut options = RenderOptions {
         kind: SourceKind::Kustomize,
         ..RenderOptions::default()
     };
-    read_source("apps/web", directory.clone(), &mut options, read).unwrap();
+    futures::executor::block_on(read_source(
+        "apps/web",
+        directory.clone(),
+        &mut options,
+        read,
+    ))
+    .unwrap();
     let markers: Vec<String> = [
         "kustomization.yaml",
         "kustomization.yml",
@@ -215,15 +221,21 @@ fn tools_read_what_their_render_reaches_and_directories_their_selection() {
         "the markers first, then what the overlay reaches, from the same commit"
     );
     let mut reads = Vec::new();
-    let read = |selection: &Selection, pinned: Option<String>| {
-        reads.push((selection.clone(), pinned));
-        Ok::<_, std::convert::Infallible>(Snapshot::default())
+    let read = |selection: Selection, pinned: Option<String>| {
+        reads.push((selection, pinned));
+        std::future::ready(Ok::<_, std::convert::Infallible>(Snapshot::default()))
     };
     let mut options = RenderOptions {
         kind: SourceKind::Directory,
         ..RenderOptions::default()
     };
-    read_source("apps/web", directory.clone(), &mut options, read).unwrap();
+    futures::executor::block_on(read_source(
+        "apps/web",
+        directory.clone(),
+        &mut options,
+        read,
+    ))
+    .unwrap();
     assert_eq!(reads, vec![(directory, None)]);
     let markers = marker_selection("apps/web");
     assert_eq!(markers.path, "apps/web");
@@ -275,11 +287,17 @@ fn a_remote_chart_makes_an_auto_app_helm_without_reading_markers() {
     options.helm.remote =
         Some(RemoteChart::new("oci://r.test/charts/shop", None, "1.0.0").unwrap());
     let mut reads = Vec::new();
-    let read = |selection: &Selection, pinned: Option<String>| {
+    let read = |selection: Selection, pinned: Option<String>| {
         reads.push((selection.include.clone(), pinned));
-        Ok::<_, std::convert::Infallible>(Snapshot::default())
+        std::future::ready(Ok::<_, std::convert::Infallible>(Snapshot::default()))
     };
-    read_source("envs", Selection::at("envs"), &mut options, read).unwrap();
+    futures::executor::block_on(read_source(
+        "envs",
+        Selection::at("envs"),
+        &mut options,
+        read,
+    ))
+    .unwrap();
     assert_eq!(options.kind, SourceKind::Helm);
     assert_eq!(reads.len(), 2, "{reads:?}");
     assert!(

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
+use crate::agent::CommitInfo;
 use crate::agent::state::{TierState, Withheld};
 use crate::agent::{AppState, Phase, Pin, PruneHeld, SyncResult, Trigger};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
-use crate::source::CommitInfo;
 use crate::verify::SignatureState;
 
 /// One app in full: the snapshot (camelCase, as `AppState` serializes) plus `tiers`.

@@ -21,8 +21,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::ServerState;
 use super::api::same_secret;
 use super::error::ApiError;
-use crate::agent::Command;
-use crate::source::repo_key;
+use crate::agent::{Command, Push};
 
 /// Push payloads are a few KiB (GitHub caps them at 25 MB, but only with thousands of commits,
 /// which carry nothing a sync needs).
@@ -129,9 +128,9 @@ impl Provider {
             return Err("the body is not a JSON object".to_owned());
         }
         Ok(Delivery::Push(match self {
-            Provider::GitLab => Push::gitlab(&payload),
-            Provider::Generic => Push::generic(&payload)?,
-            _ => Push::github(&payload),
+            Provider::GitLab => payload::gitlab(&payload),
+            Provider::Generic => payload::generic(&payload)?,
+            _ => payload::github(&payload),
         }))
     }
 }
@@ -167,20 +166,15 @@ pub enum Delivery {
     Other(String),
 }
 
-/// A push: every URL the payload gives for the repository, the pushed ref, and the
-/// repository's default branch when the payload says.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Push {
-    pub urls: Vec<String>,
-    /// `refs/heads/main`, `refs/tags/v1` or a bare name; `None` (generic form only) means
-    /// "something in this repository changed".
-    pub reference: Option<String>,
-    pub default_branch: Option<String>,
-}
+/// The push a provider's payload describes.
+mod payload {
+    use serde_json::Value;
 
-impl Push {
+    use super::strings;
+    use crate::agent::Push;
+
     /// GitHub, Gitea and Forgejo share the payload shape.
-    fn github(payload: &Value) -> Push {
+    pub(super) fn github(payload: &Value) -> Push {
         let repo = &payload["repository"];
         Push {
             urls: strings(
@@ -192,7 +186,7 @@ impl Push {
         }
     }
 
-    fn gitlab(payload: &Value) -> Push {
+    pub(super) fn gitlab(payload: &Value) -> Push {
         let project = &payload["project"];
         let mut urls = strings(
             project,
@@ -216,7 +210,7 @@ impl Push {
         }
     }
 
-    fn generic(payload: &Value) -> Result<Push, String> {
+    pub(super) fn generic(payload: &Value) -> Result<Push, String> {
         let Some(repo) = payload["repo"].as_str() else {
             return Err("the body needs \"repo\": the repository URL".to_owned());
         };
@@ -226,27 +220,6 @@ impl Push {
             default_branch: None,
         })
     }
-
-    /// Whether an app following `repo` at `reference` ("" = the default branch) should look now.
-    /// A false positive costs one remote check; a miss costs an interval, so unknowns match.
-    pub fn concerns(&self, repo: &str, reference: &str) -> bool {
-        let key = repo_key(repo);
-        if !self.urls.iter().any(|u| repo_key(u) == key) {
-            return false;
-        }
-        let Some(pushed) = self.reference.as_deref() else {
-            return true;
-        };
-        if reference.is_empty() {
-            return match &self.default_branch {
-                Some(default) => pushed
-                    .strip_prefix("refs/heads/")
-                    .is_some_and(|branch| branch == default),
-                None => true,
-            };
-        }
-        short_ref(pushed) == short_ref(reference)
-    }
 }
 
 fn strings(object: &Value, keys: &[&str]) -> Vec<String> {
@@ -255,14 +228,6 @@ fn strings(object: &Value, keys: &[&str]) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// `main` for `refs/heads/main`, `v1` for `refs/tags/v1`.
-fn short_ref(reference: &str) -> &str {
-    reference
-        .strip_prefix("refs/heads/")
-        .or_else(|| reference.strip_prefix("refs/tags/"))
-        .unwrap_or(reference)
 }
 
 /// How a request ended, for the counter.
@@ -426,84 +391,6 @@ fn trigger(state: &ServerState, push: &Push) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repository_urls_compare_by_host_and_path() {
-        let same = [
-            (
-                "https://github.com/acme/shop.git",
-                "git@github.com:acme/shop.git",
-            ),
-            (
-                "https://github.com/acme/shop",
-                "ssh://git@GitHub.com:22/acme/shop.git/",
-            ),
-            (
-                "https://user:token@github.com/acme/shop/",
-                "http://github.com/acme/shop",
-            ),
-            ("/srv/git/shop.git", "file:///srv/git/shop.git"),
-            ("/srv/git/shop.git/", "/srv/git/shop"),
-            ("ssh://git@[::1]:2222/shop", "https://[::1]/shop.git"),
-        ];
-        for (a, b) in same {
-            assert_eq!(repo_key(a), repo_key(b), "{a} vs {b}");
-        }
-        let different = [
-            (
-                "https://github.com/acme/shop",
-                "https://github.com/acme/shop-api",
-            ),
-            (
-                "https://github.com/acme/shop",
-                "https://gitlab.com/acme/shop",
-            ),
-            (
-                "https://github.com/acme/shop",
-                "https://github.com/Acme/shop",
-            ),
-            ("/srv/git/shop.git", "/srv/other/shop.git"),
-        ];
-        for (a, b) in different {
-            assert_ne!(repo_key(a), repo_key(b), "{a} vs {b}");
-        }
-    }
-
-    #[test]
-    fn a_push_concerns_apps_on_its_branch_or_following_the_default_branch() {
-        let push = Push {
-            urls: vec!["https://github.com/acme/shop.git".into()],
-            reference: Some("refs/heads/main".into()),
-            default_branch: Some("main".into()),
-        };
-        let repo = "git@github.com:acme/shop";
-        assert!(push.concerns(repo, "main"));
-        assert!(push.concerns(repo, "refs/heads/main"));
-        assert!(
-            push.concerns(repo, ""),
-            "empty ref follows the default branch"
-        );
-        assert!(!push.concerns(repo, "release"));
-        assert!(!push.concerns("https://github.com/acme/other", "main"));
-
-        let feature = Push {
-            reference: Some("refs/heads/feature".into()),
-            ..push.clone()
-        };
-        assert!(!feature.concerns(repo, ""), "not the default branch");
-        let tag = Push {
-            reference: Some("refs/tags/v1.2".into()),
-            ..push.clone()
-        };
-        assert!(tag.concerns(repo, "v1.2"));
-        assert!(!tag.concerns(repo, ""));
-        let anything = Push {
-            reference: None,
-            default_branch: None,
-            ..push
-        };
-        assert!(anything.concerns(repo, "release"));
-    }
 
     #[test]
     fn signatures_are_hex_hmac_sha256_of_the_exact_body() {

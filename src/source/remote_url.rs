@@ -216,6 +216,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn repository_urls_compare_by_host_and_path() {
+        let same = [
+            (
+                "https://github.com/acme/shop.git",
+                "git@github.com:acme/shop.git",
+            ),
+            (
+                "https://github.com/acme/shop",
+                "ssh://git@GitHub.com:22/acme/shop.git/",
+            ),
+            (
+                "https://user:token@github.com/acme/shop/",
+                "http://github.com/acme/shop",
+            ),
+            ("/srv/git/shop.git", "file:///srv/git/shop.git"),
+            ("/srv/git/shop.git/", "/srv/git/shop"),
+            ("ssh://git@[::1]:2222/shop", "https://[::1]/shop.git"),
+        ];
+        for (a, b) in same {
+            assert_eq!(repo_key(a), repo_key(b), "{a} vs {b}");
+        }
+        let different = [
+            (
+                "https://github.com/acme/shop",
+                "https://github.com/acme/shop-api",
+            ),
+            (
+                "https://github.com/acme/shop",
+                "https://gitlab.com/acme/shop",
+            ),
+            (
+                "https://github.com/acme/shop",
+                "https://github.com/Acme/shop",
+            ),
+            ("/srv/git/shop.git", "/srv/other/shop.git"),
+        ];
+        for (a, b) in different {
+            assert_ne!(repo_key(a), repo_key(b), "{a} vs {b}");
+        }
+    }
+
+    #[test]
     fn https_with_password_is_redacted() {
         let u = RemoteUrl::parse("https://alice:s3cret@git.example.com:8443/org/repo.git").unwrap();
         assert_eq!(u.transport, Transport::Http);

@@ -1,6 +1,7 @@
 //! The reconcile's decisions, case by case.
 
 use super::*;
+use crate::pass::Stage;
 
 fn pin(manual: bool, head_at_pin: &str) -> Pin {
     Pin {
@@ -227,25 +228,34 @@ fn a_partly_applied_revision_is_retried_ever_later_by_routine_triggers_only() {
 #[test]
 fn a_failure_that_is_not_the_commits_is_retried_and_never_rolled_back_from() {
     use Ended::*;
-    let transient = NoPlan {
-        message: "503 Service Unavailable".into(),
-        transient: true,
-    };
-    let bad = NoPlan::bad_commit("template: fail");
+    let fail = |stage, fault| PassError::new(stage, fault, "x");
     // (what happened, how it ended)
     let cases = [
         (
             "a chart repository's 503 while planning",
-            unplanned(&transient),
+            not_applied(&fail(Stage::Render, Fault::Transient)),
             Transient,
         ),
-        ("a template's fail", unplanned(&bad), Rejected),
+        (
+            "a template's fail",
+            not_applied(&fail(Stage::Render, Fault::Commit)),
+            Rejected,
+        ),
         (
             "a git server's 503 while reading",
-            unread(&transient),
+            not_applied(&fail(Stage::Fetch, Fault::Transient)),
             Transient,
         ),
-        ("a path the commit removed", unread(&bad), Retry),
+        (
+            "a path the commit removed",
+            not_applied(&fail(Stage::Fetch, Fault::Lasting)),
+            Retry,
+        ),
+        (
+            "an untrusted commit",
+            not_applied(&fail(Stage::Signature, Fault::Commit)),
+            Rejected,
+        ),
     ];
     for (name, ended, expected) in cases {
         assert_eq!(ended, expected, "{name}");

@@ -1,85 +1,52 @@
-//! Reading one revision for a sync: fetched (by commit, see source/heads.rs), rendered and
-//! planned off the async threads, unless its inputs are those the cluster already holds.
+//! Reading one revision for a sync, through the pass every `ordo sync` runs too: fetched (by
+//! commit, see source/heads.rs), rendered and planned, unless its inputs are those the
+//! cluster already holds.
 
 use super::App;
-use crate::agent::decide::NoPlan;
-use crate::agent::hash_key::KeyError;
-use crate::agent::revision;
-use crate::plan::Plan;
+use crate::pass::{self, PassError, Planned};
 use crate::source::{self, CommitInfo};
 
-/// A revision as read: its commit, its plan or why it cannot be applied (None when its
-/// inputs equal those given as unchanged), and the digest of its inputs.
+/// A revision as read: its commit, its plan or why it cannot be applied
+/// ([`Planned::Unchanged`] when its inputs equal those given as unchanged), and the digest
+/// of its inputs.
 pub(super) struct Read {
     pub commit: CommitInfo,
-    pub plan: Option<Result<Plan, NoPlan>>,
-    pub inputs: revision::Inputs,
-    /// What the revision's SOPS files decrypted to (see `SyncOptions::redact`).
-    pub secrets: std::sync::Arc<crate::render::Secrets>,
+    pub planned: Result<Planned, PassError>,
+    pub inputs: pass::Inputs,
 }
 
 impl App {
     /// Fetches, renders and plans one revision: its commit, and its plan or why it cannot be
-    /// applied. `Err` when git or the config-hash key could not be read: never the commit's
-    /// fault, and marked transient when it may pass by itself.
+    /// applied. `Err` when git could not be read: never the commit's fault.
     pub(super) async fn read_revision(
         &mut self,
         target: &str,
-        unchanged: Option<revision::Inputs>,
-    ) -> Result<Read, NoPlan> {
-        // No key, no sync: see hash_key.rs for why there is no fallback.
-        let key = self
-            .hash_keys
-            .get(&self.cluster, &self.config.namespace)
-            .await
-            .map_err(|e| NoPlan {
-                message: e.to_string(),
-                transient: matches!(&e, KeyError::Cluster { source, .. } if source.is_transient()),
-            })?;
+        unchanged: Option<pass::Inputs>,
+    ) -> Result<Read, PassError> {
         // By commit: the other apps of the repository fetched it already, or the shared
         // listing names the ref to fetch it by (see source/heads.rs).
-        let mut spec = self.config.repo_spec();
-        spec.reference = target.to_owned();
         let asked = std::time::Instant::now();
-        let capabilities = self
-            .capabilities
-            .get(&self.cluster, &self.config.name)
-            .await;
-        let config = self.config.clone();
-        let renderer = self.renderer.clone();
-        let cache_dir = self.cache_dir.clone();
-        let own = self.hash_keys.namespace_for(&self.config.namespace);
-        let secret = revision::age_secret(&self.config, &self.cluster, own);
-        let inputs = (capabilities, key, secret);
-        let revision = revision::load(spec, cache_dir, config, renderer, inputs, unchanged).await;
+        let revision = self.reader.read(&self.spec, Some(target), unchanged).await;
         let seconds = asked.elapsed().as_secs_f64();
         self.metrics
             .git_fetch(&self.config.name, revision.is_ok(), seconds);
-        let mut revision = revision.map_err(|e| NoPlan {
-            message: format!("source: {e}"),
-            transient: e.is_transient(),
-        })?;
-        if let Some(refused) = self.refuse_non_fast_forward(&revision.snapshot).await {
-            revision.plan = Some(Err(refused));
+        let mut revision = revision?;
+        if let Some(refused) = self.refuse_non_fast_forward(revision.commit.as_ref()).await {
+            revision.planned = Err(refused);
         }
-        let commit = revision
-            .snapshot
-            .commit
-            .clone()
-            .unwrap_or_else(|| CommitInfo {
-                sha: target.to_owned(),
-                message: String::new(),
-                author: String::new(),
-                time: 0,
-            });
+        let commit = revision.commit.clone().unwrap_or_else(|| CommitInfo {
+            sha: target.to_owned(),
+            message: String::new(),
+            author: String::new(),
+            time: 0,
+        });
         let kind = revision.kind.to_string();
         let signature = revision.signature.clone();
         self.update(|s| (s.source_kind, s.signature) = (Some(kind), signature));
         Ok(Read {
             commit,
-            plan: revision.plan,
+            planned: revision.planned,
             inputs: revision.inputs,
-            secrets: revision.secrets,
         })
     }
 
@@ -87,12 +54,12 @@ impl App {
     /// refused (a replayed old signed commit, a rewritten history) unless
     /// `verify.allowNonFastForward` (issue #23). A pinned revision (a rollback) is not the
     /// head: the operator or the rollback chose it.
-    async fn refuse_non_fast_forward(&self, snapshot: &source::Snapshot) -> Option<NoPlan> {
+    async fn refuse_non_fast_forward(&self, commit: Option<&CommitInfo>) -> Option<PassError> {
         self.config
             .verify
             .as_ref()
             .filter(|v| !v.allow_non_fast_forward)?;
-        let to = snapshot.commit.as_ref()?.sha.clone();
+        let to = commit?.sha.clone();
         let from = {
             let s = self.state.borrow();
             if s.head.as_deref() != Some(to.as_str()) {
@@ -104,13 +71,15 @@ impl App {
         let (spec, cache) = (self.config.repo_spec(), self.cache_dir.clone());
         match source::ancestry_async(spec, cache, from.clone(), to.clone()).await {
             Ok(source::Ancestry::FastForward) => None,
-            Ok(source::Ancestry::Diverged) => Some(NoPlan::bad_commit(
+            Ok(source::Ancestry::Diverged) => Some(PassError::commit(
+                pass::Stage::Signature,
                 source::non_fast_forward_refusal(&self.config.name, &from, &to),
             )),
-            Err(e) => Some(NoPlan {
-                message: format!("source: cannot tell whether {to} descends from {from}: {e}"),
-                transient: e.is_transient(),
-            }),
+            Err(e) => Some(PassError::new(
+                pass::Stage::Fetch,
+                pass::transient_or_lasting(e.is_transient()),
+                format!("source: cannot tell whether {to} descends from {from}: {e}"),
+            )),
         }
     }
 }

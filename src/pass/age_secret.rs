@@ -14,7 +14,7 @@ use crate::decrypt::{DecryptError, Identities};
 /// Where an app's age keys are, resolved: the Secret's namespace defaults to ordo's own
 /// (the config-hash key's, see `hash_key.rs`).
 #[derive(Clone)]
-pub(super) struct AgeSecret {
+pub(crate) struct AgeSecret {
     pub cluster: Cluster,
     pub namespace: String,
     pub name: String,
