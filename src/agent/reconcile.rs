@@ -87,7 +87,7 @@ pub(super) struct App {
     stored_pin: Option<super::state::Pin>,
     /// The client the app's syncs and drift watch use: ordo's own, or impersonating the
     /// app's `serviceAccountName` (never ordo's own when that cannot be built).
-    apply_as: Result<Cluster, String>,
+    apply_as: Result<Cluster, Arc<crate::cluster::ClusterError>>,
     notices: notice::Notices,
     /// The inputs of the revision in `applied` (see `pass::Inputs`).
     applied_inputs: Option<pass::Inputs>,
@@ -113,7 +113,7 @@ impl App {
                     "system:serviceaccount:{}:{account}",
                     config.namespace
                 ))
-                .map_err(|e| e.to_string()),
+                .map_err(Arc::new),
             None => Ok(io.cluster.clone()),
         };
         let state_at = store::StateAt::new(io.hash_keys.own_namespace(), &config.namespace);

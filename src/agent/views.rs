@@ -84,12 +84,22 @@ struct DiffKey {
     version: u64,
 }
 
+/// Why the API server does not count as reachable (`/readyz`). Kept for a few seconds and
+/// handed to every probe, hence the client's error as its words.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unreachable {
+    #[error("the API server is not reachable: {0}")]
+    Refused(String),
+    #[error("the API server did not answer within {0} ms")]
+    Silent(u128),
+}
+
 /// Shared by every app and the HTTP layer. Cheap to clone behind an `Arc`.
 pub struct Views {
     cluster: Cluster,
     /// Live children, events and logs, watched only while someone looks.
     pub live: super::live::LiveWatches,
-    last_check: Mutex<Option<(Instant, Result<(), String>)>>,
+    last_check: Mutex<Option<(Instant, Result<(), Unreachable>)>>,
     diffs: Mutex<HashMap<DiffKey, (Instant, Vec<ObjectDiff>)>>,
     /// Turns for uncached views (see `VIEWS_AT_ONCE`).
     computing: tokio::sync::Semaphore,
@@ -118,18 +128,15 @@ impl Views {
 
     /// Whether the API server answers `/version`, asked at most every 5 s. The lock is never
     /// held across the request: two probes arriving together may both ask, which is harmless.
-    pub async fn api_reachable(&self) -> Result<(), String> {
+    pub async fn api_reachable(&self) -> Result<(), Unreachable> {
         if let Some(fresh) = self.cached_check() {
             return fresh;
         }
         let version = self.cluster.version();
         let result = match tokio::time::timeout(CHECK_TIMEOUT, version).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("the API server is not reachable: {e}")),
-            Err(_) => Err(format!(
-                "the API server did not answer within {} ms",
-                CHECK_TIMEOUT.as_millis()
-            )),
+            Ok(Err(e)) => Err(Unreachable::Refused(e.to_string())),
+            Err(_) => Err(Unreachable::Silent(CHECK_TIMEOUT.as_millis())),
         };
         if let Ok(mut last) = self.last_check.lock() {
             *last = Some((Instant::now(), result.clone()));
@@ -137,7 +144,7 @@ impl Views {
         result
     }
 
-    fn cached_check(&self) -> Option<Result<(), String>> {
+    fn cached_check(&self) -> Option<Result<(), Unreachable>> {
         let last = self.last_check.lock().ok()?;
         let (at, result) = last.as_ref()?;
         (at.elapsed() < CHECK_CACHE_FOR).then(|| result.clone())

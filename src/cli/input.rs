@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
-use super::default_cache_dir;
 use super::plan_output::PlanSource;
+use super::{CliError, default_cache_dir};
 use crate::config::AppConfig;
 use crate::pass::{
     AppSpec, GivenBy, HelmOptions, Keys, Origin, PassError, Reader, RemoteChart, RenderOptions,
@@ -201,7 +201,7 @@ pub fn spec(args: &InputArgs) -> Result<AppSpec, PassError> {
             OrderingArg::Tiers => Ordering::Tiers,
             OrderingArg::Graph => Ordering::Graph,
         },
-        render: render_options(args).map_err(PassError::input)?,
+        render: render_options(args)?,
         create_namespace: args.create_namespace.then(Default::default),
         keys: match &args.decryption_key_file {
             Some(file) => Keys::File(file.clone()),
@@ -278,19 +278,21 @@ pub fn resolve(args: &mut InputArgs, app: Option<&str>) -> Result<(), PassError>
 }
 
 /// `--kube-version` as Helm takes it: `v1.29.0`, `1.29.0` or `v1.29`.
-fn kube_version_arg(value: &str) -> Result<String, String> {
-    crate::pass::check_kube_version(value).map(|()| value.to_owned())
+fn kube_version_arg(value: &str) -> Result<String, CliError> {
+    crate::pass::check_kube_version(value)
+        .map(|()| value.to_owned())
+        .map_err(CliError::Usage)
 }
 
-fn render_options(args: &InputArgs) -> Result<RenderOptions, String> {
+fn render_options(args: &InputArgs) -> Result<RenderOptions, PassError> {
     let remote = remote_chart(args)?;
     let kind = match (&remote, args.source_kind) {
         (Some(_), SourceKind::Auto | SourceKind::Helm) => SourceKind::Helm,
         (Some(_), other) => {
-            return Err(format!(
+            return Err(PassError::input(format!(
                 "--helm-repo pulls a Helm chart, and --source says {other}; leave --source \
                  out or say helm"
-            ));
+            )));
         }
         (None, kind) => kind,
     };
@@ -308,22 +310,24 @@ fn render_options(args: &InputArgs) -> Result<RenderOptions, String> {
 }
 
 /// The chart of --helm-repo, checked as the config file's `helm.repoURL` is.
-fn remote_chart(args: &InputArgs) -> Result<Option<RemoteChart>, String> {
+fn remote_chart(args: &InputArgs) -> Result<Option<RemoteChart>, PassError> {
     let Some(url) = &args.helm_repo else {
         return Ok(None);
     };
     let Some(version) = &args.chart_version else {
-        return Err(format!(
+        return Err(PassError::input(format!(
             "--helm-repo {url} needs --chart-version: an exact version (like 1.2.3)"
-        ));
+        )));
     };
     let mut remote = RemoteChart::new(url, args.chart.as_deref(), version)
-        .map_err(|e| format!("--helm-repo: {e}"))?;
+        .map_err(|e| PassError::input(format!("--helm-repo: {e}")))?;
     remote.username = args.helm_username.clone();
     remote.password_file = args.helm_password_file.clone();
     remote.plain_http = args.helm_plain_http;
     if remote.plain_http && remote.kind() != RepoKind::Oci {
-        return Err("--helm-plain-http only applies to an oci:// registry".to_owned());
+        return Err(PassError::input(
+            "--helm-plain-http only applies to an oci:// registry",
+        ));
     }
     Ok(Some(remote))
 }

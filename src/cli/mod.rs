@@ -1,6 +1,7 @@
 //! The command line: argument parsing and the commands. Each command returns an exit code in
 //! kubectl's convention; errors are printed once, here at the edge.
 
+mod error;
 mod import;
 mod input;
 mod plan;
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+pub use error::CliError;
 
 /// ordo applies a git repository of Kubernetes manifests in dependency order: config, then
 /// databases, then backends, then frontends, then monitoring, each step waiting until what it
@@ -108,12 +111,12 @@ pub fn run(cli: Cli) -> ExitCode {
 pub const KUBERNETES_API: &str = "v1.34";
 
 /// The async runtime of a command, its threads sized for deep YAML (see [`PARSER_STACK`]).
-pub fn runtime() -> Result<tokio::runtime::Runtime, crate::pass::PassError> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(PARSER_STACK)
         .build()
-        .map_err(|e| crate::pass::PassError::input(format!("cannot start the async runtime: {e}")))
+        .map_err(CliError::Runtime)
 }
 
 /// Where git caches live unless `--cache-dir` says otherwise.

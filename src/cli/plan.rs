@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::EXIT_BAD_INPUT;
 use super::input::{self, InputArgs};
 use super::plan_output as render;
+use super::{CliError, EXIT_BAD_INPUT};
 
 pub const AFTER_HELP: &str = "\
 Tiers come from, in this order: the ordo.dev/tier annotation, the app.kubernetes.io/component
@@ -41,10 +41,12 @@ pub enum Output {
 }
 
 pub fn run(mut args: PlanArgs) -> ExitCode {
-    let loaded = input::resolve(&mut args.input, args.app.as_deref()).and_then(|()| {
-        let rt = super::runtime()?;
-        rt.block_on(input::load(&args.input, None))
-    });
+    let loaded = input::resolve(&mut args.input, args.app.as_deref())
+        .map_err(CliError::from)
+        .and_then(|()| {
+            let rt = super::runtime()?;
+            Ok(rt.block_on(input::load(&args.input, None))?)
+        });
     let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use tracing::{error, info, warn};
 
-use super::{EXIT_BAD_INPUT, default_cache_dir};
+use super::{CliError, EXIT_BAD_INPUT, default_cache_dir};
 use crate::agent::{Agent, Persisted, RevisionLookup, lease, store};
 use leadership::lead;
 
@@ -222,7 +222,7 @@ pub fn pin(args: PinArgs, unpin: bool) -> ExitCode {
     }
 }
 
-fn fail(message: &str) -> ExitCode {
+fn fail(message: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(EXIT_BAD_INPUT)
 }
@@ -240,7 +240,7 @@ fn init_logs(format: LogFormat) {
 }
 
 /// The Lease to campaign for, when `--leader-elect` is on.
-fn election(args: &RunArgs) -> Result<Option<lease::Election>, String> {
+fn election(args: &RunArgs) -> Result<Option<lease::Election>, CliError> {
     if !args.leader_elect {
         return Ok(None);
     }
@@ -249,7 +249,7 @@ fn election(args: &RunArgs) -> Result<Option<lease::Election>, String> {
         None => std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
             .map(|ns| ns.trim().to_owned())
             .map_err(|_| {
-                "--leader-elect needs the Lease's namespace: pass --lease-namespace or set POD_NAMESPACE".to_owned()
+                CliError::Usage("--leader-elect needs the Lease's namespace: pass --lease-namespace or set POD_NAMESPACE".to_owned())
             })?,
     };
     let identity = args.identity.clone().unwrap_or_else(|| {
@@ -286,35 +286,33 @@ pub const DEFAULT_KEY_NAMESPACE: &str = "default";
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /// A token or secret from its file, trimmed; an empty file is an error, not "no secret".
-fn read_secret(path: Option<&std::path::Path>) -> Result<Option<String>, String> {
+fn read_secret(path: Option<&std::path::Path>) -> Result<Option<String>, CliError> {
     let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     let text = text.trim().to_owned();
     if text.is_empty() {
-        return Err(format!("{} is empty", path.display()));
+        return Err(CliError::Usage(format!("{} is empty", path.display())));
     }
     Ok(Some(text))
 }
 
-fn load_config(path: &std::path::Path) -> Result<Config, String> {
-    config::load(path).map_err(|e| e.to_string())
+fn load_config(path: &std::path::Path) -> Result<Config, CliError> {
+    Ok(config::load(path)?)
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
     init_logs(args.log_format);
     let started = load_config(&args.config).and_then(|config| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_stack_size(super::PARSER_STACK)
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let runtime = super::runtime()?;
         Ok((config, runtime, election(&args)?))
     });
     match started {
         Ok((config, runtime, election)) => runtime.block_on(serve(args, config, election)),
-        Err(message) => {
-            error!("{message}");
+        Err(e) => {
+            error!(stage = e.label(), "{e}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
@@ -329,21 +327,17 @@ struct Ready {
     bound: Option<std::net::SocketAddr>,
 }
 
-async fn prepare(args: &RunArgs, config: &Config, who: Option<&str>) -> Result<Ready, String> {
-    let cluster = Cluster::connect_as(args.kubeconfig.as_deref(), who)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn prepare(args: &RunArgs, config: &Config, who: Option<&str>) -> Result<Ready, CliError> {
+    let cluster = Cluster::connect_as(args.kubeconfig.as_deref(), who).await?;
     cluster.limit_rate(config.kube_client.qps, config.kube_client.burst);
     let api_token = read_secret(config.api_token_file.as_deref())?;
     let webhook_secret = read_secret(config.webhook_secret_file.as_deref())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {}: {e} (set `listen` in {})",
-                config.listen,
-                args.config.display()
-            )
+        .map_err(|source| CliError::Listen {
+            address: config.listen,
+            config: args.config.display().to_string(),
+            source,
         })?;
     let bound = listener.local_addr().ok();
     Ok(Ready {

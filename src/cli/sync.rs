@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::EXIT_BAD_INPUT;
 use super::input::{self, InputArgs};
+use super::{CliError, EXIT_BAD_INPUT};
 use crate::cluster::Cluster;
 use crate::pass::{HashKeys, Target};
 use crate::sync::{self, Action, Event, Outcome, SyncOptions, SyncReport};
@@ -119,9 +119,9 @@ pub enum Format {
 }
 
 /// `90s`, `5m`, `1h30m`: the same durations the config file takes.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, CliError> {
     crate::config::parse_duration(text)
-        .ok_or_else(|| format!("{text:?}: use a duration like 90s, 5m or 1h30m"))
+        .ok_or_else(|| CliError::Usage(format!("{text:?}: use a duration like 90s, 5m or 1h30m")))
 }
 
 fn options(input: &InputArgs, cluster: &ClusterArgs, revision: String) -> SyncOptions {
@@ -299,7 +299,7 @@ fn acting_as(
     cluster: &Cluster,
     args: &ClusterArgs,
     input: &InputArgs,
-) -> Result<Cluster, String> {
+) -> Result<Cluster, CliError> {
     // Building a client spawns its buffer task on the runtime.
     let _runtime = rt.enter();
     let from_config = input.from_config.as_ref().and_then(|app| {
@@ -307,21 +307,19 @@ fn acting_as(
         Some(format!("system:serviceaccount:{}:{account}", app.namespace))
     });
     match args.as_user.clone().or(from_config) {
-        Some(user) => cluster.impersonating(&user).map_err(|e| e.to_string()),
+        Some(user) => Ok(cluster.impersonating(&user)?),
         None => Ok(cluster.clone()),
     }
 }
 
 /// The runtime and a client for the cluster of `--kubeconfig` (no request is made yet).
-fn connect(args: &ClusterArgs) -> Result<(tokio::runtime::Runtime, Cluster), String> {
-    let rt = super::runtime().map_err(|e| e.to_string())?;
-    let cluster = rt
-        .block_on(Cluster::connect(args.kubeconfig.as_deref()))
-        .map_err(|e| e.to_string())?;
+fn connect(args: &ClusterArgs) -> Result<(tokio::runtime::Runtime, Cluster), CliError> {
+    let rt = super::runtime()?;
+    let cluster = rt.block_on(Cluster::connect(args.kubeconfig.as_deref()))?;
     Ok((rt, cluster))
 }
 
-fn error(message: &str) -> ExitCode {
+fn error(message: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(EXIT_BAD_INPUT)
 }

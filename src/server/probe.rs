@@ -20,7 +20,7 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<ServerState>) -> Response {
     // The agent asks the API server (at most every few seconds) with its own client.
-    let api = state.views.api_reachable().await;
+    let api = state.views.api_reachable().await.map_err(|e| e.to_string());
     let waiting: Vec<&str> = state
         .apps
         .iter()
