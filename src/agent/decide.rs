@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::state::{AppState, HistoryEntry, Persisted, Pin, PruneHeld, SyncResult, Trigger};
+use super::state::{AppState, Ended, HistoryEntry, Persisted, Pin, PruneHeld, Trigger};
 use crate::config::OnFailure;
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::pass::{Fault, PassError};
 use crate::source::CommitInfo;
-use crate::sync::{SyncError, SyncReport};
+use crate::sync::{Outcome, SyncError, SyncReport};
 
 /// A rollback names a revision by at least this many leading hex digits, as git's short SHAs.
 pub const MIN_REVISION_PREFIX: usize = 7;
@@ -81,27 +81,6 @@ pub fn fresh_since(
     }
 }
 
-/// How one revision's sync ended, for the reconcile loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
-    Succeeded,
-    /// Refused before any write (bad commit, invalid object): nothing to roll back.
-    Rejected,
-    Failed,
-    Superseded,
-    Stopped,
-    /// The cluster could not be reached; try again later.
-    Retry,
-    /// Partly applied because a write failed after the dry run: try again with a growing
-    /// delay; the revision is not marked failed and is not rolled back from.
-    Interrupted,
-    /// Not read or not planned for a reason that is not the commit's and may pass (a full
-    /// disk, a tool's timeout, a chart repository's or git server's 5xx, an unreadable key
-    /// Secret): nothing was written; tried again with a growing delay, not marked failed,
-    /// not rolled back from.
-    Transient,
-}
-
 /// How a pass ended that stopped before anything was applied: a bad commit is recorded as
 /// failed and left until the head moves or someone asks; a failure that is not the commit's
 /// is retried with a growing delay when it may pass by itself, else at the next interval.
@@ -118,58 +97,50 @@ pub fn not_applied(why: &PassError) -> Ended {
 /// wrote and then failed, and not while a pin holds the app. A bad commit wrote nothing; a
 /// failure that is not the commit's is tried again, not held against it.
 pub fn rolls_back(ended: Ended, on_failure: OnFailure, pinned: bool) -> bool {
-    ended == Ended::Failed && on_failure == OnFailure::Rollback && !pinned
+    ended.is_failure() && on_failure == OnFailure::Rollback && !pinned
 }
 
-/// The end of a sync that ran: a shutdown or a newer head outranks what the sync reported.
+/// The end of a sync that ran. One that applied everything succeeded, whatever came after;
+/// else a shutdown or a newer head that cancelled it outranks what it reported.
 pub fn ended(stopping: bool, superseded: bool, report: &Result<SyncReport, SyncError>) -> Ended {
     match report {
+        Ok(r) if r.succeeded() => Ended::Succeeded,
         _ if stopping => Ended::Stopped,
         _ if superseded => Ended::Superseded,
-        Ok(r) if r.succeeded() => Ended::Succeeded,
         Ok(r) if r.interrupted.is_some() => Ended::Interrupted,
+        Ok(r) if r.objects.iter().any(|o| o.outcome == Outcome::TimedOut) => Ended::TimedOut,
+        Ok(_) => Ended::Failed,
         Err(SyncError::Cluster(e)) if e.is_transient() => Ended::Retry,
         Err(_) => Ended::Rejected,
-        Ok(_) => Ended::Failed,
-    }
-}
-
-/// A sync cancelled part way (objects left Pending) did not fail: it was superseded.
-pub fn settle(entry: &mut HistoryEntry, report: Option<&SyncReport>) {
-    let cancelled = report.is_some_and(|r| {
-        r.objects
-            .iter()
-            .any(|o| o.outcome == crate::sync::Outcome::Pending)
-    });
-    if cancelled && entry.result != SyncResult::Succeeded {
-        entry.result = SyncResult::Superseded;
     }
 }
 
 impl AppState {
     /// Records a finished sync of `commit` and what it means for the app's status.
     pub fn record_sync(&mut self, entry: HistoryEntry, commit: &CommitInfo) {
-        let result = entry.result;
+        let result = entry.result.recorded();
         let error = entry.error.clone();
         self.persisted.record(entry);
         self.revision = Some(commit.clone());
         match result {
-            SyncResult::Succeeded => {
+            Ended::Succeeded => {
                 self.sync_status = SyncStatus::Synced;
                 self.last_error = None;
                 // A later revision (or a rollback) synced: the failed one is history now, and
                 // a pin, if any, keeps it from being retried.
                 self.persisted.failed_revision = None;
             }
-            SyncResult::Superseded => self.sync_status = SyncStatus::OutOfSync,
-            SyncResult::Interrupted => {
+            Ended::Superseded | Ended::Stopped => self.sync_status = SyncStatus::OutOfSync,
+            // Never recorded: nothing was written.
+            Ended::Retry | Ended::Transient => {}
+            Ended::Interrupted => {
                 self.sync_status = SyncStatus::OutOfSync;
                 self.last_error = error;
                 if self.health == HealthStatus::Healthy {
                     self.health = HealthStatus::Degraded;
                 }
             }
-            SyncResult::Failed | SyncResult::TimedOut => {
+            Ended::Failed | Ended::TimedOut | Ended::Rejected => {
                 self.sync_status = SyncStatus::OutOfSync;
                 self.last_error = error;
                 self.persisted.failed_revision = Some(commit.sha.clone());

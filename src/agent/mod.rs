@@ -31,7 +31,7 @@ pub use live::{EVENTS_SHOWN, Live, Root};
 pub use looks::Look;
 pub use push::Push;
 pub use state::{
-    AppState, CommitInfo, HistoryEntry, Persisted, Phase, Pin, PruneHeld, SyncResult, Trigger,
+    AppState, CommitInfo, Ended, HistoryEntry, Persisted, Phase, Pin, PruneHeld, Trigger,
 };
 pub use views::{SharedViews, ViewError, Views};
 

@@ -3,7 +3,7 @@
 //! with write access to the namespace can edit it, and merged with what someone else stored
 //! meanwhile. Pure: values in, values out.
 
-use super::state::{HISTORY_LEN, HistoryEntry, Persisted, Pin, SyncResult};
+use super::state::{Ended, HISTORY_LEN, HistoryEntry, Persisted, Pin};
 
 /// What the stored state may take, well under the 1 MiB a ConfigMap holds (etcd's request
 /// limit), leaving room for metadata and the managed-fields record of every apply.
@@ -109,7 +109,7 @@ fn shown(value: &str) -> String {
 
 impl Persisted {
     pub fn record(&mut self, entry: HistoryEntry) {
-        if entry.result == SyncResult::Succeeded {
+        if entry.result == Ended::Succeeded {
             self.last_healthy = Some(entry.revision.clone());
         }
         self.history.insert(0, entry);
@@ -141,7 +141,7 @@ impl Persisted {
         let newest_healthy = self
             .history
             .iter()
-            .find(|e| e.result == SyncResult::Succeeded)
+            .find(|e| e.result == Ended::Succeeded)
             .map(|e| e.revision.clone());
         self.last_healthy = newest_healthy
             .or_else(|| self.last_healthy.take())
@@ -170,9 +170,7 @@ pub fn merge_stored(ours: &Persisted, theirs: &Persisted, base_pin: Option<&Pin>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::state::{
-        Action, HistoryEntry, ObjectTiming, Outcome, Pin, SyncResult, Trigger,
-    };
+    use crate::agent::state::{Action, Ended, HistoryEntry, ObjectTiming, Outcome, Pin, Trigger};
 
     fn sha(n: usize) -> String {
         format!("{n:040x}")
@@ -186,7 +184,7 @@ mod tests {
             trigger: Trigger::Interval,
             started: 1.0,
             finished: 2.0,
-            result: SyncResult::Succeeded,
+            result: Ended::Succeeded,
             error: None,
             objects: (0..objects)
                 .map(|i| ObjectTiming {
@@ -370,7 +368,7 @@ mod tests {
                 trigger: Trigger::Interval,
                 started: 1_764_467_000.0 + f64::from(i) * 0.000_123_457_1,
                 finished: 1_764_467_001.0 + f64::from(i) * 0.000_987_654_3,
-                result: SyncResult::Succeeded,
+                result: Ended::Succeeded,
                 error: None,
                 objects: Vec::new(),
             })
@@ -431,7 +429,7 @@ mod tests {
         }
         p.record(HistoryEntry {
             revision: "bad".into(),
-            result: SyncResult::Failed,
+            result: Ended::Failed,
             ..entry(0, 0)
         });
         assert_eq!(p.history.len(), HISTORY_LEN);
@@ -460,28 +458,25 @@ mod tests {
             (
                 stored(
                     vec![
-                        at("b", 2.0, SyncResult::Succeeded),
-                        at("a", 1.0, SyncResult::Succeeded),
+                        at("b", 2.0, Ended::Succeeded),
+                        at("a", 1.0, Ended::Succeeded),
                     ],
                     Some("b"),
                 ),
-                stored(vec![at("a", 1.0, SyncResult::Succeeded)], Some("a")),
+                stored(vec![at("a", 1.0, Ended::Succeeded)], Some("a")),
                 vec!["b", "a"],
                 Some("b"),
             ),
             // Ours missed their sync of "b" (healthy); our own sync of "c" failed.
             (
                 stored(
-                    vec![
-                        at("c", 3.0, SyncResult::Failed),
-                        at("a", 1.0, SyncResult::Succeeded),
-                    ],
+                    vec![at("c", 3.0, Ended::Failed), at("a", 1.0, Ended::Succeeded)],
                     Some("a"),
                 ),
                 stored(
                     vec![
-                        at("b", 2.0, SyncResult::Succeeded),
-                        at("a", 1.0, SyncResult::Succeeded),
+                        at("b", 2.0, Ended::Succeeded),
+                        at("a", 1.0, Ended::Succeeded),
                     ],
                     Some("b"),
                 ),
@@ -491,22 +486,19 @@ mod tests {
             // Ours started empty (their state was created a moment before); the same revision
             // synced twice is two entries.
             (
-                stored(vec![at("a", 5.0, SyncResult::Failed)], None),
-                stored(vec![at("a", 4.0, SyncResult::Failed)], Some("z")),
+                stored(vec![at("a", 5.0, Ended::Failed)], None),
+                stored(vec![at("a", 4.0, Ended::Failed)], Some("z")),
                 vec!["a", "a"],
                 Some("z"),
             ),
             // The same sync with its start one bit off (read back through another encoder).
             (
-                stored(
-                    vec![at("a", 1_764_467_000.123_456_7, SyncResult::Failed)],
-                    None,
-                ),
+                stored(vec![at("a", 1_764_467_000.123_456_7, Ended::Failed)], None),
                 stored(
                     vec![at(
                         "a",
                         f64::from_bits(1_764_467_000.123_456_7_f64.to_bits() + 1),
-                        SyncResult::Failed,
+                        Ended::Failed,
                     )],
                     None,
                 ),
@@ -522,11 +514,11 @@ mod tests {
         }
         let mut long = stored(
             (0..HISTORY_LEN)
-                .map(|i| at("n", 100.0 + i as f64, SyncResult::Succeeded))
+                .map(|i| at("n", 100.0 + i as f64, Ended::Succeeded))
                 .collect(),
             None,
         );
-        long.absorb_history(&stored(vec![at("old", 1.0, SyncResult::Succeeded)], None));
+        long.absorb_history(&stored(vec![at("old", 1.0, Ended::Succeeded)], None));
         assert_eq!(long.history.len(), HISTORY_LEN);
         assert!(
             long.history.iter().all(|e| e.revision == "n"),

@@ -10,10 +10,10 @@ use tokio::task::JoinHandle;
 use tokio::time::sleep;
 use tracing::{Instrument, info, warn};
 
-use super::decide::{self, Ended, seed, short};
+use super::decide::{self, seed, short};
 use super::drift::DriftInbox;
 use super::progress::{self, publish};
-use super::state::{self, AppState, Phase, Trigger, now};
+use super::state::{self, AppState, Ended, Phase, Trigger, now};
 use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, jittered};
@@ -418,8 +418,10 @@ impl App {
                     e.message
                 );
                 warn!(app = %self.config.name, revision = %commit.sha, stage = e.stage.as_str(), error = %e.message, "bad commit");
-                self.finish(&commit, trigger, started, Err(&message)).await;
-                return decide::not_applied(&e);
+                let ended = decide::not_applied(&e);
+                self.finish(&commit, trigger, (started, ended), Err(&message))
+                    .await;
+                return ended;
             }
             Err(e) if e.is_transient() => {
                 // Not the commit's fault (a chart repository's 5xx, a full disk, the key
@@ -460,9 +462,9 @@ impl App {
                 self.update(|s| s.last_error = Some(format!("cluster: {e}")));
                 return Ended::Retry;
             }
-            Ok(r) => self.finish(&commit, trigger, started, Ok(r)).await,
+            Ok(r) => self.finish(&commit, trigger, (started, ended), Ok(r)).await,
             Err(e) => {
-                self.finish(&commit, trigger, started, Err(&e.to_string()))
+                self.finish(&commit, trigger, (started, ended), Err(&e.to_string()))
                     .await
             }
         }

@@ -47,17 +47,75 @@ pub enum Trigger {
     Rollback,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncResult {
+/// How a pass ended: the one vocabulary of the agent's decisions (retry, roll back, mark the
+/// revision failed), its history, the `result` label of `ordo_app_sync_total` and the
+/// notifications' `result`. The history and the metric record [`Ended::recorded`]: the five
+/// values ordo has always stored and counted, which every version reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Ended {
     Succeeded,
-    /// Something ended Degraded, Blocked or refused.
+    /// Something ended Degraded, Blocked or refused after the first write.
     Failed,
+    /// An object did not turn Healthy within the app's timeout.
     TimedOut,
-    /// A newer revision arrived while it waited for health.
+    /// A newer revision arrived while it ran: its own sync says how it went.
     Superseded,
     /// A write failed after the dry run accepted everything (or an error came after the first
     /// write): partly applied, not the commit's fault, tried again with a growing delay.
     Interrupted,
+    /// Refused before any write (a bad commit, an invalid object): nothing to roll back.
+    /// Recorded as `Failed`.
+    Rejected,
+    /// ordo is shutting down. Recorded as `Superseded`.
+    Stopped,
+    /// The cluster or git could not be reached, for a reason that is not going to pass by
+    /// itself: tried at the next interval. Not recorded.
+    Retry,
+    /// Not read or not planned for a reason that is not the commit's and may pass (a full
+    /// disk, a tool's timeout, a chart repository's or git server's 5xx, an unreadable key
+    /// Secret): nothing was written; tried again with a growing delay, not marked failed,
+    /// not rolled back from. Not recorded.
+    Transient,
+}
+
+impl Ended {
+    /// The label value of metrics and notifications.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::Succeeded => "Succeeded",
+            Ended::Failed => "Failed",
+            Ended::TimedOut => "TimedOut",
+            Ended::Superseded => "Superseded",
+            Ended::Interrupted => "Interrupted",
+            Ended::Rejected => "Rejected",
+            Ended::Stopped => "Stopped",
+            Ended::Retry => "Retry",
+            Ended::Transient => "Transient",
+        }
+    }
+
+    /// What the history and `ordo_app_sync_total` say of it (see the variants).
+    pub fn recorded(self) -> Ended {
+        match self {
+            Ended::Rejected => Ended::Failed,
+            Ended::Stopped => Ended::Superseded,
+            other => other,
+        }
+    }
+
+    /// Held against its revision: the app is marked failed, and may roll back.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Ended::Failed | Ended::TimedOut)
+    }
+
+    /// Every value the history and the metric hold.
+    pub const RECORDED: [Ended; 5] = [
+        Ended::Succeeded,
+        Ended::Failed,
+        Ended::TimedOut,
+        Ended::Superseded,
+        Ended::Interrupted,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,7 +139,8 @@ pub struct HistoryEntry {
     /// Unix seconds.
     pub started: f64,
     pub finished: f64,
-    pub result: SyncResult,
+    /// One of [`Ended::RECORDED`].
+    pub result: Ended,
     pub error: Option<String>,
     pub objects: Vec<ObjectTiming>,
 }
@@ -280,7 +339,7 @@ impl AppState {
                 author: last.author.clone(),
                 time: 0,
             });
-            let ok = last.result == SyncResult::Succeeded;
+            let ok = last.result == Ended::Succeeded;
             self.sync_status = if ok {
                 SyncStatus::Synced
             } else {
@@ -371,29 +430,17 @@ pub fn resources(plan: &Plan, report: Option<&SyncReport>) -> Vec<ResourceState>
         .collect()
 }
 
-/// The history entry of a finished sync.
+/// The history entry of a finished sync that ended as `ended`.
 pub fn entry(
     commit: &CommitInfo,
     trigger: Trigger,
-    started: f64,
-    finished: f64,
+    (started, finished): (f64, f64),
+    ended: Ended,
     outcome: Result<&SyncReport, &str>,
 ) -> HistoryEntry {
-    let (result, error, objects) = match outcome {
+    let result = ended.recorded();
+    let (error, objects) = match outcome {
         Ok(report) => {
-            let timed_out = report
-                .objects
-                .iter()
-                .any(|o| o.outcome == Outcome::TimedOut);
-            let result = if report.succeeded() {
-                SyncResult::Succeeded
-            } else if report.interrupted.is_some() {
-                SyncResult::Interrupted
-            } else if timed_out {
-                SyncResult::TimedOut
-            } else {
-                SyncResult::Failed
-            };
             let error = report
                 .interrupted
                 .as_ref()
@@ -421,9 +468,9 @@ pub fn entry(
                     healthy_at: o.healthy_at,
                 })
                 .collect();
-            (result, error, timings)
+            (error, timings)
         }
-        Err(message) => (SyncResult::Failed, Some(message.to_owned()), Vec::new()),
+        Err(message) => (Some(message.to_owned()), Vec::new()),
     };
     HistoryEntry {
         revision: commit.sha.clone(),
@@ -476,7 +523,32 @@ pub fn cut(text: &mut String, max: usize) {
 mod tests {
     use super::*;
 
-    fn entry_for(rev: &str, result: SyncResult) -> HistoryEntry {
+    #[test]
+    fn the_recorded_ends_are_the_metric_label_values_and_read_as_stored_before() {
+        let recorded: Vec<&str> = Ended::RECORDED.iter().map(|e| e.as_str()).collect();
+        assert_eq!(recorded, crate::metrics::SYNC_RESULTS);
+        // History entries as every earlier version stored them read back unchanged.
+        for (stored, ended) in [
+            ("Succeeded", Ended::Succeeded),
+            ("Failed", Ended::Failed),
+            ("TimedOut", Ended::TimedOut),
+            ("Superseded", Ended::Superseded),
+            ("Interrupted", Ended::Interrupted),
+        ] {
+            let entry: HistoryEntry = serde_json::from_value(serde_json::json!({
+                "revision": "abc1234", "message": "m", "author": "a", "trigger": "interval",
+                "started": 1.0, "finished": 2.0, "result": stored, "error": null, "objects": []
+            }))
+            .unwrap();
+            assert_eq!(entry.result, ended);
+            assert_eq!(serde_json::to_value(entry.result).unwrap(), stored);
+        }
+        // What wrote nothing, or was refused, is recorded as it always was.
+        assert_eq!(Ended::Rejected.recorded(), Ended::Failed);
+        assert_eq!(Ended::Stopped.recorded(), Ended::Superseded);
+    }
+
+    fn entry_for(rev: &str, result: Ended) -> HistoryEntry {
         HistoryEntry {
             revision: rev.into(),
             message: String::new(),
@@ -499,8 +571,7 @@ mod tests {
             "deploy",
             "shop",
         );
-        app.persisted
-            .record(entry_for("abc1234", SyncResult::Succeeded));
+        app.persisted.record(entry_for("abc1234", Ended::Succeeded));
         assert_eq!(app.repo, "https://git.example.com/acme/shop.git");
         let sample = app.metrics_sample();
         assert_eq!(sample.repo, "https://git.example.com/acme/shop.git");

@@ -56,6 +56,15 @@ pub const MANAGER_LABEL_MAX: usize = 64;
 pub const MANAGERS_PER_APP: usize = 10;
 const OTHER_MANAGER: &str = "other";
 
+/// The `result` label values of `ordo_app_sync_total`: the agent's `Ended::RECORDED`.
+pub const SYNC_RESULTS: [&str; 5] = [
+    "Succeeded",
+    "Failed",
+    "TimedOut",
+    "Superseded",
+    "Interrupted",
+];
+
 pub struct Metrics {
     registry: Registry,
     sync_total: Family<AppResult, Counter>,
@@ -193,13 +202,7 @@ impl Metrics {
         let a = || AppLabel {
             app: app.to_owned(),
         };
-        for result in [
-            "Succeeded",
-            "Failed",
-            "TimedOut",
-            "Superseded",
-            "Interrupted",
-        ] {
+        for result in SYNC_RESULTS {
             drop(self.sync_total.get_or_create(&AppResult {
                 app: app.to_owned(),
                 result: result.to_owned(),

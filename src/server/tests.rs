@@ -16,7 +16,7 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::agent::state::{Dependency, ResourceState};
-use crate::agent::{AppState, Command, HistoryEntry, SyncResult, Trigger};
+use crate::agent::{AppState, Command, Ended, HistoryEntry, Trigger};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::plan::Tier;
@@ -157,7 +157,7 @@ fn shop_state(state: &mut AppState) {
             trigger: Trigger::Interval,
             started: finished - 5.0,
             finished,
-            result: SyncResult::Succeeded,
+            result: Ended::Succeeded,
             error: None,
             objects: Vec::new(),
         });

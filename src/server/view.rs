@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::agent::CommitInfo;
 use crate::agent::state::{TierState, Withheld};
-use crate::agent::{AppState, Phase, Pin, PruneHeld, SyncResult, Trigger};
+use crate::agent::{AppState, Ended, Phase, Pin, PruneHeld, Trigger};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::verify::SignatureState;
@@ -71,7 +71,7 @@ struct LastSync<'a> {
     trigger: Trigger,
     started: f64,
     finished: f64,
-    result: SyncResult,
+    result: Ended,
     error: Option<&'a str>,
 }
 

@@ -85,7 +85,7 @@ fn entry(revision: &str) -> HistoryEntry {
         trigger: Trigger::Manual,
         started: 0.0,
         finished: 0.0,
-        result: SyncResult::Succeeded,
+        result: Ended::Succeeded,
         error: None,
         objects: Vec::new(),
     }
@@ -155,7 +155,7 @@ fn a_failed_sync_marks_the_revision_and_degrades_a_healthy_app() {
     let mut app = AppState::new("a", "/r", "main", "", "ns");
     app.health = HealthStatus::Healthy;
     let mut failed = entry("c1");
-    failed.result = SyncResult::Failed;
+    failed.result = Ended::Failed;
     failed.error = Some("Deployment/ns/api: Degraded".into());
     app.record_sync(failed, &commit);
     assert_eq!(app.persisted.failed_revision.as_deref(), Some("c1"));
@@ -315,4 +315,116 @@ fn an_app_waits_for_those_it_depends_on_until_they_are_healthy_and_synced() {
     ingress_tx.send_replace(state(HealthStatus::Healthy, SyncStatus::Synced));
     assert_eq!(waiting_for(&deps, Some(&peers)), None);
     assert_eq!(waiting_for(&[], Some(&peers)), None);
+}
+
+#[test]
+fn one_end_per_sync_for_the_decisions_the_history_and_the_metric() {
+    use crate::sync::{Action, ObjectReport, Outcome};
+    let report = |outcomes: &[Outcome], interrupted: bool| SyncReport {
+        objects: outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, outcome)| ObjectReport {
+                id: format!("ConfigMap/c{i}"),
+                tier: crate::plan::Tier::Config,
+                sync: SyncStatus::Synced,
+                action: Action::Configured,
+                outcome: *outcome,
+                health: None,
+                applied_at: None,
+                healthy_at: None,
+                message: None,
+            })
+            .collect(),
+        pruned: Vec::new(),
+        prune_withheld: Vec::new(),
+        prune_awaiting_confirmation: Vec::new(),
+        interrupted: interrupted.then(|| "a write failed".to_owned()),
+        health: HealthStatus::Healthy,
+        duration_seconds: 0.0,
+        writes: 0,
+        requests: Default::default(),
+        live: Default::default(),
+        fingerprints: Default::default(),
+    };
+    use Outcome::*;
+    let refused = || Err(SyncError::Invalid(vec!["ConfigMap/c0: invalid".into()]));
+    // (stopping, superseded, what the sync reported, how it ended, what history records,
+    //  rolls back under onFailure: rollback)
+    let cases = [
+        (
+            false,
+            false,
+            Ok(report(&[Healthy, NotRun], false)),
+            Ended::Succeeded,
+            Ended::Succeeded,
+            false,
+        ),
+        (
+            true,
+            true,
+            Ok(report(&[Healthy], false)),
+            Ended::Succeeded,
+            Ended::Succeeded,
+            false,
+        ),
+        (
+            false,
+            false,
+            Ok(report(&[Healthy, Degraded, Blocked], false)),
+            Ended::Failed,
+            Ended::Failed,
+            true,
+        ),
+        (
+            false,
+            false,
+            Ok(report(&[Healthy, TimedOut], false)),
+            Ended::TimedOut,
+            Ended::TimedOut,
+            true,
+        ),
+        (
+            false,
+            false,
+            Ok(report(&[Healthy], true)),
+            Ended::Interrupted,
+            Ended::Interrupted,
+            false,
+        ),
+        (
+            false,
+            true,
+            Ok(report(&[Healthy, Pending], false)),
+            Ended::Superseded,
+            Ended::Superseded,
+            false,
+        ),
+        (
+            true,
+            false,
+            Ok(report(&[Healthy, Pending], false)),
+            Ended::Stopped,
+            Ended::Superseded,
+            false,
+        ),
+        (
+            false,
+            false,
+            refused(),
+            Ended::Rejected,
+            Ended::Failed,
+            false,
+        ),
+    ];
+    for (stopping, superseded, reported, expected, recorded, rollback) in cases {
+        let got = ended(stopping, superseded, &reported);
+        assert_eq!(got, expected, "{reported:?}");
+        assert_eq!(got.recorded(), recorded, "{expected:?}");
+        assert_eq!(
+            rolls_back(got, OnFailure::Rollback, false),
+            rollback,
+            "{expected:?}"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! [`Event`]s. Publishing never waits, so a sync is never slowed by a receiver.
 
 use crate::agent::drift::Drift;
-use crate::agent::state::{HistoryEntry, SyncResult, Trigger, now};
+use crate::agent::state::{Ended, HistoryEntry, Trigger, now};
 use crate::health::HealthStatus;
 use crate::notify::{Event, EventKind, Notifier};
 use crate::source::CommitInfo;
@@ -44,7 +44,7 @@ impl Notices {
         let prune_held = report.is_some_and(|r| !r.prune_awaiting_confirmation.is_empty());
         for kind in kinds(synced, entry, degraded, prune_held) {
             let mut e = of_commit(kind, app, commit);
-            e.result = format!("{:?}", entry.result);
+            e.result = entry.result.as_str().to_owned();
             e.duration_seconds = Some(entry.finished - entry.started);
             e.reason = entry.error.clone();
             e.object = failing_object(report);
@@ -92,19 +92,20 @@ fn kinds(synced: bool, entry: &HistoryEntry, degraded: bool, prune_held: bool) -
         return vec![EventKind::BadCommit];
     }
     let mut kinds = match entry.result {
-        SyncResult::Succeeded => vec![EventKind::SyncSucceeded],
+        Ended::Succeeded => vec![EventKind::SyncSucceeded],
         // Interrupted (partly applied, retried with backoff) failed all the same: the retry
         // starts a new sync and sets the status again.
-        SyncResult::Failed | SyncResult::TimedOut | SyncResult::Interrupted => {
+        Ended::Failed | Ended::TimedOut | Ended::Interrupted | Ended::Rejected => {
             vec![EventKind::SyncFailed]
         }
-        // A newer revision took over: its own sync says how it went.
-        SyncResult::Superseded => return Vec::new(),
+        // A newer revision took over (or ordo stopped): its own sync says how it went;
+        // what wrote nothing is never recorded.
+        Ended::Superseded | Ended::Stopped | Ended::Retry | Ended::Transient => return Vec::new(),
     };
     if degraded {
         kinds.push(EventKind::Degraded);
     }
-    if entry.trigger == Trigger::Rollback && entry.result == SyncResult::Succeeded {
+    if entry.trigger == Trigger::Rollback && entry.result == Ended::Succeeded {
         kinds.push(EventKind::RolledBack);
     }
     if prune_held {
@@ -138,7 +139,7 @@ fn of_commit(kind: EventKind, app: &str, commit: &CommitInfo) -> Event {
 mod tests {
     use super::*;
 
-    fn entry(result: SyncResult, trigger: Trigger) -> HistoryEntry {
+    fn entry(result: Ended, trigger: Trigger) -> HistoryEntry {
         HistoryEntry {
             revision: "abc".into(),
             message: String::new(),
@@ -155,11 +156,11 @@ mod tests {
     #[test]
     #[allow(clippy::type_complexity)]
     fn a_finished_sync_means_these_events() {
+        use Ended::*;
         use EventKind::*;
-        use SyncResult::*;
         use Trigger::*;
         // (synced, result, trigger, degraded, prune held, events)
-        let cases: &[(bool, SyncResult, Trigger, bool, bool, &[EventKind])] = &[
+        let cases: &[(bool, Ended, Trigger, bool, bool, &[EventKind])] = &[
             (false, Failed, Interval, false, false, &[BadCommit]),
             (true, Succeeded, Webhook, false, false, &[SyncSucceeded]),
             (true, Failed, Interval, false, false, &[SyncFailed]),

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::{App, now};
-use crate::agent::decide;
 use crate::agent::drift::{self, Drift};
 use crate::agent::persisted;
-use crate::agent::state::{self, Trigger};
+use crate::agent::state::{self, Ended, Trigger};
 use crate::agent::store;
 use crate::diff::SyncStatus;
 use crate::plan::Plan;
@@ -50,15 +49,14 @@ impl App {
         &mut self,
         commit: &CommitInfo,
         trigger: Trigger,
-        started: f64,
+        (started, ended): (f64, Ended),
         outcome: Result<&SyncReport, &str>,
     ) {
-        let mut entry = state::entry(commit, trigger, started, now(), outcome);
-        decide::settle(&mut entry, outcome.ok());
+        let entry = state::entry(commit, trigger, (started, now()), ended, outcome);
         let result = entry.result;
         self.metrics.sync_finished(
             &self.config.name,
-            &format!("{result:?}"),
+            result.as_str(),
             entry.finished - entry.started,
         );
         match &entry.error {
@@ -88,7 +86,7 @@ impl App {
             trigger,
             started: at,
             finished: at,
-            result: state::SyncResult::Succeeded,
+            result: Ended::Succeeded,
             error: None,
             objects: Vec::new(),
         };

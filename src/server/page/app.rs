@@ -6,7 +6,7 @@ use maud::{Markup, html};
 
 use super::layout::{self, duration, first_line, short, status, time};
 use crate::agent::state::ResourceState;
-use crate::agent::{AppState, HistoryEntry, SyncResult};
+use crate::agent::{AppState, Ended, HistoryEntry};
 use crate::health::HealthStatus;
 use crate::plan::Tier;
 
@@ -305,7 +305,7 @@ fn history_rows(h: &HistoryEntry, app: &AppState, now: f64, actions: bool) -> Ma
             td { (duration(h.finished - h.started)) }
             td.row-actions {
                 @if current { span.tag { "deployed" } }
-                @else if h.result == SyncResult::Succeeded {
+                @else if h.result == Ended::Succeeded {
                     (action_button("rollback", "Rollback to this revision", Some(&h.revision), actions, false))
                 }
             }

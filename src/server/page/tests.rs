@@ -3,7 +3,7 @@
 use super::{render_app, render_index, render_not_found};
 use crate::agent::state::{Action, Outcome};
 use crate::agent::state::{Dependency, ObjectTiming, ResourceState};
-use crate::agent::{AppState, HistoryEntry, Pin, SyncResult, Trigger};
+use crate::agent::{AppState, Ended, HistoryEntry, Pin, Trigger};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::plan::Tier;
@@ -36,7 +36,7 @@ fn resource(kind: &str, name: &str, tier: Tier, deps: &[&str]) -> ResourceState 
     }
 }
 
-fn entry(revision: &str, message: &str, started: f64, result: SyncResult) -> HistoryEntry {
+fn entry(revision: &str, message: &str, started: f64, result: Ended) -> HistoryEntry {
     HistoryEntry {
         revision: revision.into(),
         message: message.into(),
@@ -80,9 +80,9 @@ fn shop(message: &str) -> AppState {
         resource("Deployment", "grafana", Tier::Monitoring, &[]),
     ];
     app.persisted.history = vec![
-        entry(SHA, message, 1_700_000_050.0, SyncResult::Succeeded),
-        entry(OLD, "older", 1_699_999_000.0, SyncResult::Succeeded),
-        entry(OLD, "broken", 1_699_998_000.0, SyncResult::Failed),
+        entry(SHA, message, 1_700_000_050.0, Ended::Succeeded),
+        entry(OLD, "older", 1_699_999_000.0, Ended::Succeeded),
+        entry(OLD, "broken", 1_699_998_000.0, Ended::Failed),
     ];
     app
 }
