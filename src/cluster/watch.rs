@@ -22,8 +22,36 @@ use crate::manifest::keys::PART_OF_LABEL;
 /// Changes a whole-group reader may fall behind by before it must look at everything again.
 const CHANGES_BUFFERED: usize = 4096;
 
-/// (apiVersion/plural, namespace, label selector).
-type GroupKey = (String, Option<String>, String);
+/// What one shared watch follows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GroupKey {
+    /// `apiVersion/plural`.
+    kind: String,
+    /// None: every namespace.
+    namespace: Option<String>,
+    selector: String,
+    /// Objects keyed `namespace/name` (a namespaced kind watched in every namespace).
+    qualified: bool,
+}
+
+/// The guarded value even when a holder panicked: the maps here are replaced or updated whole
+/// by each event, so a panic elsewhere leaves nothing half-written, and reading on is right;
+/// treating the poison as "no objects" would make every reader believe the cluster empty.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The objects of one (kind, namespace, selector), with one change signal per object name so
 /// that a change wakes only the step waiting on that object.
@@ -95,7 +123,7 @@ pub enum Changed {
 impl PartChanges {
     fn post(&self, key: Option<&Arc<str>>) {
         {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = lock(&self.pending);
             match key {
                 Some(key) => {
                     pending.1.insert(key.clone());
@@ -110,7 +138,7 @@ impl PartChanges {
     pub async fn next(&self) -> Changed {
         loop {
             {
-                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                let mut pending = lock(&self.pending);
                 if std::mem::take(&mut pending.0) {
                     pending.1.clear();
                     return Changed::Everything;
@@ -126,9 +154,7 @@ impl PartChanges {
 
 impl Drop for Group {
     fn drop(&mut self) {
-        if let Ok(mut task) = self.task.lock()
-            && let Some(task) = task.take()
-        {
+        if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
     }
@@ -155,9 +181,7 @@ impl Group {
 
     /// Changes of the objects ApplySet `id` owns in this group, from now on.
     pub fn follow_part(&self, id: &str) -> Arc<PartChanges> {
-        let Ok(mut parts) = self.parts.lock() else {
-            return Arc::default();
-        };
+        let mut parts = lock(&self.parts);
         if let Some(part) = parts.get(id).and_then(Weak::upgrade) {
             return part;
         }
@@ -170,9 +194,7 @@ impl Group {
     /// Tells the readers of the ApplySets in `owners` that `key` changed (every reader of
     /// every ApplySet on a relisting, `key` None).
     fn signal_parts(&self, owners: &[Option<String>], key: Option<&Arc<str>>) {
-        let Ok(parts) = self.parts.lock() else {
-            return;
-        };
+        let parts = lock(&self.parts);
         if parts.is_empty() {
             return;
         }
@@ -201,17 +223,16 @@ impl Group {
         if !self.listed() {
             return None;
         }
-        let objects = self.objects.read().ok()?;
-        Some(objects.get(name).and_then(Seen::value))
+        Some(read(&self.objects).get(name).and_then(Seen::value))
     }
 
     /// Every object as last seen (empty until the watch has listed): for readers that show a
     /// whole namespace's worth, such as a workload's live children.
     pub fn objects(&self) -> Vec<Value> {
-        self.objects
-            .read()
-            .map(|o| o.values().filter_map(Seen::value).collect())
-            .unwrap_or_default()
+        read(&self.objects)
+            .values()
+            .filter_map(Seen::value)
+            .collect()
     }
 
     /// Whether the first listing is complete.
@@ -236,21 +257,16 @@ impl Group {
 
     /// A signal that changes whenever `name` changes (or the group is listed).
     pub fn changes(&self, name: &str) -> watch::Receiver<u64> {
-        match self.signals.lock() {
-            Ok(mut signals) => signals
-                .entry(name.to_owned())
-                .or_insert_with(|| watch::channel(0).0)
-                .subscribe(),
-            Err(_) => watch::channel(0).1,
-        }
+        lock(&self.signals)
+            .entry(name.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
     }
 
     fn signal(&self, name: Option<&str>) {
         // No receiver is not an error: most groups have no whole-group reader.
         let _ = self.changed.send(Arc::from(name.unwrap_or("")));
-        let Ok(signals) = self.signals.lock() else {
-            return;
-        };
+        let signals = lock(&self.signals);
         match name {
             Some(name) => {
                 if let Some(s) = signals.get(name) {
@@ -282,14 +298,13 @@ impl Cluster {
         selector: &str,
         qualified: bool,
     ) -> Arc<Group> {
-        let key = (
-            format!("{}/{}", resource.api.api_version, resource.api.plural),
-            namespace.map(str::to_owned),
-            format!("{selector}{}", if qualified { "\n*" } else { "" }),
-        );
-        let Ok(mut groups) = self.watches.groups.lock() else {
-            return Arc::new(empty_group());
+        let key = GroupKey {
+            kind: format!("{}/{}", resource.api.api_version, resource.api.plural),
+            namespace: namespace.map(str::to_owned),
+            selector: selector.to_owned(),
+            qualified,
         };
+        let mut groups = lock(&self.watches.groups);
         if let Some(group) = groups.get(&key).and_then(Weak::upgrade) {
             return group;
         }
@@ -306,9 +321,7 @@ impl Cluster {
             watcher::watcher(api, config),
             types,
         ));
-        if let Ok(mut slot) = group.task.lock() {
-            *slot = Some(task);
-        }
+        *lock(&group.task) = Some(task);
         group
     }
 
@@ -329,13 +342,7 @@ impl Cluster {
             return true;
         }
         let kind = format!("{}/{}", resource.api.api_version, resource.api.plural);
-        let known = || {
-            self.watches
-                .everywhere
-                .lock()
-                .ok()
-                .and_then(|k| k.get(&kind).copied())
-        };
+        let known = || lock(&self.watches.everywhere).get(&kind).copied();
         if let Some(known) = known() {
             return known;
         }
@@ -351,9 +358,7 @@ impl Cluster {
                 .await
                 .unwrap_or(false);
         }
-        if let Ok(mut known) = self.watches.everywhere.lock() {
-            known.insert(kind, allowed);
-        }
+        lock(&self.watches.everywhere).insert(kind, allowed);
         allowed
     }
 
@@ -395,16 +400,26 @@ impl Cluster {
     ) -> Option<Vec<Value>> {
         let kind = format!("{}/{}", resource.api.api_version, resource.api.plural);
         let keys = [
-            (kind.clone(), None, format!("{PART_OF_LABEL}\n*")),
-            (kind, namespace.map(str::to_owned), PART_OF_LABEL.to_owned()),
+            GroupKey {
+                kind: kind.clone(),
+                namespace: None,
+                selector: PART_OF_LABEL.to_owned(),
+                qualified: true,
+            },
+            GroupKey {
+                kind,
+                namespace: namespace.map(str::to_owned),
+                selector: PART_OF_LABEL.to_owned(),
+                qualified: false,
+            },
         ];
         let group = {
-            let groups = self.watches.groups.lock().ok()?;
+            let groups = lock(&self.watches.groups);
             keys.iter()
                 .filter_map(|k| groups.get(k).and_then(Weak::upgrade))
                 .find(|g| g.listed())?
         };
-        let objects = group.objects.read().ok()?;
+        let objects = read(&group.objects);
         Some(
             objects
                 .values()
@@ -416,11 +431,10 @@ impl Cluster {
 
     /// How many watches run now (for tests and the request log).
     pub fn watches_running(&self) -> usize {
-        self.watches
-            .groups
-            .lock()
-            .map(|g| g.values().filter(|w| w.strong_count() > 0).count())
-            .unwrap_or(0)
+        lock(&self.watches.groups)
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
     }
 }
 
@@ -460,23 +474,16 @@ where
             continue;
         };
         match event {
-            Event::Init => {
-                if let Ok(mut relisting) = group.relisting.lock() {
-                    *relisting = Some(HashMap::new());
-                }
-            }
+            Event::Init => *lock(&group.relisting) = Some(HashMap::new()),
             Event::InitApply(o) => {
                 let (name, value) = typed(o, &types, group.qualified);
-                if let (Some(value), Ok(mut relisting)) = (value, group.relisting.lock())
-                    && let Some(listing) = relisting.as_mut()
-                {
+                if let (Some(value), Some(listing)) = (value, lock(&group.relisting).as_mut()) {
                     listing.insert(name, value);
                 }
             }
             Event::InitDone => {
-                let listing = group.relisting.lock().ok().and_then(|mut r| r.take());
-                if let (Some(listing), Ok(mut objects)) = (listing, group.objects.write()) {
-                    *objects = listing;
+                if let Some(listing) = lock(&group.relisting).take() {
+                    *write(&group.objects) = listing;
                 }
                 group.listing.send_replace(Listing::Listed);
                 group.signal(None);
@@ -485,18 +492,17 @@ where
             Event::Apply(o) => {
                 let (name, value) = typed(o, &types, group.qualified);
                 let mut owners = vec![value.as_ref().and_then(Seen::owner)];
-                if let (Some(value), Ok(mut objects)) = (value, group.objects.write()) {
+                if let Some(value) = value {
                     // Its previous owner learns it left (a relabelled object).
-                    owners.push(objects.insert(name.clone(), value).and_then(|o| o.owner()));
+                    let previous = write(&group.objects).insert(name.clone(), value);
+                    owners.push(previous.and_then(|o| o.owner()));
                 }
                 group.signal(Some(&name));
                 group.signal_parts(&owners, Some(&Arc::from(name.as_str())));
             }
             Event::Delete(o) => {
                 let (name, value) = typed(o, &types, group.qualified);
-                if let Ok(mut objects) = group.objects.write() {
-                    objects.remove(&name);
-                }
+                write(&group.objects).remove(&name);
                 group.signal(Some(&name));
                 let owners = [value.as_ref().and_then(Seen::owner)];
                 group.signal_parts(&owners, Some(&Arc::from(name.as_str())));
@@ -535,3 +541,7 @@ fn typed(
     });
     (name, seen)
 }
+
+#[cfg(test)]
+#[path = "watch_tests.rs"]
+mod tests;
