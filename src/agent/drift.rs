@@ -7,7 +7,6 @@
 //! latest report per object kept.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -161,7 +160,7 @@ pub async fn watch(
     let mut fingerprints: HashMap<String, u64> = HashMap::new();
     // Moved, not cloned: at 5,000 objects a second copy of every desired object is tens of MiB.
     for mut g in guarded {
-        if let Some(print) = baseline.get(&g.id).map(fingerprint) {
+        if let Some(print) = baseline.get(&g.id).map(diff::fingerprint) {
             fingerprints.insert(g.id.clone(), print);
         }
         let everywhere = cluster.may_watch_everywhere(&g.resource).await;
@@ -305,7 +304,7 @@ impl Checker {
         };
         match &live {
             Some(live) => {
-                let print = fingerprint(live);
+                let print = diff::fingerprint(live);
                 if self.fingerprints.insert(g.id.clone(), print) == Some(print) {
                     return; // status-only or no-op change
                 }
@@ -408,10 +407,4 @@ impl Checker {
             drift.contested_by = Some(said.join("; "));
         }
     }
-}
-
-fn fingerprint(live: &Value) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    diff::normalize(live).to_string().hash(&mut hasher);
-    hasher.finish()
 }

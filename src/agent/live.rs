@@ -58,7 +58,7 @@ pub struct Root {
 
 impl Root {
     fn group(&self) -> &str {
-        self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
+        crate::manifest::split_api_version(&self.api_version).0
     }
 
     /// Whether it owns anything the page shows (a ConfigMap does not).

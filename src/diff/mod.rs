@@ -14,7 +14,7 @@ mod render;
 use serde_json::Value;
 
 pub use managers::others_managing;
-pub use normalize::normalize;
+pub use normalize::{fingerprint, normalize};
 pub use redact::{REDACTED, REDACTED_NEW, REDACTED_OLD, redact};
 pub use render::unified;
 

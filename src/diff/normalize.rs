@@ -58,6 +58,15 @@ pub fn normalize(object: &Value) -> Value {
     out
 }
 
+/// A content hash of `object` as ordo compares it ([`normalize`]d): equal hashes, nothing to
+/// look at. The one definition the sync's dry-run skipping and the drift watch share.
+pub fn fingerprint(object: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    normalize(object).to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,9 +156,7 @@ fn rule_for(group: &str, kind: &str) -> Rule {
 
 /// "apps/v1" -> "apps"; "v1" -> "" (the core group has no name).
 fn group_of(api_version: &str) -> &str {
-    api_version
-        .rsplit_once('/')
-        .map_or("", |(group, _version)| group)
+    crate::manifest::split_api_version(api_version).0
 }
 
 /// Worst status of a set (Healthy for an empty set), by [`HealthStatus::severity`].

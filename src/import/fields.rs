@@ -53,7 +53,7 @@ pub(crate) fn group(object: &Value) -> &str {
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
-    api.rsplit_once('/').map_or("", |(g, _)| g)
+    crate::manifest::split_api_version(api).0
 }
 
 pub(crate) fn name(object: &Value) -> String {

@@ -272,12 +272,14 @@ pub(crate) fn one_line(text: &str) -> String {
 /// Parses one file's text (YAML, multi-document; JSON is YAML too) into its documents, with
 /// `kind: List` flattened. `origin` names the file in errors.
 pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, ImportError> {
-    let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml_options())
-        .map_err(|e| ImportError::Syntax {
-            origin: origin.to_owned(),
-            line: e.location().map(|l| l.line()).filter(|l| *l > 0),
-            message: first_line(&e.to_string()),
-        })?;
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, crate::manifest::yaml_options()).map_err(
+            |e| ImportError::Syntax {
+                origin: origin.to_owned(),
+                line: e.location().map(|l| l.line()).filter(|l| *l > 0),
+                message: first_line(&e.to_string()),
+            },
+        )?;
     let mut objects = Vec::new();
     for document in documents {
         flatten(document, &mut objects);
@@ -304,21 +306,6 @@ fn flatten(document: Value, into: &mut Vec<Value>) {
         Value::Object(_) => into.push(document),
         _ => {}
     }
-}
-
-/// Input budgets, like the manifest reader's: a pathological file fails fast.
-fn yaml_options() -> serde_saphyr::Options {
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_documents = 10_000;
-    budget.max_aliases = 10_000;
-    budget.max_anchors = 10_000;
-    budget.max_nodes = 1_000_000;
-    budget.max_events = 2_000_000;
-    budget.max_depth = 100;
-    budget.max_total_scalar_bytes = 8 * 1024 * 1024;
-    let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
-    options
 }
 
 /// Translates every Argo CD and Flux object of `objects` (other objects are skipped);

@@ -83,8 +83,10 @@ fn parse_yaml(path: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
         .collect())
 }
 
-/// Input budgets: bounded aliases, depth and size, so an alias bomb or a pathological file
-/// fails fast with an error instead of eating the agent's memory.
+/// Input budgets for every YAML file a repository (or a cluster, or a file given to `ordo
+/// import`) hands ordo: bounded aliases, depth and size, so an alias bomb or a pathological
+/// file fails fast with an error instead of eating the agent's memory. The one home of this
+/// rule: manifests, kustomizations, Chart.yaml files and imported objects all parse with it.
 pub fn yaml_options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_documents = 50_000;

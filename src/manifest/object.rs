@@ -109,6 +109,19 @@ impl Object {
     }
 }
 
+/// Whether `name` is a DNS-1123 label (RFC 1123, as Kubernetes checks namespaces and most
+/// names): 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or
+/// digit.
+pub fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
 /// Splits `apiVersion` into group and version (`v1` is the core group "").
 pub fn split_api_version(api_version: &str) -> (&str, &str) {
     match api_version.rsplit_once('/') {

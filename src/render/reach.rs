@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::kustomize::{reached_directories, resolve};
 use super::{KUSTOMIZATION_FILES, SourceKind, app_dir};
+use crate::manifest::yaml_options;
 use crate::source::{Limits, Selection, SourceFile};
 
 /// Every kustomization and `Chart.yaml` of the tree: small files, read first.
@@ -98,7 +99,7 @@ fn chart_directories(markers: &[SourceFile], app_path: &str) -> BTreeSet<String>
         };
         let chart: Option<Chart> = std::str::from_utf8(&file.data)
             .ok()
-            .and_then(|text| serde_saphyr::from_str(text).ok());
+            .and_then(|text| serde_saphyr::from_str_with_options(text, yaml_options()).ok());
         for dependency in chart.unwrap_or_default().dependencies {
             if let Some(target) = dependency
                 .repository

@@ -93,7 +93,7 @@ impl Fingerprint {
         };
         Fingerprint {
             desired: hash(desired),
-            live: hash(&crate::diff::normalize(live)),
+            live: crate::diff::fingerprint(live),
         }
     }
 }

@@ -31,7 +31,7 @@ async fn gather(cluster: &Cluster, live: &Value) -> Option<String> {
     let kind = text("/kind")?;
     let name = text("/metadata/name")?;
     let namespace = text("/metadata/namespace")?;
-    let group = text("/apiVersion")?.rsplit_once('/').map_or("", |(g, _)| g);
+    let group = crate::manifest::split_api_version(text("/apiVersion")?).0;
     let pods = if kind == "Pod" {
         vec![live.clone()]
     } else if children::owned_kinds(group, kind).contains(&"Pod") {

@@ -478,12 +478,7 @@ impl<'a> Field<'a> {
 
     fn dns_label(&self) -> Result<String, ConfigError> {
         let s = self.string()?;
-        let valid = s.len() <= 63
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !s.starts_with('-')
-            && !s.ends_with('-');
-        if valid {
+        if crate::manifest::is_dns_label(&s) {
             Ok(s)
         } else {
             Err(self.fail(format!(

@@ -12,6 +12,7 @@ use std::path::{Component, Path};
 use serde::Deserialize;
 
 use super::command;
+use crate::manifest::yaml_options;
 use crate::render::RenderLimits;
 use crate::render::error::{RenderError, Tool};
 use crate::render::remote::{RemoteChart, RepoKind};
@@ -59,7 +60,7 @@ pub(super) fn build_dependencies(
     let Ok(text) = std::fs::read_to_string(chart.join("Chart.yaml")) else {
         return Ok(());
     };
-    let Ok(meta) = serde_saphyr::from_str::<ChartFile>(&text) else {
+    let Ok(meta) = serde_saphyr::from_str_with_options::<ChartFile>(&text, yaml_options()) else {
         return Ok(());
     };
     let missing: Vec<&Dependency> = meta

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::super::error::RenderError;
 use super::super::{KUSTOMIZATION_FILES, app_dir, app_label};
+use crate::manifest::yaml_options;
 use crate::source::SourceFile;
 
 /// How kustomize treats a field's entries.
@@ -372,7 +373,8 @@ fn entries(file: &SourceFile) -> Result<Vec<Entry>, RenderError> {
     };
     let text = std::str::from_utf8(&file.data).map_err(|_| unreadable("not UTF-8".into()))?;
     let kustomization: Option<Kustomization> =
-        serde_saphyr::from_str(text).map_err(|e| unreadable(first_line(&e.to_string())))?;
+        serde_saphyr::from_str_with_options(text, yaml_options())
+            .map_err(|e| unreadable(first_line(&e.to_string())))?;
     Ok(kustomization.unwrap_or_default().entries())
 }
 

@@ -243,3 +243,19 @@ fn remote_bases_go_only_over_https_or_ssh_to_a_named_host() {
         );
     }
 }
+
+#[test]
+fn a_kustomization_is_read_within_the_manifests_budget_naming_the_file() {
+    // 9 MiB of text in one value: over the budget every repository file is read with
+    // (manifest::yaml_options), under the YAML parser's own default.
+    let big = "x".repeat(9 * 1024 * 1024);
+    let text = format!("resources: [cm.yaml]\ncommonAnnotations: {{note: \"{big}\"}}\n");
+    let files = tree(&[("app/kustomization.yaml", &text), ("app/cm.yaml", "x: 1\n")]);
+    let err = entries(&files[0]).unwrap_err().to_string();
+    assert!(
+        err.contains("app/kustomization.yaml"),
+        "{}",
+        &err[..err.len().min(300)]
+    );
+    assert!(err.contains("budget"), "{}", &err[..err.len().min(300)]);
+}

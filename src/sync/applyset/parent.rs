@@ -86,21 +86,11 @@ pub(in crate::sync) fn old_namespaces(parent: Option<&Value>) -> BTreeSet<String
             v.split(',')
                 .map(str::trim)
                 // Read from the cluster: only names a namespace can have.
-                .filter(|ns| is_dns_label(ns))
+                .filter(|ns| crate::manifest::is_dns_label(ns))
                 .map(str::to_owned)
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn is_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }
 
 fn parent_matches(live: &Value, desired: &Value) -> bool {
