@@ -11,9 +11,7 @@ use super::state::{AppState, Ended, HistoryEntry, Persisted, Pin, PruneHeld, Tri
 use crate::config::OnFailure;
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
-use crate::pass::{Fault, PassError};
 use crate::source::CommitInfo;
-use crate::sync::{Outcome, SyncError, SyncReport};
 
 /// A rollback names a revision by at least this many leading hex digits, as git's short SHAs.
 pub const MIN_REVISION_PREFIX: usize = 7;
@@ -81,38 +79,11 @@ pub fn fresh_since(
     }
 }
 
-/// How a pass ended that stopped before anything was applied: a bad commit is recorded as
-/// failed and left until the head moves or someone asks; a failure that is not the commit's
-/// is retried with a growing delay when it may pass by itself, else at the next interval.
-/// Never `Failed`: nothing was written, and a rollback would read from the same place.
-pub fn not_applied(why: &PassError) -> Ended {
-    match why.fault {
-        Fault::Commit => Ended::Rejected,
-        Fault::Transient => Ended::Transient,
-        Fault::Lasting => Ended::Retry,
-    }
-}
-
 /// Whether a sync that ended as `ended` rolls the app back under `on_failure`: only one that
 /// wrote and then failed, and not while a pin holds the app. A bad commit wrote nothing; a
 /// failure that is not the commit's is tried again, not held against it.
 pub fn rolls_back(ended: Ended, on_failure: OnFailure, pinned: bool) -> bool {
     ended.is_failure() && on_failure == OnFailure::Rollback && !pinned
-}
-
-/// The end of a sync that ran. One that applied everything succeeded, whatever came after;
-/// else a shutdown or a newer head that cancelled it outranks what it reported.
-pub fn ended(stopping: bool, superseded: bool, report: &Result<SyncReport, SyncError>) -> Ended {
-    match report {
-        Ok(r) if r.succeeded() => Ended::Succeeded,
-        _ if stopping => Ended::Stopped,
-        _ if superseded => Ended::Superseded,
-        Ok(r) if r.interrupted.is_some() => Ended::Interrupted,
-        Ok(r) if r.objects.iter().any(|o| o.outcome == Outcome::TimedOut) => Ended::TimedOut,
-        Ok(_) => Ended::Failed,
-        Err(SyncError::Cluster(e)) if e.is_transient() => Ended::Retry,
-        Err(_) => Ended::Rejected,
-    }
 }
 
 impl AppState {

@@ -18,7 +18,7 @@ use super::{Command, Desired, Mode, store};
 use crate::cluster::Cluster;
 use crate::config::{AppConfig, jittered};
 use crate::metrics::Metrics;
-use crate::pass::{self, AppSpec, HashKeys};
+use crate::pass::{self, AppSpec, Cancelled, HashKeys};
 use crate::plan::{CompactPlan, Plan};
 use crate::source::{self, CommitInfo};
 use crate::sync::{self, SyncError, SyncOptions, SyncReport};
@@ -368,7 +368,7 @@ impl App {
         self.notices
             .source_error(&self.config.name, target, &message);
         self.update(|s| s.last_error = Some(message));
-        decide::not_applied(e)
+        pass::not_applied(e)
     }
 
     async fn roll_back_from(&mut self, failed: &str, head: &str) {
@@ -418,7 +418,7 @@ impl App {
                     e.message
                 );
                 warn!(app = %self.config.name, revision = %commit.sha, stage = e.stage.as_str(), error = %e.message, "bad commit");
-                let ended = decide::not_applied(&e);
+                let ended = pass::not_applied(&e);
                 self.finish(&commit, trigger, (started, ended), Err(&message))
                     .await;
                 return ended;
@@ -435,7 +435,7 @@ impl App {
                 self.notices
                     .source_error(&self.config.name, target, &message);
                 self.update(|s| s.last_error = Some(message));
-                return decide::not_applied(&e);
+                return pass::not_applied(&e);
             }
             Err(e) => return self.unread(target, &e),
         };
@@ -496,7 +496,7 @@ impl App {
         commit: &CommitInfo,
         secrets: Arc<pass::Secrets>,
     ) -> (Ended, Result<SyncReport, SyncError>) {
-        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let (cancel, cancelled) = watch::channel(None);
         let mut options = SyncOptions::new(self.config.name.clone(), self.config.namespace.clone());
         options.prune = self.config.prune;
         options.allow_empty = self.config.allow_empty;
@@ -518,7 +518,6 @@ impl App {
                 .as_ref()
                 .and_then(|_| self.apply_as.as_ref().ok().cloned()),
         });
-        options.cancel = Some(cancel_rx);
         options.known = self.known.clone();
         let listed = state::resources(plan, None);
         let reporter =
@@ -529,46 +528,45 @@ impl App {
                 let refused = Err(SyncError::Cluster(crate::cluster::ClusterError::Config(
                     format!("cannot act as the app's serviceAccountName: {e}"),
                 )));
-                return (decide::ended(false, false, &refused), refused);
+                return (pass::ended(&refused, None), refused);
             }
         };
         let spec = self.config.repo_spec();
         let poll = self.config.interval.max(Duration::from_secs(1));
-        let sync = sync::sync(&cluster, plan, &options, reporter);
+        let sync = pass::sync(&cluster, plan, options, reporter, cancelled);
         tokio::pin!(sync);
-        let mut superseded = false;
-        let mut stopping = false;
-        let result = loop {
+        let cut_short = |why| {
+            // The first reason stands: a shutdown after a newer head is still a supersession.
+            cancel.send_if_modified(|c| c.is_none() && c.replace(why).is_none());
+        };
+        let (ended, result) = loop {
             tokio::select! {
-                result = &mut sync => break result,
-                _ = self.mode.changed(), if !stopping => {
+                ended = &mut sync => break ended,
+                _ = self.mode.changed(), if cancel.borrow().is_none() => {
                     if self.stopped() {
-                        stopping = true;
-                        let _ = cancel_tx.send(true);
+                        cut_short(Cancelled::Stopping);
                     }
                 }
                 Some(cmd) = self.commands.recv(), if self.pending.is_none() => {
                     // A rollback or unpin outranks the running sync; anything else waits.
                     if matches!(cmd, Command::Rollback(_) | Command::Unpin) {
-                        let _ = cancel_tx.send(true);
+                        cut_short(Cancelled::Superseded);
                     }
                     self.pending = Some(cmd);
                 }
-                _ = sleep(poll), if !superseded => {
+                _ = sleep(poll), if cancel.borrow().is_none() => {
                     let since = tokio::time::Instant::now().checked_sub(poll).unwrap_or_else(tokio::time::Instant::now);
                     if let Ok(head) = source::remote_head_since(spec.clone(), since).await
                         && head != commit.sha
                         && self.state.borrow().persisted.pin.is_none()
                     {
                         info!(app = %self.config.name, newer = %head, "newer revision: cancelling the running sync");
-                        superseded = true;
                         self.pending.get_or_insert(Command::Webhook);
-                        let _ = cancel_tx.send(true);
+                        cut_short(Cancelled::Superseded);
                     }
                 }
             }
         };
-        let ended = decide::ended(stopping, superseded, &result);
         (ended, result)
     }
 }

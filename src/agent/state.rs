@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::diff::SyncStatus;
 use crate::health::HealthStatus;
 use crate::metrics::render::{AppSample, ResourceSample};
-pub use crate::pass::SignatureState;
+pub use crate::pass::{Ended, SignatureState};
 use crate::plan::{Plan, Tier};
 pub use crate::source::CommitInfo;
 use crate::sync::SyncReport;
@@ -45,77 +45,6 @@ pub enum Trigger {
     Manual,
     Drift,
     Rollback,
-}
-
-/// How a pass ended: the one vocabulary of the agent's decisions (retry, roll back, mark the
-/// revision failed), its history, the `result` label of `ordo_app_sync_total` and the
-/// notifications' `result`. The history and the metric record [`Ended::recorded`]: the five
-/// values ordo has always stored and counted, which every version reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Ended {
-    Succeeded,
-    /// Something ended Degraded, Blocked or refused after the first write.
-    Failed,
-    /// An object did not turn Healthy within the app's timeout.
-    TimedOut,
-    /// A newer revision arrived while it ran: its own sync says how it went.
-    Superseded,
-    /// A write failed after the dry run accepted everything (or an error came after the first
-    /// write): partly applied, not the commit's fault, tried again with a growing delay.
-    Interrupted,
-    /// Refused before any write (a bad commit, an invalid object): nothing to roll back.
-    /// Recorded as `Failed`.
-    Rejected,
-    /// ordo is shutting down. Recorded as `Superseded`.
-    Stopped,
-    /// The cluster or git could not be reached, for a reason that is not going to pass by
-    /// itself: tried at the next interval. Not recorded.
-    Retry,
-    /// Not read or not planned for a reason that is not the commit's and may pass (a full
-    /// disk, a tool's timeout, a chart repository's or git server's 5xx, an unreadable key
-    /// Secret): nothing was written; tried again with a growing delay, not marked failed,
-    /// not rolled back from. Not recorded.
-    Transient,
-}
-
-impl Ended {
-    /// The label value of metrics and notifications.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ended::Succeeded => "Succeeded",
-            Ended::Failed => "Failed",
-            Ended::TimedOut => "TimedOut",
-            Ended::Superseded => "Superseded",
-            Ended::Interrupted => "Interrupted",
-            Ended::Rejected => "Rejected",
-            Ended::Stopped => "Stopped",
-            Ended::Retry => "Retry",
-            Ended::Transient => "Transient",
-        }
-    }
-
-    /// What the history and `ordo_app_sync_total` say of it (see the variants).
-    pub fn recorded(self) -> Ended {
-        match self {
-            Ended::Rejected => Ended::Failed,
-            Ended::Stopped => Ended::Superseded,
-            other => other,
-        }
-    }
-
-    /// Held against its revision: the app is marked failed, and may roll back.
-    pub fn is_failure(self) -> bool {
-        matches!(self, Ended::Failed | Ended::TimedOut)
-    }
-
-    /// Every value the history and the metric hold.
-    pub const RECORDED: [Ended; 5] = [
-        Ended::Succeeded,
-        Ended::Failed,
-        Ended::TimedOut,
-        Ended::Superseded,
-        Ended::Interrupted,
-    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use super::input::{self, InputArgs};
 use super::{CliError, EXIT_BAD_INPUT};
 use crate::cluster::Cluster;
-use crate::pass::{HashKeys, Target};
+use crate::pass::{self, Ended, HashKeys, Target};
 use crate::sync::{self, Action, Event, Outcome, SyncOptions, SyncReport};
 
 pub const SYNC_AFTER_HELP: &str = "\
@@ -185,12 +185,12 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
             println!("{line}");
         }
     });
-    let result = rt
-        .block_on(sync::sync(&cluster, &loaded.plan, &opts, reporter))
-        .map_err(|e| e.to_string());
+    // Never cut short here: Ctrl-C ends the process; the sender is dropped at once.
+    let never = tokio::sync::watch::channel(None).1;
+    let (ended, result) = rt.block_on(pass::sync(&cluster, &loaded.plan, opts, reporter, never));
     let report = match result {
         Ok(r) => r,
-        Err(message) => return error(&message),
+        Err(e) => return error(&e),
     };
     if json {
         println!(
@@ -200,7 +200,7 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
     } else {
         println!("{}", summary(&report, args.dry_run));
     }
-    if report.succeeded() || args.dry_run {
+    if ended == Ended::Succeeded || args.dry_run {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -7,12 +7,14 @@
 
 mod age_secret;
 mod capabilities;
+mod ended;
 mod error;
 pub mod hash_key;
 mod read;
 mod spec;
 
 pub use capabilities::{Capabilities, CapabilitiesCache};
+pub use ended::{Cancelled, Ended, ended, not_applied, sync};
 pub use error::{Fault, PassError, Stage, transient_or_lasting};
 pub use hash_key::{HashKeys, KeyError};
 pub use read::{Inputs, Planned, Reader, Revision, Target};

@@ -1,7 +1,8 @@
 //! The reconcile's decisions, case by case.
 
 use super::*;
-use crate::pass::Stage;
+use crate::pass::{Cancelled, Fault, PassError, Stage, ended, not_applied};
+use crate::sync::{SyncError, SyncReport};
 
 fn pin(manual: bool, head_at_pin: &str) -> Pin {
     Pin {
@@ -418,7 +419,12 @@ fn one_end_per_sync_for_the_decisions_the_history_and_the_metric() {
         ),
     ];
     for (stopping, superseded, reported, expected, recorded, rollback) in cases {
-        let got = ended(stopping, superseded, &reported);
+        let cancelled = match (stopping, superseded) {
+            (true, _) => Some(Cancelled::Stopping),
+            (false, true) => Some(Cancelled::Superseded),
+            (false, false) => None,
+        };
+        let got = ended(&reported, cancelled);
         assert_eq!(got, expected, "{reported:?}");
         assert_eq!(got.recorded(), recorded, "{expected:?}");
         assert_eq!(
