@@ -237,19 +237,36 @@ impl Agent {
         let views: SharedViews = Arc::new(Views::new(cluster.clone()));
         let repos = config.apps.iter().map(|a| (a.name.clone(), a.repo.clone()));
         let notifier = Notifier::start(&config.notifications, repos.collect(), metrics.clone());
-        let shared = Shared {
-            notifier: notifier.clone(),
-            views: views.clone(),
-            renderer: Arc::new(Renderer::new(Tools::from_env())),
-            capabilities: Arc::new(CapabilitiesCache::default()),
-            cache_dir,
-            metrics: metrics.clone(),
-            hash_keys: Arc::new(HashKeys::new(key_namespace)),
-            peers: Peers::default(),
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                config.max_concurrent_syncs.max(1),
-            )),
-        };
+        let renderer = Arc::new(Renderer::new(Tools::from_env()));
+        let capabilities = Arc::new(CapabilitiesCache::default());
+        let hash_keys = Arc::new(HashKeys::new(key_namespace));
+        let peers = Peers::default();
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_syncs.max(1),
+        ));
+        // One context per shard: its client (and write fence), everything else shared.
+        let contexts: Vec<Arc<reconcile::Context>> = shards
+            .iter()
+            .map(|shard| {
+                Arc::new(reconcile::Context {
+                    cluster: shard.cluster.clone(),
+                    cache_dir: cache_dir.clone(),
+                    metrics: metrics.clone(),
+                    reader: pass::Reader {
+                        renderer: renderer.clone(),
+                        target: Some(pass::Target {
+                            cluster: shard.cluster.clone(),
+                            keys: hash_keys.clone(),
+                            capabilities: capabilities.clone(),
+                        }),
+                    },
+                    hash_keys: hash_keys.clone(),
+                    peers: peers.clone(),
+                    notifier: notifier.clone(),
+                    slots: slots.clone(),
+                })
+            })
+            .collect();
         for (key, sharing) in config.shared_decryption_keys() {
             tracing::warn!(
                 key = %key,
@@ -263,21 +280,23 @@ impl Agent {
         for app in &config.apps {
             metrics.register_app(&app.name);
             let i = shards::shard_of(&app.name, count) as usize;
-            let (Some(shard), Some(mode)) = (shards.get(i), mode_rxs.get(i)) else {
+            let (Some(shard), Some(mode), Some(context)) =
+                (shards.get(i), mode_rxs.get(i), contexts.get(i))
+            else {
                 continue;
             };
-            let (handle, task) = spawn_app(app.clone(), &shared, shard, mode.clone());
+            let (handle, task) = spawn_app(app.clone(), (context, &views), shard, mode.clone());
             tasks.spawn(task);
             apps.insert(app.name.clone(), handle);
         }
-        let _ = shared.peers.set(
+        let _ = peers.set(
             apps.iter()
                 .map(|(name, h)| (name.clone(), h.state.clone()))
                 .collect(),
         );
         // Repositories no app uses any more leave the git cache (source/cache_gc.rs).
         let repos = config.apps.iter().map(|a| a.repo.clone()).collect();
-        let cache = shared.cache_dir.clone();
+        let cache = cache_dir.clone();
         tasks.spawn(crate::source::collect_garbage_until(
             cache,
             repos,
@@ -361,21 +380,6 @@ async fn log_requests(cluster: Cluster, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// What every app's task shares with the others.
-struct Shared {
-    views: SharedViews,
-    renderer: Arc<Renderer>,
-    capabilities: Arc<CapabilitiesCache>,
-    cache_dir: PathBuf,
-    metrics: Arc<Metrics>,
-    hash_keys: Arc<HashKeys>,
-    notifier: Notifier,
-    /// Every app's published state, filled once all apps exist: what `dependsOn` waits on.
-    peers: Peers,
-    /// `maxConcurrentSyncs`.
-    slots: Arc<tokio::sync::Semaphore>,
-}
-
 /// The apps' state receivers by name.
 pub(crate) type PeerStates = BTreeMap<String, watch::Receiver<Arc<AppState>>>;
 /// [`PeerStates`], set once at start when every app exists.
@@ -383,7 +387,7 @@ pub(crate) type Peers = Arc<std::sync::OnceLock<PeerStates>>;
 
 fn spawn_app(
     config: AppConfig,
-    shared: &Shared,
+    (context, views): (&Arc<reconcile::Context>, &SharedViews),
     shard: &Shard,
     mode: watch::Receiver<Mode>,
 ) -> (
@@ -414,24 +418,8 @@ fn spawn_app(
     let mode_for_supervisor = mode.clone();
     let app = reconcile::App::new(
         config,
-        reconcile::Io {
-            cluster: shard.cluster.clone(),
-            cache_dir: shared.cache_dir.clone(),
-            metrics: shared.metrics.clone(),
-            desired: desired_tx,
-            reader: pass::Reader {
-                renderer: shared.renderer.clone(),
-                target: Some(pass::Target {
-                    cluster: shard.cluster.clone(),
-                    keys: shared.hash_keys.clone(),
-                    capabilities: shared.capabilities.clone(),
-                }),
-            },
-            hash_keys: shared.hash_keys.clone(),
-            peers: shared.peers.clone(),
-            notifier: shared.notifier.clone(),
-            slots: shared.slots.clone(),
-        },
+        context.clone(),
+        desired_tx,
         state_tx,
         command_rx,
         mode,
@@ -441,7 +429,7 @@ fn spawn_app(
             state: state_rx,
             commands: command_tx,
             desired: desired_rx,
-            views: shared.views.clone(),
+            views: views.clone(),
             owner: shard.owner.clone(),
             looks: looks::Looks::default(),
         },

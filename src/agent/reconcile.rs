@@ -29,12 +29,13 @@ mod read;
 mod stored;
 mod waits;
 
-/// What an app's task talks to besides its channels.
-pub(super) struct Io {
+/// What the app tasks of one shard share: the clients and the limits, built once. Each task
+/// holds it by `Arc` and keeps its own memory in [`App`].
+pub(super) struct Context {
+    /// The shard's client (its write fence), ordo's own identity.
     pub cluster: Cluster,
     pub cache_dir: PathBuf,
     pub metrics: Arc<Metrics>,
-    pub desired: watch::Sender<Option<Arc<Desired>>>,
     /// What a pass reads with: the renderer every app shares (renders are cached by their
     /// inputs), the config-hash keys and the cluster's capabilities.
     pub reader: pass::Reader,
@@ -48,13 +49,10 @@ pub(super) struct Io {
 
 pub(super) struct App {
     config: AppConfig,
-    cluster: Cluster,
-    cache_dir: PathBuf,
-    metrics: Arc<Metrics>,
+    ctx: Arc<Context>,
     desired: watch::Sender<Option<Arc<Desired>>>,
     /// The app as a pass reads it, resolved once from `config`.
     spec: AppSpec,
-    reader: pass::Reader,
     state: watch::Sender<Arc<AppState>>,
     commands: mpsc::Receiver<Command>,
     mode: watch::Receiver<Mode>,
@@ -80,8 +78,6 @@ pub(super) struct App {
     retry: decide::RetryBackoff,
     /// Where the app's state is stored (ordo's namespace).
     state_at: store::StateAt,
-    /// Every app's state: `dependsOn` waits on some of them.
-    peers: super::Peers,
     /// The pin as this task last read or wrote it: a different stored pin was set by someone
     /// else (`ordo rollback`/`unpin`, the API of another replica) and wins.
     stored_pin: Option<super::state::Pin>,
@@ -91,7 +87,6 @@ pub(super) struct App {
     notices: notice::Notices,
     /// The inputs of the revision in `applied` (see `pass::Inputs`).
     applied_inputs: Option<pass::Inputs>,
-    slots: Arc<tokio::sync::Semaphore>,
     /// When the last webhook for this app arrived: the listing its pass uses must be newer.
     announced: Option<tokio::time::Instant>,
     /// The last pass stopped to wait for the apps of `dependsOn`.
@@ -101,36 +96,33 @@ pub(super) struct App {
 impl App {
     pub(super) fn new(
         mut config: AppConfig,
-        io: Io,
+        ctx: Arc<Context>,
+        desired: watch::Sender<Option<Arc<Desired>>>,
         state: watch::Sender<Arc<AppState>>,
         commands: mpsc::Receiver<Command>,
         mode: watch::Receiver<Mode>,
     ) -> Self {
         let apply_as = match &config.service_account_name {
-            Some(account) => io
+            Some(account) => ctx
                 .cluster
                 .impersonating(&format!(
                     "system:serviceaccount:{}:{account}",
                     config.namespace
                 ))
                 .map_err(Arc::new),
-            None => Ok(io.cluster.clone()),
+            None => Ok(ctx.cluster.clone()),
         };
-        let state_at = store::StateAt::new(io.hash_keys.own_namespace(), &config.namespace);
+        let own_namespace = ctx.hash_keys.own_namespace();
+        let state_at = store::StateAt::new(own_namespace, &config.namespace);
         if !config.platform {
-            config.allow.closed_namespace = io.hash_keys.own_namespace().map(str::to_owned);
+            config.allow.closed_namespace = own_namespace.map(str::to_owned);
         }
         App {
-            spec: AppSpec::from_config(&config, &io.cache_dir),
-            reader: io.reader,
-            peers: io.peers.clone(),
+            spec: AppSpec::from_config(&config, &ctx.cache_dir),
             state_at,
             apply_as,
             config,
-            cluster: io.cluster,
-            cache_dir: io.cache_dir,
-            metrics: io.metrics,
-            desired: io.desired,
+            desired,
             state,
             commands,
             mode,
@@ -146,8 +138,8 @@ impl App {
             confirmed_prune: None,
             retry: Default::default(),
             stored_pin: None,
-            notices: notice::Notices::new(io.notifier),
-            slots: io.slots,
+            notices: notice::Notices::new(ctx.notifier.clone()),
+            ctx,
             announced: None,
             waiting_on_deps: false,
             applied_inputs: None,
@@ -195,7 +187,7 @@ impl App {
         loop {
             let stored = match self.stored_from_watch(Duration::ZERO).await {
                 Some(stored) => stored.map(|s| s.state),
-                None => store::load(&self.cluster, &self.config.name, &self.state_at).await,
+                None => store::load(&self.ctx.cluster, &self.config.name, &self.state_at).await,
             };
             match stored {
                 Ok(persisted) => self.update(|s| {
@@ -244,7 +236,7 @@ impl App {
                 }
                 _ = sleep(wait) => trigger = Some(Trigger::Interval),
                 // Its dependencies turned Healthy and Synced: go on now, not at the interval.
-                _ = waits::dependencies_ready(&self.peers, &self.config.depends_on), if self.waiting_on_deps => {
+                _ = waits::dependencies_ready(&self.ctx.peers, &self.config.depends_on), if self.waiting_on_deps => {
                     trigger = Some(Trigger::Interval);
                 }
             }
@@ -262,7 +254,7 @@ impl App {
                 Some(Trigger::Webhook)
             }
             Command::Rollback(revision) => {
-                self.metrics.rollback(&self.config.name);
+                self.ctx.metrics.rollback(&self.config.name);
                 let head = self.state.borrow().head.clone().unwrap_or_default();
                 self.update(|s| s.persisted.pin_rollback(revision, head));
                 Some(Trigger::Rollback)
@@ -287,7 +279,7 @@ impl App {
         let now = tokio::time::Instant::now();
         let since = decide::fresh_since(trigger, self.config.interval, self.announced.take(), now);
         let head = source::remote_head_since(spec, since).await;
-        self.metrics.git_fetch(
+        self.ctx.metrics.git_fetch(
             &self.config.name,
             head.is_ok(),
             asked.elapsed().as_secs_f64(),
@@ -332,7 +324,7 @@ impl App {
             return;
         }
         self.waiting_on_deps = false;
-        if let Some(waiting) = decide::waiting_for(&self.config.depends_on, self.peers.get()) {
+        if let Some(waiting) = decide::waiting_for(&self.config.depends_on, self.ctx.peers.get()) {
             self.waiting_on_deps = true;
             self.update(|s| {
                 s.phase = Phase::Idle;
@@ -378,7 +370,7 @@ impl App {
         if good == failed {
             return;
         }
-        self.metrics.rollback(&self.config.name);
+        self.ctx.metrics.rollback(&self.config.name);
         info!(app = %self.config.name, from = %failed, to = %good, "rolling back");
         self.update(|s| {
             s.phase = Phase::RollingBack;
@@ -581,7 +573,7 @@ impl super::supervise::Supervised for App {
             task.abort();
         }
         self.drift_inbox.clear();
-        self.metrics.task_restart(&self.config.name);
+        self.ctx.metrics.task_restart(&self.config.name);
         let down = format!("{why}; restarting in {} s", delay.as_secs());
         self.update(|s| s.task_down = Some(down));
     }

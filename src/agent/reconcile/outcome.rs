@@ -19,9 +19,9 @@ impl App {
     /// `times` drifts of one object, the latest `d` (the inbox folds bursts together).
     pub(super) fn on_drift(&mut self, d: Drift, times: u64) {
         let app = &self.config.name;
-        self.metrics.drift(app, times);
+        self.ctx.metrics.drift(app, times);
         for manager in &d.managers {
-            self.metrics.drift_contested(app, manager);
+            self.ctx.metrics.drift_contested(app, manager);
         }
         if d.corrected {
             info!(app = %app, object = %d.id, status = %d.status, fields = ?d.paths, contested = ?d.contested_by, "drift corrected");
@@ -54,7 +54,7 @@ impl App {
     ) {
         let entry = state::entry(commit, trigger, (started, now()), ended, outcome);
         let result = entry.result;
-        self.metrics.sync_finished(
+        self.ctx.metrics.sync_finished(
             &self.config.name,
             result.as_str(),
             entry.finished - entry.started,
@@ -103,7 +103,7 @@ impl App {
         let base = self.stored_pin.clone();
         let first = self.stored_in_watch();
         let saved = store::update(
-            &self.cluster,
+            &self.ctx.cluster,
             &self.config.name,
             &self.state_at,
             first,
@@ -129,7 +129,7 @@ impl App {
             }
             Err(e) => {
                 warn!(app = %self.config.name, error = %e, "cannot persist history");
-                self.metrics.state_save_failed(&self.config.name);
+                self.ctx.metrics.state_save_failed(&self.config.name);
                 let shown = format!("state not saved: {e}");
                 self.update(|s| s.store_error = Some(shown));
             }

@@ -26,9 +26,14 @@ impl App {
         // By commit: the other apps of the repository fetched it already, or the shared
         // listing names the ref to fetch it by (see source/heads.rs).
         let asked = std::time::Instant::now();
-        let revision = self.reader.read(&self.spec, Some(target), unchanged).await;
+        let revision = self
+            .ctx
+            .reader
+            .read(&self.spec, Some(target), unchanged)
+            .await;
         let seconds = asked.elapsed().as_secs_f64();
-        self.metrics
+        self.ctx
+            .metrics
             .git_fetch(&self.config.name, revision.is_ok(), seconds);
         let mut revision = revision?;
         if let Some(refused) = self.refuse_non_fast_forward(revision.commit.as_ref()).await {
@@ -68,7 +73,7 @@ impl App {
             let applied = self.applied.as_ref().map(|c| c.sha.clone());
             applied.or_else(|| s.persisted.last_healthy.clone())?
         };
-        let (spec, cache) = (self.config.repo_spec(), self.cache_dir.clone());
+        let (spec, cache) = (self.config.repo_spec(), self.ctx.cache_dir.clone());
         match source::ancestry_async(spec, cache, from.clone(), to.clone()).await {
             Ok(source::Ancestry::FastForward) => None,
             Ok(source::Ancestry::Diverged) => Some(PassError::commit(

@@ -24,7 +24,8 @@ impl App {
             let stored = match self.stored_from_watch(LISTING_WAIT).await {
                 Some(stored) => stored,
                 None => {
-                    store::load_versioned(&self.cluster, &self.config.name, &self.state_at).await
+                    store::load_versioned(&self.ctx.cluster, &self.config.name, &self.state_at)
+                        .await
                 }
             };
             match stored {
@@ -85,7 +86,7 @@ impl App {
         }
         self.pin_checked = Some(tokio::time::Instant::now());
         let Ok(stored) =
-            store::load_versioned(&self.cluster, &self.config.name, &self.state_at).await
+            store::load_versioned(&self.ctx.cluster, &self.config.name, &self.state_at).await
         else {
             return;
         };
@@ -115,7 +116,7 @@ impl App {
     ) -> Option<Result<Stored, StoreError>> {
         let app = self.config.name.clone();
         if self.stored_watch.is_none() {
-            self.stored_watch = store::watched(&self.cluster, &self.state_at.namespace)
+            self.stored_watch = store::watched(&self.ctx.cluster, &self.state_at.namespace)
                 .await
                 .ok();
         }
@@ -131,7 +132,7 @@ impl App {
             return Some(Ok(Stored::default()));
         };
         if self.legacy_watch.is_none() {
-            self.legacy_watch = store::watched(&self.cluster, &legacy).await.ok();
+            self.legacy_watch = store::watched(&self.ctx.cluster, &legacy).await.ok();
         }
         let old = self.legacy_watch.clone()?;
         if !old.until_listed(wait).await {

@@ -13,7 +13,7 @@ impl App {
     /// One of the `maxConcurrentSyncs` slots, waiting in line for it (the step says so);
     /// None when the app stops leading meanwhile.
     pub(super) async fn sync_slot(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+        if let Ok(slot) = self.ctx.slots.clone().try_acquire_owned() {
             return Some(slot);
         }
         self.update(|s| {
@@ -21,7 +21,7 @@ impl App {
             s.current_step =
                 Some("queued: waiting for a free sync slot (maxConcurrentSyncs)".into());
         });
-        let slots = self.slots.clone();
+        let slots = self.ctx.slots.clone();
         let slot = tokio::select! {
             slot = slots.acquire_owned() => slot.ok(),
             _ = self.mode.changed() => None,
