@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::pass::{self, AppSpec, Cancelled, HashKeys};
 use crate::plan::{CompactPlan, Plan};
 use crate::source::{self, CommitInfo};
-use crate::sync::{self, SyncError, SyncOptions, SyncReport};
+use crate::sync::{SyncError, SyncOptions, SyncReport};
 
 mod notice;
 mod outcome;
@@ -63,7 +63,7 @@ pub(super) struct App {
     /// A command that arrived while a sync ran.
     pending: Option<Command>,
     /// Objects as the last sync left them: lets the next sync skip their dry runs.
-    known: Option<Arc<sync::Fingerprints>>,
+    memory: pass::SyncMemory,
     /// When the stored pin was last read.
     pin_checked: Option<tokio::time::Instant>,
     /// The stored state's version as this task last read or wrote it (None: nothing stored).
@@ -130,7 +130,7 @@ impl App {
             drift_task: None,
             drift_inbox: Arc::default(),
             pending: None,
-            known: None,
+            memory: pass::SyncMemory::default(),
             pin_checked: None,
             stored_version: None,
             stored_watch: None,
@@ -169,7 +169,7 @@ impl App {
                         task.abort();
                     }
                     self.applied = None;
-                    self.known = None;
+                    self.memory.forget();
                 }
             }
         }
@@ -461,7 +461,6 @@ impl App {
             }
         }
         if let Ok(r) = &report {
-            self.known = Some(Arc::new(r.fingerprints.clone()));
             self.update(|s| {
                 s.resources = state::resources(&plan, Some(r));
                 s.health = r.health;
@@ -510,7 +509,6 @@ impl App {
                 .as_ref()
                 .and_then(|_| self.apply_as.as_ref().ok().cloned()),
         });
-        options.known = self.known.clone();
         let listed = state::resources(plan, None);
         let reporter =
             progress::reporter(self.state.clone(), (self.desired.clone(), desired), listed);
@@ -525,40 +523,45 @@ impl App {
         };
         let spec = self.config.repo_spec();
         let poll = self.config.interval.max(Duration::from_secs(1));
-        let sync = pass::sync(&cluster, plan, options, reporter, cancelled);
-        tokio::pin!(sync);
-        let cut_short = |why| {
-            // The first reason stands: a shutdown after a newer head is still a supersession.
-            cancel.send_if_modified(|c| c.is_none() && c.replace(why).is_none());
-        };
-        let (ended, result) = loop {
-            tokio::select! {
-                ended = &mut sync => break ended,
-                _ = self.mode.changed(), if cancel.borrow().is_none() => {
-                    if self.stopped() {
-                        cut_short(Cancelled::Stopping);
+        // The memory is lent to the sync while it runs, and comes back with what it learned.
+        let mut memory = std::mem::take(&mut self.memory);
+        let (ended, result) = {
+            let sync = pass::sync(&cluster, plan, options, reporter, (cancelled, &mut memory));
+            tokio::pin!(sync);
+            let cut_short = |why| {
+                // The first reason stands: a shutdown after a newer head is still a supersession.
+                cancel.send_if_modified(|c| c.is_none() && c.replace(why).is_none());
+            };
+            loop {
+                tokio::select! {
+                    ended = &mut sync => break ended,
+                    _ = self.mode.changed(), if cancel.borrow().is_none() => {
+                        if self.stopped() {
+                            cut_short(Cancelled::Stopping);
+                        }
                     }
-                }
-                Some(cmd) = self.commands.recv(), if self.pending.is_none() => {
-                    // A rollback or unpin outranks the running sync; anything else waits.
-                    if matches!(cmd, Command::Rollback(_) | Command::Unpin) {
-                        cut_short(Cancelled::Superseded);
+                    Some(cmd) = self.commands.recv(), if self.pending.is_none() => {
+                        // A rollback or unpin outranks the running sync; anything else waits.
+                        if matches!(cmd, Command::Rollback(_) | Command::Unpin) {
+                            cut_short(Cancelled::Superseded);
+                        }
+                        self.pending = Some(cmd);
                     }
-                    self.pending = Some(cmd);
-                }
-                _ = sleep(poll), if cancel.borrow().is_none() => {
-                    let since = tokio::time::Instant::now().checked_sub(poll).unwrap_or_else(tokio::time::Instant::now);
-                    if let Ok(head) = source::remote_head_since(spec.clone(), since).await
-                        && head != commit.sha
-                        && self.state.borrow().persisted.pin.is_none()
-                    {
-                        info!(app = %self.config.name, newer = %head, "newer revision: cancelling the running sync");
-                        self.pending.get_or_insert(Command::Webhook);
-                        cut_short(Cancelled::Superseded);
+                    _ = sleep(poll), if cancel.borrow().is_none() => {
+                        let since = tokio::time::Instant::now().checked_sub(poll).unwrap_or_else(tokio::time::Instant::now);
+                        if let Ok(head) = source::remote_head_since(spec.clone(), since).await
+                            && head != commit.sha
+                            && self.state.borrow().persisted.pin.is_none()
+                        {
+                            info!(app = %self.config.name, newer = %head, "newer revision: cancelling the running sync");
+                            self.pending.get_or_insert(Command::Webhook);
+                            cut_short(Cancelled::Superseded);
+                        }
                     }
                 }
             }
         };
+        self.memory = memory;
         (ended, result)
     }
 }
@@ -581,7 +584,7 @@ impl super::supervise::Supervised for App {
     fn came_back(&mut self) {
         // Start again from what is stored, not from the memory of the run that went down.
         self.applied = None;
-        self.known = None;
+        self.memory.forget();
         self.pending = None;
         self.update(|s| s.task_down = None);
     }

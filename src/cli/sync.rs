@@ -187,7 +187,14 @@ pub fn run_sync(mut args: SyncArgs) -> ExitCode {
     });
     // Never cut short here: Ctrl-C ends the process; the sender is dropped at once.
     let never = tokio::sync::watch::channel(None).1;
-    let (ended, result) = rt.block_on(pass::sync(&cluster, &loaded.plan, opts, reporter, never));
+    let memory = &mut pass::SyncMemory::default();
+    let (ended, result) = rt.block_on(pass::sync(
+        &cluster,
+        &loaded.plan,
+        opts,
+        reporter,
+        (never, memory),
+    ));
     let report = match result {
         Ok(r) => r,
         Err(e) => return error(&e),

@@ -14,7 +14,7 @@ mod read;
 mod spec;
 
 pub use capabilities::{Capabilities, CapabilitiesCache};
-pub use ended::{Cancelled, Ended, ended, not_applied, sync};
+pub use ended::{Cancelled, Ended, SyncMemory, ended, not_applied, sync};
 pub use error::{Fault, PassError, Stage, transient_or_lasting};
 pub use hash_key::{HashKeys, KeyError};
 pub use read::{Inputs, Planned, Reader, Revision, Target};
