@@ -6,6 +6,7 @@
 //! order wins, with a warning) and refused when explicit. Cycles left inside a stage are
 //! broken by dropping their weakest inferred edge, or reported when an explicit edge is in them.
 
+use super::clients::Client;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -67,11 +68,11 @@ pub fn order(
     objects: &[Object],
     stages: &[Stage],
     mut edges: Vec<Edge>,
-    ordering: Ordering,
+    (ordering, clients): (Ordering, &[Client]),
 ) -> Result<Ordered, PlanError> {
     let mut warnings = Vec::new();
     edges = drop_backward(objects, stages, edges, ordering, &mut warnings)?;
-    break_cycles(objects, &mut edges, &mut warnings)?;
+    break_cycles(objects, clients, &mut edges, &mut warnings)?;
     let graph = build(objects.len(), stages, &edges, ordering);
     let order = topological(objects, stages, &graph);
     Ok(Ordered {
@@ -132,10 +133,12 @@ fn drop_backward(
     Ok(kept)
 }
 
-/// Finds cycles among object edges; drops the weakest inferred edge of each, or fails when
-/// an explicit edge is part of it.
+/// Finds cycles among object edges; drops an inferred edge of each, or fails when an explicit
+/// edge is part of it. The edge dropped is one into a pure client (a load generator, then a
+/// workload no Service selects), so the client goes after what it calls; else the weakest.
 fn break_cycles(
     objects: &[Object],
+    clients: &[Client],
     edges: &mut Vec<Edge>,
     warnings: &mut Vec<String>,
 ) -> Result<(), PlanError> {
@@ -153,14 +156,22 @@ fn break_cycles(
         if cycle.iter().any(|&e| edges[e].rule.is_explicit()) {
             return Err(PlanError::Cycle { cycle: describe() });
         }
+        let client = |e: usize| clients.get(edges[e].to).unwrap_or(&Client::No);
         let weakest = cycle
             .iter()
             .copied()
-            .min_by_key(|&e| edges[e].rule)
+            .min_by_key(|&e| (client(e), edges[e].rule))
             .unwrap_or(cycle[0]);
         let dropped = &edges[weakest];
+        let why = match client(weakest).why() {
+            Some(what) => format!(
+                "dropped the edge into {}, {what}, so it goes after what it calls:",
+                objects[dropped.to].id
+            ),
+            None => "dropped the weakest inferred edge".to_owned(),
+        };
         warnings.push(format!(
-            "dependency cycle {}: dropped the weakest inferred edge {} -> {} ({})",
+            "dependency cycle {}: {why} {} -> {} ({})",
             describe(),
             objects[dropped.from].id,
             objects[dropped.to].id,

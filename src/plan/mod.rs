@@ -1,6 +1,7 @@
 //! The plan: every object with its tier (and why), the dependency edges (and why), the graph
 //! the scheduler walks, and one apply order. Pure: objects in, plan out.
 
+mod clients;
 mod command_line;
 mod compact;
 mod discovery;
@@ -160,7 +161,8 @@ pub fn build_keyed(
         .map(|t| t.0)
         .zip(waves.iter().copied())
         .collect();
-    let ordered = graph::order(&objects, &stages, edges, ordering)?;
+    let clients = clients::classify(&objects, &index);
+    let ordered = graph::order(&objects, &stages, edges, (ordering, &clients))?;
     let hashes: Vec<Option<String>> = objects
         .iter()
         .map(|o| hash::config_hash(o, &lookup, &objects, key))

@@ -397,6 +397,62 @@ fn inferred_edge_against_tier_order_is_dropped_with_a_warning() {
 }
 
 #[test]
+fn a_cycle_with_a_load_generator_puts_the_load_generator_last() {
+    // OpenTelemetry's demo: the load generator calls the proxy, and the proxy routes
+    // /loadgen/ to the load generator's web UI. Both edges are env names of one strength.
+    // Either way round, and whatever the names sort as, the load generator goes last.
+    for (proxy, loader) in [
+        ("frontend-proxy", "load-generator"),
+        ("a-proxy", "z-loader"),
+    ] {
+        let proxy_pod = container(
+            "envoyproxy/envoy:v1.30",
+            &format!("          env: [{{name: LOCUST_WEB_HOST, value: {loader}}}]\n"),
+        );
+        let loader_pod = container(
+            "locustio/locust:2.31",
+            &format!("          env: [{{name: LOCUST_HOST, value: \"http://{proxy}:8080\"}}]\n"),
+        );
+        let yaml = [
+            deployment(proxy, "", &proxy_pod),
+            deployment(loader, "", &loader_pod),
+            service(proxy, proxy),
+            service(loader, loader),
+        ]
+        .concat();
+        let p = plan(&yaml);
+        let (p_id, l_id) = (
+            format!("Deployment/{proxy}"),
+            format!("Deployment/{loader}"),
+        );
+        assert_eq!(
+            edge(&p, &l_id, &p_id).map(|e| e.0),
+            Some(Rule::NamesService),
+            "{proxy}: the loader waits for the proxy: {:?} {:?}",
+            p.edges,
+            p.warnings
+        );
+        assert!(edge(&p, &p_id, &l_id).is_none(), "{proxy}: {:?}", p.edges);
+        assert!(index_of(&p, &p_id) < index_of(&p, &l_id));
+        if proxy == "frontend-proxy" {
+            // The proxy is a frontend (by name): the loader is its client, in the same tier.
+            assert_eq!(
+                tier(&p, &l_id),
+                (Tier::Frontend, TierRule::FrontendClient),
+                "called back, and still a client of the frontends"
+            );
+        }
+        assert!(
+            p.warnings.iter().any(|w| w.contains(&format!(
+                "dropped the edge into Deployment/shop/{loader}, a load generator ("
+            ))),
+            "{:?}",
+            p.warnings
+        );
+    }
+}
+
+#[test]
 fn inferred_cycle_drops_its_weakest_edge() {
     // a names b in a config file (weakest), b names a in env: the config-file edge goes.
     let a = container(

@@ -262,8 +262,12 @@ fn by_peers(
     let job = object.id.is("batch", "Job") || object.id.is("batch", "CronJob");
     let maybe_database_client =
         job && rule == TierRule::Image && tier == Tier::Database && only_database_images(object);
-    let maybe_frontend_client =
-        rule == TierRule::Default && is_workload(object) && !peers.served.contains(&i);
+    // A load generator may be called back (a proxy routing to its web UI) and is still a
+    // client: it goes with the frontends it loads, after them.
+    let generator = super::clients::generator(object);
+    let maybe_frontend_client = rule == TierRule::Default
+        && is_workload(object)
+        && (!peers.served.contains(&i) || generator.is_some());
     let namings = evidence.namings.get(i)?;
     if namings.is_empty() || !(maybe_database_client || maybe_frontend_client) {
         return None;
@@ -301,13 +305,13 @@ fn by_peers(
         .all(|(_, tiers)| !tiers.is_empty() && tiers.iter().all(|t| *t == Some(Tier::Frontend)));
     if maybe_frontend_client && only_frontends {
         let service = first_named(Tier::Frontend)?;
-        return Some((
-            Tier::Frontend,
-            reason(
-                TierRule::FrontendClient,
-                format!("calls only frontends (Service/{service}) and nothing calls it"),
-            ),
-        ));
+        let message = match generator {
+            Some(why) => {
+                format!("a load generator ({why}) calling only frontends (Service/{service})")
+            }
+            None => format!("calls only frontends (Service/{service}) and nothing calls it"),
+        };
+        return Some((Tier::Frontend, reason(TierRule::FrontendClient, message)));
     }
     None
 }
