@@ -262,13 +262,23 @@ fn hosts(text: &str) -> Vec<(&str, bool)> {
     };
     let mut out = connection_string_hosts(text);
     for token in text.split(separators).filter(|t| !t.is_empty()) {
-        if let Some(pos) = token.find("://") {
-            let rest = &token[pos + 3..];
+        // A URL (`postgres://…`, `jdbc:mysql://…`), or Oracle's thin JDBC form
+        // (`jdbc:oracle:thin:@//host:1521/XE`, `…:@host:1521:SID`).
+        let after = token
+            .find("://")
+            .map(|pos| pos + 3)
+            .or_else(|| token.find(":@//").map(|pos| pos + 4))
+            .or_else(|| token.find(":@").map(|pos| pos + 2));
+        if let Some(start) = after {
+            let rest = &token[start..];
             let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
             let authority = authority.rsplit('@').next().unwrap_or(authority);
-            let host = authority.split(':').next().unwrap_or(authority);
-            if !host.is_empty() {
-                out.push((host, true));
+            // MongoDB and Redis Sentinel list several hosts: `h1:27017,h2:27017`.
+            for member in authority.split(',') {
+                let host = member.split(':').next().unwrap_or(member);
+                if !host.is_empty() {
+                    out.push((host, true));
+                }
             }
             continue;
         }
@@ -398,6 +408,28 @@ mod tests {
             ),
             ("nginx:1.25", &[]),
             ("redis://cache", &[("cache", true)]),
+            ("jdbc:postgresql://pg:5432/app", &[("pg", true)]),
+            (
+                "jdbc:sqlserver://mssql:1433;databaseName=app",
+                &[("mssql", true), ("databaseName", false), ("app", false)],
+            ),
+            ("jdbc:oracle:thin:@//oracle:1521/XE", &[("oracle", true)]),
+            (
+                "jdbc:oracle:thin:@oracle-db:1521:ORCL",
+                &[("oracle-db", true)],
+            ),
+            (
+                "mongodb://app:s3cret@mongo-0.mongo:27017,mongo-1.mongo:27017/shop?replicaSet=rs0",
+                &[
+                    ("mongo-0.mongo", true),
+                    ("mongo-1.mongo", true),
+                    ("rs0", false),
+                ],
+            ),
+            (
+                "mongodb+srv://mongo.shop.svc/app",
+                &[("mongo.shop.svc", true)],
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(&hosts(text), want, "{text}");
