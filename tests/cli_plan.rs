@@ -544,3 +544,62 @@ fn plan_renders_a_chart_for_the_kubernetes_version_asked() {
         text(&out.stderr)
     );
 }
+
+/// A Flux fleet's cluster directory: plain manifests next to a nested `flux-system/` with its
+/// own kustomization, and no kustomization at the path. Flux's kustomize-controller generates
+/// one (every YAML file, every directory holding a kustomization) and builds it with
+/// Kustomize; `ordo plan` reads it the same way instead of taking the nested
+/// kustomization.yaml for an object ("missing metadata.name").
+#[test]
+fn a_flux_cluster_directory_is_built_as_flux_builds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "clusters/prod/apps.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps}\ndata: {k: v}\n",
+    );
+    // The nested kustomization's own transformation shows it was built by kustomize.
+    write(
+        "clusters/prod/flux-system/kustomization.yaml",
+        "resources: [gotk-sync.yaml]\nnamePrefix: flux-\nnamespace: flux-system\n",
+    );
+    write(
+        "clusters/prod/flux-system/gotk-sync.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sync}\ndata: {k: v}\n",
+    );
+    // A kustomization elsewhere in the tree, and a file that is no manifest, stay out.
+    write(
+        "infrastructure/kustomization.yaml",
+        "resources: [nothing.yaml]\n",
+    );
+    write("clusters/prod/README.md", "# prod\n");
+    let root = dir.path().to_str().unwrap();
+    let out = ordo_with_tools(
+        &[
+            "plan",
+            root,
+            "--path",
+            "clusters/prod",
+            "-n",
+            "shop",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"ConfigMap/shop/apps"), "{ids:?}");
+    assert!(ids.contains(&"ConfigMap/flux-system/flux-sync"), "{ids:?}");
+    assert_eq!(ids.len(), 2, "{ids:?}");
+}

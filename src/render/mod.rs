@@ -87,7 +87,7 @@ pub const KUSTOMIZATION_FILES: [&str; 3] =
 /// that happens to hold a chart (kustomize's own `helmCharts` needs no Chart.yaml there).
 pub fn detect<'a>(app_path: &str, paths: impl IntoIterator<Item = &'a str>) -> SourceKind {
     let dir = app_dir(app_path);
-    let mut chart = false;
+    let (mut chart, mut nested) = (false, false);
     for path in paths {
         let name = if dir.is_empty() {
             Some(path)
@@ -98,11 +98,19 @@ pub fn detect<'a>(app_path: &str, paths: impl IntoIterator<Item = &'a str>) -> S
         match name {
             Some(name) if KUSTOMIZATION_FILES.contains(&name) => return SourceKind::Kustomize,
             Some("Chart.yaml") => chart = true,
-            _ => {}
+            Some(name) => {
+                let file = name.rsplit('/').next().unwrap_or(name);
+                nested |= name.contains('/') && KUSTOMIZATION_FILES.contains(&file);
+            }
+            None => {}
         }
     }
     if chart {
         SourceKind::Helm
+    } else if nested {
+        // Kustomizations below, none at the path: Flux's kustomize-controller generates one
+        // (kustomize/generate.rs), and ordo builds it the same way.
+        SourceKind::Kustomize
     } else {
         SourceKind::Directory
     }
@@ -117,6 +125,9 @@ pub fn marker_selection(app_path: &str) -> Selection {
             .iter()
             .chain(&["Chart.yaml"])
             .map(|name| (*name).to_owned())
+            // Kustomizations below the path too: with none at the path, they make it a
+            // kustomization as Flux generates it.
+            .chain(KUSTOMIZATION_FILES.iter().map(|name| format!("**/{name}")))
             .collect(),
         ..Selection::default()
     }

@@ -29,6 +29,22 @@ fn detect_picks_the_kind_from_files_at_the_app_path() {
             &["app/KUSTOMIZATION.yaml", "app/chart.yaml"],
             Directory,
         ),
+        // Kustomizations below the path, none at it: built as Flux generates it.
+        (
+            "clusters/prod",
+            &[
+                "clusters/prod/apps.yaml",
+                "clusters/prod/flux-system/kustomization.yaml",
+            ],
+            Kustomize,
+        ),
+        ("", &["a.yaml", "deep/er/Kustomization"], Kustomize),
+        // A chart at the path wins over kustomizations below it.
+        (
+            "app",
+            &["app/Chart.yaml", "app/sub/kustomization.yaml"],
+            Helm,
+        ),
     ];
     for (path, files, want) in cases {
         assert_eq!(
@@ -245,7 +261,10 @@ fn tools_read_what_their_render_reaches_and_directories_their_selection() {
             "kustomization.yaml",
             "kustomization.yml",
             "Kustomization",
-            "Chart.yaml"
+            "Chart.yaml",
+            "**/kustomization.yaml",
+            "**/kustomization.yml",
+            "**/Kustomization"
         ]
     );
 }

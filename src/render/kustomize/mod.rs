@@ -7,6 +7,7 @@
 //! tool may open no TCP connection at all, loopback included, and reads only its sandbox, so
 //! a URL hidden where we do not look (a transformer's own config) fails too.
 
+mod generate;
 mod references;
 
 use std::path::Path;
@@ -24,9 +25,23 @@ pub(super) fn render(
 ) -> Result<Vec<SourceFile>, RenderError> {
     let app = app_label(request.app_path);
     let allow_remote = request.options.kustomize.allow_remote_bases;
-    check_references(request.files, request.app_path, allow_remote)?;
+    // A path without a kustomization is built as Flux builds it (see generate.rs).
+    let with_generated: Vec<SourceFile>;
+    let files = match generate::generated(request.files, request.app_path) {
+        Some(kustomization) => {
+            with_generated = request
+                .files
+                .iter()
+                .cloned()
+                .chain([kustomization])
+                .collect();
+            &with_generated
+        }
+        None => request.files,
+    };
+    check_references(files, request.app_path, allow_remote)?;
     let mut sandbox = Sandbox::new(Tool::Kustomize, &app)?;
-    sandbox.extract(request.files)?;
+    sandbox.extract(files)?;
     let mut command = sandbox.command(program);
     if allow_remote {
         // Remote git bases are fetched by running `git`, which the empty PATH would hide;

@@ -219,7 +219,17 @@ pub(in crate::render) fn reached_directories(
     app_path: &str,
 ) -> BTreeSet<String> {
     let dirs = directories(kustomizations);
-    let mut queue = VecDeque::from([app_dir(app_path)]);
+    let start = app_dir(app_path);
+    let mut queue = VecDeque::from([start.clone()]);
+    if kustomization_in(kustomizations, &start).is_none() {
+        // Flux's generated kustomization (generate.rs) builds the kustomizations below.
+        let below = |dir: &str| start.is_empty() || dir.starts_with(&format!("{start}/"));
+        queue.extend(
+            dirs.iter()
+                .filter(|d| below(d) && kustomization_in(kustomizations, d).is_some())
+                .map(|d| (*d).to_owned()),
+        );
+    }
     let mut seen = BTreeSet::new();
     while let Some(dir) = queue.pop_front() {
         if !seen.insert(dir.clone()) {
