@@ -603,3 +603,56 @@ fn a_flux_cluster_directory_is_built_as_flux_builds_it() {
     assert!(ids.contains(&"ConfigMap/flux-system/flux-sync"), "{ids:?}");
     assert_eq!(ids.len(), 2, "{ids:?}");
 }
+
+/// Flux's post-build variables (`postBuild.substitute`, which `ordo import` fills in from a
+/// Flux Kustomization) are substituted in the rendered YAML before it is read (so
+/// `replicas: ${REPLICAS}` is read as a number, as in Flux); a variable with no value and no
+/// default stops the plan naming the file, the line and the variable.
+#[test]
+fn post_build_variables_are_substituted_as_flux_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("app")).unwrap();
+    let manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: \"web-${cluster_env:=staging}\"}\nspec:\n  replicas: ${REPLICAS}\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: \"web:${tag:=1.0}\"}]}\n";
+    std::fs::write(repo.join("app/web.yaml"), manifest).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "web"]);
+    let config = dir.path().join("ordo.yaml");
+    let write_config = |vars: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "cacheDir: {}\napps:\n  - name: web\n    repo: {}\n    ref: main\n    path: app\n    namespace: shop\n    postBuild: {{substitute: {{{vars}}}}}\n",
+                dir.path().join("cache").display(),
+                repo.display()
+            ),
+        )
+        .unwrap();
+    };
+    let config_arg = config.to_str().unwrap();
+    let planned = |vars: &str| {
+        write_config(vars);
+        let out = ordo(&["plan", "--config", config_arg, "--app", "web", "-o", "json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["steps"][0]["id"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        planned("REPLICAS: \"3\""),
+        "Deployment/shop/web-staging",
+        "the default"
+    );
+    assert_eq!(
+        planned("REPLICAS: \"3\", cluster_env: prod"),
+        "Deployment/shop/web-prod"
+    );
+    write_config("OTHER: x");
+    let out = ordo(&["plan", "--config", config_arg, "--app", "web"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("app/web.yaml: line 5: variable REPLICAS has no value and no default"),
+        "{stderr}"
+    );
+}

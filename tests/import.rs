@@ -128,6 +128,10 @@ fn flux_kustomization_becomes_an_app_with_a_credentials_hint() {
     interval: 1m
     timeout: 2m30s
     prune: true
+    postBuild:
+      substitute:
+        cluster_env: prod
+        replicas: \"3\"
     selfHeal: true
     # The GitRepository read its credentials from the Secret flux-system/platform-auth. Mount it into
     # the agent (e.g. at /etc/ordo/git/platform-auth) and uncomment:

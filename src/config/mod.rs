@@ -114,6 +114,8 @@ pub struct AppConfig {
     pub helm: HelmOptions,
     /// `kustomize: {allowRemoteBases}`.
     pub kustomize: KustomizeOptions,
+    /// `postBuild: {substitute}`: Flux's post-build variables.
+    pub substitute: std::collections::BTreeMap<String, String>,
     /// `decryption: {provider: sops, keyFile | secretRef}`: how SOPS files of the app are
     /// decrypted; `None` leaves them encrypted, and a revision holding one is a bad commit.
     pub decryption: Option<Decryption>,
@@ -354,6 +356,7 @@ impl AppConfig {
             kind: self.source,
             helm: self.helm.clone(),
             kustomize: self.kustomize,
+            substitute: self.substitute.clone(),
             ..RenderOptions::default()
         }
     }

@@ -125,6 +125,7 @@ fn defaults_fill_what_is_left_out() {
             ..HelmOptions::default()
         },
         kustomize: KustomizeOptions::default(),
+        substitute: Default::default(),
         decryption: None,
         verify: None,
     };
@@ -950,4 +951,46 @@ fn create_namespace_is_read_with_its_metadata_and_allows_that_namespace() {
         err.contains("only read with createNamespace: true"),
         "{err}"
     );
+}
+
+#[test]
+fn post_build_variables_are_read_as_flux_names_them() {
+    let config = parse_ok(&app_with(
+        "postBuild:\n  substitute: {cluster_env: prod, REPLICAS: 3, _private: \"x\"}",
+    ));
+    let options = config.apps[0].render_options();
+    assert_eq!(
+        options.substitute.into_iter().collect::<Vec<_>>(),
+        [
+            ("REPLICAS".to_owned(), "3".to_owned()),
+            ("_private".to_owned(), "x".to_owned()),
+            ("cluster_env".to_owned(), "prod".to_owned())
+        ]
+    );
+    // (config, path, what the error says)
+    let cases = [
+        (
+            "postBuild: {substitute: {1st: x}}",
+            "apps[0].postBuild.substitute",
+            "\"1st\" is not a variable name",
+        ),
+        (
+            "postBuild: {substitute: {cluster-env: x}}",
+            "apps[0].postBuild.substitute",
+            "is not a variable name",
+        ),
+        (
+            "postBuild: {substituteFrom: []}",
+            "apps[0].postBuild.substituteFrom",
+            "unknown",
+        ),
+        (
+            "postBuild: {substitute: {a: [1]}}",
+            "apps[0].postBuild.substitute",
+            "expected a string",
+        ),
+    ];
+    for (extra, path, says) in cases {
+        invalid(&app_with(extra), path, says);
+    }
 }

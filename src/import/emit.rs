@@ -87,6 +87,9 @@ fn write_app(out: &mut String, app: &App) {
             write_entry(out, 4, "managedNamespaceMetadata:", metadata);
         }
     }
+    if let Some(post_build) = &app.post_build {
+        write_entry(out, 4, "postBuild:", post_build);
+    }
     line(out, "selfHeal", app.self_heal.to_string());
     if app.allow_empty {
         line(out, "allowEmpty", "true".to_owned());

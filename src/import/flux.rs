@@ -303,9 +303,31 @@ fn kustomization(
          the GitRepository's",
     );
     app.decryption = decryption(object, &mut findings);
+    app.post_build = post_build(object, &mut findings);
     let at = app.path.clone().unwrap_or_else(|| ".".to_owned());
     kustomization_findings(object, &at, &mut findings);
     Some(app)
+}
+
+/// `spec.postBuild.substitute` as the app's `postBuild.substitute`; `substituteFrom` (values
+/// read from ConfigMaps and Secrets at sync time) is not translated: its values go inline.
+fn post_build(object: &Value, findings: &mut Findings) -> Option<Value> {
+    if get(object, "spec.postBuild.substituteFrom").is_some() {
+        findings.not_translated(
+            "spec.postBuild.substituteFrom",
+            "ordo reads post-build variables from its config only: copy the values that are \
+             not secret into postBuild.substitute",
+        );
+    }
+    let substitute = get(object, "spec.postBuild.substitute")?.as_object()?;
+    let strings: serde_json::Map<String, Value> = substitute
+        .iter()
+        .map(|(k, v)| {
+            let value = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            (k.clone(), Value::String(value))
+        })
+        .collect();
+    Some(serde_json::json!({ "substitute": strings }))
 }
 
 /// `spec.decryption`: SOPS with the keys of a Secret in the Kustomization's namespace, as
@@ -349,13 +371,6 @@ fn decryption(object: &Value, findings: &mut Findings) -> Option<Decryption> {
 }
 
 fn kustomization_findings(object: &Value, at: &str, findings: &mut Findings) {
-    if get(object, "spec.postBuild").is_some() {
-        findings.not_translated(
-            "spec.postBuild",
-            "ordo does not substitute ${variables} — render them in CI or use Kustomize \
-             replacements in the kustomization.yaml",
-        );
-    }
     if flag(object, "spec.force") == Some(true) {
         findings.not_translated(
             "spec.force",

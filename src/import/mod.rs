@@ -96,6 +96,9 @@ pub struct App {
     /// Argo CD's `managedNamespaceMetadata` (`labels`, `annotations`), with `createNamespace`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed_namespace_metadata: Option<serde_json::Value>,
+    /// Flux's `postBuild.substitute` (variables substituted after the build).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_build: Option<serde_json::Value>,
     /// The original's dependencies as `Kind namespace/name`, named as apps by `translate` once
     /// every app has its final name.
     #[serde(skip)]
@@ -133,6 +136,7 @@ impl App {
             service_account_name: None,
             create_namespace: false,
             managed_namespace_metadata: None,
+            post_build: None,
             needs: Vec::new(),
             decryption: None,
             credentials_secret: None,

@@ -135,11 +135,23 @@ fn flux_kustomization_takes_the_git_repository_and_names_what_it_cannot() {
     assert_eq!(
         lost(&imported),
         [
+            "Kustomization flux-system/apps: spec.postBuild.substituteFrom",
             "Kustomization flux-system/apps: spec.dependsOn",
             "GitRepository flux-system/platform: spec.secretRef",
         ]
     );
     assert!(app.depends_on.is_empty(), "infra is not among the inputs");
+    // Flux's post-build variables, substituted by ordo after the render as Flux does.
+    assert_eq!(
+        app.render_options()
+            .substitute
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [
+            ("cluster_env".to_owned(), "prod".to_owned()),
+            ("replicas".to_owned(), "3".to_owned())
+        ]
+    );
     let decryption = app.decryption.as_ref().expect("SOPS decryption");
     assert_eq!(
         decryption.keys,

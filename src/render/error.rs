@@ -38,6 +38,12 @@ impl std::fmt::Display for Tool {
 /// the root), so a message points at the directory to look at.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
+    #[error("{file}: line {line}: {message} (postBuild.substitute); nothing was applied")]
+    Substitution {
+        file: String,
+        line: usize,
+        message: String,
+    },
     #[error(
         "{tool} is needed to render {app} but was not found ({looked}); build it with \
          `scripts/cluster.sh build {tool}` and put it on PATH, or set {env} to its path",

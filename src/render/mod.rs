@@ -25,6 +25,7 @@ mod remote;
 mod sandbox;
 mod scratch;
 mod scrub;
+mod substitute;
 mod values;
 
 use std::borrow::Cow;
@@ -41,6 +42,7 @@ pub use helm::split_output as split_helm_output;
 pub use remote::{RemoteChart, RepoKind, check_exact_version};
 pub use scratch::{SCRATCH_ENV, check_env as check_scratch_env};
 pub use scrub::{REDACTED, Secrets};
+pub use substitute::is_variable_name;
 pub use values::SecretValues;
 
 use crate::source::{Selection, Snapshot, SourceFile};
@@ -222,6 +224,9 @@ pub struct RenderOptions {
     pub kind: SourceKind,
     pub helm: HelmOptions,
     pub kustomize: KustomizeOptions,
+    /// `postBuild: {substitute}`: Flux's variables, replaced in the rendered YAML (see
+    /// `substitute.rs`); empty: nothing is substituted.
+    pub substitute: std::collections::BTreeMap<String, String>,
     pub limits: RenderLimits,
 }
 
@@ -383,8 +388,17 @@ impl Renderer {
     }
 
     /// The manifest files of the app: the input files unchanged for a directory, the tool's
-    /// output (with provenance paths) for Kustomize and Helm.
+    /// output (with provenance paths) for Kustomize and Helm; then the app's `postBuild`
+    /// variables substituted, as Flux does after its build.
     pub fn render(&self, request: &RenderRequest) -> Result<Vec<SourceFile>, RenderError> {
+        let files = self.build(request)?;
+        if request.options.substitute.is_empty() {
+            return Ok(files);
+        }
+        substitute::substitute(files, &request.options.substitute)
+    }
+
+    fn build(&self, request: &RenderRequest) -> Result<Vec<SourceFile>, RenderError> {
         let files = request.files.iter().map(|f| f.path.as_str());
         let kind = match request.options.kind {
             SourceKind::Auto if request.options.helm.remote.is_some() => SourceKind::Helm,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 mod render;
 
-use render::{helm, kustomize};
+use render::{helm, kustomize, post_build};
 
 use super::node::{Entry, Node, Value};
 use super::suggest::suggest;
@@ -69,6 +69,7 @@ const APP_KEYS: &[&str] = &[
     "source",
     "helm",
     "kustomize",
+    "postBuild",
     "decryption",
     "verify",
 ];
@@ -142,6 +143,7 @@ fn app(f: &Fields) -> Result<AppConfig, ConfigError> {
     Ok(AppConfig {
         helm,
         kustomize: kustomize(f, source)?,
+        substitute: post_build(f)?,
         source,
         name,
         repo: f.required("repo")?.repo_url()?,

@@ -26,7 +26,7 @@ pub(super) fn read(app: &Fields) -> Result<Option<NamespaceMetadata>, ConfigErro
 }
 
 /// A mapping of strings (label or annotation keys to values).
-fn strings(field: Option<Field>) -> Result<BTreeMap<String, String>, ConfigError> {
+pub(super) fn strings(field: Option<Field>) -> Result<BTreeMap<String, String>, ConfigError> {
     let Some(field) = field else {
         return Ok(BTreeMap::new());
     };

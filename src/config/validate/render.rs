@@ -1,6 +1,8 @@
 //! The render blocks of an app: `helm:` (a chart at the app path, or pulled from a chart
 //! repository or an OCI registry) and `kustomize:`.
 
+use std::collections::BTreeMap;
+
 use super::{Fields, Node, Value};
 use crate::config::ConfigError;
 use crate::render::{HelmOptions, KustomizeOptions, RemoteChart, RepoKind, SourceKind};
@@ -24,6 +26,7 @@ const HELM_INLINE: &[(&str, &str)] = &[
     ("token", "passwordFile"),
 ];
 const KUSTOMIZE_KEYS: &[&str] = &["allowRemoteBases"];
+const POST_BUILD_KEYS: &[&str] = &["substitute"];
 /// `helm:` of an app; refused when `source` says the app is no chart, since it would be
 /// silently ignored.
 pub(super) fn helm(
@@ -158,6 +161,25 @@ pub(super) fn kustomize(app: &Fields, source: SourceKind) -> Result<KustomizeOpt
     Ok(KustomizeOptions {
         allow_remote_bases: f.bool_or("allowRemoteBases", false)?,
     })
+}
+
+/// `postBuild: {substitute: {VAR: value}}`: Flux's post-build variables, substituted in the
+/// rendered YAML of any source kind. Names as Flux takes them.
+pub(super) fn post_build(app: &Fields) -> Result<BTreeMap<String, String>, ConfigError> {
+    let Some(field) = app.get("postBuild") else {
+        return Ok(BTreeMap::new());
+    };
+    let f = Fields::open(app.file, field.node, field.path, POST_BUILD_KEYS, &[])?;
+    let vars = super::namespace::strings(f.get("substitute"))?;
+    if let (Some(bad), Some(at)) = (
+        vars.keys().find(|k| !crate::render::is_variable_name(k)),
+        f.get("substitute"),
+    ) {
+        return Err(at.fail(format!(
+            "{bad:?} is not a variable name: letters, digits and _, not starting with a digit"
+        )));
+    }
+    Ok(vars)
 }
 
 /// Inline Helm values as JSON, which is what the render layer writes for `helm -f`.
