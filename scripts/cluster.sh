@@ -628,6 +628,10 @@ cmd_up() {
     --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" \
     --leader-elect=false \
     --profiling=false \
+    `# A pod tried in the same instant its claim is bound can miss the claim's update and` \
+    `# wait out the default 5m in unschedulablePods, longer than a test's sync timeout (seen` \
+    `# once in CI: postgres-0 "unbound immediate PersistentVolumeClaims", bound that second).` \
+    --pod-max-in-unschedulable-pods-duration=20s \
     --v=1
   write_kwok_config
   start_proc kwok \
