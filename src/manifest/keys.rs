@@ -1,7 +1,7 @@
 //! Every annotation and label key ordo reads or writes, in one place: ordo's own
 //! (`ordo.dev/*`), the ApplySet convention (KEP-3659), and the keys of other tools that ordo
-//! honours (Argo CD, kubectl, the Kubernetes recommended labels). The contract is listed in
-//! README's "Annotations and labels".
+//! honours (Argo CD, kubectl, the Kubernetes recommended labels). The contract is listed in the
+//! book's reference, docs/src/reference/annotations.md.
 
 // ordo's own.
 /// `config`, `database`, `backend`, `frontend`, `monitoring`: overrides the inferred tier.
