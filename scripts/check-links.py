@@ -36,6 +36,20 @@ def split(target):
     return urllib.parse.unquote(path), urllib.parse.unquote(frag)
 
 
+def check_target(source, line, target, base, anchors):
+    """Why `target`, linked at `source`:`line` (relative to `base`), is broken, or None.
+    `anchors` is (the extension whose files have anchors, a function giving a file's anchors,
+    what an anchor is called)."""
+    ext, anchors_of, called = anchors
+    path, frag = split(target)
+    dest = os.path.normpath(os.path.join(base, path)) if path else source
+    if not os.path.exists(dest):
+        return f"{source}:{line}: {target}: no such file ({dest})"
+    if frag and dest.endswith(ext) and frag not in anchors_of(dest):
+        return f"{source}:{line}: {target}: no {called} #{frag} in {dest}"
+    return None
+
+
 # ---- built HTML ---------------------------------------------------------------------------
 
 
@@ -76,15 +90,11 @@ def check_book(book):
             if not name.endswith(".html") or os.path.relpath(os.path.join(root, name), book) == "404.html":
                 continue
             page_path = os.path.join(root, name)
+            anchors = (".html", lambda dest: parse_html(dest).ids, "anchor")
             for target, line in parse_html(page_path).links:
-                if not is_checked(target):
-                    continue
-                path, frag = split(target)
-                dest = os.path.normpath(os.path.join(root, path)) if path else page_path
-                if not os.path.exists(dest):
-                    broken.append(f"{page_path}:{line}: {target}: no such file ({dest})")
-                elif frag and dest.endswith(".html") and frag not in parse_html(dest).ids:
-                    broken.append(f"{page_path}:{line}: {target}: no anchor #{frag} in {dest}")
+                if is_checked(target):
+                    why = check_target(page_path, line, target, root, anchors)
+                    broken += [why] if why else []
     return broken
 
 
@@ -147,15 +157,9 @@ def check_markdown(path):
         m = REF_DEF.match(line)
         if m:
             targets.append(m.group(1))
-        for target in targets:
-            if not is_checked(target):
-                continue
-            file_part, frag = split(target)
-            dest = os.path.normpath(os.path.join(base, file_part)) if file_part else path
-            if not os.path.exists(dest):
-                broken.append(f"{path}:{n}: {target}: no such file ({dest})")
-            elif frag and dest.endswith(".md") and frag not in md_anchors(dest):
-                broken.append(f"{path}:{n}: {target}: no heading #{frag} in {dest}")
+        for target in filter(is_checked, targets):
+            why = check_target(path, n, target, base, (".md", md_anchors, "heading"))
+            broken += [why] if why else []
     return broken
 
 
