@@ -1,6 +1,8 @@
 //! `source` against real repositories: made with the git CLI, read over the local transport and
 //! over smart HTTP (git http-backend behind nginx + fcgiwrap) with basic auth.
 
+#[allow(dead_code)] // only the nginx helper of it
+mod common;
 #[path = "source_git/http_server.rs"]
 mod http_server;
 #[path = "source_git/upstream.rs"]

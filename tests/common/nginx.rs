@@ -33,7 +33,7 @@ http {{
 "#
     );
     std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf written");
-    let mut nginx = Command::new(program())
+    let mut nginx = Command::new(find_program("nginx"))
         .arg("-p")
         .arg(dir)
         .arg("-c")
@@ -59,12 +59,13 @@ http {{
     nginx
 }
 
-/// nginx on PATH or in the sbin directories Debian installs it to.
-fn program() -> PathBuf {
+/// A program on PATH or in the sbin directories Debian installs nginx and fcgiwrap to, which
+/// are not on every user's PATH.
+pub fn find_program(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join("nginx"))
+        .map(|dir| dir.join(name))
         .find(|p| p.is_file())
-        .expect("nginx is installed (scripts/install-deps.sh)")
+        .unwrap_or_else(|| panic!("`{name}` is not installed: run scripts/install-deps.sh"))
 }

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::http_server::{apr1_hash, find_program, free_port};
+use crate::http_server::{apr1_hash, free_port};
 use crate::support::k8s_bin;
 use crate::tls::TestTls;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-const NGINX_HINT: &str = "run scripts/install-deps.sh (it installs nginx)";
 
 /// helm with every home in `home`, so tests never read or write the user's helm config.
 pub fn helm(home: &Path) -> Command {
@@ -60,10 +59,9 @@ impl ChartRepository {
     }
 
     fn serve(user: &str, password: &str, tls: Option<&TestTls>) -> Self {
-        let nginx_bin = find_program("nginx");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        for sub in ["srv/private", "srv/open", "tmp"] {
+        for sub in ["srv/private", "srv/open"] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
         std::fs::write(
@@ -72,28 +70,13 @@ impl ChartRepository {
         )
         .unwrap();
         let port = free_port();
-        std::fs::write(d.join("nginx.conf"), nginx_conf(d, port, tls)).unwrap();
-        let nginx = Command::new(&nginx_bin)
-            .arg("-p")
-            .arg(d)
-            .arg("-c")
-            .arg(d.join("nginx.conf"))
-            .arg("-e")
-            .arg(d.join("error.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start nginx: {e}; {NGINX_HINT}"));
-        let mut server = ChartRepository {
+        let nginx = crate::common::nginx::start(d, port, &server_block(d, port, tls));
+        ChartRepository {
             nginx,
             port,
             dir,
             https: tls.is_some(),
-        };
-        let log = server.dir.path().join("error.log");
-        wait_for_port(&mut server.nginx, port, "nginx", &log);
-        server
+        }
     }
 
     /// `private` or `open`.
@@ -130,8 +113,8 @@ impl Drop for ChartRepository {
     }
 }
 
-/// One nginx process (no master, no daemon), so it never switches user and dies with kill.
-fn nginx_conf(d: &Path, port: u16, tls: Option<&TestTls>) -> String {
+/// The chart repository's `server` block (the rest of nginx's config is `common::nginx`'s).
+fn server_block(d: &Path, port: u16, tls: Option<&TestTls>) -> String {
     let listen = match tls {
         Some(tls) => format!(
             "listen 127.0.0.1:{port} ssl;\n        ssl_certificate {};\n        \
@@ -143,20 +126,7 @@ fn nginx_conf(d: &Path, port: u16, tls: Option<&TestTls>) -> String {
     };
     let d = d.display();
     format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/tmp/body;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    proxy_temp_path {d}/tmp/proxy;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    types {{ application/x-yaml yaml; application/gzip tgz; }}
+        r#"    types {{ application/x-yaml yaml; application/gzip tgz; }}
     server {{
         {listen}
         root {d}/srv;
@@ -165,9 +135,7 @@ http {{
             auth_basic_user_file {d}/htpasswd;
         }}
         location /open/ {{ }}
-    }}
-}}
-"#
+    }}"#
     )
 }
 

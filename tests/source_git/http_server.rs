@@ -1,12 +1,15 @@
 //! A smart-HTTP git server for tests: `git http-backend` behind nginx + fcgiwrap with basic
 //! auth, all in a temp dir, on a free loopback port, stopped on drop. Needs no root.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+pub use crate::common::nginx::find_program;
+use crate::common::nginx::start as start_nginx;
 
 const INSTALL_HINT: &str = "run scripts/install-deps.sh (it installs nginx and fcgiwrap)";
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -21,12 +24,10 @@ pub struct GitHttpServer {
 impl GitHttpServer {
     /// Serves the bare repositories under `project_root()` to `user`:`password` only.
     pub fn start(user: &str, password: &str) -> Self {
-        let nginx_bin = find_program("nginx");
         let fcgiwrap_bin = find_program("fcgiwrap");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("srv")).unwrap();
-        std::fs::create_dir_all(d.join("tmp")).unwrap();
         std::fs::write(
             d.join("htpasswd"),
             format!("{user}:{}\n", apr1_hash(password)),
@@ -45,20 +46,7 @@ impl GitHttpServer {
             .unwrap_or_else(|e| panic!("cannot start fcgiwrap: {e}; {INSTALL_HINT}"));
 
         let port = free_port();
-        std::fs::write(d.join("nginx.conf"), nginx_conf(d, port, &http_backend())).unwrap();
-        let nginx = Command::new(&nginx_bin)
-            .arg("-p")
-            .arg(d)
-            .arg("-c")
-            .arg(d.join("nginx.conf"))
-            .arg("-e")
-            .arg(d.join("error.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start nginx: {e}; {INSTALL_HINT}"));
-
+        let nginx = start_nginx(d, port, &server_block(d, port, &http_backend()));
         let mut server = GitHttpServer {
             nginx,
             fcgiwrap,
@@ -78,7 +66,7 @@ impl GitHttpServer {
         format!("http://127.0.0.1:{}/{repo}", self.port)
     }
 
-    /// Polls until fcgiwrap's socket exists and nginx accepts connections, or fails loudly.
+    /// Polls until fcgiwrap's socket exists (nginx already listens), or fails loudly.
     fn wait_ready(&mut self, socket: &Path) {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -88,7 +76,7 @@ impl GitHttpServer {
             if let Ok(Some(status)) = self.nginx.try_wait() {
                 panic!("nginx exited ({status}): {}", self.error_log());
             }
-            if socket.exists() && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if socket.exists() {
                 return;
             }
             if Instant::now() > deadline {
@@ -115,25 +103,13 @@ impl Drop for GitHttpServer {
     }
 }
 
-/// A single nginx process (no master, no daemon), so it never switches user and dies with kill.
-fn nginx_conf(d: &Path, port: u16, backend: &Path) -> String {
+/// The `server` block: git's http-backend behind basic auth (the rest of nginx's config is
+/// `common::nginx`'s).
+fn server_block(d: &Path, port: u16, backend: &Path) -> String {
     let d = d.display();
     let backend = backend.display();
     format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/tmp/body;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    proxy_temp_path {d}/tmp/proxy;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    client_max_body_size 0;
+        r#"    client_max_body_size 0;
     server {{
         listen 127.0.0.1:{port};
         location / {{
@@ -154,20 +130,8 @@ http {{
             fastcgi_param REMOTE_ADDR $remote_addr;
             fastcgi_param HTTP_GIT_PROTOCOL $http_git_protocol;
         }}
-    }}
-}}
-"#
+    }}"#
     )
-}
-
-/// nginx and fcgiwrap live in sbin, which is not on every user's PATH.
-pub fn find_program(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("`{name}` is not installed: {INSTALL_HINT}"))
 }
 
 fn http_backend() -> PathBuf {
